@@ -1,0 +1,74 @@
+public import Foundation
+public import Logging
+
+/// A bus and a presence directory that belong together, picked by one URL.
+public struct Backplane: Sendable {
+    /// Moves messages between processes.
+    public var bus: any Bus
+    /// Knows who is connected where and who belongs to which channel.
+    public var presence: any Presence
+
+    /// Pairs a bus with a presence directory.
+    public init(bus: any Bus, presence: any Presence) {
+        self.bus = bus
+        self.presence = presence
+    }
+
+    /// A fresh in-process backplane (`memory://`).
+    public static func memory() -> Backplane {
+        Backplane(bus: MemoryBus(), presence: MemoryPresence())
+    }
+}
+
+/// Makes a ``Backplane`` from a URL whose scheme names the plugin.
+///
+/// `memory://` is built in; plugins add themselves with ``register(scheme:_:)`` before the
+/// server starts (the `imserver` executable registers every plugin it links).
+public struct BackplaneFactory: Sendable {
+    /// Builds a backplane from its URL.
+    public typealias Maker = @Sendable (URL, Logger) async throws -> Backplane
+
+    private var makers: [String: Maker]
+
+    /// A factory that knows `memory://`.
+    public init() {
+        makers = ["memory": { _, _ in .memory() }]
+    }
+
+    /// Teaches the factory a URL scheme (lower case, without `://`).
+    public mutating func register(scheme: String, _ maker: @escaping Maker) {
+        makers[scheme.lowercased()] = maker
+    }
+
+    /// The schemes this factory can build, sorted.
+    public var schemes: [String] { makers.keys.sorted() }
+
+    /// Builds the backplane `url` names, or throws ``BackplaneConfigurationError``.
+    public func makeBackplane(url: String, logger: Logger) async throws -> Backplane {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased() else {
+            throw BackplaneConfigurationError.invalidURL(url)
+        }
+        guard let maker = makers[scheme] else {
+            throw BackplaneConfigurationError.unknownScheme(scheme, known: schemes)
+        }
+        return try await maker(parsed, logger)
+    }
+}
+
+/// Why a backplane URL could not be turned into a backplane.
+public enum BackplaneConfigurationError: Error, Equatable, CustomStringConvertible {
+    /// The URL could not be parsed or has no scheme.
+    case invalidURL(String)
+    /// No plugin is registered for the scheme.
+    case unknownScheme(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .invalidURL(let url):
+            "backplane URL '\(url)' is not a URL with a scheme (for example memory:// or redis://127.0.0.1:6379)"
+        case .unknownScheme(let scheme, let known):
+            "unknown backplane scheme '\(scheme)://'; known schemes: "
+                + known.map { "\($0)://" }.joined(separator: ", ")
+        }
+    }
+}

@@ -1,0 +1,261 @@
+public import NIOCore
+
+/// Why bytes from the bus are not a valid ``Envelope``.
+public enum EnvelopeDecodingError: Error, Equatable, CustomStringConvertible {
+    /// The first byte names a format version this build does not read.
+    case unsupportedVersion(UInt8)
+    /// The kind byte is not one this version defines.
+    case unknownKind(UInt8)
+    /// The bytes ended in the middle of a field.
+    case truncated(field: String)
+    /// A length is larger than the bytes left or than the format allows.
+    case invalidLength(field: String)
+    /// A text field is not UTF-8.
+    case invalidText(field: String)
+    /// A field holds a value the format does not define.
+    case invalidValue(field: String)
+    /// Bytes are left over after a complete envelope.
+    case trailingBytes(Int)
+
+    public var description: String {
+        switch self {
+        case .unsupportedVersion(let version): "envelope version \(version) is not supported (expected \(Envelope.formatVersion))"
+        case .unknownKind(let kind): "unknown envelope kind \(kind)"
+        case .truncated(let field): "envelope ends inside field '\(field)'"
+        case .invalidLength(let field): "envelope field '\(field)' has an invalid length"
+        case .invalidText(let field): "envelope field '\(field)' is not UTF-8"
+        case .invalidValue(let field): "envelope field '\(field)' has an invalid value"
+        case .trailingBytes(let count): "\(count) unexpected bytes after the envelope"
+        }
+    }
+}
+
+extension Envelope {
+    /// The binary format version written in every envelope's first byte.
+    public static let formatVersion: UInt8 = 1
+
+    private enum Kind: UInt8 {
+        case delivery = 1, channel, broadcast, receipt, join, leave, forceOffline, event, reply
+    }
+
+    /// The envelope's bytes.
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64 + payloadSize)
+        encode(into: &buffer)
+        return buffer
+    }
+
+    private var payloadSize: Int {
+        switch self {
+        case .delivery(let delivery): delivery.message.data.readableBytes + 16 * delivery.receivers.count
+        case .channel(let message), .broadcast(let message): message.data.readableBytes
+        default: 0
+        }
+    }
+
+    /// Appends the envelope's bytes to `buffer`.
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(Self.formatVersion)
+        switch self {
+        case .delivery(let delivery):
+            buffer.writeInteger(Kind.delivery.rawValue)
+            buffer.writeMessage(delivery.message)
+            buffer.writeList(delivery.receivers.map(\.rawValue))
+            buffer.writeList(delivery.receiptFor.map(\.rawValue))
+            buffer.writeList(delivery.senderNodes.map(\.rawValue))
+        case .channel(let message):
+            buffer.writeInteger(Kind.channel.rawValue)
+            buffer.writeMessage(message)
+        case .broadcast(let message):
+            buffer.writeInteger(Kind.broadcast.rawValue)
+            buffer.writeMessage(message)
+        case .receipt(let receipt):
+            buffer.writeInteger(Kind.receipt.rawValue)
+            buffer.writeField(receipt.messageID)
+            buffer.writeField(receipt.sender.rawValue)
+            buffer.writeField(receipt.receiver.rawValue)
+            buffer.writeInteger(receipt.status.rawValue)
+        case .command(let command, let reply):
+            switch command {
+            case .join(let user, let channels):
+                buffer.writeInteger(Kind.join.rawValue)
+                buffer.writeField(user.rawValue)
+                buffer.writeList(channels)
+            case .leave(let user, let channels):
+                buffer.writeInteger(Kind.leave.rawValue)
+                buffer.writeField(user.rawValue)
+                buffer.writeList(channels)
+            case .forceOffline(let user):
+                buffer.writeInteger(Kind.forceOffline.rawValue)
+                buffer.writeField(user.rawValue)
+            }
+            buffer.writeOptionalField(reply?.subject)
+            buffer.writeOptionalField(reply?.requestID)
+        case .reply(let requestID):
+            buffer.writeInteger(Kind.reply.rawValue)
+            buffer.writeField(requestID)
+        case .event(let event):
+            buffer.writeInteger(Kind.event.rawValue)
+            buffer.writeInteger(event.kind.rawValue)
+            buffer.writeField(event.client.rawValue)
+            buffer.writeField(event.node.rawValue)
+            buffer.writeOptionalField(event.meta)
+            buffer.writeInteger(event.timestamp)
+        }
+    }
+
+    /// Decodes one envelope that fills `buffer` exactly.
+    public init(decoding buffer: ByteBuffer) throws(EnvelopeDecodingError) {
+        var reader = buffer
+        guard let version = reader.readInteger(as: UInt8.self) else { throw .truncated(field: "version") }
+        guard version == Self.formatVersion else { throw .unsupportedVersion(version) }
+        guard let kindByte = reader.readInteger(as: UInt8.self) else { throw .truncated(field: "kind") }
+        guard let kind = Kind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
+        switch kind {
+        case .delivery:
+            let message = try reader.readMessage()
+            let receivers = try reader.readList("receivers").map(ClientID.init(rawValue:))
+            let receiptFor = try reader.readList("receiptFor").map(ClientID.init(rawValue:))
+            let nodes = try reader.readList("senderNodes").map(NodeID.init(rawValue:))
+            self = .delivery(Delivery(message: message, receivers: receivers, receiptFor: receiptFor, senderNodes: nodes))
+        case .channel:
+            let message = try reader.readMessage()
+            guard message.channel != nil else { throw .invalidValue(field: "channel") }
+            self = .channel(message)
+        case .broadcast:
+            self = .broadcast(try reader.readMessage())
+        case .receipt:
+            let id = try reader.readField("messageID")
+            let sender = try reader.readField("sender")
+            let receiver = try reader.readField("receiver")
+            let statusByte = try reader.readByte("status")
+            guard let status = Receipt.Status(rawValue: statusByte) else { throw .invalidValue(field: "status") }
+            self = .receipt(Receipt(messageID: id, sender: ClientID(rawValue: sender),
+                                    receiver: ClientID(rawValue: receiver), status: status))
+        case .join, .leave, .forceOffline:
+            let user = ClientID(rawValue: try reader.readField("user"))
+            let command: NodeCommand
+            switch kind {
+            case .join: command = .join(user, channels: try reader.readList("channels"))
+            case .leave: command = .leave(user, channels: try reader.readList("channels"))
+            default: command = .forceOffline(user)
+            }
+            let subject = try reader.readOptionalField("replySubject")
+            let requestID = try reader.readOptionalField("requestID")
+            let reply = subject.flatMap { subject in requestID.map { ReplyAddress(subject: subject, requestID: $0) } }
+            self = .command(command, reply: reply)
+        case .reply:
+            self = .reply(requestID: try reader.readField("requestID"))
+        case .event:
+            let kindByte = try reader.readByte("event")
+            guard let eventKind = PresenceEvent.Kind(rawValue: kindByte) else { throw .invalidValue(field: "event") }
+            let client = try reader.readField("client")
+            let node = try reader.readField("node")
+            let meta = try reader.readOptionalField("meta")
+            guard let timestamp = reader.readInteger(as: Int64.self) else { throw .truncated(field: "timestamp") }
+            self = .event(PresenceEvent(kind: eventKind, client: ClientID(rawValue: client),
+                                        node: NodeID(rawValue: node), meta: meta, timestamp: timestamp))
+        }
+        guard reader.readableBytes == 0 else { throw .trailingBytes(reader.readableBytes) }
+    }
+}
+
+/// The largest length any one field may declare (64 MiB).
+private let maximumFieldLength = 64 << 20
+
+extension ByteBuffer {
+    fileprivate mutating func writeLength(_ value: Int) {
+        var remaining = UInt64(value)
+        while remaining >= 0x80 {
+            writeInteger(UInt8(truncatingIfNeeded: remaining) | 0x80)
+            remaining >>= 7
+        }
+        writeInteger(UInt8(remaining))
+    }
+
+    fileprivate mutating func writeField(_ text: String) {
+        writeLength(text.utf8.count)
+        writeString(text)
+    }
+
+    fileprivate mutating func writeOptionalField(_ text: String?) {
+        if let text {
+            writeInteger(1 as UInt8)
+            writeField(text)
+        } else {
+            writeInteger(0 as UInt8)
+        }
+    }
+
+    fileprivate mutating func writeList(_ items: [String]) {
+        writeLength(items.count)
+        for item in items { writeField(item) }
+    }
+
+    fileprivate mutating func writeMessage(_ message: Message) {
+        writeField(message.id)
+        writeField(message.sender.rawValue)
+        writeOptionalField(message.channel)
+        writeInteger(message.timestamp)
+        writeLength(message.data.readableBytes)
+        writeImmutableBuffer(message.data)
+    }
+
+    fileprivate mutating func readByte(_ field: String) throws(EnvelopeDecodingError) -> UInt8 {
+        guard let byte = readInteger(as: UInt8.self) else { throw .truncated(field: field) }
+        return byte
+    }
+
+    fileprivate mutating func readLength(_ field: String) throws(EnvelopeDecodingError) -> Int {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard let byte = readInteger(as: UInt8.self) else { throw .truncated(field: field) }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { break }
+            shift += 7
+            guard shift < 35 else { throw .invalidLength(field: field) }
+        }
+        guard value <= UInt64(maximumFieldLength) else { throw .invalidLength(field: field) }
+        return Int(value)
+    }
+
+    fileprivate mutating func readField(_ field: String) throws(EnvelopeDecodingError) -> String {
+        let length = try readLength(field)
+        guard length <= readableBytes else { throw .truncated(field: field) }
+        guard let text = readValidText(length: length) else { throw .invalidText(field: field) }
+        return text
+    }
+
+    fileprivate mutating func readValidText(length: Int) -> String? {
+        guard let bytes = readSlice(length: length) else { return nil }
+        return bytes.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) }
+    }
+
+    fileprivate mutating func readOptionalField(_ field: String) throws(EnvelopeDecodingError) -> String? {
+        switch try readByte(field) {
+        case 0: return nil
+        case 1: return try readField(field)
+        default: throw .invalidValue(field: field)
+        }
+    }
+
+    fileprivate mutating func readList(_ field: String) throws(EnvelopeDecodingError) -> [String] {
+        let count = try readLength(field)
+        guard count <= readableBytes else { throw .invalidLength(field: field) }
+        var items: [String] = []
+        items.reserveCapacity(count)
+        for _ in 0..<count { items.append(try readField(field)) }
+        return items
+    }
+
+    fileprivate mutating func readMessage() throws(EnvelopeDecodingError) -> Message {
+        let id = try readField("id")
+        let sender = try readField("sender")
+        let channel = try readOptionalField("channel")
+        guard let timestamp = readInteger(as: Int64.self) else { throw .truncated(field: "timestamp") }
+        let length = try readLength("data")
+        guard let data = readSlice(length: length) else { throw .truncated(field: "data") }
+        return Message(id: id, sender: ClientID(rawValue: sender), channel: channel, timestamp: timestamp, data: data)
+    }
+}

@@ -1,0 +1,65 @@
+/// Who is connected on which node, and who belongs to which channel: the shared directory.
+///
+/// Every node and every helper of a cluster use one `Presence`. Contract (checked by
+/// `PresenceConformance` in `ImTesting`):
+/// - Each method is atomic on its own: two nodes racing to connect the same user's first two
+///   connections see counts 1 and 2, never 1 and 1.
+/// - Connections are counted per user, so online/offline is per user, not per tab.
+/// - Channel membership belongs to the user and outlives connections: closing a tab never
+///   removes the user from a channel.
+/// - Lists are paged by a cursor (`after`, exclusive) in ascending order; no call returns
+///   everything in one reply.
+/// - Failures are thrown as ``BackplaneError``.
+public protocol Presence: Sendable {
+    /// Registers a connection; returns the user's connection count after, or `nil` when that
+    /// connection was registered already (so a node can re-register after a backplane restart
+    /// without announcing users twice). A count of 1 means the user just came online.
+    func connect(_ connection: ConnectionRecord) async throws -> Int?
+    /// Removes a connection; returns the user's count after, or `nil` when it was not
+    /// registered (already reaped, say). A count of 0 means the user just went offline.
+    func disconnect(_ connection: ConnectionRecord) async throws -> Int?
+    /// The nodes each of `users` is connected to, in one round trip; offline users are absent.
+    func nodes(of users: [ClientID]) async throws -> [ClientID: Set<NodeID>]
+    /// Online users in ascending order after `after`, at most `limit`.
+    func onlineUsers(after: ClientID?, limit: Int) async throws -> [ClientID]
+    /// Keeps `node` alive for `ttl` more; a node whose lease runs out is reaped.
+    func renewLease(of node: NodeID, ttl: Duration) async throws
+    /// Atomically removes every connection of every node whose lease expired, and returns one
+    /// record for each user who had no connection left (the ones to announce offline).
+    func reapExpiredNodes() async throws -> [ConnectionRecord]
+    /// Removes every connection of `node` and its lease (a node restarting under the same id,
+    /// or leaving); returns one record for each user who went offline.
+    func removeNode(_ node: NodeID) async throws -> [ConnectionRecord]
+    /// Adds `user` to `channels`.
+    func join(_ user: ClientID, channels: [String]) async throws
+    /// Removes `user` from `channels`.
+    func leave(_ user: ClientID, channels: [String]) async throws
+    /// Removes `users` from one channel.
+    func remove(_ users: [ClientID], from channel: String) async throws
+    /// Removes every member of `channel`; returns who was removed.
+    func clear(_ channel: String) async throws -> [ClientID]
+    /// The channels `user` belongs to, in ascending order.
+    func channels(of user: ClientID) async throws -> [String]
+    /// Members of `channel` in ascending order after `after`, at most `limit`.
+    func members(of channel: String, after: ClientID?, limit: Int) async throws -> [ClientID]
+    /// Channels with at least one member, in ascending order after `after`, at most `limit`.
+    func channelNames(after: String?, limit: Int) async throws -> [String]
+    /// How many members `channel` has, and how many of them are online.
+    func stats(of channel: String) async throws -> ChannelStats
+    /// Marks a connect token as used; `true` the first time for `id` within `ttl`, cluster-wide.
+    func claimToken(id: String, ttl: Duration) async throws -> Bool
+}
+
+/// Member and online counts of one channel.
+public struct ChannelStats: Sendable, Hashable, Codable {
+    /// How many users belong to the channel.
+    public var members: Int
+    /// How many of them have at least one connection.
+    public var online: Int
+
+    /// Counts for a channel.
+    public init(members: Int, online: Int) {
+        self.members = members
+        self.online = online
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+public import ImCore
+public import Logging
+import NIOCore
+import Synchronization
+
+/// What a business back-end uses to act on ImServer: mint connect URLs, send to users,
+/// channels and everyone, manage channel membership, query presence, force users offline and
+/// follow online/offline events. It talks only to the backplane, never to a node directly.
+public final class ImHelper: Sendable {
+    /// The bus and presence directory shared with the nodes.
+    public let backplane: Backplane
+    /// Mints connect tokens.
+    public let tokens: ConnectTokens
+    /// Public URL, subjects, timeouts and the audit hook.
+    public let configuration: HelperConfiguration
+    let logger: Logger
+    private let inbox = Mutex<Task<CommandInbox, any Error>?>(nil)
+
+    /// A helper on `backplane` that mints tokens with `tokens`.
+    public init(backplane: Backplane, tokens: ConnectTokens, configuration: HelperConfiguration = HelperConfiguration(),
+                logger: Logger = Logger(label: "imhelper"))
+    {
+        self.backplane = backplane
+        self.tokens = tokens
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var subjects: Subjects { configuration.subjects }
+
+    // MARK: Connecting
+
+    /// A URL the client opens as its WebSocket: the public URL with a fresh single-use token.
+    public func connectURL(for client: ClientID, meta: String? = nil) async throws -> String {
+        let valid = try ClientID(validating: client.rawValue)
+        let token = try await tokens.mint(for: valid, meta: meta, lifetime: configuration.tokenLifetime)
+        let separator = configuration.publicURL.contains("?") ? "&" : "?"
+        return configuration.publicURL + separator + "token=" + token
+    }
+
+    // MARK: Sending
+
+    /// Sends `data` to each of `receivers` (duplicates ignored) on every connection they have.
+    ///
+    /// One presence lookup for all receivers, then one bus message per node that holds any.
+    /// With `receipt`, the sender's connections get a `delivered` or `offline` receipt per
+    /// receiver, and an `acked` receipt when the receiver's client acknowledges.
+    @discardableResult
+    public func send(_ data: JSONPayload, from sender: ClientID, to receivers: [ClientID], receipt: Bool = false)
+        async throws -> SendResult
+    {
+        var seen = Set<ClientID>()
+        let unique = receivers.filter { seen.insert($0).inserted }
+        let message = makeMessage(data, from: sender, channel: nil)
+        let lookup = receipt && !seen.contains(sender) ? unique + [sender] : unique
+        let located = try await backplane.presence.nodes(of: lookup)
+        let senderNodes = receipt ? (located[sender] ?? []).sorted() : []
+        var byNode: [NodeID: [ClientID]] = [:]
+        var reportedBy: [NodeID: [ClientID]] = [:]
+        var offline: [ClientID] = []
+        for receiver in unique {
+            guard let nodes = located[receiver], let first = nodes.min() else {
+                offline.append(receiver)
+                continue
+            }
+            for node in nodes { byNode[node, default: []].append(receiver) }
+            if receipt { reportedBy[first, default: []].append(receiver) }
+        }
+        var batch = byNode.sorted { $0.key < $1.key }.map { node, users in
+            let delivery = Delivery(message: message, receivers: users, receiptFor: reportedBy[node] ?? [],
+                                    senderNodes: senderNodes)
+            return BusMessage(subject: subjects.node(node), payload: Envelope.delivery(delivery).encoded())
+        }
+        for node in senderNodes {
+            for receiver in offline {
+                let receipt = Receipt(messageID: message.id, sender: sender, receiver: receiver, status: .offline)
+                batch.append(BusMessage(subject: subjects.node(node), payload: Envelope.receipt(receipt).encoded()))
+            }
+        }
+        if !batch.isEmpty { try await backplane.bus.publish(batch) }
+        configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .users(unique), data: data))
+        return SendResult(id: message.id, offline: offline)
+    }
+
+    /// Sends `data` to every member of `channel`, in one publish; returns the message id.
+    @discardableResult
+    public func send(_ data: JSONPayload, from sender: ClientID, toChannel channel: String) async throws -> String {
+        let message = makeMessage(data, from: sender, channel: channel)
+        try await backplane.bus.publish(Envelope.channel(message).encoded(), to: subjects.channel(channel))
+        configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .channel(channel), data: data))
+        return message.id
+    }
+
+    /// Sends `data` to every connection of every node; returns the message id.
+    @discardableResult
+    public func broadcast(_ data: JSONPayload, from sender: ClientID? = nil) async throws -> String {
+        let sender = sender ?? configuration.systemSender
+        let message = makeMessage(data, from: sender, channel: nil)
+        try await backplane.bus.publish(Envelope.broadcast(message).encoded(), to: subjects.broadcast)
+        configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .everyone, data: data))
+        return message.id
+    }
+
+    private func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?) -> Message {
+        Message(id: randomHex(bytes: 10), sender: sender, channel: channel,
+                timestamp: Int64(Date().timeIntervalSince1970 * 1000), data: data.bytes)
+    }
+
+    // MARK: Channels
+
+    /// Adds `client` to `channels`; returns once the nodes holding the client confirmed (or
+    /// the command timeout passed), so a message sent next reaches the client.
+    public func join(_ client: ClientID, channels: [String]) async throws {
+        let channels = try validated(channels)
+        try await backplane.presence.join(client, channels: channels)
+        try await command([client]) { .join($0, channels: channels) }
+    }
+
+    /// Removes `client` from `channels`.
+    public func leave(_ client: ClientID, channels: [String]) async throws {
+        try await backplane.presence.leave(client, channels: channels)
+        try await command([client]) { .leave($0, channels: channels) }
+    }
+
+    /// Removes `clients` from `channel`.
+    public func remove(_ clients: [ClientID], fromChannel channel: String) async throws {
+        try await backplane.presence.remove(clients, from: channel)
+        try await command(clients) { .leave($0, channels: [channel]) }
+    }
+
+    /// Removes every member of `channel`; returns who was removed.
+    @discardableResult
+    public func clear(channel: String) async throws -> [ClientID] {
+        let removed = try await backplane.presence.clear(channel)
+        try await command(removed) { .leave($0, channels: [channel]) }
+        return removed
+    }
+
+    /// The channels `client` belongs to.
+    public func channels(of client: ClientID) async throws -> [String] {
+        try await backplane.presence.channels(of: client)
+    }
+
+    /// Members of `channel`, a page at a time (pass the last one as `after` for the next).
+    public func members(of channel: String, after: ClientID? = nil, limit: Int = 1000) async throws -> [ClientID] {
+        try await backplane.presence.members(of: channel, after: after, limit: limit)
+    }
+
+    /// Channels with their member and online counts, a page at a time.
+    public func channelList(after: String? = nil, limit: Int = 100) async throws -> [ChannelSummary] {
+        let names = try await backplane.presence.channelNames(after: after, limit: limit)
+        var summaries: [ChannelSummary] = []
+        for name in names {
+            let stats = try await backplane.presence.stats(of: name)
+            summaries.append(ChannelSummary(name: name, members: stats.members, online: stats.online))
+        }
+        return summaries
+    }
+
+    /// Member and online counts of `channel`.
+    public func stats(of channel: String) async throws -> ChannelStats {
+        try await backplane.presence.stats(of: channel)
+    }
+
+    private func validated(_ channels: [String]) throws(HelperError) -> [String] {
+        for channel in channels where channel.isEmpty || channel.utf8.count > 200 {
+            throw .invalidChannel(channel)
+        }
+        return channels
+    }
+
+    // MARK: Presence
+
+    /// Whether `client` has a connection on any node.
+    public func isOnline(_ client: ClientID) async throws -> Bool {
+        try await backplane.presence.nodes(of: [client])[client] != nil
+    }
+
+    /// Whether each of `clients` is online, in one round trip.
+    public func onlineStatus(of clients: [ClientID]) async throws -> [ClientID: Bool] {
+        let located = try await backplane.presence.nodes(of: clients)
+        return Dictionary(clients.map { ($0, located[$0] != nil) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Online users, a page at a time.
+    public func onlineUsers(after: ClientID? = nil, limit: Int = 1000) async throws -> [ClientID] {
+        try await backplane.presence.onlineUsers(after: after, limit: limit)
+    }
+
+    /// Closes every connection of `client` with 4003; returns once the nodes confirmed.
+    public func forceOffline(_ client: ClientID) async throws {
+        try await command([client]) { .forceOffline($0) }
+    }
+
+    /// Online and offline events, per user, carrying the token's `meta`, from now on.
+    ///
+    /// Each call makes its own bus subscription; stop iterating to end it.
+    public func events() async throws -> AsyncStream<PresenceEvent> {
+        let subscriber = try await backplane.bus.makeSubscriber()
+        try await subscriber.subscribe([subjects.events])
+        let (stream, continuation) = AsyncStream<PresenceEvent>.makeStream()
+        let reader = Task {
+            for await message in subscriber.messages {
+                if case .event(let event)? = try? Envelope(decoding: message.payload) { continuation.yield(event) }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in
+            reader.cancel()
+            Task { await subscriber.close() }
+        }
+        return stream
+    }
+
+    // MARK: Commands
+
+    /// Sends `make(user)` to every node holding each of `users` and waits for confirmations.
+    private func command(_ users: [ClientID], _ make: (ClientID) -> NodeCommand) async throws {
+        guard !users.isEmpty else { return }
+        let located = try await backplane.presence.nodes(of: users)
+        guard !located.isEmpty else { return }
+        let inbox = try await openInbox()
+        let address = inbox.makeAddress()
+        var batch: [BusMessage] = []
+        for user in users {
+            for node in (located[user] ?? []).sorted() {
+                let envelope = Envelope.command(make(user), reply: address)
+                batch.append(BusMessage(subject: subjects.node(node), payload: envelope.encoded()))
+            }
+        }
+        inbox.expect(address.requestID, count: batch.count)
+        try await backplane.bus.publish(batch)
+        if await !inbox.wait(for: address.requestID, timeout: configuration.commandTimeout) {
+            logger.warning("a node did not confirm a command in time; it applies when the node recovers or is reaped")
+        }
+    }
+
+    private func openInbox() async throws -> CommandInbox {
+        let task = inbox.withLock { inbox in
+            if let task = inbox { return task }
+            let bus = backplane.bus
+            let subjects = subjects
+            let logger = logger
+            let task = Task { try await CommandInbox.open(bus: bus, subjects: subjects, logger: logger) }
+            inbox = task
+            return task
+        }
+        do {
+            return try await task.value
+        } catch {
+            inbox.withLock { $0 = nil }
+            throw error
+        }
+    }
+
+    /// Stops the helper's own bus subscription (event streams end on their own).
+    public func close() async {
+        let task = inbox.withLock { inbox in
+            defer { inbox = nil }
+            return inbox
+        }
+        await (try? task?.value)?.close()
+    }
+}
+
+/// Why the helper refused a request.
+public enum HelperError: Error, Equatable, CustomStringConvertible {
+    /// A channel name is empty or longer than 200 bytes.
+    case invalidChannel(String)
+
+    public var description: String {
+        switch self {
+        case .invalidChannel(let name): "invalid channel name '\(name.prefix(40))': must be 1 to 200 bytes"
+        }
+    }
+}

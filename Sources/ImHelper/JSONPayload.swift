@@ -1,0 +1,60 @@
+import Foundation
+public import NIOCore
+
+/// A message body: exactly one JSON value, checked when made, sent to clients as it is.
+public struct JSONPayload: Sendable, Equatable {
+    /// The JSON text as UTF-8 bytes.
+    public let bytes: ByteBuffer
+
+    /// The JSON encoding of `value`.
+    public init(encoding value: some Encodable) throws(PayloadError) {
+        do {
+            let data = try JSONEncoder().encode(value)
+            self.bytes = ByteBuffer(bytes: data)
+        } catch {
+            throw .notEncodable(String(describing: error))
+        }
+    }
+
+    /// JSON text, validated.
+    public init(json: String) throws(PayloadError) {
+        try self.init(validating: ByteBuffer(string: json))
+    }
+
+    /// JSON bytes, validated.
+    public init(validating bytes: ByteBuffer) throws(PayloadError) {
+        guard bytes.readableBytes > 0 else { throw .invalidJSON("empty body") }
+        do {
+            _ = try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])
+        } catch {
+            throw .invalidJSON("not a single JSON value")
+        }
+        self.bytes = bytes
+    }
+
+    /// A JSON string holding `text`.
+    public static func text(_ text: String) -> JSONPayload {
+        // Encoding a String cannot fail.
+        (try? JSONPayload(encoding: text)) ?? JSONPayload(unchecked: ByteBuffer(string: "\"\""))
+    }
+
+    private init(unchecked bytes: ByteBuffer) { self.bytes = bytes }
+
+    /// The JSON text.
+    public var json: String { String(buffer: bytes) }
+}
+
+/// Why a value could not be a ``JSONPayload``.
+public enum PayloadError: Error, Equatable, CustomStringConvertible {
+    /// The bytes are not one JSON value.
+    case invalidJSON(String)
+    /// The value could not be encoded as JSON.
+    case notEncodable(String)
+
+    public var description: String {
+        switch self {
+        case .invalidJSON(let detail): "message data is not valid JSON: \(detail)"
+        case .notEncodable(let detail): "message data could not be encoded as JSON: \(detail)"
+        }
+    }
+}

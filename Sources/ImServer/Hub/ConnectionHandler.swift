@@ -1,0 +1,248 @@
+import ImCore
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Where a receipt for an acknowledged message goes.
+struct AckRoute: Sendable {
+    /// The message's sender.
+    var sender: ClientID
+    /// The nodes the sender was connected to.
+    var senderNodes: [NodeID]
+}
+
+/// One client's WebSocket connection: reads its frames, writes encoded server frames, and
+/// enforces the per-connection limits. Lives on its channel's event loop.
+final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// The connection as Presence knows it.
+    let record: ConnectionRecord
+    var client: ClientID { record.client }
+
+    private let hub: LoopHub
+    private let core: NodeCore
+    private let limits: Limits
+    private var context: ChannelHandlerContext?
+    /// The context of the frame encoder: writing there sends pre-encoded frame bytes as they are.
+    private var rawContext: ChannelHandlerContext?
+    private var bucket: TokenBucket
+    private var backlog = CircularBuffer<ByteBuffer>()
+    private var backlogBytes = 0
+    private var unwritableSince: NIODeadline?
+    private var pendingAcks: [String: AckRoute] = [:]
+    private var ackOrder = CircularBuffer<String>()
+
+    /// When the client last sent any frame.
+    var lastSeen = NIODeadline.now()
+    /// Whether the handler is on the loop's list of connections to flush.
+    var needsFlush = false
+    /// Whether a close was started; nothing more is written but the close frame.
+    private(set) var isClosing = false
+
+    init(record: ConnectionRecord, hub: LoopHub, core: NodeCore, limits: Limits) {
+        self.record = record
+        self.hub = hub
+        self.core = core
+        self.limits = limits
+        self.bucket = TokenBucket(rate: limits.messagesPerSecond, burst: limits.messageBurst)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        rawContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        hub.add(self)
+        core.opened(self, on: context.eventLoop)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isClosing = true
+        backlog.removeAll()
+        hub.remove(self)
+        core.closed(self)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastSeen = .now()
+        switch frame.opcode {
+        case .text:
+            handleText(frame.unmaskedData)
+        case .binary:
+            close(.unsupportedData)
+        case .ping:
+            guard !isClosing else { return }
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
+                                  promise: nil)
+        case .connectionClose:
+            receivedClose(frame, context: context)
+        default:
+            break
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            drainBacklog(context: context)
+        } else if unwritableSince == nil {
+            let since = NIODeadline.now()
+            unwritableSince = since
+            context.eventLoop.scheduleTask(in: .nanoseconds(Int64(limits.slowConsumerTimeout.nanoseconds))) { [self] in
+                if unwritableSince == since { slowConsumer() }
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case NIOWebSocketError.invalidFrameLength,
+            NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
+            NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall,
+            NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            close(.messageTooBig)
+        case is NIOWebSocketError:
+            close(.invalidPayload, reason: "protocol error")
+        default:
+            core.logger.debug("connection error", metadata: ["client": "\(client)", "error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes an encoded frame (not flushed: the loop flushes once per batch).
+    func write(_ frame: ServerFrame) {
+        guard !isClosing, let rawContext else { return }
+        if unwritableSince == nil && backlog.isEmpty {
+            rawContext.write(NIOAny(frame.bytes), promise: nil)
+            hub.markNeedsFlush(self)
+        } else {
+            backlog.append(frame.bytes)
+            backlogBytes += frame.bytes.readableBytes
+            if backlogBytes > limits.maxQueuedBytes { slowConsumer() }
+        }
+    }
+
+    /// Writes a frame that asks for an `ack`, remembering where the `acked` receipt goes.
+    func write(_ frame: ServerFrame, awaitingAckOf messageID: String, route: AckRoute) {
+        guard !isClosing else { return }
+        if pendingAcks.updateValue(route, forKey: messageID) == nil {
+            ackOrder.append(messageID)
+            if ackOrder.count > limits.pendingAcks, let oldest = ackOrder.popFirst() {
+                pendingAcks[oldest] = nil
+            }
+        }
+        write(frame)
+    }
+
+    /// Completes when the connection's channel has closed.
+    var closeFuture: EventLoopFuture<Void>? { context?.channel.closeFuture }
+
+    /// Flushes what ``write(_:)`` wrote.
+    func flush() {
+        needsFlush = false
+        context?.flush()
+    }
+
+    /// Sends a WebSocket ping carrying `payload`.
+    func ping() {
+        guard !isClosing, let context else { return }
+        var payload = context.channel.allocator.buffer(capacity: 8)
+        payload.writeInteger(UInt64(NIODeadline.now().uptimeNanoseconds))
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)), promise: nil)
+    }
+
+    private func drainBacklog(context: ChannelHandlerContext) {
+        guard let rawContext else { return }
+        while context.channel.isWritable, let bytes = backlog.popFirst() {
+            backlogBytes -= bytes.readableBytes
+            rawContext.write(NIOAny(bytes), promise: nil)
+        }
+        context.flush()
+        if backlog.isEmpty && context.channel.isWritable {
+            unwritableSince = nil
+            backlogBytes = 0
+        }
+    }
+
+    // MARK: Closing
+
+    /// Starts a close: sends a close frame and closes the socket once the client answers, or
+    /// after `grace` at the latest.
+    func close(_ code: CloseCode, reason: String? = nil, grace: Duration = .seconds(2)) {
+        guard !isClosing, let context else { return }
+        isClosing = true
+        backlog.removeAll()
+        backlogBytes = 0
+        core.count(close: code)
+        var data = context.channel.allocator.buffer(capacity: 32)
+        data.writeInteger(code.rawValue)
+        data.writeString(String((reason ?? code.reason).utf8.prefix(120)) ?? code.reason)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .nanoseconds(Int64(grace.nanoseconds))) {
+            channel.close(promise: nil)
+        }
+    }
+
+    private func slowConsumer() {
+        guard !isClosing else { return }
+        core.logger.info("closing slow consumer", metadata: ["client": "\(client)", "queued": "\(backlogBytes)"])
+        close(.slowConsumer, grace: limits.slowConsumerTimeout)
+    }
+
+    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        if isClosing {
+            context.close(promise: nil)
+            return
+        }
+        isClosing = true
+        var data = frame.unmaskedData
+        let code = data.readInteger(as: UInt16.self) ?? CloseCode.normal.rawValue
+        var reply = context.channel.allocator.buffer(capacity: 2)
+        reply.writeInteger(code)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
+            .whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: Client frames
+
+    private func handleText(_ payload: ByteBuffer) {
+        guard !isClosing else { return }
+        guard bucket.take() else {
+            close(.tooManyMessages)
+            return
+        }
+        do {
+            switch try ClientFrame(parsing: payload) {
+            case .ping:
+                write(ServerFrame.pong)
+            case .ack(let messageID):
+                if let route = pendingAcks.removeValue(forKey: messageID) {
+                    core.acknowledged(messageID, by: client, route: route)
+                }
+            }
+        } catch {
+            close(.invalidPayload, reason: error.description)
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole &+ attoseconds / 1_000_000_000
+    }
+}
+
+/// Confined to its channel's event loop: other threads reach it only through `execute`.
+extension ConnectionHandler: @unchecked Sendable {}

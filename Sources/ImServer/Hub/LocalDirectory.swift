@@ -1,0 +1,101 @@
+public import ImCore
+
+/// The node's own view of its users: how many connections each has here, which channels
+/// they belong to, and how many local users each channel has (so the node subscribes a
+/// channel's subject while, and only while, it has a local member).
+///
+/// A pure value: the node keeps it behind a lock and turns its answers into bus
+/// subscriptions and per-event-loop index updates.
+public struct LocalDirectory: Sendable {
+    private struct User {
+        var connections = 0
+        var channels: Set<String> = []
+    }
+
+    /// What a change means for the node's bus subscriptions and the user's channel set.
+    public struct Change: Equatable, Sendable {
+        /// Channels that gained their first local member: subscribe them.
+        public var subscribe: [String] = []
+        /// Channels that lost their last local member: unsubscribe them.
+        public var unsubscribe: [String] = []
+        /// The user's channels now, or `nil` when the user is not local (nothing to update).
+        public var channels: Set<String>?
+    }
+
+    private var users: [ClientID: User] = [:]
+    private var channelUsers: [String: Int] = [:]
+
+    /// An empty directory.
+    public init() {}
+
+    /// How many connections `user` has on this node.
+    public func connections(of user: ClientID) -> Int { users[user]?.connections ?? 0 }
+
+    /// Whether `user` has a connection on this node.
+    public func isLocal(_ user: ClientID) -> Bool { users[user] != nil }
+
+    /// The channels with local members, sorted (for resubscribing after a reconnect).
+    public var channels: [String] { channelUsers.keys.sorted() }
+
+    /// A connection of `user` registered; `channels` is the user's membership as just loaded.
+    public mutating func attach(_ user: ClientID, channels: Set<String>) -> Change {
+        var change = Change()
+        var entry = users[user] ?? User()
+        entry.connections += 1
+        replace(&entry, with: channels, change: &change)
+        users[user] = entry
+        change.channels = entry.channels
+        return change
+    }
+
+    /// A connection of `user` closed.
+    public mutating func detach(_ user: ClientID) -> Change {
+        var change = Change()
+        guard var entry = users[user] else { return change }
+        entry.connections -= 1
+        if entry.connections > 0 {
+            users[user] = entry
+            change.channels = entry.channels
+            return change
+        }
+        replace(&entry, with: [], change: &change)
+        users[user] = nil
+        change.channels = []
+        return change
+    }
+
+    /// `user` joined `channels` (no effect unless the user is local).
+    public mutating func join(_ user: ClientID, channels: [String]) -> Change {
+        guard var entry = users[user] else { return Change() }
+        var change = Change()
+        replace(&entry, with: entry.channels.union(channels), change: &change)
+        users[user] = entry
+        change.channels = entry.channels
+        return change
+    }
+
+    /// `user` left `channels` (no effect unless the user is local).
+    public mutating func leave(_ user: ClientID, channels: [String]) -> Change {
+        guard var entry = users[user] else { return Change() }
+        var change = Change()
+        replace(&entry, with: entry.channels.subtracting(channels), change: &change)
+        users[user] = entry
+        change.channels = entry.channels
+        return change
+    }
+
+    private mutating func replace(_ entry: inout User, with channels: Set<String>, change: inout Change) {
+        for channel in channels.subtracting(entry.channels).sorted() {
+            channelUsers[channel, default: 0] += 1
+            if channelUsers[channel] == 1 { change.subscribe.append(channel) }
+        }
+        for channel in entry.channels.subtracting(channels).sorted() {
+            channelUsers[channel, default: 0] -= 1
+            if channelUsers[channel, default: 0] <= 0 {
+                channelUsers[channel] = nil
+                change.unsubscribe.append(channel)
+            }
+        }
+        entry.channels = channels
+    }
+}

@@ -1,0 +1,154 @@
+import ImCore
+import NIOCore
+
+/// The connections of one event loop, indexed by user and by channel, and their fan-out.
+///
+/// Every method runs on ``eventLoop`` (the node hops there once per message), so the index
+/// needs no lock. Writes are collected and flushed once per batch: the first write in a loop
+/// tick schedules one flush pass that runs after every delivery already queued.
+final class LoopHub: @unchecked Sendable {
+    /// The loop that owns this shard.
+    let eventLoop: any EventLoop
+
+    private var connections: [ClientID: [ConnectionHandler]] = [:]
+    private var members: [String: Set<ClientID>] = [:]
+    private var channelsOf: [ClientID: Set<String>] = [:]
+    private var needsFlush: [ConnectionHandler] = []
+    private var flushScheduled = false
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// How many connections this loop holds.
+    private(set) var connectionCount = 0
+
+    // MARK: Registry
+
+    func add(_ connection: ConnectionHandler) {
+        eventLoop.assertInEventLoop()
+        connections[connection.client, default: []].append(connection)
+        connectionCount += 1
+    }
+
+    func remove(_ connection: ConnectionHandler) {
+        eventLoop.assertInEventLoop()
+        guard var list = connections[connection.client],
+              let index = list.firstIndex(where: { $0 === connection })
+        else { return }
+        list.remove(at: index)
+        connectionCount -= 1
+        if list.isEmpty {
+            connections[connection.client] = nil
+            setChannels(of: connection.client, to: [])
+        } else {
+            connections[connection.client] = list
+        }
+    }
+
+    /// Sets the channels `user` belongs to, if the user has connections on this loop.
+    func setChannels(of user: ClientID, to channels: Set<String>) {
+        eventLoop.assertInEventLoop()
+        let current = channelsOf[user] ?? []
+        let target = connections[user] == nil ? [] : channels
+        for channel in current.subtracting(target) {
+            members[channel]?.remove(user)
+            if members[channel]?.isEmpty == true { members[channel] = nil }
+        }
+        for channel in target.subtracting(current) {
+            members[channel, default: []].insert(user)
+        }
+        channelsOf[user] = target.isEmpty ? nil : target
+    }
+
+    // MARK: Fan-out
+
+    /// Writes `frame` to every connection of each of `users` on this loop.
+    func deliver(_ frame: ServerFrame, to users: [ClientID]) {
+        for user in users {
+            guard let list = connections[user] else { continue }
+            for connection in list { connection.write(frame) }
+        }
+    }
+
+    /// Writes a frame that asks for an `ack` to every connection of each of `users`.
+    func deliver(_ frame: ServerFrame, to users: [ClientID], awaitingAckOf messageID: String, route: AckRoute) {
+        for user in users {
+            guard let list = connections[user] else { continue }
+            for connection in list { connection.write(frame, awaitingAckOf: messageID, route: route) }
+        }
+    }
+
+    /// Writes `frame` to every connection of every local member of `channel`.
+    func deliver(_ frame: ServerFrame, toChannel channel: String) {
+        guard let users = members[channel] else { return }
+        for user in users {
+            guard let list = connections[user] else { continue }
+            for connection in list { connection.write(frame) }
+        }
+    }
+
+    /// Writes `frame` to every connection on this loop.
+    func broadcast(_ frame: ServerFrame) {
+        for list in connections.values {
+            for connection in list { connection.write(frame) }
+        }
+    }
+
+    /// Queues `connection` for the next flush pass.
+    func markNeedsFlush(_ connection: ConnectionHandler) {
+        guard !connection.needsFlush else { return }
+        connection.needsFlush = true
+        needsFlush.append(connection)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { self.flushAll() }
+    }
+
+    private func flushAll() {
+        flushScheduled = false
+        var index = 0
+        while index < needsFlush.count {
+            needsFlush[index].flush()
+            index += 1
+        }
+        needsFlush.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Control
+
+    /// Closes every connection of `user` on this loop; returns how many.
+    @discardableResult
+    func close(_ user: ClientID, code: CloseCode) -> Int {
+        guard let list = connections[user] else { return 0 }
+        for connection in list { connection.close(code) }
+        return list.count
+    }
+
+    /// Closes every connection on this loop; returns futures that complete as they close.
+    func closeAll(code: CloseCode, grace: Duration) -> [EventLoopFuture<Void>] {
+        var closed: [EventLoopFuture<Void>] = []
+        for list in connections.values {
+            for connection in list {
+                connection.close(code, grace: grace)
+                if let future = connection.closeFuture { closed.append(future) }
+            }
+        }
+        return closed
+    }
+
+    /// Pings every connection, and closes those silent for longer than `idleTimeout`.
+    func heartbeat(idleTimeout: Duration) {
+        let now = NIODeadline.now()
+        let limit = TimeAmount.nanoseconds(idleTimeout.nanoseconds)
+        for list in connections.values {
+            for connection in list {
+                if now - connection.lastSeen > limit {
+                    connection.close(.idleTimeout)
+                } else {
+                    connection.ping()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+public import ImCore
+public import Logging
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+
+/// An ImServer node: the WebSocket transport, the connection hub and the backplane link,
+/// run as one `Service`. On graceful shutdown it stops accepting, closes every client with
+/// 1001, unregisters them from Presence (announcing offline users) and returns.
+public final class ImNode: Service {
+    /// The node's state and router.
+    public let core: NodeCore
+    /// The public listener.
+    public let transport: WebSocketTransport
+    private let logger: Logger
+
+    /// A node with `configuration` on `backplane`, its connections on the loops of `group`;
+    /// `routes` adds plain HTTP endpoints to the public port (health is always served).
+    public init(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver"))
+    {
+        var logger = logger
+        logger[metadataKey: "node"] = "\(configuration.nodeID)"
+        self.logger = logger
+        let core = NodeCore(configuration: configuration, backplane: backplane, tokens: tokens, group: group,
+                            logger: logger)
+        self.core = core
+        var routes = routes
+        routes.add(.GET, "/health") { _ in core.healthResponse() }
+        self.transport = WebSocketTransport(core: core, group: group, routes: routes)
+    }
+
+    /// The node's id.
+    public var nodeID: NodeID { core.configuration.nodeID }
+
+    public func run() async throws {
+        let configuration = core.configuration
+        let presence = core.backplane.presence
+        for record in try await presence.removeNode(configuration.nodeID) {
+            await core.announce(.offline, record)
+        }
+        try await presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
+        let subscriber = try await core.backplane.bus.makeSubscriber()
+        try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
+                                        configuration.subjects.broadcast])
+        let heartbeats = core.shards.map { shard in
+            let interval = TimeAmount.nanoseconds(configuration.pingInterval.nanoseconds)
+            return shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                shard.heartbeat(idleTimeout: configuration.idleTimeout)
+            }
+        }
+        let core = self.core
+        let transport = self.transport
+        let logger = self.logger
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await core.subscriptions.run(applyingTo: subscriber, logger: logger) }
+            group.addTask { await core.runCommands() }
+            group.addTask {
+                for await message in subscriber.messages { await core.route(message) }
+            }
+            group.addTask { try await transport.run() }
+            group.addTask { await core.maintainLease() }
+            try? await gracefulShutdown()
+            logger.info("shutting down: closing connections")
+            for heartbeat in heartbeats { heartbeat.cancel() }
+            await transport.stopAccepting()
+            await core.closeAllConnections(code: .goingAway, grace: .seconds(2))
+            await core.waitForLifecycles()
+            for record in (try? await presence.removeNode(configuration.nodeID)) ?? [] {
+                await core.announce(.offline, record)
+            }
+            core.finishCommands()
+            core.subscriptions.finish()
+            await subscriber.close()
+            group.cancelAll()
+        }
+        logger.info("stopped")
+    }
+}
+
+extension NodeCore {
+    /// Renews the node's lease and reaps expired nodes until cancelled.
+    func maintainLease() async {
+        let ttl = configuration.leaseTTL
+        let interval = ttl / 3
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                try await backplane.presence.renewLease(of: configuration.nodeID, ttl: ttl)
+                for record in try await backplane.presence.reapExpiredNodes() {
+                    logger.info("reaped connection of an expired node",
+                                metadata: ["client": "\(record.client)", "expiredNode": "\(record.node)"])
+                    await announce(.offline, record)
+                }
+            } catch {
+                logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Closes every connection with `code` and waits until they are closed.
+    func closeAllConnections(code: CloseCode, grace: Duration) async {
+        let perShard = shards.map { shard in shard.eventLoop.submit { shard.closeAll(code: code, grace: grace) } }
+        for futures in perShard {
+            guard let closing = try? await futures.get() else { continue }
+            for future in closing { try? await future.get() }
+        }
+    }
+
+    /// The body of `GET /health`: 200 when the backplane is up, 503 otherwise.
+    func healthResponse() -> PublicResponse {
+        let bus = backplane.bus.health
+        let body = """
+            {"status":"\(bus.isUp ? "up" : "down")","node":\(jsonQuoted(configuration.nodeID.rawValue)),\
+            "connections":\(stats.openConnections),"bus":\(jsonQuoted(bus.description))}
+            """
+        return PublicResponse(status: bus.isUp ? .ok : .serviceUnavailable, contentType: "application/json",
+                              text: body)
+    }
+}
+
+/// `text` as a JSON string literal.
+func jsonQuoted(_ text: String) -> String {
+    var buffer = ByteBuffer()
+    buffer.writeJSONString(text)
+    return String(buffer: buffer)
+}

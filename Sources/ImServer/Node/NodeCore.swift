@@ -1,0 +1,291 @@
+import Foundation
+public import ImCore
+public import Logging
+public import NIOCore
+import Synchronization
+
+/// The node's shared state and its link to the backplane: registers connections in
+/// Presence, keeps the local directory and bus subscriptions right, announces users, and
+/// routes bus envelopes to the event-loop shards.
+public final class NodeCore: Sendable {
+    /// How the node is configured.
+    public let configuration: NodeConfiguration
+    /// The bus and presence directory.
+    public let backplane: Backplane
+    /// Verifies connect tokens.
+    public let tokens: ConnectTokens
+    /// Counters.
+    public let stats = NodeStats()
+    let logger: Logger
+    let shards: [LoopHub]
+    private let shardsByLoop: [ObjectIdentifier: LoopHub]
+    private let directory = Mutex(LocalDirectory())
+    let subscriptions: SubscriptionQueue
+    private let lifecycles = Mutex([ConnectionID: Task<Registration, Never>]())
+    private let recentAcks = Mutex(Set<String>())
+    private let commands = AsyncStream<(NodeCommand, ReplyAddress?)>.makeStream()
+    private let incarnation = randomHex(bytes: 4)
+    private let counter = Atomic<UInt64>(0)
+
+    /// What a connection's registration achieved, so closing undoes exactly that.
+    struct Registration: Sendable {
+        var inPresence = false
+        var attached = false
+    }
+
+    /// A node core over `backplane` whose connections live on the loops of `group`.
+    public init(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
+                group: any EventLoopGroup, logger: Logger)
+    {
+        self.configuration = configuration
+        self.backplane = backplane
+        self.tokens = tokens
+        self.logger = logger
+        var shards: [LoopHub] = []
+        for loop in group.makeIterator() { shards.append(LoopHub(eventLoop: loop)) }
+        self.shards = shards
+        self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
+        self.subscriptions = SubscriptionQueue(subjects: configuration.subjects)
+    }
+
+    var nodeID: NodeID { configuration.nodeID }
+    var subjects: Subjects { configuration.subjects }
+
+    func shard(for loop: any EventLoop) -> LoopHub? { shardsByLoop[ObjectIdentifier(loop)] }
+
+    func makeConnectionID() -> ConnectionID {
+        ConnectionID(incarnation: incarnation, number: counter.add(1, ordering: .relaxed).newValue)
+    }
+
+    /// How many connections `user` has registered on this node.
+    func localConnections(of user: ClientID) -> Int { directory.withLock { $0.connections(of: user) } }
+
+    // MARK: Connection lifecycle
+
+    /// A connection finished its upgrade: register it, in the background.
+    func opened(_ connection: ConnectionHandler, on loop: any EventLoop) {
+        _ = stats.connectionOpened()
+        let task = Task { await register(connection, on: loop) }
+        lifecycles.withLock { $0[connection.record.connection] = task }
+    }
+
+    /// A connection closed: undo its registration once that finished.
+    func closed(_ connection: ConnectionHandler) {
+        stats.connectionClosed()
+        let id = connection.record.connection
+        guard let registration = lifecycles.withLock({ $0[id] }) else { return }
+        let task = Task { () -> Registration in
+            await unregister(connection.record, registration: await registration.value)
+            return Registration()
+        }
+        lifecycles.withLock { $0[id] = task }
+        Task {
+            _ = await task.value
+            lifecycles.withLock { lifecycles in
+                if lifecycles[id] == task { lifecycles[id] = nil }
+            }
+        }
+    }
+
+    private func register(_ connection: ConnectionHandler, on loop: any EventLoop) async -> Registration {
+        let record = connection.record
+        var registration = Registration()
+        do {
+            let count = try await backplane.presence.connect(record)
+            registration.inPresence = count != nil
+            if count == 1 { await announce(.online, record) }
+            let channels = try await backplane.presence.channels(of: record.client)
+            let ticket = directory.withLock { directory in
+                let change = directory.attach(record.client, channels: Set(channels))
+                apply(change, to: record.client)
+                return subscriptions.enqueue(change)
+            }
+            registration.attached = true
+            await subscriptions.waitUntilApplied(ticket)
+            let ready = ServerFrame.ready(client: record.client, node: nodeID)
+            loop.execute {
+                connection.write(ready)
+            }
+        } catch {
+            logger.warning("could not register connection", metadata: ["client": "\(record.client)", "error": "\(error)"])
+            loop.execute { connection.close(.tryAgainLater) }
+        }
+        return registration
+    }
+
+    private func unregister(_ record: ConnectionRecord, registration: Registration) async {
+        if registration.attached {
+            directory.withLock { directory in
+                let change = directory.detach(record.client)
+                apply(change, to: record.client)
+                _ = subscriptions.enqueue(change)
+            }
+        }
+        guard registration.inPresence else { return }
+        do {
+            if try await backplane.presence.disconnect(record) == 0 { await announce(.offline, record) }
+        } catch {
+            logger.warning("could not unregister connection; the lease reaper will",
+                           metadata: ["client": "\(record.client)", "error": "\(error)"])
+        }
+    }
+
+    /// Hands `user`'s channel set to every shard (call while holding the directory lock, so
+    /// shards see changes in the order they were decided).
+    private func apply(_ change: LocalDirectory.Change, to user: ClientID) {
+        guard let channels = change.channels else { return }
+        for shard in shards {
+            shard.eventLoop.execute { shard.setChannels(of: user, to: channels) }
+        }
+    }
+
+    /// Waits until every registration and unregistration under way has finished.
+    func waitForLifecycles() async {
+        while true {
+            let tasks = lifecycles.withLock { Array($0.values) }
+            if tasks.isEmpty { return }
+            for task in tasks { _ = await task.value }
+            lifecycles.withLock { lifecycles in
+                for (id, task) in lifecycles where tasks.contains(task) { lifecycles[id] = nil }
+            }
+        }
+    }
+
+    // MARK: Events and receipts
+
+    func announce(_ kind: PresenceEvent.Kind, _ record: ConnectionRecord) async {
+        let event = PresenceEvent(kind: kind, client: record.client, node: record.node, meta: record.meta,
+                                  timestamp: Int64(Date().timeIntervalSince1970 * 1000))
+        do {
+            try await backplane.bus.publish(Envelope.event(event).encoded(), to: subjects.events)
+        } catch {
+            logger.warning("could not publish \(kind) event", metadata: ["client": "\(record.client)", "error": "\(error)"])
+        }
+    }
+
+    /// A client acknowledged a message: tell the sender, once per message and receiver.
+    func acknowledged(_ messageID: String, by receiver: ClientID, route: AckRoute) {
+        let key = messageID + "\u{0}" + receiver.rawValue
+        let first = recentAcks.withLock { acks in
+            if acks.count > 100_000 { acks.removeAll() }
+            return acks.insert(key).inserted
+        }
+        guard first else { return }
+        let receipt = Receipt(messageID: messageID, sender: route.sender, receiver: receiver, status: .acked)
+        Task { await send([receipt], to: route.senderNodes) }
+    }
+
+    func send(_ receipts: [Receipt], to nodes: [NodeID]) async {
+        guard !receipts.isEmpty, !nodes.isEmpty else { return }
+        var batch: [BusMessage] = []
+        for node in nodes {
+            for receipt in receipts {
+                batch.append(BusMessage(subject: subjects.node(node), payload: Envelope.receipt(receipt).encoded()))
+            }
+        }
+        do {
+            try await backplane.bus.publish(batch)
+        } catch {
+            logger.warning("could not publish receipts", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func count(close code: CloseCode) { stats.count(close: code) }
+
+    // MARK: Routing
+
+    /// Routes one bus message to the shards.
+    func route(_ message: BusMessage) async {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(decoding: message.payload)
+        } catch {
+            stats.countMalformed()
+            logger.error("dropping malformed envelope", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            return
+        }
+        switch envelope {
+        case .delivery(let delivery):
+            await deliver(delivery)
+        case .channel(let message):
+            guard let channel = message.channel else { return }
+            let frame = ServerFrame.message(message)
+            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, toChannel: channel) } }
+        case .broadcast(let message):
+            let frame = ServerFrame.message(message)
+            for shard in shards { shard.eventLoop.execute { shard.broadcast(frame) } }
+        case .receipt(let receipt):
+            let frame = ServerFrame.receipt(receipt)
+            let sender = [receipt.sender]
+            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: sender) } }
+        case .command(let command, let reply):
+            commands.continuation.yield((command, reply))
+        case .event, .reply:
+            break
+        }
+    }
+
+    private func deliver(_ delivery: Delivery) async {
+        let frame = ServerFrame.message(delivery.message, wantsReceipt: delivery.wantsReceipt)
+        let receivers = delivery.receivers
+        guard delivery.wantsReceipt else {
+            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: receivers) } }
+            return
+        }
+        let route = AckRoute(sender: delivery.message.sender, senderNodes: delivery.senderNodes)
+        let reported = delivery.receiptFor
+        let others = Set(receivers).subtracting(reported)
+        let id = delivery.message.id
+        for shard in shards {
+            shard.eventLoop.execute {
+                shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
+                shard.deliver(frame, to: Array(others))
+            }
+        }
+        let local = directory.withLock { directory in reported.map { directory.isLocal($0) } }
+        let receipts = zip(reported, local).map { receiver, isLocal in
+            Receipt(messageID: id, sender: delivery.message.sender, receiver: receiver,
+                    status: isLocal ? .delivered : .offline)
+        }
+        let nodes = delivery.senderNodes
+        Task { await send(receipts, to: nodes) }
+    }
+
+    /// Executes node commands in arrival order, apart from deliveries, until ``finishCommands()``.
+    func runCommands() async {
+        for await (command, reply) in commands.stream {
+            await execute(command)
+            guard let reply else { continue }
+            do {
+                try await backplane.bus.publish(Envelope.reply(requestID: reply.requestID).encoded(), to: reply.subject)
+            } catch {
+                logger.warning("could not confirm command", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Ends ``runCommands()`` after the commands already queued.
+    func finishCommands() { commands.continuation.finish() }
+
+    private func execute(_ command: NodeCommand) async {
+        switch command {
+        case .join(let user, let channels):
+            let ticket = directory.withLock { directory in
+                let change = directory.join(user, channels: channels)
+                apply(change, to: user)
+                return subscriptions.enqueue(change)
+            }
+            await subscriptions.waitUntilApplied(ticket)
+        case .leave(let user, let channels):
+            let ticket = directory.withLock { directory in
+                let change = directory.leave(user, channels: channels)
+                apply(change, to: user)
+                return subscriptions.enqueue(change)
+            }
+            await subscriptions.waitUntilApplied(ticket)
+        case .forceOffline(let user):
+            let closing = shards.map { shard in shard.eventLoop.submit { shard.close(user, code: .forcedOffline) } }
+            _ = try? await EventLoopFuture.whenAllComplete(closing, on: shards[0].eventLoop).get()
+        }
+    }
+}

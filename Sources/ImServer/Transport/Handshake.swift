@@ -1,0 +1,73 @@
+import Foundation
+import ImCore
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The outcome of checking a WebSocket upgrade request before the upgrade.
+enum Admission: Sendable {
+    /// The token is valid, unused and within limits: upgrade.
+    case admitted(VerifiedToken)
+    /// Refused with an HTTP status and a one-line reason.
+    case refused(HTTPResponseStatus, String)
+}
+
+/// What one connection's handshake decided, kept on its event loop until the pipeline needs it.
+final class HandshakeState {
+    var token: VerifiedToken?
+    var refusal: (status: HTTPResponseStatus, reason: String)?
+}
+
+/// Decides whether an upgrade request may become a connection: path, token (signature, expiry,
+/// single use), and the node's limits, all before the upgrade.
+final class Gatekeeper: Sendable {
+    let core: NodeCore
+    private let handshakes: Mutex<TokenBucket>
+
+    init(core: NodeCore) {
+        self.core = core
+        let rate = core.configuration.limits.handshakesPerSecond
+        self.handshakes = Mutex(TokenBucket(rate: rate, burst: max(rate / 10, 1)))
+    }
+
+    /// Checks the request line and limits that need no I/O; `nil` means go on to ``admit(token:)``.
+    func precheck(uri: String) -> (token: String?, refusal: Admission?) {
+        let limits = core.configuration.limits
+        guard let components = URLComponents(string: uri), components.path == core.configuration.path else {
+            return (nil, .refused(.notFound, "no WebSocket endpoint at this path"))
+        }
+        guard let token = components.queryItems?.first(where: { $0.name == "token" })?.value, !token.isEmpty else {
+            return (nil, .refused(.badRequest, TokenError.missing.description))
+        }
+        guard core.stats.openConnections < limits.connectionsPerNode else {
+            return (nil, .refused(.serviceUnavailable, "node is full (\(limits.connectionsPerNode) connections)"))
+        }
+        guard handshakes.withLock({ $0.take() }) else {
+            return (nil, .refused(.tooManyRequests, "too many handshakes, retry shortly"))
+        }
+        return (token, nil)
+    }
+
+    /// Verifies and claims `token`, then checks the per-user limit.
+    func admit(token: String) async -> Admission {
+        let verified: VerifiedToken
+        do {
+            verified = try await core.tokens.verify(token)
+        } catch {
+            return .refused(error == .missing ? .badRequest : .unauthorized, error.description)
+        }
+        do {
+            let ttl = Duration.seconds(max(verified.expires.timeIntervalSinceNow, 0) + 5)
+            guard try await core.backplane.presence.claimToken(id: verified.id, ttl: ttl) else {
+                return .refused(.unauthorized, TokenError.replayed.description)
+            }
+        } catch {
+            return .refused(.serviceUnavailable, "backplane unavailable, retry shortly")
+        }
+        let limit = core.configuration.limits.connectionsPerUser
+        guard core.localConnections(of: verified.client) < limit else {
+            return .refused(.tooManyRequests, "user has \(limit) connections on this node already")
+        }
+        return .admitted(verified)
+    }
+}

@@ -1,0 +1,131 @@
+public import ImCore
+import Logging
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import ServiceLifecycle
+import Synchronization
+
+/// The node's public listener: HTTP/1 with a WebSocket upgrade on raw SwiftNIO.
+///
+/// Pipeline: HTTP/1 → `NIOWebSocketServerUpgrader` (token checked in `shouldUpgrade`; a
+/// refused upgrade is answered by ``PublicHTTPHandler`` with a status and reason) → frame
+/// decoder bounded by ``Limits/maxFrameSize`` → fragment aggregator → ``ConnectionHandler``.
+public final class WebSocketTransport: Transport {
+    public let name = "websocket"
+    private let core: NodeCore
+    private let group: any EventLoopGroup
+    private let routes: PublicRoutes
+    private let bound = Mutex<(port: Int?, channel: (any Channel)?)>((nil, nil))
+    private let ready = AsyncStream<Int?>.makeStream()
+
+    /// A transport for `core` on the loops of `group`, also serving `routes` on its port.
+    public init(core: NodeCore, group: any EventLoopGroup, routes: PublicRoutes) {
+        self.core = core
+        self.group = group
+        self.routes = routes
+    }
+
+    public var boundPort: Int? { bound.withLock { $0.port } }
+
+    /// Waits until the listener is bound (or failed to bind); returns its port.
+    public func waitUntilBound() async -> Int? {
+        if let port = boundPort { return port }
+        for await port in ready.stream { return port }
+        return boundPort
+    }
+
+    public func run() async throws {
+        let channel: any Channel
+        do {
+            channel = try await bind()
+        } catch {
+            ready.continuation.yield(nil)
+            ready.continuation.finish()
+            throw error
+        }
+        let port = channel.localAddress?.port
+        bound.withLock { $0 = (port, channel) }
+        ready.continuation.yield(port)
+        ready.continuation.finish()
+        core.logger.info("listening", metadata: ["address": "\(core.configuration.host):\(port ?? 0)",
+                                                 "path": "\(core.configuration.path)"])
+        try? await gracefulShutdown()
+        try? await channel.close()
+    }
+
+    /// Stops accepting new connections (existing ones stay open).
+    public func stopAccepting() async {
+        let channel = bound.withLock { $0.channel }
+        try? await channel?.close()
+    }
+
+    private func bind() async throws -> any Channel {
+        let core = self.core
+        let routes = self.routes
+        let limits = core.configuration.limits
+        let gatekeeper = Gatekeeper(core: core)
+        let waterMark = ChannelOptions.Types.WriteBufferWaterMark(
+            low: max(limits.writeBufferHighWater / 4, 1), high: max(limits.writeBufferHighWater, 2))
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: waterMark)
+            .childChannelInitializer { channel in
+                Self.initialize(channel, core: core, gatekeeper: gatekeeper, routes: routes)
+            }
+            .bind(host: core.configuration.host, port: core.configuration.port)
+            .get()
+    }
+
+    private static func initialize(_ channel: any Channel, core: NodeCore, gatekeeper: Gatekeeper,
+                                   routes: PublicRoutes) -> EventLoopFuture<Void>
+    {
+        let loop = channel.eventLoop
+        let state = NIOLoopBound(HandshakeState(), eventLoop: loop)
+        let httpHandler = PublicHTTPHandler(handshake: state.value, routes: routes)
+        let limits = core.configuration.limits
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: limits.maxFrameSize,
+            automaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                let (token, refusal) = gatekeeper.precheck(uri: head.uri)
+                guard let token else {
+                    if case .refused(let status, let reason) = refusal { state.value.refusal = (status, reason) }
+                    return channel.eventLoop.makeSucceededFuture(nil)
+                }
+                return channel.eventLoop.makeFutureWithTask { await gatekeeper.admit(token: token) }
+                    .map { admission -> HTTPHeaders? in
+                        switch admission {
+                        case .admitted(let verified):
+                            state.value.token = verified
+                            return HTTPHeaders()
+                        case .refused(let status, let reason):
+                            state.value.refusal = (status, reason)
+                            return nil
+                        }
+                    }
+            },
+            upgradePipelineHandler: { channel, _ in
+                guard let token = state.value.token, let shard = core.shard(for: channel.eventLoop) else {
+                    return channel.close()
+                }
+                let record = ConnectionRecord(client: token.client, node: core.configuration.nodeID,
+                                              connection: core.makeConnectionID(), meta: token.meta)
+                return channel.pipeline.removeHandler(httpHandler).flatMapThrowing {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOWebSocketFrameAggregator(
+                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
+                        maxAccumulatedFrameSize: limits.maxFrameSize))
+                    try sync.addHandler(ConnectionHandler(record: record, hub: shard, core: core, limits: limits))
+                }
+            })
+        return channel.pipeline.configureHTTPServerPipeline(
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
+        ).flatMapThrowing {
+            try channel.pipeline.syncOperations.addHandler(httpHandler)
+        }
+    }
+}
