@@ -50,6 +50,8 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
     case replayed
     /// Signing failed (a key problem on the minting side).
     case signingFailed(String)
+    /// The HS256 secret is shorter than ``ConnectTokens/minimumSecretLength`` bytes.
+    case weakSecret
 
     public var description: String {
         switch self {
@@ -59,6 +61,7 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
         case .expired: "token expired"
         case .replayed: "token was already used"
         case .signingFailed(let detail): "could not sign token: \(detail)"
+        case .weakSecret: "token secret must be at least \(ConnectTokens.minimumSecretLength) bytes"
         }
     }
 }
@@ -69,8 +72,12 @@ public struct ConnectTokens: Sendable {
     /// The keys that sign and verify.
     public let keys: JWTKeyCollection
 
-    /// Tokens signed and verified with HS256 and `secret`.
-    public init(secret: String) async {
+    /// The shortest HS256 secret accepted, in bytes (the hash's output size).
+    public static let minimumSecretLength = 32
+
+    /// Tokens signed and verified with HS256 and `secret` (at least 32 bytes).
+    public init(secret: String) async throws(TokenError) {
+        guard secret.utf8.count >= Self.minimumSecretLength else { throw .weakSecret }
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         self.keys = keys

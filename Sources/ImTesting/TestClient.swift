@@ -1,0 +1,264 @@
+import Foundation
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import NIOWebSocket
+
+/// A real WebSocket client on SwiftNIO for tests: connects with a token URL, records every
+/// frame the server sends, and can misbehave on purpose (stop reading, ignore pings, send
+/// oversized or malformed frames).
+public final class TestClient: Sendable {
+    /// What the server sent.
+    public enum Frame: Sendable, Equatable {
+        /// A text frame.
+        case text(String)
+        /// A binary frame.
+        case binary(ByteBuffer)
+        /// A close frame with its code (if any) and reason.
+        case close(code: UInt16?, reason: String)
+    }
+
+    /// How the client behaves.
+    public struct Options: Sendable {
+        /// Answer server pings with pongs (as browsers do).
+        public var respondToPings = true
+        /// The socket's receive buffer size, to fill it quickly in slow-consumer tests.
+        public var receiveBufferSize: Int?
+        /// Options with the defaults.
+        public init() {}
+    }
+
+    private let channel: any Channel
+    /// Every frame received, in order.
+    public let frames: AsyncQueue<Frame>
+
+    private init(channel: any Channel, frames: AsyncQueue<Frame>) {
+        self.channel = channel
+        self.frames = frames
+    }
+
+    /// Opens a WebSocket to `url` (`ws://host:port/path?query`); throws ``TestClientError/refused(status:reason:)``
+    /// when the server answers the handshake without upgrading.
+    public static func connect(to url: String, options: Options = Options()) async throws -> TestClient {
+        guard let components = URLComponents(string: url), let host = components.host, let port = components.port else {
+            throw TestClientError.invalidURL(url)
+        }
+        let target = components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+        let frames = AsyncQueue<Frame>()
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let size = options.receiveBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(size))
+        }
+        let upgrade: EventLoopFuture<UpgradeResult> = try await bootstrap.connect(host: host, port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
+                    maxFrameSize: 1 << 24, enableAutomaticErrorHandling: false,
+                    upgradePipelineHandler: { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                FrameCollector(frames: frames, respondToPings: options.respondToPings))
+                            return UpgradeResult.upgraded(channel)
+                        }
+                    })
+                var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
+                head.headers.add(name: "Host", value: "\(host):\(port)")
+                let configuration = NIOTypedHTTPClientUpgradeConfiguration<UpgradeResult>(
+                    upgradeRequestHead: head, upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let collector = RefusalCollector(promise: channel.eventLoop.makePromise())
+                            try channel.pipeline.syncOperations.addHandler(collector)
+                            return UpgradeResult.refused(collector.promise.futureResult)
+                        }
+                    })
+                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
+                pipeline.leftOverBytesStrategy = .forwardBytes
+                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
+            }
+        }
+        switch try await upgrade.get() {
+        case .upgraded(let channel):
+            return TestClient(channel: channel, frames: frames)
+        case .refused(let response):
+            let (status, reason) = try await response.get()
+            throw TestClientError.refused(status: status, reason: reason)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// The next frame; throws ``TestClientError/closed`` when the connection ended first.
+    public func next(timeout: Duration = .seconds(5)) async throws -> Frame {
+        guard let frame = try await frames.next(timeout: timeout) else { throw TestClientError.closed }
+        return frame
+    }
+
+    /// The next text frame parsed as JSON; throws if the next frame is anything else.
+    public func nextJSON(timeout: Duration = .seconds(5)) async throws -> JSONValue {
+        let frame = try await next(timeout: timeout)
+        guard case .text(let text) = frame else { throw TestClientError.unexpected(frame) }
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        } catch {
+            throw TestClientError.notJSON(text)
+        }
+    }
+
+    /// The next JSON frame whose `type` is `type`, skipping others of the types in `skipping`.
+    public func next(type: String, skipping: Set<String> = [], timeout: Duration = .seconds(5)) async throws -> JSONValue {
+        while true {
+            let value = try await nextJSON(timeout: timeout)
+            let actual = value["type"]?.string ?? ""
+            if actual == type { return value }
+            guard skipping.contains(actual) else { throw TestClientError.unexpected(.text(value.description)) }
+        }
+    }
+
+    /// Reads frames until the server's close frame and returns its code; text frames before it are dropped.
+    public func closeCode(timeout: Duration = .seconds(10)) async throws -> UInt16? {
+        while true {
+            if case .close(let code, _) = try await next(timeout: timeout) { return code }
+        }
+    }
+
+    /// Starts or stops reading from the socket (stopping makes the client a slow consumer).
+    public func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(.autoRead, value: reading).get()
+        if reading { channel.read() }
+    }
+
+    // MARK: Sending
+
+    /// Sends a text frame.
+    public func send(text: String) async throws {
+        try await send(opcode: .text, data: ByteBuffer(string: text))
+    }
+
+    /// Sends one frame of any kind.
+    public func send(opcode: WebSocketOpcode, data: ByteBuffer, fin: Bool = true) async throws {
+        let frame = WebSocketFrame(fin: fin, opcode: opcode, maskKey: .random(), data: data)
+        try await channel.writeAndFlush(frame)
+    }
+
+    /// Sends a close frame and closes the socket.
+    public func close(code: UInt16 = 1000) async {
+        var data = ByteBuffer()
+        data.writeInteger(code)
+        try? await send(opcode: .connectionClose, data: data)
+        try? await channel.close()
+    }
+
+    /// Whether the socket is still open.
+    public var isActive: Bool { channel.isActive }
+}
+
+/// Why a test client failed.
+public enum TestClientError: Error, Equatable, CustomStringConvertible {
+    /// The URL could not be parsed.
+    case invalidURL(String)
+    /// The server refused the upgrade with this status and body.
+    case refused(status: Int, reason: String)
+    /// The connection ended.
+    case closed
+    /// A frame other than the one expected arrived.
+    case unexpected(TestClient.Frame)
+    /// A text frame was not JSON.
+    case notJSON(String)
+
+    public var description: String {
+        switch self {
+        case .invalidURL(let url): "invalid URL \(url)"
+        case .refused(let status, let reason): "refused with \(status): \(reason)"
+        case .closed: "connection closed"
+        case .unexpected(let frame): "unexpected frame \(frame)"
+        case .notJSON(let text): "not JSON: \(text)"
+        }
+    }
+}
+
+private enum UpgradeResult: Sendable {
+    case upgraded(any Channel)
+    case refused(EventLoopFuture<(Int, String)>)
+}
+
+/// Records frames after the upgrade.
+private final class FrameCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let frames: AsyncQueue<TestClient.Frame>
+    let respondToPings: Bool
+
+    init(frames: AsyncQueue<TestClient.Frame>, respondToPings: Bool) {
+        self.frames = frames
+        self.respondToPings = respondToPings
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            frames.push(.text(String(buffer: frame.unmaskedData)))
+        case .binary:
+            frames.push(.binary(frame.unmaskedData))
+        case .ping:
+            if respondToPings {
+                let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
+                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            }
+        case .connectionClose:
+            var data = frame.unmaskedData
+            let code = data.readInteger(as: UInt16.self)
+            frames.push(.close(code: code, reason: data.readString(length: data.readableBytes) ?? ""))
+            var reply = ByteBuffer()
+            reply.writeInteger(code ?? 1000)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose,
+                                                                 maskKey: .random(), data: reply)))
+                .whenComplete { _ in channel.close(promise: nil) }
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        frames.finish()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Collects the response to a refused upgrade.
+private final class RefusalCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let promise: EventLoopPromise<(Int, String)>
+    private let state = NIOLockedState()
+
+    init(promise: EventLoopPromise<(Int, String)>) {
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): state.status = Int(head.status.code)
+        case .body(let body): state.body += String(buffer: body)
+        case .end:
+            promise.succeed((state.status, state.body.trimmingCharacters(in: .whitespacesAndNewlines)))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.succeed((state.status, state.body.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+}
+
+/// Mutable state used only on one event loop.
+private final class NIOLockedState: @unchecked Sendable {
+    var status = 0
+    var body = ""
+}

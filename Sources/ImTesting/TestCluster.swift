@@ -1,0 +1,136 @@
+public import ImCore
+public import ImHelper
+public import ImServer
+import Logging
+import NIOPosix
+import ServiceLifecycle
+
+/// Real ImServer nodes in this process on loopback ports, sharing one backplane, plus an
+/// ``ImHelper`` on the same backplane: the harness the end-to-end tests and plugin authors use.
+public final class TestCluster: Sendable {
+    /// The shared backplane.
+    public let backplane: Backplane
+    /// A helper on the backplane.
+    public let helper: ImHelper
+    /// The running nodes.
+    public let nodes: [TestNode]
+    private let bus: TestNode.Runner
+
+    private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], bus: TestNode.Runner) {
+        self.backplane = backplane
+        self.helper = helper
+        self.nodes = nodes
+        self.bus = bus
+    }
+
+    /// Starts `count` nodes on `backplane` (a fresh memory backplane by default), each on a
+    /// free loopback port; `configure` adjusts each node's configuration (given its index).
+    public static func start(
+        nodes count: Int = 1, backplane: Backplane = .memory(), secret: String = "test-secret-of-at-least-32-bytes!!",
+        configure: (inout NodeConfiguration, Int) -> Void = { _, _ in }
+    ) async throws -> TestCluster {
+        var logger = Logger(label: "test-cluster")
+        logger.logLevel = .warning
+        let bus = TestNode.Runner(service: backplane.bus, logger: logger)
+        let tokens = try await ConnectTokens(secret: secret)
+        var nodes: [TestNode] = []
+        for index in 0..<count {
+            var configuration = NodeConfiguration(nodeID: NodeID(rawValue: "test-node-\(index)"), port: 0)
+            configure(&configuration, index)
+            nodes.append(try await TestNode.start(configuration: configuration, backplane: backplane,
+                                                  tokens: tokens, logger: logger))
+        }
+        let helper = ImHelper(backplane: backplane, tokens: tokens,
+                              configuration: HelperConfiguration(publicURL: nodes.first?.url ?? "ws://127.0.0.1:1/ws"),
+                              logger: logger)
+        return TestCluster(backplane: backplane, helper: helper, nodes: nodes, bus: bus)
+    }
+
+    /// A connect URL for `user` on node `node`.
+    public func url(for user: ClientID, node: Int = 0, meta: String? = nil) async throws -> String {
+        let token = try await helper.tokens.mint(for: user, meta: meta)
+        return nodes[node].url + "?token=" + token
+    }
+
+    /// Connects `user` to node `node` and waits for the `ready` frame.
+    public func connect(_ user: ClientID, node: Int = 0, meta: String? = nil,
+                        options: TestClient.Options = TestClient.Options()) async throws -> TestClient
+    {
+        let client = try await TestClient.connect(to: try await url(for: user, node: node, meta: meta), options: options)
+        let ready = try await client.nextJSON()
+        guard ready["type"]?.string == "ready", ready["client"]?.string == user.rawValue else {
+            throw TestClientError.unexpected(.text(ready.description))
+        }
+        return client
+    }
+
+    /// Stops every node gracefully, then the helper and the bus.
+    public func stop() async throws {
+        for node in nodes { try await node.stop() }
+        await helper.close()
+        try await bus.stop()
+    }
+}
+
+/// One running node of a ``TestCluster``.
+public final class TestNode: Sendable {
+    /// The node.
+    public let node: ImNode
+    /// Its public port.
+    public let port: Int
+    private let runner: Runner
+
+    /// `ws://127.0.0.1:<port><path>`.
+    public var url: String { "ws://127.0.0.1:\(port)\(node.core.configuration.path)" }
+
+    private init(node: ImNode, port: Int, runner: Runner) {
+        self.node = node
+        self.port = port
+        self.runner = runner
+    }
+
+    static func start(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
+                      logger: Logger) async throws -> TestNode
+    {
+        let node = ImNode(configuration: configuration, backplane: backplane, tokens: tokens, logger: logger)
+        let runner = Runner(service: node, logger: logger)
+        guard let port = await node.transport.waitUntilBound() else {
+            try? await runner.stop()
+            throw TestClusterError.nodeDidNotStart(configuration.nodeID)
+        }
+        return TestNode(node: node, port: port, runner: runner)
+    }
+
+    /// Shuts the node down gracefully and waits until it has.
+    public func stop() async throws { try await runner.stop() }
+
+    /// Runs one service in its own service group until stopped.
+    final class Runner: Sendable {
+        private let group: ServiceGroup
+        private let task: Task<Void, any Error>
+
+        init(service: any Service, logger: Logger) {
+            let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [],
+                                                          logger: logger))
+            self.group = group
+            self.task = Task { try await group.run() }
+        }
+
+        func stop() async throws {
+            await group.triggerGracefulShutdown()
+            try await task.value
+        }
+    }
+}
+
+/// Why the harness failed.
+public enum TestClusterError: Error, CustomStringConvertible {
+    /// A node never bound its port.
+    case nodeDidNotStart(NodeID)
+
+    public var description: String {
+        switch self {
+        case .nodeDidNotStart(let node): "node \(node) did not start"
+        }
+    }
+}
