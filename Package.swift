@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "ImServer",
             dependencies: [
-                "ImCore",
+                "ImCore", "ImHelper",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

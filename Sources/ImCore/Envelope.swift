@@ -139,6 +139,14 @@ public struct PresenceEvent: Sendable, Equatable, Codable {
         case online = 1
         /// The user's last connection closed.
         case offline = 2
+
+        /// `online` or `offline`.
+        public var name: String {
+            switch self {
+            case .online: "online"
+            case .offline: "offline"
+            }
+        }
     }
 
     /// Online or offline.

@@ -58,6 +58,12 @@ public struct SendResult: Sendable, Equatable, Codable {
     public var id: String
     /// Receivers who had no connection anywhere; they did not get the message.
     public var offline: [ClientID]
+
+    /// Describes a send.
+    public init(id: String, offline: [ClientID]) {
+        self.id = id
+        self.offline = offline
+    }
 }
 
 /// A channel with its counts.
@@ -68,4 +74,11 @@ public struct ChannelSummary: Sendable, Equatable, Codable {
     public var members: Int
     /// How many of them are online.
     public var online: Int
+
+    /// Describes a channel.
+    public init(name: String, members: Int, online: Int) {
+        self.name = name
+        self.members = members
+        self.online = online
+    }
 }

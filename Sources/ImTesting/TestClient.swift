@@ -1,4 +1,5 @@
 import Foundation
+public import ImCore
 public import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,10 +1,19 @@
-/// Any JSON value, for reading frames in tests.
+public import Foundation
+
+/// Any JSON value. Numbers are kept as `Decimal`, so large integer ids survive a decode and
+/// re-encode unchanged (a `Double` would round them).
 public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// A string.
     case string(String)
-    case number(Double)
+    /// A number.
+    case number(Decimal)
+    /// `true` or `false`.
     case bool(Bool)
+    /// `null`.
     case null
+    /// An array.
     case array([JSONValue])
+    /// An object.
     case object([String: JSONValue])
 
     public init(from decoder: any Decoder) throws {
@@ -13,7 +22,7 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
             self = .null
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
+        } else if let value = try? container.decode(Decimal.self) {
             self = .number(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)

@@ -1,0 +1,117 @@
+import Foundation
+public import Hummingbird
+import ImCore
+import ImHelper
+
+/// An error of the server API, answered as `{"error":{"code":…,"message":…}}`.
+public struct APIError: HTTPResponseError, Sendable {
+    /// The HTTP status.
+    public var status: HTTPResponse.Status
+    /// A stable machine-readable code, such as `invalid_request`.
+    public var code: String
+    /// A one-line explanation for people.
+    public var message: String
+
+    /// An error with a status, code and message.
+    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    /// 400 `invalid_request`.
+    public static func invalidRequest(_ message: String) -> APIError {
+        APIError(.badRequest, code: "invalid_request", message: message)
+    }
+
+    /// 401 `unauthorized`.
+    public static let unauthorized = APIError(.unauthorized, code: "unauthorized",
+                                              message: "missing or wrong API key (send Authorization: Bearer <key>)")
+
+    /// 503 `backplane_unavailable`.
+    public static func unavailable(_ message: String) -> APIError {
+        APIError(.serviceUnavailable, code: "backplane_unavailable", message: message)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try JSONEncoder().encode(ErrorBody(error: .init(code: code, message: message)))
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The JSON shape of an ``APIError``.
+private struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+    }
+
+    var error: Detail
+}
+
+/// Turns any error a route throws into an ``APIError``, so every failure is JSON.
+struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            throw APIError(error.status, code: error.status == .notFound ? "not_found" : "invalid_request",
+                           message: error.body ?? error.status.reasonPhrase)
+        } catch let error as DecodingError {
+            throw APIError.invalidRequest("request body is not the expected JSON: \(describe(error))")
+        } catch let error as IdentifierError {
+            throw APIError.invalidRequest(error.description)
+        } catch let error as PayloadError {
+            throw APIError.invalidRequest(error.description)
+        } catch let error as HelperError {
+            throw APIError.invalidRequest(error.description)
+        } catch let error as TokenError {
+            throw APIError(.internalServerError, code: "token_error", message: error.description)
+        } catch {
+            context.logger.error("server API request failed", metadata: ["error": "\(error)"])
+            throw APIError.unavailable("\(error)")
+        }
+    }
+
+    private func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            context.codingPath.isEmpty ? context.debugDescription
+                : "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
+        @unknown default: "\(error)"
+        }
+    }
+}
+
+/// Checks the API key on every request, comparing in constant time.
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let key: [UInt8]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let presented = request.headers[.authorization].flatMap { value -> Substring? in
+            value.hasPrefix("Bearer ") ? value.dropFirst("Bearer ".count) : nil
+        } ?? request.headers.first { $0.name.canonicalName == "x-api-key" }.map { Substring($0.value) }
+        guard let presented, constantTimeEqual(Array(presented.utf8), key) else { throw APIError.unauthorized }
+        return try await next(request, context)
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    var difference = UInt8(lhs.count == rhs.count ? 0 : 1)
+    let count = max(lhs.count, rhs.count)
+    for index in 0..<count {
+        let left = index < lhs.count ? lhs[index] : 0
+        let right = index < rhs.count ? rhs[index] : 0
+        difference |= left ^ right
+    }
+    return difference == 0
+}

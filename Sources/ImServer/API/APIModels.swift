@@ -1,0 +1,75 @@
+import ImCore
+import ImHelper
+
+/// Request and response bodies of the server API (docs/openapi.yaml describes them).
+enum APIModels {
+    struct ConnectURLRequest: Decodable {
+        var client: String
+        var meta: String?
+    }
+
+    struct ConnectURLResponse: Codable {
+        var url: String
+    }
+
+    struct SendRequest: Decodable {
+        var from: String
+        var to: [String]
+        var data: JSONValue
+        var receipt: Bool?
+    }
+
+    struct ChannelMessageRequest: Decodable {
+        var from: String
+        var data: JSONValue
+    }
+
+    struct BroadcastRequest: Decodable {
+        var from: String?
+        var data: JSONValue
+    }
+
+    struct MessageID: Codable {
+        var id: String
+    }
+
+    struct ChannelsRequest: Decodable {
+        var channels: [String]
+    }
+
+    struct ClientsRequest: Decodable {
+        var clients: [String]
+    }
+
+    struct ClientChannels: Codable {
+        var client: String
+        var channels: [String]
+    }
+
+    struct ChannelPage: Codable {
+        var channels: [ChannelSummary]
+        var next: String?
+    }
+
+    struct ClientPage: Codable {
+        var clients: [String]
+        var next: String?
+    }
+
+    struct OnlineStatus: Codable {
+        var client: String
+        var online: Bool
+    }
+
+    struct OnlineStatuses: Codable {
+        var online: [String: Bool]
+    }
+
+    struct Removed: Codable {
+        var removed: [String]
+    }
+
+    struct Done: Codable {
+        var ok = true
+    }
+}

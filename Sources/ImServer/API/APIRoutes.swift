@@ -1,0 +1,171 @@
+import Foundation
+public import Hummingbird
+import ImCore
+public import ImHelper
+import NIOCore
+
+/// The routes of the server API, one per ``ImHelper`` operation.
+struct APIRoutes: Sendable {
+    typealias Models = APIModels
+    let helper: ImHelper
+
+    func register(on api: RouterGroup<BasicRequestContext>) {
+        api.post("connect-url") { request, context -> Models.ConnectURLResponse in
+            let body = try await request.decode(as: Models.ConnectURLRequest.self, context: context)
+            let client = try ClientID(validating: body.client)
+            return Models.ConnectURLResponse(url: try await helper.connectURL(for: client, meta: body.meta))
+        }
+        api.post("messages") { request, context -> SendResult in
+            let body = try await request.decode(as: Models.SendRequest.self, context: context)
+            guard !body.to.isEmpty else { throw APIError.invalidRequest("'to' must name at least one client") }
+            return try await helper.send(try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
+                                         to: try body.to.map { try ClientID(validating: $0) },
+                                         receipt: body.receipt ?? false)
+        }
+        api.post("channels/:channel/messages") { request, context -> Models.MessageID in
+            let body = try await request.decode(as: Models.ChannelMessageRequest.self, context: context)
+            let id = try await helper.send(try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
+                                           toChannel: try channel(context))
+            return Models.MessageID(id: id)
+        }
+        api.post("broadcasts") { request, context -> Models.MessageID in
+            let body = try await request.decode(as: Models.BroadcastRequest.self, context: context)
+            let sender = try body.from.map { try ClientID(validating: $0) }
+            return Models.MessageID(id: try await helper.broadcast(try JSONPayload(encoding: body.data), from: sender))
+        }
+        registerChannels(on: api)
+        registerClients(on: api)
+        api.get("events") { _, _ -> Response in
+            try await eventStream()
+        }
+    }
+
+    private func registerChannels(on api: RouterGroup<BasicRequestContext>) {
+        api.get("channels") { request, _ -> Models.ChannelPage in
+            let (after, limit) = try page(request, maximum: 1000, default: 100)
+            let channels = try await helper.channelList(after: after, limit: limit)
+            return Models.ChannelPage(channels: channels, next: channels.count == limit ? channels.last?.name : nil)
+        }
+        api.get("channels/:channel") { _, context -> ChannelSummary in
+            let name = try channel(context)
+            let stats = try await helper.stats(of: name)
+            return ChannelSummary(name: name, members: stats.members, online: stats.online)
+        }
+        api.get("channels/:channel/members") { request, context -> Models.ClientPage in
+            let (after, limit) = try page(request, maximum: 10_000, default: 1000)
+            let members = try await helper.members(of: try channel(context), after: after.map(ClientID.init(rawValue:)),
+                                                   limit: limit)
+            return Models.ClientPage(clients: members.map(\.rawValue),
+                                     next: members.count == limit ? members.last?.rawValue : nil)
+        }
+        api.post("channels/:channel/remove") { request, context -> Models.Done in
+            let body = try await request.decode(as: Models.ClientsRequest.self, context: context)
+            try await helper.remove(try body.clients.map { try ClientID(validating: $0) }, fromChannel: try channel(context))
+            return Models.Done()
+        }
+        api.delete("channels/:channel/members") { _, context -> Models.Removed in
+            Models.Removed(removed: try await helper.clear(channel: try channel(context)).map(\.rawValue))
+        }
+    }
+
+    private func registerClients(on api: RouterGroup<BasicRequestContext>) {
+        api.get("clients/:client/channels") { _, context -> Models.ClientChannels in
+            let id = try client(context)
+            return Models.ClientChannels(client: id.rawValue, channels: try await helper.channels(of: id))
+        }
+        api.post("clients/:client/join") { request, context -> Models.ClientChannels in
+            let id = try client(context)
+            let body = try await request.decode(as: Models.ChannelsRequest.self, context: context)
+            try await helper.join(id, channels: body.channels)
+            return Models.ClientChannels(client: id.rawValue, channels: try await helper.channels(of: id))
+        }
+        api.post("clients/:client/leave") { request, context -> Models.ClientChannels in
+            let id = try client(context)
+            let body = try await request.decode(as: Models.ChannelsRequest.self, context: context)
+            try await helper.leave(id, channels: body.channels)
+            return Models.ClientChannels(client: id.rawValue, channels: try await helper.channels(of: id))
+        }
+        api.get("clients/:client/online") { _, context -> Models.OnlineStatus in
+            let id = try client(context)
+            return Models.OnlineStatus(client: id.rawValue, online: try await helper.isOnline(id))
+        }
+        api.post("clients/:client/offline") { _, context -> Models.Done in
+            try await helper.forceOffline(try client(context))
+            return Models.Done()
+        }
+        api.get("online") { request, _ -> Models.ClientPage in
+            let (after, limit) = try page(request, maximum: 10_000, default: 1000)
+            let users = try await helper.onlineUsers(after: after.map(ClientID.init(rawValue:)), limit: limit)
+            return Models.ClientPage(clients: users.map(\.rawValue), next: users.count == limit ? users.last?.rawValue : nil)
+        }
+        api.post("online") { request, context -> Models.OnlineStatuses in
+            let body = try await request.decode(as: Models.ClientsRequest.self, context: context)
+            let status = try await helper.onlineStatus(of: try body.clients.map { try ClientID(validating: $0) })
+            return Models.OnlineStatuses(online: Dictionary(uniqueKeysWithValues: status.map { ($0.key.rawValue, $0.value) }))
+        }
+    }
+
+    /// `GET /v1/events`: online/offline events as server-sent events, one JSON object each.
+    private func eventStream() async throws -> Response {
+        let events = try await helper.events()
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: ": connected\n\n"))
+            let encoder = JSONEncoder()
+            for await event in events {
+                let json = String(decoding: try encoder.encode(EventBody(event)), as: UTF8.self)
+                try await writer.write(ByteBuffer(string: "event: \(event.kind.name)\ndata: \(json)\n\n"))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
+
+    private func channel(_ context: BasicRequestContext) throws -> String {
+        let name = try context.parameters.require("channel")
+        guard !name.isEmpty, name.utf8.count <= 200 else { throw HelperError.invalidChannel(name) }
+        return name
+    }
+
+    private func client(_ context: BasicRequestContext) throws -> ClientID {
+        try ClientID(validating: try context.parameters.require("client"))
+    }
+
+    private func page(_ request: Request, maximum: Int, default fallback: Int) throws -> (String?, Int) {
+        let query = request.uri.queryParameters
+        let after = query.get("after").flatMap { $0.isEmpty ? nil : $0 }
+        guard let rawLimit = query.get("limit") else { return (after, fallback) }
+        guard let limit = Int(rawLimit), (1...maximum).contains(limit) else {
+            throw APIError.invalidRequest("limit must be a whole number from 1 to \(maximum)")
+        }
+        return (after, limit)
+    }
+}
+
+/// An event as the API sends it.
+struct EventBody: Encodable {
+    var event: String
+    var client: String
+    var node: String
+    var meta: String?
+    var ts: Int64
+
+    init(_ event: PresenceEvent) {
+        self.event = event.kind.name
+        self.client = event.client.rawValue
+        self.node = event.node.rawValue
+        self.meta = event.meta
+        self.ts = event.timestamp
+    }
+}
+
+extension SendResult: ResponseEncodable {}
+extension ChannelSummary: ResponseEncodable {}
+extension APIModels.ConnectURLResponse: ResponseEncodable {}
+extension APIModels.MessageID: ResponseEncodable {}
+extension APIModels.ClientChannels: ResponseEncodable {}
+extension APIModels.ChannelPage: ResponseEncodable {}
+extension APIModels.ClientPage: ResponseEncodable {}
+extension APIModels.OnlineStatus: ResponseEncodable {}
+extension APIModels.OnlineStatuses: ResponseEncodable {}
+extension APIModels.Removed: ResponseEncodable {}
+extension APIModels.Done: ResponseEncodable {}

@@ -1,0 +1,106 @@
+import Foundation
+import ImCore
+public import ImHelper
+import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+
+extension PublicRoutes {
+    /// Serves the browser client library at `GET /imclient.js`.
+    public mutating func addClientScript() {
+        add(.GET, "/imclient.js") { _ in
+            PublicResponse(contentType: "text/javascript; charset=utf-8", text: ClientScript.source)
+        }
+    }
+
+    /// Serves the demo chat page at `/` and its demo-only endpoints under `/demo/`.
+    ///
+    /// The endpoints trust the user name the page sends: they exist only with `--demo`.
+    public mutating func addDemo(helper: ImHelper, lobby: String = "lobby") {
+        add(.GET, "/") { _ in PublicResponse(contentType: "text/html; charset=utf-8", text: DemoPage.html) }
+        add(.GET, "/demo/login") { request in
+            guard let name = request.query["user"], let user = try? ClientID(validating: name),
+                  name.utf8.count <= 32
+            else { return .error(.badRequest, "user must be 1 to 32 bytes") }
+            do {
+                try await helper.join(user, channels: [lobby])
+                let url = try await helper.connectURL(for: user, meta: "demo")
+                return .json(["user": user.rawValue, "url": url])
+            } catch {
+                return .error(.serviceUnavailable, "\(error)")
+            }
+        }
+        add(.GET, "/demo/online") { _ in
+            do {
+                let users = try await helper.onlineUsers(limit: 500).map(\.rawValue)
+                return PublicResponse(contentType: "application/json", text: try encodeJSON(["users": users]))
+            } catch {
+                return .error(.serviceUnavailable, "\(error)")
+            }
+        }
+        add(.POST, "/demo/send") { request in
+            guard let body = try? JSONDecoder().decode(DemoSend.self, from: Data(request.body.readableBytesView)),
+                  let from = try? ClientID(validating: body.from), let to = try? ClientID(validating: body.to)
+            else { return .error(.badRequest, #"expected {"from":…,"to":…,"text":…}"#) }
+            do {
+                let result = try await helper.send(try JSONPayload(encoding: ["text": body.text]), from: from, to: [to],
+                                                   receipt: true)
+                return PublicResponse(contentType: "application/json", text: try encodeJSON(result))
+            } catch {
+                return .error(.serviceUnavailable, "\(error)")
+            }
+        }
+        add(.POST, "/demo/room") { request in
+            guard let body = try? JSONDecoder().decode(DemoRoom.self, from: Data(request.body.readableBytesView)),
+                  let from = try? ClientID(validating: body.from)
+            else { return .error(.badRequest, #"expected {"from":…,"text":…}"#) }
+            do {
+                let id = try await helper.send(try JSONPayload(encoding: ["text": body.text]), from: from,
+                                               toChannel: lobby)
+                return .json(["id": id])
+            } catch {
+                return .error(.serviceUnavailable, "\(error)")
+            }
+        }
+    }
+}
+
+/// Tells every demo page who came online or went offline, as broadcasts from `system`.
+public struct DemoAnnouncer: Service {
+    let helper: ImHelper
+
+    /// An announcer using `helper`.
+    public init(helper: ImHelper) { self.helper = helper }
+
+    public func run() async throws {
+        let events = try await helper.events()
+        await cancelWhenGracefulShutdown {
+            for await event in events {
+                let payload = try? JSONPayload(encoding: ["event": event.kind.name, "user": event.client.rawValue])
+                if let payload { _ = try? await helper.broadcast(payload) }
+            }
+        }
+    }
+}
+
+private struct DemoSend: Decodable {
+    var from: String
+    var to: String
+    var text: String
+}
+
+private struct DemoRoom: Decodable {
+    var from: String
+    var text: String
+}
+
+private func encodeJSON(_ value: some Encodable) throws -> String {
+    String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+}
+
+extension PublicResponse {
+    /// A JSON object of strings.
+    static func json(_ object: [String: String]) -> PublicResponse {
+        PublicResponse(contentType: "application/json", text: (try? encodeJSON(object)) ?? "{}")
+    }
+}

@@ -1,0 +1,57 @@
+import ImCore
+import ImHelper
+import ImServer
+import Logging
+import ServiceLifecycle
+
+/// Builds the node, its API and the backplane from ``Settings`` and runs them as one service group.
+struct Launcher {
+    let settings: Settings
+    let logger: Logger
+
+    func run() async throws {
+        let secret: String
+        if let configured = settings.tokenSecret {
+            secret = configured
+        } else {
+            secret = randomHex(bytes: 32)
+            logger.warning("""
+                no token secret configured (IM_TOKEN_SECRET or --token-secret): using a random one; \
+                tokens minted by other processes will be refused
+                """)
+        }
+        let tokens = try await ConnectTokens(secret: secret)
+        let backplane = try await BackplaneFactory.withPlugins().makeBackplane(url: settings.backplaneURL, logger: logger)
+        let helper = ImHelper(
+            backplane: backplane, tokens: tokens,
+            configuration: HelperConfiguration(publicURL: settings.publicURL, subjects: settings.node.subjects,
+                                               tokenLifetime: settings.tokenLifetime),
+            logger: logger)
+        var routes = PublicRoutes()
+        routes.addClientScript()
+        if settings.node.demo { routes.addDemo(helper: helper) }
+        let node = ImNode(configuration: settings.node, backplane: backplane, tokens: tokens, routes: routes,
+                          logger: logger)
+        var services: [any Service] = [backplane.bus, node]
+        if let api = settings.api {
+            services.append(try ServerAPI.makeApplication(
+                helper: helper, configuration: api, health: { backplane.bus.health }, logger: logger))
+        }
+        if settings.node.demo {
+            services.append(DemoAnnouncer(helper: helper))
+            logger.notice("demo chat: open http://\(settings.node.host):\(settings.node.port)/ in two browser tabs")
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await helper.close()
+    }
+}
+
+extension BackplaneFactory {
+    /// The factory with every backplane plugin this executable links.
+    static func withPlugins() -> BackplaneFactory {
+        BackplaneFactory()
+    }
+}

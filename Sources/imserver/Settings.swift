@@ -1,0 +1,79 @@
+import Configuration
+import ImCore
+import ImServer
+import Logging
+
+/// Every setting of `imserver`, read from flags, `IM_*` environment variables and the file.
+struct Settings: Sendable {
+    var backplaneURL: String
+    var node: NodeConfiguration
+    var publicURL: String
+    var api: ServerAPIConfiguration?
+    var tokenSecret: String?
+    var tokenLifetime: Duration
+    var logLevel: Logger.Level
+
+    init(reader: ConfigReader) async throws {
+        backplaneURL = reader.string(forKey: "backplane.url", default: "memory://")
+        let (host, port) = try Self.address(reader.string(forKey: "public.listen", default: "127.0.0.1:6001"),
+                                            key: "public.listen")
+        var node = NodeConfiguration(host: host, port: port)
+        if let id = reader.string(forKey: "node.id") { node.nodeID = NodeID(rawValue: id) }
+        node.path = reader.string(forKey: "public.path", default: "/ws")
+        node.subjects = Subjects(prefix: reader.string(forKey: "subject.prefix", default: "im"))
+        node.demo = reader.bool(forKey: "demo", default: false)
+        node.pingInterval = .seconds(reader.double(forKey: "heartbeat.interval", default: 25))
+        node.idleTimeout = .seconds(reader.double(forKey: "heartbeat.idleTimeout", default: 60))
+        node.leaseTTL = .seconds(reader.double(forKey: "lease.ttl", default: 15))
+        var limits = Limits()
+        limits.maxFrameSize = reader.int(forKey: "limits.maxFrameSize", default: limits.maxFrameSize)
+        limits.messagesPerSecond = reader.int(forKey: "limits.messagesPerSecond", default: limits.messagesPerSecond)
+        limits.messageBurst = reader.int(forKey: "limits.messageBurst", default: limits.messageBurst)
+        limits.connectionsPerUser = reader.int(forKey: "limits.connectionsPerUser", default: limits.connectionsPerUser)
+        limits.connectionsPerNode = reader.int(forKey: "limits.connectionsPerNode", default: limits.connectionsPerNode)
+        limits.handshakesPerSecond = reader.int(forKey: "limits.handshakesPerSecond", default: limits.handshakesPerSecond)
+        limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
+        limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
+        limits.slowConsumerTimeout = .seconds(reader.double(forKey: "limits.slowConsumerTimeout", default: 10))
+        node.limits = limits
+        self.node = node
+        let defaultURL = "ws://\(host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host):\(port)\(node.path)"
+        publicURL = reader.string(forKey: "public.url", default: defaultURL)
+        let apiListen = reader.string(forKey: "api.listen", default: "127.0.0.1:6002")
+        if apiListen == "off" {
+            api = nil
+        } else {
+            let (apiHost, apiPort) = try Self.address(apiListen, key: "api.listen")
+            api = ServerAPIConfiguration(host: apiHost, port: apiPort,
+                                         apiKey: reader.string(forKey: "api.key", isSecret: true))
+        }
+        tokenSecret = reader.string(forKey: "token.secret", isSecret: true)
+        tokenLifetime = .seconds(reader.double(forKey: "token.lifetime", default: 30))
+        let level = reader.string(forKey: "log.level", default: "info")
+        guard let parsed = Logger.Level(rawValue: level) else {
+            throw SettingsError.invalid(key: "log.level", value: level, expected: "trace … critical")
+        }
+        logLevel = parsed
+    }
+
+    /// Splits `host:port` (IPv6 as `[::1]:6001`).
+    static func address(_ text: String, key: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port)
+        else { throw SettingsError.invalid(key: key, value: text, expected: "host:port") }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}
+
+/// A setting with a value it cannot take.
+enum SettingsError: Error, CustomStringConvertible {
+    case invalid(key: String, value: String, expected: String)
+
+    var description: String {
+        switch self {
+        case .invalid(let key, let value, let expected): "setting \(key) = '\(value)' is invalid; expected \(expected)"
+        }
+    }
+}
