@@ -93,5 +93,10 @@ let package = Package(
             dependencies: ["ImCore", "ImServer", "ImHelper", "ImTesting"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "ImHelperTests",
+            dependencies: ["ImHelper", "ImCore"],
+            swiftSettings: strict
+        ),
     ]
 )

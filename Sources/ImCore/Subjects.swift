@@ -16,6 +16,4 @@ public struct Subjects: Sendable, Hashable {
     public var events: String { "\(prefix).events" }
     /// Confirmations for one helper's commands: `im.inbox.<id>`.
     public func inbox(_ id: String) -> String { "\(prefix).inbox.\(id)" }
-    /// Delivery receipts for senders that are back-ends rather than users: `im.receipts`.
-    public var receipts: String { "\(prefix).receipts" }
 }

@@ -86,6 +86,7 @@ public final class ImHelper: Sendable {
     /// Sends `data` to every member of `channel`, in one publish; returns the message id.
     @discardableResult
     public func send(_ data: JSONPayload, from sender: ClientID, toChannel channel: String) async throws -> String {
+        let channel = try validated(channel)
         let message = makeMessage(data, from: sender, channel: channel)
         try await backplane.bus.publish(Envelope.channel(message).encoded(), to: subjects.channel(channel))
         configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .channel(channel), data: data))
@@ -119,12 +120,14 @@ public final class ImHelper: Sendable {
 
     /// Removes `client` from `channels`.
     public func leave(_ client: ClientID, channels: [String]) async throws {
+        let channels = try validated(channels)
         try await backplane.presence.leave(client, channels: channels)
         try await command([client]) { .leave($0, channels: channels) }
     }
 
     /// Removes `clients` from `channel`.
     public func remove(_ clients: [ClientID], fromChannel channel: String) async throws {
+        let channel = try validated(channel)
         try await backplane.presence.remove(clients, from: channel)
         try await command(clients) { .leave($0, channels: [channel]) }
     }
@@ -132,6 +135,7 @@ public final class ImHelper: Sendable {
     /// Removes every member of `channel`; returns who was removed.
     @discardableResult
     public func clear(channel: String) async throws -> [ClientID] {
+        let channel = try validated(channel)
         let removed = try await backplane.presence.clear(channel)
         try await command(removed) { .leave($0, channels: [channel]) }
         return removed
@@ -164,10 +168,13 @@ public final class ImHelper: Sendable {
     }
 
     private func validated(_ channels: [String]) throws(HelperError) -> [String] {
-        for channel in channels where channel.isEmpty || channel.utf8.count > 200 {
-            throw .invalidChannel(channel)
-        }
+        for channel in channels { _ = try validated(channel) }
         return channels
+    }
+
+    private func validated(_ channel: String) throws(HelperError) -> String {
+        guard !channel.isEmpty, channel.utf8.count <= 200 else { throw .invalidChannel(channel) }
+        return channel
     }
 
     // MARK: Presence

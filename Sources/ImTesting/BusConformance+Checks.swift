@@ -5,7 +5,7 @@ import NIOCore
 extension BusHarness {
     func deliversToSubscriber() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
         try await publish("hello", to: room)
         try await subscriber.expect("hello", on: room, "it was published after subscribe(_:) returned")
         try await publish("again", to: room)
@@ -14,8 +14,8 @@ extension BusHarness {
 
     func notDeliveredAfterUnsubscribe() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
-        let witness = try await subscriber("witness", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
+        let witness = try await inbox("witness", to: [room])
         try await publish("before", to: room)
         try await subscriber.expect("before", on: room, "still subscribed")
         try await witness.expect("before", on: room, "subscribed")
@@ -32,8 +32,8 @@ extension BusHarness {
 
     func unsubscribingUnknownSubjectIsHarmless() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
-        let other = try await subscriber("other")
+        let subscriber = try await inbox("subscriber", to: [room])
+        let other = try await inbox("other")
         try await subscriber.unsubscribe([subject("never-subscribed")])
         try await subscriber.subscribe([])
         try await subscriber.unsubscribe([])
@@ -49,10 +49,10 @@ extension BusHarness {
 
     func notDeliveredBeforeSubscribe() async throws {
         let room = subject("room")
-        let witness = try await subscriber("witness", to: [room])
+        let witness = try await inbox("witness", to: [room])
         try await publish("early", to: room)
         try await witness.expect("early", on: room, "subscribed, proving the message was accepted by the backend")
-        let late = try await subscriber("late subscriber", to: [room])
+        let late = try await inbox("late subscriber", to: [room])
         try await publish("marker", to: room)
         try await late.expect("marker", on: room,
             "\"early\" was accepted before this subscriber subscribed and must not be delivered to it; the marker must be its first message")
@@ -62,7 +62,7 @@ extension BusHarness {
     func everySubscriberGetsOneCopy() async throws {
         let room = subject("room")
         var subscribers: [Inbox] = []
-        for index in 1...3 { subscribers.append(try await subscriber("subscriber \(index)", to: [room])) }
+        for index in 1...3 { subscribers.append(try await inbox("subscriber \(index)", to: [room])) }
         try await publish("one", to: room)
         try await publish("two", to: room)
         for subscriber in subscribers {
@@ -73,7 +73,7 @@ extension BusHarness {
 
     func subscribingTwiceDeliversOnce() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
         try await subscriber.subscribe([room])
         try await subscriber.subscribe([room, room])
         try await publish("one", to: room)
@@ -81,7 +81,7 @@ extension BusHarness {
         try await subscriber.expect("one", on: room, "subscribed (three times, which is the same as once)")
         try await subscriber.expect("two", on: room, "subscribing a subject again must not deliver a second copy of \"one\"")
 
-        let witness = try await subscriber("witness", to: [room])
+        let witness = try await inbox("witness", to: [room])
         try await subscriber.unsubscribe([room])
         try await publish("gone", to: room)
         try await witness.expect("gone", on: room, "subscribed, proving the message was published")
@@ -94,8 +94,8 @@ extension BusHarness {
     func onlySubscribedSubjects() async throws {
         let room = subject("room")
         let others = [subject("room2"), subject("room.sub"), subject("roo"), subject("other")]
-        let subscriber = try await subscriber("subscriber", to: [room])
-        let witness = try await subscriber("witness", to: others)
+        let subscriber = try await inbox("subscriber", to: [room])
+        let witness = try await inbox("witness", to: others)
         for other in others { try await publish("not-yours", to: other) }
         try await witness.expectAll(others.map { ("not-yours", $0) }, "the witness subscribed to all of them")
         try await publish("yours", to: room)
@@ -109,8 +109,8 @@ extension BusHarness {
 
     func unsubscribeKeepsOtherSubscribers() async throws {
         let room = subject("room")
-        let leaving = try await subscriber("leaving subscriber", to: [room])
-        let staying = try await subscriber("staying subscriber", to: [room])
+        let leaving = try await inbox("leaving subscriber", to: [room])
+        let staying = try await inbox("staying subscriber", to: [room])
         try await leaving.unsubscribe([room])
         try await publish("after-unsubscribe", to: room)
         try await staying.expect("after-unsubscribe", on: room,
@@ -124,14 +124,14 @@ extension BusHarness {
     func closeKeepsOtherSubscribers() async throws {
         let room = subject("room")
         let lobby = subject("lobby")
-        let closing = try await subscriber("closing subscriber", to: [room, lobby])
-        let staying = try await subscriber("staying subscriber", to: [room])
+        let closing = try await inbox("closing subscriber", to: [room, lobby])
+        let staying = try await inbox("staying subscriber", to: [room])
         await closing.close()
         try await closing.expectEnd("close() finishes messages")
         try await publish("after-close", to: room)
         try await staying.expect("after-close", on: room,
             "another subscriber of the same subject closing must not end this one's subscription")
-        let newcomer = try await subscriber("new subscriber", to: [lobby])
+        let newcomer = try await inbox("new subscriber", to: [lobby])
         try await publish("lobby", to: lobby)
         try await newcomer.expect("lobby", on: lobby, "subscribed after another subscriber of the subject closed")
     }
@@ -139,7 +139,7 @@ extension BusHarness {
     func orderPerPublisherAndSubject() async throws {
         let first = subject("first")
         let second = subject("second")
-        let subscriber = try await subscriber("subscriber", to: [first, second])
+        let subscriber = try await inbox("subscriber", to: [first, second])
         let count = 1_000
         for number in 0..<count {
             try await publish(String(number), to: first)
@@ -153,7 +153,7 @@ extension BusHarness {
     func batchArrivesCompleteInOrder() async throws {
         let first = subject("first")
         let second = subject("second")
-        let subscriber = try await subscriber("subscriber", to: [first, second])
+        let subscriber = try await inbox("subscriber", to: [first, second])
         try await publish(batch: [])
         var batch: [(text: String, subject: String)] = []
         for number in 0..<150 {
@@ -170,7 +170,7 @@ extension BusHarness {
 
     func payloadBytesIntact() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
         var offset = ByteBuffer(string: "JUNK")
         offset.writeBytes([0, 1, 2, 0, 3])
         offset.moveReaderIndex(forwardBy: 4)
@@ -190,7 +190,7 @@ extension BusHarness {
 
     func largePayloadIntact() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
         var state: UInt32 = 0x1234_5678
         var bytes = [UInt8](repeating: 0, count: 1 << 20)
         for index in bytes.indices where index % 7 != 0 {
@@ -201,18 +201,17 @@ extension BusHarness {
         try await publish("after-large", to: room)
         let message = try await subscriber.nextMessage("a 1 MiB payload was published")
         let received = Array(message.payload.readableBytesView)
-        guard message.subject == room, received != bytes else {
-            try await subscriber.expect("after-large", on: room, "published after the 1 MiB payload")
-            return
+        guard message.subject == room, received == bytes else {
+            let firstDifference = zip(received, bytes).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(received.count, bytes.count)
+            throw failure("subscriber: the 1 MiB payload arrived as \(received.count) bytes on \(message.subject), differing from byte \(firstDifference) on")
         }
-        let firstDifference = zip(received, bytes).firstIndex { $0 != $1 } ?? min(received.count, bytes.count)
-        throw failure("subscriber: the 1 MiB payload arrived as \(received.count) bytes on \(message.subject), differing from byte \(firstDifference) on")
+        try await subscriber.expect("after-large", on: room, "published after the 1 MiB payload")
     }
 
     func manySubjects() async throws {
         let subjects = (0..<100).map { subject("many.\(padded($0))") }
-        let subscriber = try await subscriber("subscriber", to: subjects)
-        let witness = try await subscriber("witness", to: subjects)
+        let subscriber = try await inbox("subscriber", to: subjects)
+        let witness = try await inbox("witness", to: subjects)
         for subject in subjects { try await publish("hello", to: subject) }
         try await subscriber.expectAll(subjects.map { ("hello", $0) }, "subscribed to 100 subjects in one call")
         try await witness.expectAll(subjects.map { ("hello", $0) }, "subscribed to 100 subjects in one call")
@@ -227,14 +226,14 @@ extension BusHarness {
 
     func closeFinishesMessages() async throws {
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
         try await publish("before-close", to: room)
         try await subscriber.expect("before-close", on: room, "subscribed")
         await subscriber.close()
         try await subscriber.expectEnd("close() must finish messages")
         try await publish("after-close", to: room)
         await subscriber.close()
-        let idle = try await self.subscriber("never-subscribed subscriber")
+        let idle = try await inbox("never-subscribed subscriber")
         await idle.close()
         try await idle.expectEnd("close() must finish messages of a subscriber that never subscribed")
     }
@@ -242,7 +241,7 @@ extension BusHarness {
     func healthUpWhileRunning() async throws {
         guard bus.health.isUp else { throw failure("health is \(bus.health) right after it was .up, with run() running") }
         let room = subject("room")
-        let subscriber = try await subscriber("subscriber", to: [room])
+        let subscriber = try await inbox("subscriber", to: [room])
         try await publish("ping", to: room)
         try await subscriber.expect("ping", on: room, "subscribed")
         guard bus.health.isUp else {

@@ -46,7 +46,7 @@ final class BusHarness: Sendable {
     func waitUntilUp() async throws {
         let up = try await poll(for: timeout) { bus.health.isUp ? true : nil }
         guard up != nil else {
-            throw failure("health was still \(bus.health) \(timeout) after run() started; it must become .up once the backend is reachable")
+            throw failure("health was still \"\(bus.health)\" \(timeout) after run() started; it must become .up once the backend is reachable")
         }
     }
 
@@ -67,12 +67,12 @@ final class BusHarness: Sendable {
     }
 
     /// A new subscriber called `name` (in failures), subscribed to `subjects` if any.
-    func subscriber(_ name: String, to subjects: [String] = []) async throws -> Inbox {
+    func inbox(_ name: String, to subjects: [String] = []) async throws -> Inbox {
         let subscriber = try await attempt("makeSubscriber()") { try await bus.makeSubscriber() }
-        let inbox = Inbox(name: name, subscriber: subscriber, harness: self)
-        inboxes.withLock { $0.append(inbox) }
-        if !subjects.isEmpty { try await inbox.subscribe(subjects) }
-        return inbox
+        let made = Inbox(name: name, subscriber: subscriber, harness: self)
+        inboxes.withLock { $0.append(made) }
+        if !subjects.isEmpty { try await made.subscribe(subjects) }
+        return made
     }
 
     /// Closes every subscriber made and stops reading their messages.
@@ -179,10 +179,10 @@ final class Inbox: Sendable {
     func expectAll(_ expected: [(text: String, subject: String)], _ why: String) async throws {
         var missing = expected.map { "\"\($0.text)\" on \($0.subject)" }
         while !missing.isEmpty {
-            let message = try await nextMessage("still waiting for \(missing.joined(separator: ", ")): \(why)")
+            let message = try await nextMessage("still waiting for \(list(missing)): \(why)")
             let got = describe(message)
             guard let index = missing.firstIndex(of: got) else {
-                throw harness.failure("\(name): received \(got), expected only \(missing.joined(separator: ", ")) (\(why))")
+                throw harness.failure("\(name): received \(got), expected only \(list(missing)) (\(why))")
             }
             missing.remove(at: index)
         }

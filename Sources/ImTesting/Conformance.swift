@@ -51,6 +51,17 @@ extension Optional: OptionalDescribing {
     }
 }
 
+/// `duration` in whole milliseconds, for failure messages.
+func milliseconds(_ duration: Duration) -> String {
+    "\(Int((duration / .milliseconds(1)).rounded())) ms"
+}
+
+/// The first `limit` of `items` joined by commas, then how many more there are.
+func list(_ items: [String], limit: Int = 5) -> String {
+    let shown = items.prefix(limit).joined(separator: ", ")
+    return items.count > limit ? shown + " and \(items.count - limit) more" : shown
+}
+
 /// Zero-padded decimal of `number`, `width` digits at least, so ids sort like the numbers.
 func padded(_ number: Int, width: Int = 3) -> String {
     let digits = String(number)

@@ -1,9 +1,9 @@
 public import ImCore
 public import ImHelper
 public import ImServer
-import Logging
+public import Logging
 import NIOPosix
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Real ImServer nodes in this process on loopback ports, sharing one backplane, plus an
 /// ``ImHelper`` on the same backplane: the harness the end-to-end tests and plugin authors use.
@@ -14,9 +14,9 @@ public final class TestCluster: Sendable {
     public let helper: ImHelper
     /// The running nodes.
     public let nodes: [TestNode]
-    private let bus: TestNode.Runner
+    private let bus: ServiceRunner
 
-    private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], bus: TestNode.Runner) {
+    private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], bus: ServiceRunner) {
         self.backplane = backplane
         self.helper = helper
         self.nodes = nodes
@@ -31,7 +31,7 @@ public final class TestCluster: Sendable {
     ) async throws -> TestCluster {
         var logger = Logger(label: "test-cluster")
         logger.logLevel = .warning
-        let bus = TestNode.Runner(service: backplane.bus, logger: logger)
+        let bus = ServiceRunner(service: backplane.bus, logger: logger)
         let tokens = try await ConnectTokens(secret: secret)
         var nodes: [TestNode] = []
         for index in 0..<count {
@@ -78,12 +78,12 @@ public final class TestNode: Sendable {
     public let node: ImNode
     /// Its public port.
     public let port: Int
-    private let runner: Runner
+    private let runner: ServiceRunner
 
     /// `ws://127.0.0.1:<port><path>`.
     public var url: String { "ws://127.0.0.1:\(port)\(node.core.configuration.path)" }
 
-    private init(node: ImNode, port: Int, runner: Runner) {
+    private init(node: ImNode, port: Int, runner: ServiceRunner) {
         self.node = node
         self.port = port
         self.runner = runner
@@ -93,7 +93,7 @@ public final class TestNode: Sendable {
                       logger: Logger) async throws -> TestNode
     {
         let node = ImNode(configuration: configuration, backplane: backplane, tokens: tokens, logger: logger)
-        let runner = Runner(service: node, logger: logger)
+        let runner = ServiceRunner(service: node, logger: logger)
         guard let port = await node.transport.waitUntilBound() else {
             try? await runner.stop()
             throw TestClusterError.nodeDidNotStart(configuration.nodeID)
@@ -103,23 +103,24 @@ public final class TestNode: Sendable {
 
     /// Shuts the node down gracefully and waits until it has.
     public func stop() async throws { try await runner.stop() }
+}
 
-    /// Runs one service in its own service group until stopped.
-    final class Runner: Sendable {
-        private let group: ServiceGroup
-        private let task: Task<Void, any Error>
+/// Runs one service in its own service group until stopped.
+public final class ServiceRunner: Sendable {
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
 
-        init(service: any Service, logger: Logger) {
-            let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [],
-                                                          logger: logger))
-            self.group = group
-            self.task = Task { try await group.run() }
-        }
+    /// Starts running `service`.
+    public init(service: any Service, logger: Logger) {
+        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [], logger: logger))
+        self.group = group
+        self.task = Task { try await group.run() }
+    }
 
-        func stop() async throws {
-            await group.triggerGracefulShutdown()
-            try await task.value
-        }
+    /// Shuts the service down gracefully and waits until it has.
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
     }
 }
 

@@ -25,7 +25,8 @@ struct Launcher {
         let helper = ImHelper(
             backplane: backplane, tokens: tokens,
             configuration: HelperConfiguration(publicURL: settings.publicURL, subjects: settings.node.subjects,
-                                               tokenLifetime: settings.tokenLifetime),
+                                               tokenLifetime: settings.tokenLifetime,
+                                               commandTimeout: settings.commandTimeout),
             logger: logger)
         var routes = PublicRoutes()
         routes.addClientScript()
@@ -39,7 +40,8 @@ struct Launcher {
         }
         if settings.node.demo {
             services.append(DemoAnnouncer(helper: helper))
-            logger.notice("demo chat: open http://\(settings.node.host):\(settings.node.port)/ in two browser tabs")
+            let page = "http://\(Settings.urlHost(settings.node.host)):\(settings.node.port)/"
+            logger.notice("demo chat: open \(page) in two browser tabs")
         }
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

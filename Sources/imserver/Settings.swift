@@ -11,6 +11,7 @@ struct Settings: Sendable {
     var api: ServerAPIConfiguration?
     var tokenSecret: String?
     var tokenLifetime: Duration
+    var commandTimeout: Duration
     var logLevel: Logger.Level
 
     init(reader: ConfigReader) async throws {
@@ -35,10 +36,17 @@ struct Settings: Sendable {
         limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
         limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
         limits.slowConsumerTimeout = .seconds(reader.double(forKey: "limits.slowConsumerTimeout", default: 10))
+        limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
         self.node = node
-        let defaultURL = "ws://\(host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host):\(port)\(node.path)"
-        publicURL = reader.string(forKey: "public.url", default: defaultURL)
+        try Self.validate(node)
+        publicURL = reader.string(forKey: "public.url", default: "ws://\(Self.urlHost(host)):\(port)\(node.path)")
+        if node.demo && !ServerAPIConfiguration.isLoopback(host) && !reader.bool(forKey: "demo.allowPublic", default: false) {
+            throw SettingsError.invalid(
+                key: "demo", value: "true",
+                expected: "the demo only on a loopback listen address: its token endpoint lets anyone log in "
+                    + "as anyone (set demo.allowPublic / IM_DEMO_ALLOW_PUBLIC=true to override)")
+        }
         let apiListen = reader.string(forKey: "api.listen", default: "127.0.0.1:6002")
         if apiListen == "off" {
             api = nil
@@ -49,11 +57,52 @@ struct Settings: Sendable {
         }
         tokenSecret = reader.string(forKey: "token.secret", isSecret: true)
         tokenLifetime = .seconds(reader.double(forKey: "token.lifetime", default: 30))
+        commandTimeout = .seconds(reader.double(forKey: "command.timeout", default: 3))
+        guard tokenLifetime > .zero, commandTimeout > .zero else {
+            throw SettingsError.invalid(key: "token.lifetime / command.timeout", value: "<= 0",
+                                        expected: "a positive number of seconds")
+        }
         let level = reader.string(forKey: "log.level", default: "info")
         guard let parsed = Logger.Level(rawValue: level) else {
             throw SettingsError.invalid(key: "log.level", value: level, expected: "trace … critical")
         }
         logLevel = parsed
+    }
+
+    /// Refuses limits and intervals that would break the node (zero or negative).
+    static func validate(_ node: NodeConfiguration) throws {
+        let limits = node.limits
+        let counts: [(String, Int)] = [
+            ("limits.maxFrameSize", limits.maxFrameSize), ("limits.messagesPerSecond", limits.messagesPerSecond),
+            ("limits.messageBurst", limits.messageBurst), ("limits.connectionsPerUser", limits.connectionsPerUser),
+            ("limits.connectionsPerNode", limits.connectionsPerNode),
+            ("limits.handshakesPerSecond", limits.handshakesPerSecond),
+            ("limits.writeBufferHighWater", limits.writeBufferHighWater), ("limits.maxQueuedBytes", limits.maxQueuedBytes),
+            ("limits.pendingAcks", limits.pendingAcks),
+        ]
+        for (key, value) in counts where value <= 0 {
+            throw SettingsError.invalid(key: key, value: String(value), expected: "a positive whole number")
+        }
+        let durations: [(String, Duration)] = [
+            ("heartbeat.interval", node.pingInterval), ("heartbeat.idleTimeout", node.idleTimeout),
+            ("lease.ttl", node.leaseTTL), ("limits.slowConsumerTimeout", limits.slowConsumerTimeout),
+        ]
+        for (key, value) in durations where value <= .zero {
+            throw SettingsError.invalid(key: key, value: "\(value)", expected: "a positive number of seconds")
+        }
+        guard node.idleTimeout > node.pingInterval else {
+            throw SettingsError.invalid(key: "heartbeat.idleTimeout", value: "\(node.idleTimeout)",
+                                        expected: "more than heartbeat.interval (\(node.pingInterval))")
+        }
+    }
+
+    /// `host` as it goes in a URL: wildcard addresses become loopback, IPv6 gets brackets.
+    static func urlHost(_ host: String) -> String {
+        switch host {
+        case "0.0.0.0": "127.0.0.1"
+        case "::": "[::1]"
+        default: host.contains(":") ? "[\(host)]" : host
+        }
     }
 
     /// Splits `host:port` (IPv6 as `[::1]:6001`).

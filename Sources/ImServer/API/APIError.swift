@@ -2,6 +2,7 @@ import Foundation
 public import Hummingbird
 import ImCore
 import ImHelper
+import NIOCore
 
 /// An error of the server API, answered as `{"error":{"code":…,"message":…}}`.
 public struct APIError: HTTPResponseError, Sendable {
@@ -72,9 +73,13 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError.invalidRequest(error.description)
         } catch let error as TokenError {
             throw APIError(.internalServerError, code: "token_error", message: error.description)
+        } catch let error as BackplaneError {
+            throw APIError.unavailable(error.description)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "too_large", message: "request body is too large")
         } catch {
             context.logger.error("server API request failed", metadata: ["error": "\(error)"])
-            throw APIError.unavailable("\(error)")
+            throw APIError(.internalServerError, code: "internal", message: "internal error: \(error)")
         }
     }
 

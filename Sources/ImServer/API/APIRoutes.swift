@@ -3,6 +3,7 @@ public import Hummingbird
 import ImCore
 public import ImHelper
 import NIOCore
+import ServiceLifecycle
 
 /// The routes of the server API, one per ``ImHelper`` operation.
 struct APIRoutes: Sendable {
@@ -105,15 +106,33 @@ struct APIRoutes: Sendable {
         }
     }
 
-    /// `GET /v1/events`: online/offline events as server-sent events, one JSON object each.
+    /// `GET /v1/events`: online/offline events as server-sent events, one JSON object each, with
+    /// a comment line every 15 s (keeps proxies from timing out and notices a client that left).
+    /// The stream ends when the server shuts down.
     private func eventStream() async throws -> Response {
         let events = try await helper.events()
+        let (lines, sink) = AsyncStream<String>.makeStream()
         let body = ResponseBody { writer in
+            let forward = Task {
+                let encoder = JSONEncoder()
+                for await event in events {
+                    guard let json = try? encoder.encode(EventBody(event)) else { continue }
+                    sink.yield("event: \(event.kind.name)\ndata: \(String(decoding: json, as: UTF8.self))\n\n")
+                }
+                sink.finish()
+            }
+            let keepAlive = Task {
+                while (try? await Task.sleep(for: .seconds(15))) != nil { sink.yield(": keep-alive\n\n") }
+            }
+            defer {
+                forward.cancel()
+                keepAlive.cancel()
+            }
             try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            let encoder = JSONEncoder()
-            for await event in events {
-                let json = String(decoding: try encoder.encode(EventBody(event)), as: UTF8.self)
-                try await writer.write(ByteBuffer(string: "event: \(event.kind.name)\ndata: \(json)\n\n"))
+            try await withGracefulShutdownHandler {
+                for await line in lines { try await writer.write(ByteBuffer(string: line)) }
+            } onGracefulShutdown: {
+                sink.finish()
             }
             try await writer.finish(nil)
         }
@@ -121,13 +140,15 @@ struct APIRoutes: Sendable {
     }
 
     private func channel(_ context: BasicRequestContext) throws -> String {
-        let name = try context.parameters.require("channel")
+        let raw = try context.parameters.require("channel")
+        let name = raw.removingPercentEncoding ?? raw
         guard !name.isEmpty, name.utf8.count <= 200 else { throw HelperError.invalidChannel(name) }
         return name
     }
 
     private func client(_ context: BasicRequestContext) throws -> ClientID {
-        try ClientID(validating: try context.parameters.require("client"))
+        let raw = try context.parameters.require("client")
+        return try ClientID(validating: raw.removingPercentEncoding ?? raw)
     }
 
     private func page(_ request: Request, maximum: Int, default fallback: Int) throws -> (String?, Int) {

@@ -22,7 +22,10 @@ public struct ServerAPIConfiguration: Sendable {
     }
 
     /// Whether `host` is a loopback address.
-    public var isLoopback: Bool {
+    public var isLoopback: Bool { Self.isLoopback(host) }
+
+    /// Whether `host` names a loopback address (`localhost`, `127.x.x.x`, `::1`).
+    public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }

@@ -21,7 +21,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     let record: ConnectionRecord
     var client: ClientID { record.client }
 
-    private let hub: LoopHub
+    /// The shard of the connection's event loop.
+    let hub: LoopHub
     private let core: NodeCore
     private let limits: Limits
     private var context: ChannelHandlerContext?
@@ -38,8 +39,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     var lastSeen = NIODeadline.now()
     /// Whether the handler is on the loop's list of connections to flush.
     var needsFlush = false
-    /// Whether a close was started; nothing more is written but the close frame.
+    /// Whether a close was started (or the channel closed); nothing more is written but the close frame.
     private(set) var isClosing = false
+    /// Whether `ready` was sent; frames for the client wait in the backlog until then, so
+    /// `ready` is always the first frame a client receives.
+    private var isReady = false
 
     init(record: ConnectionRecord, hub: LoopHub, core: NodeCore, limits: Limits) {
         self.record = record
@@ -54,7 +58,6 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         rawContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        hub.add(self)
         core.opened(self, on: context.eventLoop)
     }
 
@@ -118,7 +121,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes an encoded frame (not flushed: the loop flushes once per batch).
     func write(_ frame: ServerFrame) {
         guard !isClosing, let rawContext else { return }
-        if unwritableSince == nil && backlog.isEmpty {
+        if isReady && unwritableSince == nil && backlog.isEmpty {
             rawContext.write(NIOAny(frame.bytes), promise: nil)
             hub.markNeedsFlush(self)
         } else {
@@ -138,6 +141,15 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         write(frame)
+    }
+
+    /// Sends `ready` ahead of anything that waited for it; from now on writes go straight out.
+    func markReady(_ ready: ServerFrame) {
+        guard !isClosing, let context, let rawContext else { return }
+        isReady = true
+        rawContext.write(NIOAny(ready.bytes), promise: nil)
+        hub.markNeedsFlush(self)
+        if !backlog.isEmpty && context.channel.isWritable { drainBacklog(context: context) }
     }
 
     /// Completes when the connection's channel has closed.
@@ -214,24 +226,26 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Client frames
 
+    /// Handles one client frame. Acks of messages the node asked to be acked are free (their
+    /// number is bounded by what the node sent); every other frame counts against the rate limit.
     private func handleText(_ payload: ByteBuffer) {
         guard !isClosing else { return }
+        let frame: ClientFrame
+        do {
+            frame = try ClientFrame(parsing: payload)
+        } catch {
+            close(.invalidPayload, reason: error.description)
+            return
+        }
+        if case .ack(let messageID) = frame, let route = pendingAcks.removeValue(forKey: messageID) {
+            core.acknowledged(messageID, by: client, route: route)
+            return
+        }
         guard bucket.take() else {
             close(.tooManyMessages)
             return
         }
-        do {
-            switch try ClientFrame(parsing: payload) {
-            case .ping:
-                write(ServerFrame.pong)
-            case .ack(let messageID):
-                if let route = pendingAcks.removeValue(forKey: messageID) {
-                    core.acknowledged(messageID, by: client, route: route)
-                }
-            }
-        } catch {
-            close(.invalidPayload, reason: error.description)
-        }
+        if case .ping = frame { write(ServerFrame.pong) }
     }
 }
 

@@ -10,8 +10,6 @@ public enum CloseCode: UInt16, Sendable, CaseIterable {
     case invalidPayload = 1007
     /// A frame exceeded the inbound frame size limit.
     case messageTooBig = 1009
-    /// The node failed internally.
-    case internalError = 1011
     /// The backplane is unavailable; try again later.
     case tryAgainLater = 1013
     /// The back-end forced the user offline.
@@ -31,7 +29,6 @@ public enum CloseCode: UInt16, Sendable, CaseIterable {
         case .unsupportedData: "binary frames are not supported"
         case .invalidPayload: "invalid frame"
         case .messageTooBig: "frame too large"
-        case .internalError: "internal error"
         case .tryAgainLater: "backplane unavailable"
         case .forcedOffline: "forced offline"
         case .slowConsumer: "slow consumer"

@@ -20,8 +20,6 @@ public struct NodeConfiguration: Sendable {
     public var idleTimeout: Duration
     /// How long the node's presence lease lasts without renewal.
     public var leaseTTL: Duration
-    /// How long a node or helper waits for another node to confirm a command.
-    public var commandTimeout: Duration
     /// Whether the demo chat page and its token endpoint are served on the public port.
     public var demo: Bool
 
@@ -36,7 +34,6 @@ public struct NodeConfiguration: Sendable {
         pingInterval: Duration = .seconds(25),
         idleTimeout: Duration = .seconds(60),
         leaseTTL: Duration = .seconds(15),
-        commandTimeout: Duration = .seconds(3),
         demo: Bool = false
     ) {
         self.nodeID = nodeID
@@ -48,7 +45,6 @@ public struct NodeConfiguration: Sendable {
         self.pingInterval = pingInterval
         self.idleTimeout = idleTimeout
         self.leaseTTL = leaseTTL
-        self.commandTimeout = commandTimeout
         self.demo = demo
     }
 }

@@ -95,17 +95,17 @@ public final class NodeCore: Sendable {
             registration.inPresence = count != nil
             if count == 1 { await announce(.online, record) }
             let channels = try await backplane.presence.channels(of: record.client)
+            let shard = connection.hub
             let ticket = directory.withLock { directory in
                 let change = directory.attach(record.client, channels: Set(channels))
+                loop.execute { if !connection.isClosing { shard.add(connection) } }
                 apply(change, to: record.client)
                 return subscriptions.enqueue(change)
             }
             registration.attached = true
             await subscriptions.waitUntilApplied(ticket)
             let ready = ServerFrame.ready(client: record.client, node: nodeID)
-            loop.execute {
-                connection.write(ready)
-            }
+            loop.execute { connection.markReady(ready) }
         } catch {
             logger.warning("could not register connection", metadata: ["client": "\(record.client)", "error": "\(error)"])
             loop.execute { connection.close(.tryAgainLater) }

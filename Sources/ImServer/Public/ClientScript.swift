@@ -10,7 +10,7 @@ enum ClientScript {
       const MAX_DELAY = 15000;      // reconnect delay cap, ms
       const PING_EVERY = 20000;     // ping interval while open, ms
       const SILENCE_LIMIT = 2 * PING_EVERY + 5000; // no frame at all for this long: the link is dead
-      const FINAL_CODES = [4001, 4003]; // closed by the server for good: do not reconnect
+      const FINAL_CODES = [4003]; // closed by the server for good: do not reconnect
 
       function noop() {}
 

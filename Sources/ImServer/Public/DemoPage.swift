@@ -245,7 +245,7 @@ enum DemoPage {
           onMessage: (msg) => { if (client === c) onMessage(msg); },
           onReceipt: (r) => { if (client === c) applyReceipt(r); },
           onClose: (code, reason) => {
-            if (client === c && (code === 4003 || code === 4001)) note('disconnected by the server: ' + (reason || code), true);
+            if (client === c && code === 4003) note('disconnected by the server: ' + (reason || code), true);
           },
         });
         client = c;

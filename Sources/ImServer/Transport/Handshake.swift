@@ -48,13 +48,18 @@ final class Gatekeeper: Sendable {
         return (token, nil)
     }
 
-    /// Verifies and claims `token`, then checks the per-user limit.
+    /// Verifies `token`, checks the per-user limit, then claims the token (so a refused
+    /// handshake does not use the token up).
     func admit(token: String) async -> Admission {
         let verified: VerifiedToken
         do {
             verified = try await core.tokens.verify(token)
         } catch {
             return .refused(error == .missing ? .badRequest : .unauthorized, error.description)
+        }
+        let limit = core.configuration.limits.connectionsPerUser
+        guard core.localConnections(of: verified.client) < limit else {
+            return .refused(.tooManyRequests, "user has \(limit) connections on this node already")
         }
         do {
             let ttl = Duration.seconds(max(verified.expires.timeIntervalSinceNow, 0) + 5)
@@ -63,10 +68,6 @@ final class Gatekeeper: Sendable {
             }
         } catch {
             return .refused(.serviceUnavailable, "backplane unavailable, retry shortly")
-        }
-        let limit = core.configuration.limits.connectionsPerUser
-        guard core.localConnections(of: verified.client) < limit else {
-            return .refused(.tooManyRequests, "user has \(limit) connections on this node already")
         }
         return .admitted(verified)
     }

@@ -1,0 +1,87 @@
+import Foundation
+import ImCore
+import ImTesting
+import Testing
+
+/// Runs the real `imserver` binary built next to the test bundle.
+@Suite("imserver executable")
+struct ExecutableTests {
+    static let secret = "executable-test-secret-0123456789abcdef"
+
+    private var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("imserver")
+    }
+
+    private func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, errors)
+    }
+
+    private func waitForExit(_ process: Process, timeout: Duration = .seconds(15)) async throws -> Int32 {
+        try await waitUntil(timeout: timeout) { !process.isRunning }
+        return process.terminationStatus
+    }
+
+    @Test("serves health, the JS client and the demo; SIGTERM closes clients with 1001 and exits 0")
+    func runsAndShutsDownGracefully() async throws {
+        let port = try await freePort()
+        let apiPort = try await freePort()
+        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--demo"],
+                                      environment: ["IM_TOKEN_SECRET": Self.secret, "IM_NODE_ID": "exe-node"])
+        defer { if process.isRunning { process.terminate() } }
+        try await waitUntil(timeout: .seconds(20)) {
+            (try? await httpRequest("GET", "http://127.0.0.1:\(port)/health"))?.status == 200
+        }
+        let health = try await httpRequest("GET", "http://127.0.0.1:\(port)/health")
+        #expect(health.json?["node"]?.string == "exe-node")
+        #expect(try await httpRequest("GET", "http://127.0.0.1:\(port)/imclient.js").text.contains("ImClient"))
+        #expect(try await httpRequest("GET", "http://127.0.0.1:\(port)/").text.contains("<html"))
+
+        let login = try await httpRequest("GET", "http://127.0.0.1:\(port)/demo/login?user=alice")
+        let url = try #require(login.json?["url"]?.string)
+        let alice = try await TestClient.connect(to: url)
+        #expect(try await alice.next(type: "ready")["node"]?.string == "exe-node")
+        let minted = try await httpRequest("POST", "http://127.0.0.1:\(apiPort)/v1/connect-url", body: #"{"client":"bob"}"#)
+        let bob = try await TestClient.connect(to: try #require(minted.json?["url"]?.string))
+        _ = try await bob.next(type: "ready")
+
+        process.terminate()
+        #expect(try await alice.closeCode() == 1001)
+        #expect(try await bob.closeCode() == 1001)
+        #expect(try await waitForExit(process) == 0)
+    }
+
+    @Test("an unknown backplane scheme stops start-up with the list of known schemes")
+    func unknownScheme() async throws {
+        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "off"],
+                                           environment: ["IM_BACKPLANE_URL": "bogus://somewhere", "IM_TOKEN_SECRET": Self.secret])
+        #expect(try await waitForExit(process) != 0)
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("unknown backplane scheme 'bogus://'"))
+        #expect(output.contains("memory://"))
+    }
+
+    @Test("an API on a public address without a key refuses to start")
+    func apiWithoutKey() async throws {
+        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "0.0.0.0:0"],
+                                           environment: ["IM_TOKEN_SECRET": Self.secret])
+        #expect(try await waitForExit(process) != 0)
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("no API key is configured"))
+    }
+
+    @Test("a token secret shorter than 32 bytes is refused")
+    func weakSecret() async throws {
+        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "off", "--token-secret", "short"])
+        #expect(try await waitForExit(process) != 0)
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("at least 32 bytes"))
+    }
+}
