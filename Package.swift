@@ -14,7 +14,9 @@ let package = Package(
         .library(name: "ImServer", targets: ["ImServer"]),
         .library(name: "ImHelper", targets: ["ImHelper"]),
         .library(name: "ImTesting", targets: ["ImTesting"]),
+        .library(name: "ImRedis", targets: ["ImRedis"]),
         .executable(name: "imserver", targets: ["imserver"]),
+        .executable(name: "imbench", targets: ["imbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
@@ -25,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
         .target(
@@ -72,10 +77,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Plugins/CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "ImRedis",
+            dependencies: [
+                "ImCore", "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/ImRedis",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "imserver",
             dependencies: [
-                "ImCore", "ImServer", "ImHelper",
+                "ImCore", "ImServer", "ImHelper", "ImRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,9 +108,40 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "imbench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ImCoreTests",
             dependencies: ["ImCore", "ImTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ImRedisTests",
+            dependencies: [
+                "ImCore", "ImRedis", "ImTesting",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ImIntegrationTests",
+            dependencies: [
+                "ImCore", "ImHelper", "ImRedis", "ImTesting",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Integration/ImIntegrationTests",
             swiftSettings: strict
         ),
         .testTarget(

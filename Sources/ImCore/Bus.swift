@@ -27,7 +27,9 @@ public protocol Bus: Service {
 ///
 /// Subscribing to a subject twice is the same as once; unsubscribing a subject not subscribed
 /// does nothing. After ``subscribe(_:)`` returns, messages published to those subjects are
-/// delivered. ``close()`` ends ``messages``.
+/// delivered; after ``unsubscribe(_:)`` returns, no more messages for those subjects are
+/// delivered. If either call throws, the subscriber keeps the subject set as the call changed
+/// it and subscribes that set again after reconnecting. ``close()`` ends ``messages``.
 public protocol BusSubscriber: Sendable {
     /// Adds subjects; returns once the backend confirmed the subscription.
     func subscribe(_ subjects: [String]) async throws

@@ -142,8 +142,14 @@ extension Envelope {
             }
             let subject = try reader.readOptionalField("replySubject")
             let requestID = try reader.readOptionalField("requestID")
-            let reply = subject.flatMap { subject in requestID.map { ReplyAddress(subject: subject, requestID: $0) } }
-            self = .command(command, reply: reply)
+            switch (subject, requestID) {
+            case (let subject?, let requestID?):
+                self = .command(command, reply: ReplyAddress(subject: subject, requestID: requestID))
+            case (nil, nil):
+                self = .command(command, reply: nil)
+            default:
+                throw .invalidValue(field: "reply")
+            }
         case .reply:
             self = .reply(requestID: try reader.readField("requestID"))
         case .event:

@@ -1,5 +1,6 @@
 import ImCore
 import ImHelper
+import ImRedis
 import ImServer
 import Logging
 import ServiceLifecycle
@@ -54,6 +55,8 @@ struct Launcher {
 extension BackplaneFactory {
     /// The factory with every backplane plugin this executable links.
     static func withPlugins() -> BackplaneFactory {
-        BackplaneFactory()
+        var factory = BackplaneFactory()
+        factory.registerRedis()
+        return factory
     }
 }

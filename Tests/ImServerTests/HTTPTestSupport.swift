@@ -75,12 +75,3 @@ private final class ChunkCollector: ChannelInboundHandler, Sendable {
     }
     func channelInactive(context: ChannelHandlerContext) { chunks.finish() }
 }
-
-/// A port that was free a moment ago on 127.0.0.1.
-func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
-}

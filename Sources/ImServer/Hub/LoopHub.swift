@@ -95,6 +95,11 @@ final class LoopHub: @unchecked Sendable {
         }
     }
 
+    /// Every connection on this loop, as Presence records.
+    var records: [ConnectionRecord] {
+        connections.values.flatMap { $0.map(\.record) }
+    }
+
     /// Queues `connection` for the next flush pass.
     func markNeedsFlush(_ connection: ConnectionHandler) {
         guard !connection.needsFlush else { return }

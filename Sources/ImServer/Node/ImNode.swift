@@ -38,13 +38,16 @@ public final class ImNode: Service {
     public func run() async throws {
         let configuration = core.configuration
         let presence = core.backplane.presence
-        for record in try await presence.removeNode(configuration.nodeID) {
-            await core.announce(.offline, record)
-        }
-        try await presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
         let subscriber = try await core.backplane.bus.makeSubscriber()
-        try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
-                                        configuration.subjects.broadcast])
+        while true {
+            do {
+                try await prepare(subscriber)
+                break
+            } catch {
+                logger.warning("backplane not ready; retrying in 1 s", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
         let heartbeats = core.shards.map { shard in
             let interval = TimeAmount.nanoseconds(configuration.pingInterval.nanoseconds)
             return shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
@@ -62,6 +65,7 @@ public final class ImNode: Service {
             }
             group.addTask { try await transport.run() }
             group.addTask { await core.maintainLease() }
+            group.addTask { await core.watchBackplane() }
             try? await gracefulShutdown()
             logger.info("shutting down: closing connections")
             for heartbeat in heartbeats { heartbeat.cancel() }
@@ -80,7 +84,64 @@ public final class ImNode: Service {
     }
 }
 
+extension ImNode {
+    /// Clears what a previous life of this node left in Presence, takes the lease and subscribes.
+    private func prepare(_ subscriber: any BusSubscriber) async throws {
+        let configuration = core.configuration
+        for record in try await core.backplane.presence.removeNode(configuration.nodeID) {
+            await core.announce(.offline, record)
+        }
+        try await core.backplane.presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
+        try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
+                                        configuration.subjects.broadcast])
+    }
+}
+
 extension NodeCore {
+    /// Watches the bus's health; when it comes back up, renews the lease and registers every
+    /// live connection again (announcing users others had reaped), so Presence is whole again
+    /// without any client reconnecting.
+    func watchBackplane() async {
+        var wasUp = backplane.bus.health.isUp
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(250))
+            } catch {
+                return
+            }
+            let health = backplane.bus.health
+            if health.isUp != wasUp {
+                logger.log(level: health.isUp ? .notice : .warning, "backplane \(health)")
+            }
+            if health.isUp && !wasUp {
+                wasUp = await reregisterConnections()
+            } else {
+                wasUp = health.isUp
+            }
+        }
+    }
+
+    /// Registers every live connection in Presence again (idempotent for those still there);
+    /// `false` when it failed and should be tried again.
+    func reregisterConnections() async -> Bool {
+        do {
+            try await backplane.presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
+            var records: [ConnectionRecord] = []
+            for shard in shards { records += (try? await shard.eventLoop.submit { shard.records }.get()) ?? [] }
+            var restored = 0
+            for record in records {
+                guard let count = try await backplane.presence.connect(record) else { continue }
+                restored += 1
+                if count == 1 { await announce(.online, record) }
+            }
+            logger.notice("re-registered connections", metadata: ["restored": "\(restored)", "live": "\(records.count)"])
+            return true
+        } catch {
+            logger.warning("re-registration failed; retrying", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
     /// Renews the node's lease and reaps expired nodes until cancelled.
     func maintainLease() async {
         let ttl = configuration.leaseTTL

@@ -1,0 +1,147 @@
+import ImCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// A small pool of pipelined Redis connections for commands (not pub/sub).
+///
+/// Connections are opened on demand and replaced when they fail. While Redis is unreachable,
+/// commands fail at once with ``BackplaneError/unavailable(_:)`` instead of waiting, and new
+/// connection attempts are spaced by a capped exponential backoff (100 ms doubling to 5 s).
+final class RedisClient: Sendable {
+    let configuration: RedisConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    private struct State {
+        var slots: [Task<RedisConnection, any Error>?]
+        var next = 0
+        var backoff = Backoff()
+        var lastFailure: String?
+    }
+
+    init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.state = Mutex(State(slots: Array(repeating: nil, count: configuration.poolSize)))
+    }
+
+    /// `.down` with the last failure while no attempt has succeeded since.
+    var health: BackplaneHealth {
+        state.withLock { $0.lastFailure.map(BackplaneHealth.down) ?? .up }
+    }
+
+    /// Sends one command; an error reply is thrown as ``RedisError/server(_:)``.
+    func send(_ command: RedisCommand) async throws -> RedisValue {
+        try await send([command])[0].unwrapped(command.name)
+    }
+
+    /// Sends commands pipelined on one connection, in one round trip; error replies are returned.
+    func send(_ commands: [RedisCommand]) async throws -> [RedisValue] {
+        let connection = try await connection()
+        do {
+            return try await connection.send(commands)
+        } catch {
+            if !connection.isActive { forget(connection) }
+            throw error
+        }
+    }
+
+    /// Runs a Lua script by its SHA, loading it first if the server does not know it.
+    func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisValue {
+        let tail = [String(keys.count)] + keys + arguments
+        let reply = try await send([RedisCommand(["EVALSHA", script.sha] + tail)])[0]
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            return try await send(RedisCommand(["EVAL", script.source] + tail))
+        }
+        return try reply.unwrapped("script \(script.name)")
+    }
+
+    private func connection() async throws -> RedisConnection {
+        let task: Task<RedisConnection, any Error> = try state.withLock { state in
+            let index = state.next % state.slots.count
+            state.next &+= 1
+            if let task = state.slots[index] { return task }
+            guard state.backoff.mayAttempt() else {
+                throw BackplaneError.unavailable(state.lastFailure ?? "redis unreachable, retrying")
+            }
+            let configuration = configuration
+            let group = group
+            let task = Task { try await RedisConnection.connect(configuration, group: group) }
+            state.slots[index] = task
+            return task
+        }
+        do {
+            let connection = try await task.value
+            if connection.isActive {
+                state.withLock { state in
+                    state.backoff.reset()
+                    state.lastFailure = nil
+                }
+                return connection
+            }
+            clear(task)
+            throw BackplaneError.unavailable("redis connection closed")
+        } catch {
+            clear(task)
+            let reason = "\(error)"
+            let wasUp = state.withLock { state in
+                defer {
+                    state.lastFailure = reason
+                    state.backoff.failed()
+                }
+                return state.lastFailure == nil
+            }
+            if wasUp { logger.warning("redis unavailable", metadata: ["error": "\(reason)"]) }
+            throw error
+        }
+    }
+
+    private func clear(_ task: Task<RedisConnection, any Error>) {
+        state.withLock { state in
+            for index in state.slots.indices where state.slots[index] == task { state.slots[index] = nil }
+        }
+    }
+
+    private func forget(_ connection: RedisConnection) {
+        let tasks = state.withLock { $0.slots }
+        Task {
+            for case let task? in tasks where (try? await task.value) === connection { clear(task) }
+        }
+    }
+
+    /// Closes every connection.
+    func close() async {
+        let tasks = state.withLock { state in
+            defer { state.slots = Array(repeating: nil, count: state.slots.count) }
+            return state.slots
+        }
+        for case let task? in tasks { (try? await task.value)?.close() }
+    }
+}
+
+/// Capped exponential backoff: 100 ms doubling to 5 s.
+struct Backoff: Sendable {
+    private var delay: Duration = .zero
+    private var notBefore = ContinuousClock.now
+
+    /// Whether an attempt may start now.
+    func mayAttempt() -> Bool { ContinuousClock.now >= notBefore }
+
+    /// How long to wait before the next attempt.
+    var currentDelay: Duration { delay }
+
+    /// Records a failure: the next attempt waits longer.
+    mutating func failed() {
+        delay = delay == .zero ? .milliseconds(100) : min(delay * 2, .seconds(5))
+        notBefore = ContinuousClock.now.advanced(by: delay)
+    }
+
+    /// Records a success.
+    mutating func reset() {
+        delay = .zero
+        notBefore = ContinuousClock.now
+    }
+}

@@ -1,0 +1,121 @@
+import Crypto
+
+/// A Lua script, run with `EVALSHA` (falling back to `EVAL` when the server lacks it).
+struct RedisScript: Sendable {
+    /// A name for errors.
+    let name: String
+    /// The Lua source.
+    let source: String
+    /// The SHA-1 of the source, as Redis names scripts.
+    let sha: String
+
+    init(_ name: String, _ source: String) {
+        self.name = name
+        self.source = source
+        self.sha = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
+            (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
+    }
+}
+
+/// The multi-key steps of ``RedisPresence``, each atomic on the server.
+///
+/// Key layout under the prefix `P`: `P:conn:{user}` (hash connection → node, meta),
+/// `P:online` (sorted set of online users), `P:nodeconns:{node}` (set of connection\x1fuser),
+/// `P:leases` (sorted set node → lease expiry in ms, Redis clock), `P:chans:{user}` (set of
+/// channels), `P:members:{channel}` (sorted set of users), `P:channels` (sorted set of channel
+/// names), `P:token:<id>` (used connect tokens, with expiry).
+enum RedisScripts {
+    static let connect = RedisScript("connect", """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('SADD', KEYS[3], ARGV[4])
+        local n = redis.call('HLEN', KEYS[1])
+        if n == 1 then redis.call('ZADD', KEYS[2], 0, ARGV[3]) end
+        return n
+        """)
+
+    static let disconnect = RedisScript("disconnect", """
+        if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+        redis.call('SREM', KEYS[3], ARGV[4])
+        local n = redis.call('HLEN', KEYS[1])
+        if n == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) end
+        return n
+        """)
+
+    static let renewLease = RedisScript("renewLease", """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+        return now
+        """)
+
+    /// Drops the connections of expired nodes (ARGV[2] empty) or of one node (ARGV[2]); returns
+    /// user, node, connection, stored value for each user left with no connection.
+    static let dropNodes = RedisScript("dropNodes", """
+        local prefix = ARGV[1]
+        local nodes
+        if ARGV[2] == '' then
+          local t = redis.call('TIME')
+          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+        else
+          nodes = {ARGV[2]}
+        end
+        local out = {}
+        for _, node in ipairs(nodes) do
+          local setkey = prefix .. ':nodeconns:{' .. node .. '}'
+          for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
+            local sep = string.find(m, '\\31', 1, true)
+            if sep then
+              local conn = string.sub(m, 1, sep - 1)
+              local user = string.sub(m, sep + 1)
+              local hkey = prefix .. ':conn:{' .. user .. '}'
+              local value = redis.call('HGET', hkey, conn)
+              if value then
+                redis.call('HDEL', hkey, conn)
+                if redis.call('HLEN', hkey) == 0 then
+                  redis.call('ZREM', KEYS[2], user)
+                  table.insert(out, user)
+                  table.insert(out, node)
+                  table.insert(out, conn)
+                  table.insert(out, value)
+                end
+              end
+            end
+          end
+          redis.call('DEL', setkey)
+          redis.call('ZREM', KEYS[1], node)
+        end
+        return out
+        """)
+
+    static let join = RedisScript("join", """
+        for i = 3, #ARGV do
+          redis.call('SADD', KEYS[1], ARGV[i])
+          redis.call('ZADD', ARGV[1] .. ':members:{' .. ARGV[i] .. '}', 0, ARGV[2])
+          redis.call('ZADD', KEYS[2], 0, ARGV[i])
+        end
+        return 1
+        """)
+
+    /// Removes (user, channel) pairs given as ARGV[2], ARGV[3], …
+    static let leave = RedisScript("leave", """
+        for i = 2, #ARGV, 2 do
+          local user, channel = ARGV[i], ARGV[i + 1]
+          redis.call('SREM', ARGV[1] .. ':chans:{' .. user .. '}', channel)
+          local members = ARGV[1] .. ':members:{' .. channel .. '}'
+          redis.call('ZREM', members, user)
+          if redis.call('ZCARD', members) == 0 then redis.call('ZREM', KEYS[1], channel) end
+        end
+        return 1
+        """)
+
+    static let clear = RedisScript("clear", """
+        local users = redis.call('ZRANGE', KEYS[2], 0, -1)
+        for _, user in ipairs(users) do redis.call('SREM', ARGV[1] .. ':chans:{' .. user .. '}', ARGV[2]) end
+        redis.call('DEL', KEYS[2])
+        redis.call('ZREM', KEYS[1], ARGV[2])
+        return users
+        """)
+}

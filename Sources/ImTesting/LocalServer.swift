@@ -1,0 +1,141 @@
+public import Foundation
+import NIOCore
+import NIOPosix
+
+/// A real server process (redis-server, a node's `imserver`, …) started by a test on loopback.
+public final class LocalServer: Sendable {
+    /// The port it listens on.
+    public let port: Int
+    private let executable: URL
+    private let arguments: [String]
+    private let environment: [String: String]
+    private let process: LockedProcess
+
+    private init(executable: URL, arguments: [String], environment: [String: String], port: Int) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.port = port
+        self.process = LockedProcess()
+    }
+
+    /// Starts `executable` with `arguments` and waits until `port` accepts connections.
+    public static func start(_ executable: URL, arguments: [String], environment: [String: String] = [:],
+                             port: Int, timeout: Duration = .seconds(20)) async throws -> LocalServer
+    {
+        let server = LocalServer(executable: executable, arguments: arguments, environment: environment, port: port)
+        try await server.launch(timeout: timeout)
+        return server
+    }
+
+    /// Starts `redis-server` on a free loopback port with no persistence, in a temporary directory.
+    public static func redis() async throws -> LocalServer {
+        guard let binary = findExecutable("redis-server") else { throw LocalServerError.notInstalled("redis-server") }
+        let port = try await freePort()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imserver-redis-\(port)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try await start(binary, arguments: ["--port", String(port), "--bind", "127.0.0.1", "--save", "",
+                                                   "--appendonly", "no", "--dir", directory.path,
+                                                   "--loglevel", "warning"], port: port)
+    }
+
+    private func launch(timeout: Duration) async throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process.set(process)
+        let port = self.port
+        try await waitUntil(timeout: timeout) {
+            guard process.isRunning else { throw LocalServerError.exited(self.executable.lastPathComponent) }
+            return await Self.accepts(port: port)
+        }
+    }
+
+    /// Whether the process is running.
+    public var isRunning: Bool { process.get()?.isRunning ?? false }
+
+    /// Stops it with SIGTERM and waits until it exited; returns its exit status.
+    @discardableResult
+    public func stop(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        try await signal(SIGTERM, timeout: timeout)
+    }
+
+    /// Kills it with SIGKILL and waits until it is gone.
+    public func kill() async throws {
+        _ = try await signal(SIGKILL, timeout: .seconds(10))
+    }
+
+    /// Starts it again on the same port (after ``stop(timeout:)`` or ``kill()``).
+    public func restart(timeout: Duration = .seconds(20)) async throws {
+        try await launch(timeout: timeout)
+    }
+
+    private func signal(_ signal: Int32, timeout: Duration) async throws -> Int32 {
+        guard let process = process.get() else { return 0 }
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        try await waitUntil(timeout: timeout) { !process.isRunning }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if let process = process.get(), process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    private static func accepts(port: Int) async -> Bool {
+        guard let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        else { return false }
+        try? await channel.close()
+        return true
+    }
+}
+
+/// Why a local server could not be used.
+public enum LocalServerError: Error, CustomStringConvertible {
+    /// The program is not installed (not on PATH).
+    case notInstalled(String)
+    /// The program exited before it listened.
+    case exited(String)
+
+    public var description: String {
+        switch self {
+        case .notInstalled(let name): "\(name) is not installed (scripts/test.sh installs it)"
+        case .exited(let name): "\(name) exited before it accepted connections"
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+public func freePort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 0
+    try await channel.close()
+    return port
+}
+
+/// The full path of `name` on PATH (and the usual sbin folders), if it is there.
+public func findExecutable(_ name: String) -> URL? {
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/local/bin:/usr/bin:/sbin"
+    for folder in path.split(separator: ":") {
+        let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    return nil
+}
+
+/// Whether the tests run in CI, where a missing server is a failure, not a skip.
+public var isContinuousIntegration: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+
+/// A `Process` reference that can be replaced on restart.
+private final class LockedProcess: @unchecked Sendable {
+    private let lock = NSLock()
+    private var process: Process?
+
+    func set(_ process: Process) { lock.withLock { self.process = process } }
+    func get() -> Process? { lock.withLock { process } }
+}

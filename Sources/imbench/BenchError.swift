@@ -1,0 +1,17 @@
+/// Why a benchmark could not run (as opposed to ran and measured failures).
+enum BenchError: Error, CustomStringConvertible {
+    /// A command-line value is unusable.
+    case invalidArgument(String)
+    /// The server did something the benchmark cannot go on from.
+    case server(String)
+    /// A worker process failed or broke the line protocol.
+    case worker(String)
+
+    var description: String {
+        switch self {
+        case .invalidArgument(let text): "invalid argument: \(text)"
+        case .server(let text): "server: \(text)"
+        case .worker(let text): "worker: \(text)"
+        }
+    }
+}

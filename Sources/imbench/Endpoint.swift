@@ -1,0 +1,65 @@
+import Foundation
+
+/// A host, port and request target parsed from a `ws://` or `http://` URL.
+///
+/// Parsed by hand: URLs here are the benchmark's own or minted by the server, and a
+/// connect URL's query (the token) must pass through byte for byte.
+struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
+    /// `ws` or `http`.
+    var scheme: String
+    /// The host as written (an IPv4 address or a name).
+    var host: String
+    /// The port (default 80).
+    var port: Int
+    /// The path with its query, e.g. `/ws?token=…`; `/` when the URL has none.
+    var target: String
+
+    /// Parses `text`; only plain `ws://` and `http://` are supported.
+    init(parsing text: String) throws(BenchError) {
+        guard let schemeEnd = text.range(of: "://") else {
+            throw .invalidArgument("'\(text)' is not a URL (expected ws://host:port/path or http://host:port)")
+        }
+        scheme = String(text[..<schemeEnd.lowerBound]).lowercased()
+        guard scheme == "ws" || scheme == "http" else {
+            throw .invalidArgument("'\(text)': only ws:// and http:// are supported (no TLS in the benchmark)")
+        }
+        let rest = text[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        target = authorityEnd == rest.endIndex ? "/" : String(rest[authorityEnd...])
+        if target.hasPrefix("?") { target = "/" + target }
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? -1 : 80
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            port = Int(authority[authority.index(after: colon)...]) ?? -1
+        } else {
+            host = String(authority)
+            port = 80
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { throw .invalidArgument("'\(text)': bad host or port") }
+    }
+
+    /// The path without the query.
+    var path: String { String(target.prefix { $0 != "?" }) }
+
+    /// The query without `?`, or an empty string.
+    var query: String {
+        guard let mark = target.firstIndex(of: "?") else { return "" }
+        return String(target[target.index(after: mark)...])
+    }
+
+    /// `host:port` as a `Host` header says it.
+    var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// This endpoint's host, port and path with the query of `other` (a minted URL's token).
+    func withQuery(of other: Endpoint) -> Endpoint {
+        var copy = self
+        copy.target = other.query.isEmpty ? path : path + "?" + other.query
+        return copy
+    }
+
+    var description: String { "\(scheme)://\(hostHeader)\(target)" }
+}

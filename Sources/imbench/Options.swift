@@ -1,0 +1,86 @@
+import ArgumentParser
+import NIOCore
+
+/// Where the server under test is.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "WebSocket endpoint to connect to (default: the URL the API mints); the minted token is kept.")
+    var url: String?
+    @Option(help: "Server API base URL.")
+    var api = "http://127.0.0.1:6002"
+    @Option(help: "Server API key (sent as Authorization: Bearer).")
+    var apiKey: String?
+
+    /// The API endpoints and WebSocket override these options name.
+    func targets() throws -> Targets {
+        Targets(apis: [try Endpoint(parsing: api)], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) })
+    }
+}
+
+/// How the benchmark's clients connect.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Local addresses for client sockets, e.g. 127.0.0.2-127.0.0.30 (loopback only).")
+    var sourceAddresses: String?
+    @Option(help: "WebSocket handshakes in flight at once (per process).")
+    var concurrency = 256
+    @Option(help: "connect-url requests in flight at once (per process).")
+    var mintConcurrency = 32
+    @Option(help: "Split the clients over this many worker processes (each may open up to the file limit).")
+    var workers = 0
+    @Option(help: "Event loop threads per process (default: cores, or 1 per worker).")
+    var threads: Int?
+    @Option(help: "Seconds to wait for a connection's ready frame.")
+    var readyTimeout = 30.0
+    @Option(help: "Process id of the server, to read its memory (VmRSS) before and after.")
+    var pid: Int32?
+
+    /// A fleet spec for `count` members named `prefix<i>`, expecting sequence numbers by `stride`.
+    func spec(targets: Targets, prefix: String, count: Int, stride: Int) throws -> FleetSpec {
+        guard count > 0 else { throw BenchError.invalidArgument("the client count must be positive") }
+        guard workers >= 0, concurrency > 0, mintConcurrency > 0 else {
+            throw BenchError.invalidArgument("--workers, --concurrency and --mint-concurrency must be positive")
+        }
+        let sources = try sourceAddresses.map { try SourceAddresses(parsing: $0) } ?? .none
+        let defaultThreads = workers > 1 ? 1 : System.coreCount
+        return FleetSpec(apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
+                         first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
+                         mintConcurrency: mintConcurrency, readyTimeout: readyTimeout,
+                         threads: threads ?? defaultThreads)
+    }
+
+    /// The fleet for `spec`: in this process, or over `--workers` processes.
+    func makeFleet(_ spec: FleetSpec) throws -> any Fleet {
+        if workers > 1 { return try WorkerFleet(spec: spec, workers: min(workers, spec.count)) }
+        let limit = ProcessResources.raiseOpenFileLimit()
+        if spec.count + 256 > limit {
+            Console.log("warning: \(spec.count) clients but only \(limit) open files per process; add --workers")
+        }
+        return LocalFleet(spec: spec)
+    }
+}
+
+/// How fast and how long to send.
+struct LoadOptions: ParsableArguments {
+    @Option(help: "Messages per second sent through the API.")
+    var rate: Double
+    @Option(help: "Seconds to send for.")
+    var duration: Double
+    @Option(help: "Most seconds to wait after the last send for deliveries to arrive.")
+    var settle = 5.0
+    @Option(help: "API requests in flight at once (one keep-alive connection each).")
+    var inFlight = 8
+
+    func validate() throws {
+        guard rate > 0, duration > 0, inFlight > 0, settle >= 0 else {
+            throw ValidationError("--rate, --duration and --in-flight must be positive")
+        }
+    }
+}
+
+/// The server endpoints of a run: one API per node, and an optional WebSocket override.
+struct Targets: Sendable {
+    var apis: [Endpoint]
+    var apiKey: String?
+    var websocket: Endpoint?
+
+    var api: ServerAPI { ServerAPI(nodes: apis, apiKey: apiKey) }
+}

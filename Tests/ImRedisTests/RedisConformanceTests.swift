@@ -1,0 +1,62 @@
+import Foundation
+import ImCore
+import ImRedis
+import ImTesting
+import Logging
+import NIOPosix
+import Testing
+
+/// One redis-server for the conformance suites of this process.
+enum SharedRedis {
+    static let server = Task { try await LocalServer.redis() }
+
+    static func configuration() async throws -> RedisConfiguration {
+        let server = try await server.value
+        return RedisConfiguration(port: server.port, keyPrefix: "conformance")
+    }
+}
+
+/// Redis must be installed to run these; in CI its absence is a failure (the suites run and throw).
+let redisAvailable = findExecutable("redis-server") != nil || isContinuousIntegration
+
+@Suite("Redis backplane conformance", .enabled(if: redisAvailable))
+struct RedisConformanceTests {
+    @Test(arguments: BusConformance.Check.allCases)
+    func bus(_ check: BusConformance.Check) async throws {
+        let configuration = try await SharedRedis.configuration()
+        try await BusConformance(makeBus: {
+            RedisBus(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                     logger: Logger(label: "redis-conformance"))
+        }).run(check)
+    }
+
+    @Test(arguments: PresenceConformance.Check.allCases)
+    func presence(_ check: PresenceConformance.Check) async throws {
+        let configuration = try await SharedRedis.configuration()
+        try await PresenceConformance(makePresence: {
+            RedisPresence(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                          logger: Logger(label: "redis-conformance"))
+        }).run(check)
+    }
+
+    @Test("redis:// URLs parse with user, password, database and parameters; bad ones are refused")
+    func urlParsing() throws {
+        let full = try RedisConfiguration(url: #require(URL(string: "rediss://app:s3cr%40t@cache.local:6380/2?prefix=chat&timeout=0.5&pool=4")))
+        #expect(full == RedisConfiguration(host: "cache.local", port: 6380, user: "app", password: "s3cr@t", database: 2,
+                                           keyPrefix: "chat", commandTimeout: .milliseconds(500), poolSize: 4, tls: true))
+        let passwordOnly = try RedisConfiguration(url: #require(URL(string: "redis://:pw@127.0.0.1")))
+        #expect(passwordOnly.password == "pw" && passwordOnly.user == nil && passwordOnly.port == 6379)
+        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h/x"))) }
+        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h?bogus=1"))) }
+        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h?pool=0"))) }
+    }
+
+    @Test("the factory builds redis:// backplanes")
+    func factory() async throws {
+        var factory = BackplaneFactory()
+        factory.registerRedis()
+        #expect(factory.schemes == ["memory", "redis", "rediss"])
+        let backplane = try await factory.makeBackplane(url: "redis://127.0.0.1:1/0", logger: Logger(label: "t"))
+        #expect(backplane.bus is RedisBus)
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system packages ImServer builds and tests with, when they are missing:
+# libhiredis-dev (the Redis plugin's C library) and redis-server (for the tests).
+# Debian/Ubuntu; uses sudo when not root. Safe to run again.
+set -euo pipefail
+
+missing=()
+pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
+if [ "${1:-}" = "--test" ]; then
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian package starts a system-wide redis on 6379; the tests start their own.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
