@@ -27,7 +27,7 @@ final class RedisConnection: Sendable {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
-                .connectTimeout(.nanoseconds(timeout.nanosecondCount))
+                .connectTimeout(.nanoseconds(timeout.nanoseconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -84,7 +84,7 @@ final class RedisConnection: Sendable {
             }
             for request in requests { channel.write(request, promise: nil) }
             channel.flush()
-            let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondCount)) {
+            let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
                 let error = BackplaneError.timedOut(operation: commands[0].name)
                 for promise in promises { promise.fail(error) }
                 channel.close(promise: nil)
@@ -170,14 +170,5 @@ extension RedisValue {
     func unwrapped(_ command: String) throws -> RedisValue {
         if case .error(let message) = self { throw RedisError.server("\(command): \(message)") }
         return self
-    }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds, saturating.
-    var nanosecondCount: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : whole &+ attoseconds / 1_000_000_000
     }
 }

@@ -28,15 +28,6 @@ public struct ClientID: RawRepresentable, Hashable, Comparable, Sendable, Codabl
 
     public var description: String { rawValue }
     public static func < (lhs: ClientID, rhs: ClientID) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// The identity of one ImServer node in a cluster; also names its bus subject.
@@ -59,15 +50,6 @@ public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, Codable,
 
     public var description: String { rawValue }
     public static func < (lhs: NodeID, rhs: NodeID) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// One WebSocket connection, unique within the cluster for the life of the backplane.

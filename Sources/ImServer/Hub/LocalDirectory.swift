@@ -66,19 +66,18 @@ public struct LocalDirectory: Sendable {
 
     /// `user` joined `channels` (no effect unless the user is local).
     public mutating func join(_ user: ClientID, channels: [String]) -> Change {
-        guard var entry = users[user] else { return Change() }
-        var change = Change()
-        replace(&entry, with: entry.channels.union(channels), change: &change)
-        users[user] = entry
-        change.channels = entry.channels
-        return change
+        update(user) { $0.union(channels) }
     }
 
     /// `user` left `channels` (no effect unless the user is local).
     public mutating func leave(_ user: ClientID, channels: [String]) -> Change {
+        update(user) { $0.subtracting(channels) }
+    }
+
+    private mutating func update(_ user: ClientID, _ transform: (Set<String>) -> Set<String>) -> Change {
         guard var entry = users[user] else { return Change() }
         var change = Change()
-        replace(&entry, with: entry.channels.subtracting(channels), change: &change)
+        replace(&entry, with: transform(entry.channels), change: &change)
         users[user] = entry
         change.channels = entry.channels
         return change

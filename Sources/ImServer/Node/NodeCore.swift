@@ -267,22 +267,23 @@ public final class NodeCore: Sendable {
     /// Ends ``runCommands()`` after the commands already queued.
     func finishCommands() { commands.continuation.finish() }
 
+    /// Changes `user`'s channels in the directory, then in the shards and subscriptions, and
+    /// waits until the subscriptions are in place.
+    private func update(_ user: ClientID, _ change: (inout LocalDirectory) -> LocalDirectory.Change) async {
+        let ticket = directory.withLock { directory in
+            let decided = change(&directory)
+            apply(decided, to: user)
+            return subscriptions.enqueue(decided)
+        }
+        await subscriptions.waitUntilApplied(ticket)
+    }
+
     private func execute(_ command: NodeCommand) async {
         switch command {
         case .join(let user, let channels):
-            let ticket = directory.withLock { directory in
-                let change = directory.join(user, channels: channels)
-                apply(change, to: user)
-                return subscriptions.enqueue(change)
-            }
-            await subscriptions.waitUntilApplied(ticket)
+            await update(user) { $0.join(user, channels: channels) }
         case .leave(let user, let channels):
-            let ticket = directory.withLock { directory in
-                let change = directory.leave(user, channels: channels)
-                apply(change, to: user)
-                return subscriptions.enqueue(change)
-            }
-            await subscriptions.waitUntilApplied(ticket)
+            await update(user) { $0.leave(user, channels: channels) }
         case .forceOffline(let user):
             let closing = shards.map { shard in shard.eventLoop.submit { shard.close(user, code: .forcedOffline) } }
             _ = try? await EventLoopFuture.whenAllComplete(closing, on: shards[0].eventLoop).get()
