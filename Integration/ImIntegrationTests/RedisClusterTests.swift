@@ -19,12 +19,14 @@ struct RedisClusterTests {
     final class Cluster: Sendable {
         let redis: LocalServer
         let nodes: [LocalServer]
+        let apiPorts: [Int]
         let helper: ImHelper
         let busRunner: ServiceRunner
 
-        init(redis: LocalServer, nodes: [LocalServer], helper: ImHelper, busRunner: ServiceRunner) {
+        init(redis: LocalServer, nodes: [LocalServer], apiPorts: [Int], helper: ImHelper, busRunner: ServiceRunner) {
             self.redis = redis
             self.nodes = nodes
+            self.apiPorts = apiPorts
             self.helper = helper
             self.busRunner = busRunner
         }
@@ -47,6 +49,13 @@ struct RedisClusterTests {
             return (response as? HTTPURLResponse)?.statusCode ?? 0
         }
 
+        func metrics(node: Int) async -> String {
+            guard let url = URL(string: "http://127.0.0.1:\(apiPorts[node])/metrics"),
+                  let (data, _) = try? await URLSession.shared.data(from: url)
+            else { return "" }
+            return String(decoding: data, as: UTF8.self)
+        }
+
         func stop() async {
             for node in nodes where node.isRunning { _ = try? await node.stop() }
             await helper.close()
@@ -60,10 +69,13 @@ struct RedisClusterTests {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("imserver")
         var nodes: [LocalServer] = []
+        var apiPorts: [Int] = []
         for index in 1...3 {
             let port = try await freePort()
+            let apiPort = try await freePort()
+            apiPorts.append(apiPort)
             nodes.append(try await LocalServer.start(binary, arguments: [
-                "--listen", "127.0.0.1:\(port)", "--api-listen", "off", "--node-id", "node-\(index)",
+                "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--node-id", "node-\(index)",
                 "--backplane-url", "redis://127.0.0.1:\(redis.port)/0?prefix=it&timeout=1",
             ], environment: ["IM_TOKEN_SECRET": Self.secret, "IM_LEASE_TTL": String(leaseTTL), "IM_LOG_LEVEL": "warning"],
                port: port))
@@ -73,7 +85,7 @@ struct RedisClusterTests {
         let runner = ServiceRunner(service: backplane.bus, logger: Logger(label: "it-helper"))
         let helper = ImHelper(backplane: backplane, tokens: try await ConnectTokens(secret: Self.secret))
         try await waitUntil(timeout: .seconds(10)) { backplane.bus.health.isUp }
-        return Cluster(redis: redis, nodes: nodes, helper: helper, busRunner: runner)
+        return Cluster(redis: redis, nodes: nodes, apiPorts: apiPorts, helper: helper, busRunner: runner)
     }
 
     @Test("P2P, channels and per-user events across three nodes")
@@ -138,6 +150,7 @@ struct RedisClusterTests {
 
         try await cluster.redis.kill()
         try await waitUntil(timeout: .seconds(10)) { await cluster.health(node: 0) == 503 }
+        try await waitUntil(timeout: .seconds(10)) { await cluster.metrics(node: 0).contains("imserver_backplane_up 0.0") }
         #expect(alice.isActive && bob.isActive, "clients stay connected while Redis is away")
 
         try await cluster.redis.restart()
@@ -147,6 +160,7 @@ struct RedisClusterTests {
             return healthy
         }
         try await waitUntil(timeout: .seconds(20)) { try await cluster.helper.onlineUsers() == ["alice", "bob"] }
+        #expect(await cluster.metrics(node: 0).contains("imserver_backplane_up 1.0"))
         try await waitUntil(timeout: .seconds(20)) { cluster.helper.backplane.bus.health.isUp }
         try await cluster.helper.send(.text("after restart"), from: "x", to: ["alice", "bob"])
         #expect(try await alice.next(type: "message", timeout: .seconds(10))["data"] == .string("after restart"))

@@ -4,6 +4,8 @@ import ImCore
 import ImHelper
 import ImServer
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 /// `imserver`: runs one ImServer node (and its server API) until SIGTERM or SIGINT.
@@ -52,7 +54,9 @@ struct ImServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "imserver")
-        try await Launcher(settings: settings, logger: logger).run()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        try await Launcher(settings: settings, logger: logger, metricsRegistry: registry).run()
     }
 
     private func makeReader() async throws -> ConfigReader {

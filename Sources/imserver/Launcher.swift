@@ -1,6 +1,7 @@
 import ImCore
 import ImHelper
 import ImRedis
+import Prometheus
 import ImServer
 import Logging
 import ServiceLifecycle
@@ -9,6 +10,7 @@ import ServiceLifecycle
 struct Launcher {
     let settings: Settings
     let logger: Logger
+    let metricsRegistry: PrometheusCollectorRegistry
 
     func run() async throws {
         let secret: String
@@ -36,8 +38,10 @@ struct Launcher {
                           logger: logger)
         var services: [any Service] = [backplane.bus, node]
         if let api = settings.api {
+            let registry = metricsRegistry
             services.append(try ServerAPI.makeApplication(
-                helper: helper, configuration: api, health: { backplane.bus.health }, logger: logger))
+                helper: helper, configuration: api, health: { backplane.bus.health },
+                metrics: { registry.emitToString() }, logger: logger))
         }
         if settings.node.demo {
             services.append(DemoAnnouncer(helper: helper))

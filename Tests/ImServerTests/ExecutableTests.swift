@@ -51,6 +51,10 @@ struct ExecutableTests {
         let minted = try await httpRequest("POST", "http://127.0.0.1:\(apiPort)/v1/connect-url", body: #"{"client":"bob"}"#)
         let bob = try await TestClient.connect(to: try #require(minted.json?["url"]?.string))
         _ = try await bob.next(type: "ready")
+        try await waitUntil {
+            let metrics = try await httpRequest("GET", "http://127.0.0.1:\(apiPort)/metrics").text
+            return metrics.contains("imserver_connections 2.0") && metrics.contains("imserver_backplane_up 1.0")
+        }
 
         process.terminate()
         #expect(try await alice.closeCode() == 1001)

@@ -48,9 +48,12 @@ public enum ServerAPIError: Error, CustomStringConvertible {
 /// JSON endpoint, on its own port, behind an API key.
 public enum ServerAPI {
     /// The Hummingbird application serving `helper`'s operations; a `Service` to run.
+    /// `metrics`, when given, serves `GET /metrics` (Prometheus text, no API key, like
+    /// `/v1/health`: keep the API port private).
     public static func makeApplication(
         helper: ImHelper, configuration: ServerAPIConfiguration, health: @escaping @Sendable () -> BackplaneHealth,
-        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        metrics: (@Sendable () -> String)? = nil, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(ServerAPIError) -> some ApplicationProtocol {
         if configuration.apiKey == nil && !configuration.isLoopback {
             throw .missingKey(host: configuration.host)
@@ -62,6 +65,12 @@ public enum ServerAPI {
             let body = #"{"status":"\#(state.isUp ? "up" : "down")","bus":\#(jsonQuoted(state.description))}"#
             return Response(status: state.isUp ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        }
+        if let metrics {
+            router.get("/metrics") { _, _ -> Response in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                         body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
+            }
         }
         let api = router.group("v1")
         if let key = configuration.apiKey { api.add(middleware: APIKeyMiddleware(key: Array(key.utf8))) }

@@ -39,15 +39,6 @@ public final class ImNode: Service {
         let configuration = core.configuration
         let presence = core.backplane.presence
         let subscriber = try await core.backplane.bus.makeSubscriber()
-        while true {
-            do {
-                try await prepare(subscriber)
-                break
-            } catch {
-                logger.warning("backplane not ready; retrying in 1 s", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(1))
-            }
-        }
         let heartbeats = core.shards.map { shard in
             let interval = TimeAmount.nanoseconds(configuration.pingInterval.nanoseconds)
             return shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
@@ -58,6 +49,7 @@ public final class ImNode: Service {
         let transport = self.transport
         let logger = self.logger
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.prepare(subscriber) }
             group.addTask { await core.subscriptions.run(applyingTo: subscriber, logger: logger) }
             group.addTask { await core.runCommands() }
             group.addTask {
@@ -85,15 +77,25 @@ public final class ImNode: Service {
 }
 
 extension ImNode {
-    /// Clears what a previous life of this node left in Presence, takes the lease and subscribes.
-    private func prepare(_ subscriber: any BusSubscriber) async throws {
+    /// Clears what a previous life of this node left in Presence, takes the lease and
+    /// subscribes; while the backplane is unreachable it retries every second (the node
+    /// listens meanwhile: `/health` says 503 and handshakes are refused with 503).
+    private func prepare(_ subscriber: any BusSubscriber) async {
         let configuration = core.configuration
-        for record in try await core.backplane.presence.removeNode(configuration.nodeID) {
-            await core.announce(.offline, record)
+        while !Task.isCancelled {
+            do {
+                for record in try await core.backplane.presence.removeNode(configuration.nodeID) {
+                    await core.announce(.offline, record)
+                }
+                try await core.backplane.presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
+                try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
+                                                configuration.subjects.broadcast])
+                return
+            } catch {
+                logger.warning("backplane not ready; retrying in 1 s", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
         }
-        try await core.backplane.presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
-        try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
-                                        configuration.subjects.broadcast])
     }
 }
 
@@ -110,6 +112,7 @@ extension NodeCore {
                 return
             }
             let health = backplane.bus.health
+            stats.record(backplaneUp: health.isUp)
             if health.isUp != wasUp {
                 logger.log(level: health.isUp ? .notice : .warning, "backplane \(health)")
             }

@@ -64,7 +64,7 @@ public final class NodeCore: Sendable {
 
     /// A connection finished its upgrade: register it, in the background.
     func opened(_ connection: ConnectionHandler, on loop: any EventLoop) {
-        _ = stats.connectionOpened()
+        stats.connectionOpened()
         let task = Task { await register(connection, on: loop) }
         lifecycles.withLock { $0[connection.record.connection] = task }
     }
@@ -206,19 +206,24 @@ public final class NodeCore: Sendable {
         }
         switch envelope {
         case .delivery(let delivery):
+            stats.count(envelope: "delivery")
             await deliver(delivery)
         case .channel(let message):
+            stats.count(envelope: "channel")
             guard let channel = message.channel else { return }
             let frame = ServerFrame.message(message)
             for shard in shards { shard.eventLoop.execute { shard.deliver(frame, toChannel: channel) } }
         case .broadcast(let message):
+            stats.count(envelope: "broadcast")
             let frame = ServerFrame.message(message)
             for shard in shards { shard.eventLoop.execute { shard.broadcast(frame) } }
         case .receipt(let receipt):
+            stats.count(envelope: "receipt")
             let frame = ServerFrame.receipt(receipt)
             let sender = [receipt.sender]
             for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: sender) } }
         case .command(let command, let reply):
+            stats.count(envelope: "command")
             commands.continuation.yield((command, reply))
         case .event, .reply:
             break

@@ -1,13 +1,28 @@
+import CoreMetrics
 import Synchronization
 
-/// Counters a node keeps for health, metrics and tests.
+/// Counters a node keeps for health, tests and metrics (swift-metrics: the executable exports
+/// them in Prometheus format at `/metrics` of the server API).
+///
+/// Metrics: `imserver_connections` (gauge), `imserver_backplane_up` (gauge, 1 or 0),
+/// `imserver_closes_total{code}`, `imserver_envelopes_total{kind}`,
+/// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status}`.
 public final class NodeStats: Sendable {
     private let open = Atomic<Int>(0)
-    private let delivered = Atomic<Int>(0)
     private let malformed = Atomic<Int>(0)
     private let closes = Mutex([CloseCode: Int]())
+    private let connectionsGauge = Gauge(label: "imserver_connections")
+    private let backplaneGauge = Gauge(label: "imserver_backplane_up")
+    private let malformedCounter = Counter(label: "imserver_malformed_envelopes_total")
+    private let envelopeCounters: [String: Counter]
+    private let closeCounters = Mutex([CloseCode: Counter]())
+    private let refusalCounters = Mutex([UInt: Counter]())
 
-    init() {}
+    init() {
+        envelopeCounters = Dictionary(uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command"].map {
+            ($0, Counter(label: "imserver_envelopes_total", dimensions: [("kind", $0)]))
+        })
+    }
 
     /// Connections open now.
     public var openConnections: Int { open.load(ordering: .relaxed) }
@@ -18,8 +33,43 @@ public final class NodeStats: Sendable {
     /// Every server-initiated close count, by code.
     public var allCloses: [CloseCode: Int] { closes.withLock { $0 } }
 
-    func connectionOpened() -> Int { open.add(1, ordering: .relaxed).newValue }
-    func connectionClosed() { open.subtract(1, ordering: .relaxed) }
-    func countMalformed() { malformed.add(1, ordering: .relaxed) }
-    func count(close code: CloseCode) { closes.withLock { $0[code, default: 0] += 1 } }
+    func connectionOpened() {
+        connectionsGauge.record(open.add(1, ordering: .relaxed).newValue)
+    }
+
+    func connectionClosed() {
+        connectionsGauge.record(open.subtract(1, ordering: .relaxed).newValue)
+    }
+
+    func countMalformed() {
+        malformed.add(1, ordering: .relaxed)
+        malformedCounter.increment()
+    }
+
+    func count(envelope kind: String) { envelopeCounters[kind]?.increment() }
+
+    func count(close code: CloseCode) {
+        let counter = closes.withLock { closes in
+            closes[code, default: 0] += 1
+            return closeCounters.withLock { counters in
+                if let counter = counters[code] { return counter }
+                let counter = Counter(label: "imserver_closes_total", dimensions: [("code", String(code.rawValue))])
+                counters[code] = counter
+                return counter
+            }
+        }
+        counter.increment()
+    }
+
+    func count(refusal status: UInt) {
+        let counter = refusalCounters.withLock { counters in
+            if let counter = counters[status] { return counter }
+            let counter = Counter(label: "imserver_handshakes_refused_total", dimensions: [("status", String(status))])
+            counters[status] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    func record(backplaneUp: Bool) { backplaneGauge.record(backplaneUp ? 1 : 0) }
 }

@@ -93,7 +93,10 @@ public final class WebSocketTransport: Transport {
             shouldUpgrade: { channel, head in
                 let (token, refusal) = gatekeeper.precheck(uri: head.uri)
                 guard let token else {
-                    if case .refused(let status, let reason) = refusal { state.value.refusal = (status, reason) }
+                    if case .refused(let status, let reason) = refusal {
+                        state.value.refusal = (status, reason)
+                        core.stats.count(refusal: status.code)
+                    }
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
                 return channel.eventLoop.makeFutureWithTask { await gatekeeper.admit(token: token) }
@@ -104,6 +107,7 @@ public final class WebSocketTransport: Transport {
                             return HTTPHeaders()
                         case .refused(let status, let reason):
                             state.value.refusal = (status, reason)
+                            core.stats.count(refusal: status.code)
                             return nil
                         }
                     }
