@@ -61,11 +61,12 @@ public final class RedisBus: Bus {
                     } onCancel: {
                         connection.close()
                     }
-                    state.withLock { state in
+                    let stopping = state.withLock { state in
                         state.connection = nil
                         state.subscriberHealth = .down("redis subscriber connection lost")
+                        return state.stopping
                     }
-                    logger.warning("redis subscriber connection lost; reconnecting")
+                    if !stopping { logger.warning("redis subscriber connection lost; reconnecting") }
                 } catch {
                     state.withLock { $0.subscriberHealth = .down("\(error)") }
                     backoff.failed()

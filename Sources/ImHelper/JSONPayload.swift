@@ -9,7 +9,9 @@ public struct JSONPayload: Sendable, Equatable {
     /// The JSON encoding of `value`.
     public init(encoding value: some Encodable) throws(PayloadError) {
         do {
-            let data = try JSONEncoder().encode(value)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            let data = try encoder.encode(value)
             self.bytes = ByteBuffer(bytes: data)
         } catch {
             throw .notEncodable(String(describing: error))
