@@ -6,6 +6,8 @@
 The CSV has the columns offered_rate,p50_ms,p99_ms,p999_ms,deliveries_per_s (a header
 line is optional). Uses matplotlib when it is installed (pip install matplotlib); otherwise
 draws the same chart with the standard library only (zlib + struct, a built-in 5x7 font).
+The latency axis is logarithmic when the values span more than two decades (an overloaded
+rate next to an idle one), unless --linear is given.
 """
 
 import argparse
@@ -42,6 +44,18 @@ def short(value):
     return f"{value:.3g}"
 
 
+def wants_log(rows, linear):
+    values = [row[key] for row in rows for key in ("p50_ms", "p99_ms", "p999_ms") if row[key] > 0]
+    return not linear and bool(values) and max(values) / min(values) > 100
+
+
+def decade_ticks(low, high):
+    """Powers of ten from below `low` to above `high`."""
+    start = math.floor(math.log10(low))
+    stop = math.ceil(math.log10(high))
+    return [10.0 ** exponent for exponent in range(start, stop + 1)]
+
+
 def nice_ticks(low, high, count=5):
     if high <= low:
         high = low + 1
@@ -60,7 +74,7 @@ def nice_ticks(low, high, count=5):
 # ---------------------------------------------------------------- matplotlib
 
 
-def draw_matplotlib(rows, output, title):
+def draw_matplotlib(rows, output, title, log):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,7 +91,11 @@ def draw_matplotlib(rows, output, title):
     ax.set_xlabel("offered rate (messages/s through the API)")
     ax.set_ylabel("delivery latency (ms)")
     ax.set_title(title)
-    ax.set_ylim(bottom=0)
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylabel("delivery latency (ms, log scale)")
+    else:
+        ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", title="labels: deliveries/s achieved", title_fontsize=8)
@@ -181,21 +199,29 @@ class Canvas:
                 + chunk(b"IEND", b""))
 
 
-def draw_plain(rows, output, title):
+def draw_plain(rows, output, title, log):
     width, height = 1000, 620
     left, right, top, bottom = 110, 40, 70, 90
     canvas = Canvas(width, height)
     xs = [row["offered_rate"] for row in rows]
     highest = max(max(row["p999_ms"], row["p99_ms"], row["p50_ms"]) for row in rows)
     x_ticks = nice_ticks(0, max(xs) * 1.05)
-    y_ticks = nice_ticks(0, highest * 1.1 if highest > 0 else 1)
-    x_max, y_max = x_ticks[-1], y_ticks[-1]
+    x_max = x_ticks[-1]
+    if log:
+        lowest = min(row[key] for row in rows for key in ("p50_ms", "p99_ms", "p999_ms") if row[key] > 0)
+        y_ticks = decade_ticks(lowest, highest)
+        y_low, y_high = math.log10(y_ticks[0]), math.log10(y_ticks[-1])
+    else:
+        y_ticks = nice_ticks(0, highest * 1.1 if highest > 0 else 1)
+        y_low, y_high = 0.0, y_ticks[-1]
 
     def px(value):
         return round(left + (width - left - right) * value / x_max)
 
     def py(value):
-        return round(height - bottom - (height - top - bottom) * value / y_max)
+        if log:
+            value = math.log10(max(value, y_ticks[0]))
+        return round(height - bottom - (height - top - bottom) * (value - y_low) / (y_high - y_low))
 
     grid, axis = (228, 228, 228), (60, 60, 60)
     for tick in y_ticks:
@@ -209,7 +235,8 @@ def draw_plain(rows, output, title):
     canvas.text(width // 2, 20, title, (0, 0, 0), anchor="center")
     canvas.text((left + width - right) // 2, height - 45, "offered rate (messages/s through the API)", axis,
                 anchor="center")
-    canvas.text(25, (top + height - bottom) // 2, "latency (ms)", axis, anchor="center", vertical=True)
+    canvas.text(25, (top + height - bottom) // 2, "latency (ms, log scale)" if log else "latency (ms)", axis,
+                anchor="center", vertical=True)
 
     series = [("p50", "p50_ms", (143, 184, 222), 2, 0), ("p99", "p99_ms", (214, 39, 40), 4, 0),
               ("p99.9", "p999_ms", (148, 103, 189), 2, 6)]
@@ -238,17 +265,19 @@ def main():
     parser.add_argument("png")
     parser.add_argument("--title", default="ImServer fan-out: latency vs offered load")
     parser.add_argument("--plain", action="store_true", help="use the standard-library renderer even with matplotlib")
+    parser.add_argument("--linear", action="store_true", help="linear latency axis even for a wide range")
     args = parser.parse_args()
     rows = read_rows(args.csv)
     if not rows:
         sys.exit(f"{args.csv}: no data rows ({','.join(COLUMNS)})")
+    log = wants_log(rows, args.linear)
     try:
         if args.plain:
             raise ImportError
-        draw_matplotlib(rows, args.png, args.title)
+        draw_matplotlib(rows, args.png, args.title, log)
         renderer = "matplotlib"
     except ImportError:
-        draw_plain(rows, args.png, args.title)
+        draw_plain(rows, args.png, args.title, log)
         renderer = "standard library"
     print(f"wrote {args.png} ({len(rows)} points, {renderer})")
 

@@ -11,7 +11,7 @@
 #
 # Settings (environment): MEMBERS, RATES, DURATION (s per rate), SETTLE (s), PORT, API_PORT,
 # OUT (output folder), SCRATCH (build folder), JOBS (build jobs), WORKERS (imbench --workers),
-# SKIP_BUILD=1 (use what SCRATCH holds).
+# SKIP_BUILD=1 (use what SCRATCH holds), LOG (the server's log file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +32,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
 mkdir -p "$OUT"
-LOG="$OUT/fanout-imserver.log"
+LOG=${LOG:-${TMPDIR:-/tmp}/imbench-fanout-imserver.log}
 
 SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 IM_BACKPLANE_URL=memory:// \

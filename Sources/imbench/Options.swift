@@ -30,7 +30,10 @@ struct ClientOptions: ParsableArguments {
     var threads: Int?
     @Option(help: "Seconds to wait for a connection's ready frame.")
     var readyTimeout = 30.0
-    @Option(help: "Process id of the server, to read its memory (VmRSS) before and after.")
+    @Option(help: """
+        Process id of the server, to read its memory (VmRSS) before and after; use a freshly \
+        started server, since memory freed by earlier runs is not returned to the system.
+        """)
     var pid: Int32?
 
     /// A fleet spec for `count` members named `prefix<i>`, expecting sequence numbers by `stride`.

@@ -33,6 +33,16 @@ public struct ServerFrame: Sendable {
         self.bytes = buffer
     }
 
+    private init(bytes: ByteBuffer) { self.bytes = bytes }
+
+    /// The same frame in a buffer of its own, so each event loop retains and releases its own
+    /// copy instead of every loop bouncing one shared reference count between cores.
+    public func copy(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ServerFrame {
+        var buffer = allocator.buffer(capacity: bytes.readableBytes)
+        buffer.writeImmutableBuffer(bytes)
+        return ServerFrame(bytes: buffer)
+    }
+
     /// `{"type":"message","id":…,"from":…,"chan":…,"data":…,"ts":…,"receipt":true}`.
     public static func message(_ message: Message, wantsReceipt: Bool = false,
                                allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ServerFrame

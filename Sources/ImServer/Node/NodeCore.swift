@@ -211,12 +211,10 @@ public final class NodeCore: Sendable {
         case .channel(let message):
             stats.count(envelope: "channel")
             guard let channel = message.channel else { return }
-            let frame = ServerFrame.message(message)
-            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, toChannel: channel) } }
+            fanOut(ServerFrame.message(message)) { shard, frame in shard.deliver(frame, toChannel: channel) }
         case .broadcast(let message):
             stats.count(envelope: "broadcast")
-            let frame = ServerFrame.message(message)
-            for shard in shards { shard.eventLoop.execute { shard.broadcast(frame) } }
+            fanOut(ServerFrame.message(message)) { shard, frame in shard.broadcast(frame) }
         case .receipt(let receipt):
             stats.count(envelope: "receipt")
             let frame = ServerFrame.receipt(receipt)
@@ -227,6 +225,14 @@ public final class NodeCore: Sendable {
             commands.continuation.yield((command, reply))
         case .event, .reply:
             break
+        }
+    }
+
+    /// Runs `body` on every shard's loop with a copy of `frame` of its own.
+    private func fanOut(_ frame: ServerFrame, _ body: @escaping @Sendable (LoopHub, ServerFrame) -> Void) {
+        for (index, shard) in shards.enumerated() {
+            let local = index == 0 ? frame : frame.copy()
+            shard.eventLoop.execute { body(shard, local) }
         }
     }
 
