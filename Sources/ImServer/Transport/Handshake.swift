@@ -18,6 +18,35 @@ final class HandshakeState {
     var refusal: (status: HTTPResponseStatus, reason: String)?
 }
 
+/// The path and query of a request line's target, split without Foundation (it runs for every
+/// handshake).
+struct RequestTarget {
+    /// The path, up to `?`.
+    let path: Substring
+    private let query: Substring
+
+    init(_ uri: String) {
+        if let mark = uri.firstIndex(of: "?") {
+            path = uri[..<mark]
+            query = uri[uri.index(after: mark)...]
+        } else {
+            path = uri[...]
+            query = ""
+        }
+    }
+
+    /// The value of the first `name=value` pair named `name`, percent-decoded.
+    func value(of name: String) -> String? {
+        for pair in query.split(separator: "&") {
+            guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
+            let raw = String(pair[pair.index(after: equals)...])
+            return raw.contains("%") || raw.contains("+")
+                ? raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : raw
+        }
+        return nil
+    }
+}
+
 /// Decides whether an upgrade request may become a connection: path, token (signature, expiry,
 /// single use), and the node's limits, all before the upgrade.
 final class Gatekeeper: Sendable {
@@ -33,10 +62,11 @@ final class Gatekeeper: Sendable {
     /// Checks the request line and limits that need no I/O; `nil` means go on to ``admit(token:)``.
     func precheck(uri: String) -> (token: String?, refusal: Admission?) {
         let limits = core.configuration.limits
-        guard let components = URLComponents(string: uri), components.path == core.configuration.path else {
+        let target = RequestTarget(uri)
+        guard target.path == core.configuration.path else {
             return (nil, .refused(.notFound, "no WebSocket endpoint at this path"))
         }
-        guard let token = components.queryItems?.first(where: { $0.name == "token" })?.value, !token.isEmpty else {
+        guard let token = target.value(of: "token"), !token.isEmpty else {
             return (nil, .refused(.badRequest, TokenError.missing.description))
         }
         guard core.stats.openConnections < limits.connectionsPerNode else {
