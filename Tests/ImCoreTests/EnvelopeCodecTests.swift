@@ -1,19 +1,7 @@
 import ImCore
 import NIOCore
+import ImTesting
 import Testing
-
-/// A small deterministic generator (SplitMix64) so the fuzz loop is reproducible.
-private struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Decodes `bytes` into an envelope, returning the typed error if any.
 private func decodeResult(_ bytes: ByteBuffer) -> Result<Envelope, EnvelopeDecodingError> {
@@ -114,7 +102,7 @@ struct EnvelopeCodecTests {
 
     @Test("1 MiB of data, and data with zero bytes, round-trip byte for byte")
     func largeAndBinaryData() throws {
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         let big = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let zeros: [UInt8] = [0, 0, 1, 0, 0xFF, 0]
         for bytes in [big, zeros, [0], []] {
@@ -472,7 +460,7 @@ struct EnvelopeCodecTests {
 
     @Test("20,000 random buffers never crash the decoder")
     func randomBytesFuzz() {
-        var generator = SplitMix64(seed: 0xC0DE_CAFE)
+        var generator = SeededGenerator(seed: 0xC0DE_CAFE)
         for round in 0..<20_000 {
             // Mostly short buffers (where the interesting edges are), some long ones.
             let length = round % 10 == 0 ? Int.random(in: 0...2048, using: &generator) : Int.random(in: 0...48, using: &generator)
@@ -500,7 +488,7 @@ struct EnvelopeCodecTests {
 
     @Test("mutating single bytes of valid envelopes never crashes the decoder")
     func mutationFuzz() {
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         for sample in samples {
             let good = Array(sample.encoded().readableBytesView)
             for _ in 0..<500 {
