@@ -3,7 +3,7 @@ import NIOCore
 import Synchronization
 
 /// What one bus check works with: the bus, its subjects and the subscribers it made.
-final class BusHarness: Sendable {
+final class BusHarness: ConformanceHarness {
     /// The bus under test, running.
     let bus: any Bus
     /// The check's name, for failures.
@@ -29,17 +29,6 @@ final class BusHarness: Sendable {
     func failure(_ message: String) -> ConformanceFailure {
         let short = message.replacing(prefix + ".", with: "")
         return ConformanceFailure(check: check, message: short + " [subjects shown without the prefix '\(prefix).']")
-    }
-
-    /// Runs `operation`, turning an error into a failure that says which operation threw.
-    func attempt<T>(_ what: String, _ operation: () async throws -> T) async throws -> T {
-        do {
-            return try await operation()
-        } catch let failure as ConformanceFailure {
-            throw failure
-        } catch {
-            throw failure("\(what) threw \(error)")
-        }
     }
 
     /// Waits until the bus reports `.up`.

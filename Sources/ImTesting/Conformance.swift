@@ -67,3 +67,22 @@ func padded(_ number: Int, width: Int = 3) -> String {
     let digits = String(number)
     return String(repeating: "0", count: max(0, width - digits.count)) + digits
 }
+
+/// What the bus and presence harnesses share: turning errors into ``ConformanceFailure``s.
+protocol ConformanceHarness: Sendable {
+    /// A failure of the running check with `message`.
+    func failure(_ message: String) -> ConformanceFailure
+}
+
+extension ConformanceHarness {
+    /// Runs `operation`, turning an error into a failure that says which operation threw.
+    func attempt<T>(_ what: String, _ operation: () async throws -> T) async throws -> T {
+        do {
+            return try await operation()
+        } catch let failure as ConformanceFailure {
+            throw failure
+        } catch {
+            throw failure("\(what) threw \(error)")
+        }
+    }
+}

@@ -2,7 +2,7 @@ import ImCore
 import Synchronization
 
 /// What one presence check works with: the directory, and the ids it made under a random prefix.
-final class PresenceHarness: Sendable {
+final class PresenceHarness: ConformanceHarness {
     /// Ids one check made, to clean up after it.
     private struct Created {
         var users: Set<ClientID> = []
@@ -85,17 +85,6 @@ final class PresenceHarness: Sendable {
     func failure(_ message: String) -> ConformanceFailure {
         let short = message.replacing(prefix + "-", with: "").replacing(prefix, with: "")
         return ConformanceFailure(check: check, message: short + " [ids shown without the prefix '\(prefix)']")
-    }
-
-    /// Runs `operation`, turning an error into a failure that says which operation threw.
-    func attempt<T>(_ what: String, _ operation: () async throws -> T) async throws -> T {
-        do {
-            return try await operation()
-        } catch let failure as ConformanceFailure {
-            throw failure
-        } catch {
-            throw failure("\(what) threw \(error)")
-        }
     }
 
     /// Requires `actual == expected`; `what` names the value.
