@@ -114,6 +114,10 @@ let package = Package(
         .executableTarget(
             name: "imbench",
             dependencies: [
+                "ImCore",
+                "ImHelper",
+                "ImRedis",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -154,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ImHelperTests",
-            dependencies: ["ImHelper", "ImCore"],
+            dependencies: ["ImHelper", "ImCore", "ImTesting"],
             swiftSettings: strict
         ),
     ]

@@ -1,32 +1,32 @@
 import CHiredis
 import NIOCore
 
-/// Encodes commands with hiredis's `redisFormatCommandArgv`.
-struct RedisCommandEncoder: MessageToByteEncoder {
-    typealias OutboundIn = RedisCommand
-
-    func encode(data command: RedisCommand, out: inout ByteBuffer) throws {
-        let count = command.arguments.count
-        var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+extension RedisCommand {
+    /// Appends the command in RESP, formatted by hiredis's `redisFormatCommandArgv`.
+    func encode(into out: inout ByteBuffer) throws(RedisError) {
+        let count = arguments.count
         var lengths = [Int](repeating: 0, count: count)
-        defer { for pointer in pointers { pointer?.deallocate() } }
-        for (index, argument) in command.arguments.enumerated() {
-            let length = argument.readableBytes
-            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(length, 1))
-            argument.withUnsafeReadableBytes { bytes in
-                if let base = bytes.baseAddress {
-                    UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: length)
-                }
-            }
-            pointers[index] = pointer
-            lengths[index] = length
+        var joined: [UInt8] = []
+        joined.reserveCapacity(arguments.reduce(0) { $0 + $1.readableBytes })
+        for (index, argument) in arguments.enumerated() {
+            lengths[index] = argument.readableBytes
+            joined.append(contentsOf: argument.readableBytesView)
         }
         var target: UnsafeMutablePointer<CChar>?
-        var argv = pointers.map { $0.map { UnsafePointer($0) } }
-        let written = argv.withUnsafeMutableBufferPointer { argv in
-            redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths)
+        let written = joined.withUnsafeBufferPointer { bytes in
+            // hiredis reads each argument through argv; they lie end to end in `joined`.
+            guard let start = bytes.baseAddress else { return Int32(-1) }
+            let base = UnsafeRawPointer(start)
+            var offset = 0
+            var argv: [UnsafePointer<CChar>?] = lengths.map { length in
+                defer { offset += length }
+                return (base + offset).assumingMemoryBound(to: CChar.self)
+            }
+            return argv.withUnsafeMutableBufferPointer { argv in
+                redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths)
+            }
         }
-        guard written > 0, let target else { throw RedisError.protocolError("could not format \(command.name)") }
+        guard written > 0, let target else { throw RedisError.protocolError("could not format \(name)") }
         defer { redisFreeCommand(target) }
         out.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
     }

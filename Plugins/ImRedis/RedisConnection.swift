@@ -11,10 +11,14 @@ final class RedisConnection: Sendable {
     /// The socket.
     let channel: any Channel
     private let timeout: Duration
+    /// Whether a flush is already queued on the loop: writes of concurrent callers made in one
+    /// loop tick leave in one flush (one syscall for the whole pipeline).
+    private let flushQueued: NIOLoopBoundBox<Bool>
 
     private init(channel: any Channel, timeout: Duration) {
         self.channel = channel
         self.timeout = timeout
+        self.flushQueued = .makeBoxSendingValue(false, eventLoop: channel.eventLoop)
     }
 
     /// Connects, authenticates and selects the database. `onPush` receives pub/sub messages
@@ -35,7 +39,6 @@ final class RedisConnection: Sendable {
                         if let sslContext {
                             try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: configuration.host))
                         }
-                        try sync.addHandler(MessageToByteHandler(RedisCommandEncoder()))
                         try sync.addHandler(ByteToMessageHandler(RedisReplyDecoder()))
                         try sync.addHandler(RedisPipelineHandler(onPush: onPush))
                     }
@@ -69,51 +72,64 @@ final class RedisConnection: Sendable {
         try await send([command])[0]
     }
 
-    /// Sends commands in one write and flush; returns their replies in order.
+    /// Sends commands in one write (flushed with whatever else this loop tick wrote);
+    /// returns their replies in order.
     func send(_ commands: [RedisCommand]) async throws -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         let loop = channel.eventLoop
-        let promises = commands.map { _ in loop.makePromise(of: RedisValue.self) }
-        let requests = zip(commands, promises).map { RedisRequest(command: $0, promise: $1) }
+        let promise = loop.makePromise(of: [RedisValue].self)
+        let request = RedisRequest(commands: commands, promise: promise)
         let channel = self.channel
         let timeout = self.timeout
+        let flushQueued = self.flushQueued
         loop.execute {
             guard channel.isActive else {
-                for request in requests { request.promise.fail(BackplaneError.unavailable("redis connection closed")) }
+                promise.fail(BackplaneError.unavailable("redis connection closed"))
                 return
             }
-            for request in requests { channel.write(request, promise: nil) }
-            channel.flush()
+            channel.write(request, promise: nil)
+            if !flushQueued.value {
+                flushQueued.value = true
+                loop.execute {
+                    flushQueued.value = false
+                    channel.flush()
+                }
+            }
             let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-                let error = BackplaneError.timedOut(operation: commands[0].name)
-                for promise in promises { promise.fail(error) }
+                promise.fail(BackplaneError.timedOut(operation: commands[0].name))
                 channel.close(promise: nil)
             }
-            promises.last?.futureResult.whenComplete { _ in timer.cancel() }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
         }
-        var replies: [RedisValue] = []
-        replies.reserveCapacity(promises.count)
-        for promise in promises { replies.append(try await promise.futureResult.get()) }
-        return replies
+        return try await promise.futureResult.get()
     }
 
     /// Closes the socket.
     func close() { channel.close(promise: nil) }
 }
 
-/// A command and the promise of its reply, as written into the pipeline.
+/// Commands and the promise of their replies, as written into the pipeline.
 struct RedisRequest {
-    var command: RedisCommand
-    var promise: EventLoopPromise<RedisValue>
+    var commands: [RedisCommand]
+    var promise: EventLoopPromise<[RedisValue]>
 }
 
-/// Matches replies to pipelined requests, and hands pub/sub pushes to `onPush`.
+/// Encodes requests (one buffer per request), matches replies to them in order, and hands
+/// pub/sub pushes to `onPush`.
 final class RedisPipelineHandler: ChannelDuplexHandler {
     typealias InboundIn = RedisValue
     typealias OutboundIn = RedisRequest
-    typealias OutboundOut = RedisCommand
+    typealias OutboundOut = ByteBuffer
 
-    private var pending = CircularBuffer<EventLoopPromise<RedisValue>>()
+    /// A request still waiting for its replies.
+    private struct Waiting {
+        var promise: EventLoopPromise<[RedisValue]>
+        var expected: Int
+    }
+
+    private var pending = CircularBuffer<Waiting>()
+    /// Replies so far to the oldest pending request.
+    private var replies: [RedisValue] = []
     private let onPush: (@Sendable (RedisValue) -> Void)?
 
     init(onPush: (@Sendable (RedisValue) -> Void)?) {
@@ -122,8 +138,16 @@ final class RedisPipelineHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        pending.append(request.promise)
-        context.write(wrapOutboundOut(request.command), promise: promise)
+        var buffer = context.channel.allocator.buffer(capacity: 64 * request.commands.count)
+        do {
+            for command in request.commands { try command.encode(into: &buffer) }
+        } catch {
+            request.promise.fail(error)
+            promise?.fail(error)
+            return
+        }
+        pending.append(Waiting(promise: request.promise, expected: request.commands.count))
+        context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -132,11 +156,17 @@ final class RedisPipelineHandler: ChannelDuplexHandler {
             onPush(value)
             return
         }
-        guard let promise = pending.popFirst() else {
+        guard let head = pending.first else {
             context.fireErrorCaught(RedisError.unexpectedReply("reply without a request"))
             return
         }
-        promise.succeed(value)
+        replies.append(value)
+        if replies.count == head.expected {
+            pending.removeFirst()
+            let complete = replies
+            replies = []
+            head.promise.succeed(complete)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -150,7 +180,8 @@ final class RedisPipelineHandler: ChannelDuplexHandler {
     }
 
     private func failAll(_ error: any Error) {
-        while let promise = pending.popFirst() { promise.fail(error) }
+        replies = []
+        while let waiting = pending.popFirst() { waiting.promise.fail(error) }
     }
 }
 

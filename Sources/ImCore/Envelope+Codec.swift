@@ -35,7 +35,7 @@ extension Envelope {
     public static let formatVersion: UInt8 = 1
 
     private enum Kind: UInt8 {
-        case delivery = 1, channel, broadcast, receipt, join, leave, forceOffline, event, reply
+        case delivery = 1, channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
     }
 
     /// The envelope's bytes.
@@ -49,6 +49,7 @@ extension Envelope {
         switch self {
         case .delivery(let delivery): delivery.message.data.readableBytes + 16 * delivery.receivers.count
         case .channel(let message), .broadcast(let message): message.data.readableBytes
+        case .batch(let items): items.reduce(0) { $0 + 64 + $1.payloadSize }
         default: 0
         }
     }
@@ -101,6 +102,16 @@ extension Envelope {
             buffer.writeField(event.node.rawValue)
             buffer.writeOptionalField(event.meta)
             buffer.writeInteger(event.timestamp)
+        case .batch(let items):
+            buffer.writeInteger(Kind.batch.rawValue)
+            buffer.writeLength(items.count)
+            for item in items {
+                // Each item is length-prefixed (4 bytes, patched once the item is written).
+                let lengthIndex = buffer.writerIndex
+                buffer.writeInteger(UInt32(0))
+                item.encode(into: &buffer)
+                buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+            }
         }
     }
 
@@ -161,6 +172,19 @@ extension Envelope {
             guard let timestamp = reader.readInteger(as: Int64.self) else { throw .truncated(field: "timestamp") }
             self = .event(PresenceEvent(kind: eventKind, client: ClientID(rawValue: client),
                                         node: NodeID(rawValue: node), meta: meta, timestamp: timestamp))
+        case .batch:
+            let count = try reader.readLength("batch")
+            guard count <= reader.readableBytes else { throw .invalidLength(field: "batch") }
+            var items: [Envelope] = []
+            items.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let length = reader.readInteger(as: UInt32.self) else { throw .truncated(field: "batch") }
+                guard let slice = reader.readSlice(length: Int(length)) else { throw .truncated(field: "batch") }
+                let item = try Envelope(decoding: slice)
+                if case .batch = item { throw .invalidValue(field: "batch") }
+                items.append(item)
+            }
+            self = .batch(items)
         }
         guard reader.readableBytes == 0 else { throw .trailingBytes(reader.readableBytes) }
     }

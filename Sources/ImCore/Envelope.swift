@@ -19,6 +19,9 @@ public enum Envelope: Sendable, Equatable {
     case reply(requestID: String)
     /// A user came online or went offline.
     case event(PresenceEvent)
+    /// Several envelopes for the same subject, in order, in one bus message (never nested).
+    /// Helpers send concurrent deliveries to one node this way.
+    case batch([Envelope])
 }
 
 /// A message as it travels: who sent it, when, and its JSON body.

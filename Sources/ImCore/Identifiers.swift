@@ -106,14 +106,32 @@ public enum IdentifierError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A hex string of `bytes` random bytes.
+/// A hex string of `bytes` random bytes (from the system's secure generator).
 package func randomHex(bytes: Int) -> String {
     var generator = SystemRandomNumberGenerator()
-    var out = ""
-    out.reserveCapacity(bytes * 2)
-    for _ in 0..<bytes {
-        let byte = UInt8.random(in: 0...255, using: &generator)
-        out += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+    var word: UInt64 = 0
+    return String(unsafeUninitializedCapacity: bytes * 2) { out in
+        for index in 0..<bytes {
+            if index % 8 == 0 { word = generator.next() }
+            let byte = UInt8(truncatingIfNeeded: word)
+            word >>= 8
+            out[2 * index] = hexDigits[Int(byte >> 4)]
+            out[2 * index + 1] = hexDigits[Int(byte & 0xF)]
+        }
+        return bytes * 2
     }
-    return out
 }
+
+/// `value`'s lowest `digits` hex digits, zero-padded.
+package func hex(_ value: UInt64, digits: Int) -> String {
+    String(unsafeUninitializedCapacity: digits) { out in
+        var rest = value
+        for index in stride(from: digits - 1, through: 0, by: -1) {
+            out[index] = hexDigits[Int(rest & 0xF)]
+            rest >>= 4
+        }
+        return digits
+    }
+}
+
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -16,6 +16,8 @@ public final class ImHelper: Sendable {
     public let configuration: HelperConfiguration
     let logger: Logger
     private let inbox = Mutex<Task<CommandInbox, any Error>?>(nil)
+    private let queue: SendQueue
+    private let messageIDs = MessageIDs()
 
     /// A helper on `backplane` that mints tokens with `tokens`.
     public init(backplane: Backplane, tokens: ConnectTokens, configuration: HelperConfiguration = HelperConfiguration(),
@@ -25,6 +27,7 @@ public final class ImHelper: Sendable {
         self.tokens = tokens
         self.configuration = configuration
         self.logger = logger
+        self.queue = SendQueue(backplane: backplane, subjects: configuration.subjects)
     }
 
     var subjects: Subjects { configuration.subjects }
@@ -44,6 +47,7 @@ public final class ImHelper: Sendable {
     /// Sends `data` to each of `receivers` (duplicates ignored) on every connection they have.
     ///
     /// One presence lookup for all receivers, then one bus message per node that holds any.
+    /// Concurrent sends share those round trips (see ``SendQueue``) and keep their order.
     /// With `receipt`, the sender's connections get a `delivered` or `offline` receipt per
     /// receiver, and an `acked` receipt when the receiver's client acknowledges.
     @discardableResult
@@ -53,34 +57,9 @@ public final class ImHelper: Sendable {
         var seen = Set<ClientID>()
         let unique = receivers.filter { seen.insert($0).inserted }
         let message = makeMessage(data, from: sender, channel: nil)
-        let lookup = receipt && !seen.contains(sender) ? unique + [sender] : unique
-        let located = try await backplane.presence.nodes(of: lookup)
-        let senderNodes = receipt ? (located[sender] ?? []).sorted() : []
-        var byNode: [NodeID: [ClientID]] = [:]
-        var reportedBy: [NodeID: [ClientID]] = [:]
-        var offline: [ClientID] = []
-        for receiver in unique {
-            guard let nodes = located[receiver], let first = nodes.min() else {
-                offline.append(receiver)
-                continue
-            }
-            for node in nodes { byNode[node, default: []].append(receiver) }
-            if receipt { reportedBy[first, default: []].append(receiver) }
-        }
-        var batch = byNode.sorted { $0.key < $1.key }.map { node, users in
-            let delivery = Delivery(message: message, receivers: users, receiptFor: reportedBy[node] ?? [],
-                                    senderNodes: senderNodes)
-            return BusMessage(subject: subjects.node(node), payload: Envelope.delivery(delivery).encoded())
-        }
-        for node in senderNodes {
-            for receiver in offline {
-                let receipt = Receipt(messageID: message.id, sender: sender, receiver: receiver, status: .offline)
-                batch.append(BusMessage(subject: subjects.node(node), payload: Envelope.receipt(receipt).encoded()))
-            }
-        }
-        if !batch.isEmpty { try await backplane.bus.publish(batch) }
+        let result = try await queue.send(message, to: unique, receipt: receipt)
         configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .users(unique), data: data))
-        return SendResult(id: message.id, offline: offline)
+        return result
     }
 
     /// Sends `data` to every member of `channel`, in one publish; returns the message id.
@@ -88,7 +67,7 @@ public final class ImHelper: Sendable {
     public func send(_ data: JSONPayload, from sender: ClientID, toChannel channel: String) async throws -> String {
         let channel = try validated(channel)
         let message = makeMessage(data, from: sender, channel: channel)
-        try await backplane.bus.publish(Envelope.channel(message).encoded(), to: subjects.channel(channel))
+        try await queue.publish(.channel(message), to: subjects.channel(channel))
         configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .channel(channel), data: data))
         return message.id
     }
@@ -98,13 +77,16 @@ public final class ImHelper: Sendable {
     public func broadcast(_ data: JSONPayload, from sender: ClientID? = nil) async throws -> String {
         let sender = sender ?? configuration.systemSender
         let message = makeMessage(data, from: sender, channel: nil)
-        try await backplane.bus.publish(Envelope.broadcast(message).encoded(), to: subjects.broadcast)
+        try await queue.publish(.broadcast(message), to: subjects.broadcast)
         configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .everyone, data: data))
         return message.id
     }
 
+    /// Sends waiting to join the next batch (for tests and diagnostics).
+    package var queuedSends: Int { queue.waiting }
+
     private func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?) -> Message {
-        Message(id: randomHex(bytes: 10), sender: sender, channel: channel,
+        Message(id: messageIDs.next(), sender: sender, channel: channel,
                 timestamp: Int64(Date().timeIntervalSince1970 * 1000), data: data.bytes)
     }
 

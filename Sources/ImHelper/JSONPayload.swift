@@ -26,9 +26,7 @@ public struct JSONPayload: Sendable, Equatable {
     /// JSON bytes, validated.
     public init(validating bytes: ByteBuffer) throws(PayloadError) {
         guard bytes.readableBytes > 0 else { throw .invalidJSON("empty body") }
-        do {
-            _ = try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])
-        } catch {
+        guard bytes.withUnsafeReadableBytes({ JSONValidator.isValid($0) }) else {
             throw .invalidJSON("not a single JSON value")
         }
         self.bytes = bytes

@@ -45,8 +45,10 @@ struct ClusterCommand: AsyncParsableCommand {
     var duration = 10.0
     @Option(help: "fanout/p2p: most seconds to wait for late deliveries.")
     var settle = 5.0
-    @Option(help: "fanout/p2p: API requests in flight.")
+    @Option(help: "fanout/p2p: sends in flight.")
     var inFlight = 8
+    @Option(help: "fanout/p2p: send through the HTTP API (api) or an in-process ImHelper on --backplane (helper).")
+    var sender = LoadOptions.Sender.api
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
@@ -99,6 +101,8 @@ struct ClusterCommand: AsyncParsableCommand {
             var load = try LoadOptions.parse(["--rate", String(rate), "--duration", String(duration)])
             load.settle = settle
             load.inFlight = inFlight
+            load.sender = sender
+            load.backplane = backplane
             return try await DeliveryScenario(kind: scenario == .fanout ? .fanout(channel: channel) : .pointToPoint,
                                               targets: targets, client: client, members: members, load: load,
                                               pids: cluster.pids).run()

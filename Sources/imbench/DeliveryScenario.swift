@@ -50,7 +50,15 @@ struct DeliveryScenario {
         }
 
         let total = Int((load.rate * load.duration).rounded())
-        let pacer = Pacer(rate: load.rate, total: total, api: targets.api, loop: group.next(), request: requestMaker())
+        let plan: SendPlan = switch kind {
+        case .fanout(let channel): .channel(channel)
+        case .pointToPoint: .pairs(members)
+        }
+        let sender: any PacedSender = switch load.sender {
+        case .api: APISender(api: targets.api, plan: plan)
+        case .helper: try await HelperSender(backplane: load.backplane ?? "", plan: plan)
+        }
+        let pacer = Pacer(rate: load.rate, total: total, sender: sender, loop: group.next())
         let previous = LastValue()
         let sent = try await Progress.reporting({ _ in
             guard let snapshot = try? await fleet.snapshot() else { return nil }
@@ -58,7 +66,7 @@ struct DeliveryScenario {
             return "[\(phase.elapsed)] sending: sent=\(pacer.sentOK.load(ordering: .relaxed))/\(total)"
                 + " delivered=\(snapshot.delivered) (\(rate)/s) p99_1s=\(format(Double(snapshot.intervalP99) / 1000, decimals: 2))ms"
                 + " open=\(snapshot.open) dropped=\(snapshot.dropped)" + memory(pids)
-        }, while: { try await pacer.run(connections: load.inFlight) })
+        }, while: { try await pacer.run(lanes: load.inFlight) })
         report(sent.failures, title: "send failures")
 
         let expected = isFanout ? sent.ok * connected.ok : sent.ok * connected.ok / max(members, 1)
@@ -84,37 +92,6 @@ struct DeliveryScenario {
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
-        }
-    }
-
-    /// Builds request targets and bodies: `{"from":…,("to":[…],)"data":{"seq":n,"t":ns}}`.
-    private func requestMaker() -> Pacer.Request {
-        switch kind {
-        case .fanout(let channel):
-            let target = "/v1/channels/\(channel)/messages"
-            return { seq, time, body in
-                body.writeStaticString(#"{"from":"bench","data":{"seq":"#)
-                body.writeString(String(seq))
-                body.writeStaticString(#","t":"#)
-                body.writeString(String(time))
-                body.writeStaticString("}}")
-                return target
-            }
-        case .pointToPoint:
-            let pairs = members
-            return { seq, time, body in
-                let pair = String(seq % pairs)
-                body.writeStaticString(#"{"from":"s"#)
-                body.writeString(pair)
-                body.writeStaticString(#"","to":["r"#)
-                body.writeString(pair)
-                body.writeStaticString(#""],"data":{"seq":"#)
-                body.writeString(String(seq))
-                body.writeStaticString(#","t":"#)
-                body.writeString(String(time))
-                body.writeStaticString("}}")
-                return "/v1/messages"
-            }
         }
     }
 

@@ -1,11 +1,23 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
+
+/// Starts `imbench` with Swift concurrency running on NIO's event loops.
+@main
+enum Entrypoint {
+    static func main() async {
+        // Tasks then run on the loops that own the sockets: no hop to a separate thread pool
+        // per await (what a Swift back-end linking ImHelper should do as well).
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await IMBench.main()
+    }
+}
 
 /// `imbench`: load generator and meter for ImServer.
 ///
 /// Every run prints a progress line per second on standard error and ends with one
 /// `RESULT key=value …` line on standard output; it exits non-zero when a message was lost
 /// or duplicated, or a connection failed.
-@main
 struct IMBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imbench",

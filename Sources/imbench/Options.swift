@@ -63,18 +63,33 @@ struct ClientOptions: ParsableArguments {
 
 /// How fast and how long to send.
 struct LoadOptions: ParsableArguments {
-    @Option(help: "Messages per second sent through the API.")
+    /// How messages are sent.
+    enum Sender: String, ExpressibleByArgument, CaseIterable {
+        /// HTTP server API requests.
+        case api
+        /// ImHelper in this process, on the nodes' backplane (`--backplane`).
+        case helper
+    }
+
+    @Option(help: "Messages per second.")
     var rate: Double
     @Option(help: "Seconds to send for.")
     var duration: Double
     @Option(help: "Most seconds to wait after the last send for deliveries to arrive.")
     var settle = 5.0
-    @Option(help: "API requests in flight at once (one keep-alive connection each).")
+    @Option(help: "Sends in flight at once (api: one keep-alive connection each).")
     var inFlight = 8
+    @Option(help: "Send through the HTTP API (api) or an in-process ImHelper on the backplane (helper).")
+    var sender = Sender.api
+    @Option(help: "helper: the nodes' backplane URL, e.g. redis://127.0.0.1:6379.")
+    var backplane: String?
 
     func validate() throws {
         guard rate > 0, duration > 0, inFlight > 0, settle >= 0 else {
             throw ValidationError("--rate, --duration and --in-flight must be positive")
+        }
+        if sender == .helper && backplane == nil {
+            throw ValidationError("--sender helper needs --backplane (the nodes' backplane URL)")
         }
     }
 }

@@ -3,13 +3,13 @@ import Synchronization
 
 /// What a paced send achieved.
 struct PacerReport: Sendable {
-    /// Requests sent (sequence numbers `0..<issued`).
+    /// Messages sent (sequence numbers `0..<issued`).
     var issued = 0
-    /// Requests the server answered with 2xx.
+    /// Messages the server accepted.
     var ok = 0
-    /// Sequence numbers whose request failed.
+    /// Sequence numbers whose send failed.
     var failedSeqs: [Int] = []
-    /// Failed requests by reason.
+    /// Failed sends by reason.
     var failures = FailureReasons()
     /// Monotonic time of sequence number 0's slot and of the last response (ns).
     var start: UInt64 = 0
@@ -18,56 +18,45 @@ struct PacerReport: Sendable {
     var maxLag: UInt64 = 0
 }
 
-/// Sends requests at a fixed rate over keep-alive HTTP/1.1 connections it owns.
+/// Sends messages at a fixed rate over the lanes of a ``PacedSender``.
 ///
 /// Message `n` has the slot `start + n / rate`, computed from the start, never from the
-/// previous send, so the rate does not drift. Each connection carries one request at a time;
-/// when every connection is busy at a slot, the message goes out as soon as one is free, and
-/// its timestamp is still its slot: a sender that falls behind shows up as latency instead of
+/// previous send, so the rate does not drift. Each lane carries one message at a time; when
+/// every lane is busy at a slot, the message goes out as soon as one is free, and its
+/// timestamp is still its slot: a sender that falls behind shows up as latency instead of
 /// hiding it (no coordinated omission). Confined to its event loop.
 final class Pacer: @unchecked Sendable {
-    /// Writes the body of message `seq` stamped with `time`; returns the request target.
-    typealias Request = @Sendable (_ seq: Int, _ time: UInt64, _ body: inout ByteBuffer) -> String
-
     private let loop: any EventLoop
     private let period: Double
     private let total: Int
-    private let makeRequest: Request
-    private let api: ServerAPI
-    private var idle: [HTTPConnection] = []
+    private let sender: any PacedSender
+    private var idle: [Int] = []
     private var report = PacerReport()
     private var completed = 0
     private var timer: Scheduled<Void>?
     private let done: EventLoopPromise<PacerReport>
-    /// Requests answered with 2xx so far (for progress, from any thread).
+    /// Messages the server accepted so far (for progress, from any thread).
     let sentOK = Atomic<Int>(0)
 
-    /// A pacer for `total` messages at `rate` per second on `loop`.
-    init(rate: Double, total: Int, api: ServerAPI, loop: any EventLoop, request: @escaping Request) {
+    /// A pacer for `total` messages at `rate` per second through `sender`, on `loop`.
+    init(rate: Double, total: Int, sender: any PacedSender, loop: any EventLoop) {
         self.loop = loop
         self.period = 1e9 / rate
         self.total = total
-        self.api = api
-        self.makeRequest = request
+        self.sender = sender
         self.done = loop.makePromise()
     }
 
-    /// Opens `connections` connections (spread over the API nodes), sends everything, and
-    /// returns once every request was answered.
-    func run(connections: Int) async throws -> PacerReport {
-        var opened: [HTTPConnection] = []
-        for index in 0..<max(1, connections) {
-            opened.append(try await HTTPConnection.connect(to: api.nodes[index % api.nodes.count], apiKey: api.apiKey,
-                                                           on: loop))
-        }
-        let ready = opened
+    /// Opens `lanes` lanes, sends everything, and returns once every message was answered.
+    func run(lanes: Int) async throws -> PacerReport {
+        let opened = try await sender.open(lanes: lanes, on: loop)
         loop.execute {
-            self.idle = ready
+            self.idle = Array(0..<opened)
             self.report.start = MonotonicClock.now() + 1_000_000
             if self.total == 0 { self.done.succeed(self.report) } else { self.tick() }
         }
         let result = try await done.futureResult.get()
-        for connection in opened { connection.close() }
+        await sender.close()
         return result
     }
 
@@ -79,8 +68,8 @@ final class Pacer: @unchecked Sendable {
         timer = nil
         let now = MonotonicClock.now()
         let due = now < report.start ? 0 : min(total, Int(Double(now - report.start) / period) + 1)
-        while report.issued < due, let connection = idle.popLast() {
-            send(report.issued, over: connection, now: now)
+        while report.issued < due, let lane = idle.popLast() {
+            send(report.issued, over: lane, now: now)
             report.issued += 1
         }
         if report.issued < total && report.issued >= due {
@@ -89,55 +78,33 @@ final class Pacer: @unchecked Sendable {
         }
     }
 
-    private func send(_ seq: Int, over connection: HTTPConnection, now: UInt64) {
+    private func send(_ seq: Int, over lane: Int, now: UInt64) {
         let time = slot(of: seq)
         if now > time { report.maxLag = max(report.maxLag, now - time) }
-        var body = connection.channel.allocator.buffer(capacity: 96)
-        let target = makeRequest(seq, time, &body)
-        connection.request(.POST, target, body: body).whenComplete { result in
+        sender.send(seq, time: time, lane: lane).hop(to: loop).whenComplete { result in
             switch result {
-            case .success(let reply) where reply.isSuccess:
+            case .success:
                 self.report.ok += 1
                 self.sentOK.add(1, ordering: .relaxed)
-            case .success(let reply):
-                self.failed(seq, reason: "HTTP \(reply.status): \(reply.text.prefix(100))")
             case .failure(let error):
-                self.failed(seq, reason: FailureReasons.describe(error))
+                self.report.failedSeqs.append(seq)
+                self.report.failures.add(FailureReasons.describe(error))
             }
             self.completed += 1
-            self.release(connection)
+            self.release(lane)
         }
     }
 
-    private func failed(_ seq: Int, reason: String) {
-        report.failedSeqs.append(seq)
-        report.failures.add(reason)
-    }
-
-    private func release(_ connection: HTTPConnection) {
+    private func release(_ lane: Int) {
         if completed == total {
             report.end = MonotonicClock.now()
             timer?.cancel()
             done.succeed(report)
             return
         }
-        if connection.isActive {
-            idle.append(connection)
-            if timer == nil { tick() }
-            return
-        }
-        HTTPConnection.connect(to: connection.endpoint, apiKey: api.apiKey, on: loop).whenComplete { result in
-            if case .success(let fresh) = result { self.idle.append(fresh) }
-            self.reconnectFailures += result.isSuccess ? 0 : 1
-            if self.idle.isEmpty && self.reconnectFailures > 100 {
-                self.done.fail(BenchError.server("cannot reconnect to the API"))
-            } else if self.timer == nil {
-                self.tick()
-            }
-        }
+        idle.append(lane)
+        if timer == nil { tick() }
     }
-
-    private var reconnectFailures = 0
 }
 
 extension Result {

@@ -38,6 +38,12 @@ private let samples: [Envelope] = [
     .reply(requestID: "r-3"),
     .event(PresenceEvent(kind: .online, client: "alice", node: "n1", meta: #"{"role":"admin"}"#, timestamp: 42)),
     .event(PresenceEvent(kind: .offline, client: "alice", node: "n1", meta: nil, timestamp: -1)),
+    .batch([]),
+    .batch([
+        .delivery(Delivery(message: message(), receivers: ["bob"])),
+        .receipt(Receipt(messageID: "m-1", sender: "alice", receiver: "bob", status: .offline)),
+        .channel(message(channel: "room")),
+    ]),
 ]
 
 @Suite("Envelope codec")
@@ -71,6 +77,21 @@ struct EnvelopeCodecTests {
         #expect(out.message.channel == nil)
         #expect(String(buffer: out.message.data) == #"{"text":"hi"}"#)
         #expect(out == delivery)
+    }
+
+    @Test("a batch keeps its envelopes in order; a batch inside a batch is refused")
+    func batches() throws {
+        let items = (0..<300).map { index in
+            Envelope.delivery(Delivery(message: message(), receivers: [ClientID(rawValue: "user-\(index)")]))
+        }
+        #expect(try roundTrip(.batch(items)) == .batch(items))
+        let nested = Envelope.batch([.batch([.reply(requestID: "r")])]).encoded()
+        #expect(throws: EnvelopeDecodingError.invalidValue(field: "batch")) { try Envelope(decoding: nested) }
+        // Every truncation of a batch is an error, never a crash or a shorter batch.
+        let bytes = Envelope.batch(Array(items.prefix(3))).encoded()
+        for length in 0..<bytes.readableBytes {
+            #expect(throws: EnvelopeDecodingError.self) { try Envelope(decoding: bytes.getSlice(at: 0, length: length)!) }
+        }
     }
 
     @Test("a delivery without receipts or sender nodes round-trips and does not want receipts")
@@ -258,7 +279,7 @@ struct EnvelopeCodecTests {
         #expect(EnvelopeDecodingError.unsupportedVersion(version).description.contains("\(version)"))
     }
 
-    @Test("an unknown kind is reported with the kind found", arguments: [UInt8(0), 10, 11, 0x80, 0xFF])
+    @Test("an unknown kind is reported with the kind found", arguments: [UInt8(0), 11, 12, 0x80, 0xFF])
     func unknownKind(_ kind: UInt8) {
         var bytes = samples[3].encoded()
         bytes.setInteger(kind, at: bytes.readerIndex + 1)
@@ -468,7 +489,7 @@ struct EnvelopeCodecTests {
             // Bias half the inputs towards a valid header so the fuzzing reaches the field decoders.
             if length >= 2, Bool.random(using: &generator) {
                 bytes[0] = Envelope.formatVersion
-                bytes[1] = UInt8.random(in: 1...9, using: &generator)
+                bytes[1] = UInt8.random(in: 1...10, using: &generator)
             }
             let result = decodeResult(ByteBuffer(bytes: bytes))
             switch result {
@@ -479,7 +500,7 @@ struct EnvelopeCodecTests {
                 // The header is checked first, whatever follows it.
                 if let version = bytes.first, version != Envelope.formatVersion {
                     #expect(error == .unsupportedVersion(version))
-                } else if bytes.count >= 2, !(1...9).contains(bytes[1]) {
+                } else if bytes.count >= 2, !(1...10).contains(bytes[1]) {
                     #expect(error == .unknownKind(bytes[1]))
                 }
             }

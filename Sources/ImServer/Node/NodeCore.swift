@@ -204,6 +204,10 @@ public final class NodeCore: Sendable {
             logger.error("dropping malformed envelope", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
             return
         }
+        await handle(envelope)
+    }
+
+    private func handle(_ envelope: Envelope) async {
         switch envelope {
         case .delivery(let delivery):
             stats.count(envelope: "delivery")
@@ -223,8 +227,36 @@ public final class NodeCore: Sendable {
         case .command(let command, let reply):
             stats.count(envelope: "command")
             commands.continuation.yield((command, reply))
+        case .batch(let items):
+            stats.count(envelope: "batch")
+            await handle(batch: items)
         case .event, .reply:
             break
+        }
+    }
+
+    /// Handles a batch in order; runs of deliveries without receipts go to each shard in one hop.
+    private func handle(batch items: [Envelope]) async {
+        var run: [(frame: ServerFrame, receivers: [ClientID])] = []
+        for item in items {
+            if case .delivery(let delivery) = item, !delivery.wantsReceipt {
+                stats.count(envelope: "delivery")
+                run.append((ServerFrame.message(delivery.message, wantsReceipt: false), delivery.receivers))
+                continue
+            }
+            deliver(run)
+            run.removeAll()
+            await handle(item)
+        }
+        deliver(run)
+    }
+
+    private func deliver(_ run: [(frame: ServerFrame, receivers: [ClientID])]) {
+        guard !run.isEmpty else { return }
+        for shard in shards {
+            shard.eventLoop.execute {
+                for (frame, receivers) in run { shard.deliver(frame, to: receivers) }
+            }
         }
     }
 

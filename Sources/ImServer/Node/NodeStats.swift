@@ -19,7 +19,7 @@ public final class NodeStats: Sendable {
     private let refusalCounters = Mutex([UInt: Counter]())
 
     init() {
-        envelopeCounters = Dictionary(uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command"].map {
+        envelopeCounters = Dictionary(uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command", "batch"].map {
             ($0, Counter(label: "imserver_envelopes_total", dimensions: [("kind", $0)]))
         })
     }

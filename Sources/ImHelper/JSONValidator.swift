@@ -1,0 +1,181 @@
+/// Checks that bytes are exactly one JSON value (RFC 8259), without building it.
+///
+/// Runs on every message a back-end sends, so it allocates nothing and reads each byte once.
+/// Nesting is limited to ``maximumDepth`` levels so hostile input cannot exhaust the stack.
+struct JSONValidator {
+    /// The deepest nesting of arrays and objects accepted.
+    static let maximumDepth = 512
+
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+
+    private init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// Whether `bytes` hold exactly one JSON value, with optional whitespace around it.
+    static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var validator = JSONValidator(bytes)
+        validator.skipWhitespace()
+        guard validator.value(depth: 0) else { return false }
+        validator.skipWhitespace()
+        return validator.index == bytes.count
+    }
+
+    private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipWhitespace() {
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
+    }
+
+    private mutating func consume(_ byte: UInt8) -> Bool {
+        guard current == byte else { return false }
+        index += 1
+        return true
+    }
+
+    private mutating func value(depth: Int) -> Bool {
+        guard let byte = current else { return false }
+        switch byte {
+        case UInt8(ascii: "{"): return object(depth: depth + 1)
+        case UInt8(ascii: "["): return array(depth: depth + 1)
+        case UInt8(ascii: "\""): return string()
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
+        default: return false
+        }
+    }
+
+    private mutating func object(depth: Int) -> Bool {
+        guard depth <= Self.maximumDepth else { return false }
+        index += 1
+        skipWhitespace()
+        if consume(UInt8(ascii: "}")) { return true }
+        while true {
+            guard current == UInt8(ascii: "\""), string() else { return false }
+            skipWhitespace()
+            guard consume(UInt8(ascii: ":")) else { return false }
+            skipWhitespace()
+            guard value(depth: depth) else { return false }
+            skipWhitespace()
+            if consume(UInt8(ascii: "}")) { return true }
+            guard consume(UInt8(ascii: ",")) else { return false }
+            skipWhitespace()
+        }
+    }
+
+    private mutating func array(depth: Int) -> Bool {
+        guard depth <= Self.maximumDepth else { return false }
+        index += 1
+        skipWhitespace()
+        if consume(UInt8(ascii: "]")) { return true }
+        while true {
+            guard value(depth: depth) else { return false }
+            skipWhitespace()
+            if consume(UInt8(ascii: "]")) { return true }
+            guard consume(UInt8(ascii: ",")) else { return false }
+            skipWhitespace()
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - index >= count else { return false }
+        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return false }
+        index += count
+        return true
+    }
+
+    private mutating func digits() -> Bool {
+        let start = index
+        while let byte = current, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { index += 1 }
+        return index > start
+    }
+
+    private mutating func number() -> Bool {
+        _ = consume(UInt8(ascii: "-"))
+        if consume(UInt8(ascii: "0")) {
+            if let byte = current, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { return false }
+        } else if !digits() {
+            return false
+        }
+        if consume(UInt8(ascii: ".")) && !digits() { return false }
+        if consume(UInt8(ascii: "e")) || consume(UInt8(ascii: "E")) {
+            if !consume(UInt8(ascii: "+")) { _ = consume(UInt8(ascii: "-")) }
+            guard digits() else { return false }
+        }
+        return true
+    }
+
+    /// A string, with escapes checked and UTF-8 validated (no surrogates, no overlongs).
+    private mutating func string() -> Bool {
+        index += 1
+        while let byte = current {
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return true
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard escape() else { return false }
+            case 0..<0x20:
+                return false
+            case 0x20..<0x80:
+                index += 1
+            default:
+                guard scalar() else { return false }
+            }
+        }
+        return false
+    }
+
+    private mutating func escape() -> Bool {
+        guard let byte = current else { return false }
+        index += 1
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return true
+        case UInt8(ascii: "u"):
+            guard bytes.count - index >= 4 else { return false }
+            for offset in 0..<4 where !bytes[index + offset].isHexDigit { return false }
+            index += 4
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// One multi-byte UTF-8 scalar starting at `index`.
+    private mutating func scalar() -> Bool {
+        let lead = bytes[index]
+        let count: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: count = 1
+        case 0xE0: count = 2; lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: count = 2
+        case 0xED: count = 2; upper = 0x9F
+        case 0xF0: count = 3; lower = 0x90
+        case 0xF1...0xF3: count = 3
+        case 0xF4: count = 3; upper = 0x8F
+        default: return false
+        }
+        guard bytes.count - index > count else { return false }
+        let second = bytes[index + 1]
+        guard second >= lower && second <= upper else { return false }
+        for offset in stride(from: 2, through: count, by: 1) where bytes[index + offset] & 0xC0 != 0x80 { return false }
+        index += count + 1
+        return true
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import ImCore
+import ImHelper
+import ImServer
+import ImTesting
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A memory bus that can hold the next publish to a node subject until released, and records
+/// every publish call: lets a test line up sends behind a batch on its way.
+private final class GatedBus: Bus {
+    private struct State {
+        var armed = false
+        var held: CheckedContinuation<Void, Never>?
+        var nodeBatches: [[BusMessage]] = []
+    }
+
+    private let inner = MemoryBus()
+    private let state = Mutex(State())
+
+    var health: BackplaneHealth { inner.health }
+    func run() async throws { try await inner.run() }
+    func makeSubscriber() async throws -> any BusSubscriber { try await inner.makeSubscriber() }
+
+    func publish(_ message: ByteBuffer, to subject: String) async throws {
+        try await publish([BusMessage(subject: subject, payload: message)])
+    }
+
+    func publish(_ batch: [BusMessage]) async throws {
+        let toNodes = batch.filter { $0.subject.hasPrefix("im.node.") }
+        if !toNodes.isEmpty {
+            await withCheckedContinuation { continuation in
+                let release = state.withLock { state -> Bool in
+                    state.nodeBatches.append(toNodes)
+                    guard state.armed else { return true }
+                    state.armed = false
+                    state.held = continuation
+                    return false
+                }
+                if release { continuation.resume() }
+            }
+        }
+        try await inner.publish(batch)
+    }
+
+    /// Holds the next publish to a node subject.
+    func arm() { state.withLock { $0.armed = true } }
+    var isHolding: Bool { state.withLock { $0.held != nil } }
+    var nodeBatches: [[BusMessage]] { state.withLock { $0.nodeBatches } }
+
+    func release() {
+        let held = state.withLock { state in
+            defer { state.held = nil }
+            return state.held
+        }
+        held?.resume()
+    }
+}
+
+@Suite("Send batching")
+struct SendBatchingTests {
+    @Test("sends made while a batch is on its way leave together, as one batch envelope, and each arrives once")
+    func concurrentSendsShareOneBatch() async throws {
+        let bus = GatedBus()
+        let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()))
+        let bob = try await cluster.connect("bob")
+        let helper = cluster.helper
+
+        bus.arm()
+        let first = Task { try await helper.send(try JSONPayload(json: "0"), from: "alice", to: ["bob"]) }
+        try await waitUntil { bus.isHolding }
+        let before = bus.nodeBatches.count
+        let others = (1...100).map { number in
+            Task { try await helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"]) }
+        }
+        try await waitUntil { helper.queuedSends == 100 }
+        bus.release()
+        _ = try await first.value
+        for task in others { _ = try await task.value }
+
+        // The 100 waiting sends went out in one publish: one bus message holding a batch of 100.
+        let batches = bus.nodeBatches
+        #expect(batches.count == before + 1)
+        let last = try #require(batches.last)
+        #expect(last.count == 1)
+        guard case .batch(let items)? = try? Envelope(decoding: last[0].payload) else {
+            Issue.record("expected a batch envelope")
+            return
+        }
+        #expect(items.count == 100)
+
+        // Bob gets all 101 messages, each once; the one held back first comes first.
+        var seen: [Int] = []
+        for _ in 0...100 {
+            let message = try await bob.next(type: "message")
+            guard case .number(let value)? = message["data"] else {
+                Issue.record("message data is not a number: \(message)")
+                break
+            }
+            seen.append(NSDecimalNumber(decimal: value).intValue)
+        }
+        #expect(seen.first == 0)
+        #expect(seen.sorted() == Array(0...100))
+        try await cluster.stop()
+    }
+}
