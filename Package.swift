@@ -102,6 +102,8 @@ let package = Package(
             name: "imserver",
             dependencies: [
                 "ImCore", "ImServer", "ImHelper", "ImRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -16,7 +16,7 @@ public final class ImHelper: Sendable {
     public let configuration: HelperConfiguration
     let logger: Logger
     private let inbox = Mutex<Task<CommandInbox, any Error>?>(nil)
-    private let queue: SendQueue
+    let queue: SendQueue
     private let messageIDs = MessageIDs()
 
     /// A helper on `backplane` that mints tokens with `tokens`.
@@ -85,7 +85,7 @@ public final class ImHelper: Sendable {
     /// Sends waiting to join the next batch (for tests and diagnostics).
     package var queuedSends: Int { queue.waiting }
 
-    private func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?) -> Message {
+    func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?) -> Message {
         Message(id: messageIDs.next(), sender: sender, channel: channel,
                 timestamp: Int64(Date().timeIntervalSince1970 * 1000), data: data.bytes)
     }

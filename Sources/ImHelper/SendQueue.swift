@@ -19,7 +19,7 @@ final class SendQueue: Sendable {
         var message: Message
         var receivers: [ClientID]
         var receipt: Bool
-        var continuation: CheckedContinuation<SendResult, any Error>
+        var completion: @Sendable (Result<SendResult, any Error>) -> Void
     }
 
     /// A publish to a channel or to everyone, waiting for its batch.
@@ -52,24 +52,40 @@ final class SendQueue: Sendable {
     /// Sends `message` to `receivers` (already unique); returns who was offline.
     func send(_ message: Message, to receivers: [ClientID], receipt: Bool) async throws -> SendResult {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(.users(UserSend(message: message, receivers: receivers, receipt: receipt,
-                                    continuation: continuation)))
+            enqueue([.users(UserSend(message: message, receivers: receivers, receipt: receipt) {
+                continuation.resume(with: $0)
+            })])
+        }
+    }
+
+    /// Sends each message to its receivers (already unique), all in the same batch when they
+    /// fit; returns the results in order.
+    func send(_ sends: [(message: Message, receivers: [ClientID], receipt: Bool)]) async throws -> [SendResult] {
+        guard !sends.isEmpty else { return [] }
+        let collector = ResultCollector(count: sends.count)
+        return try await withCheckedThrowingContinuation { continuation in
+            collector.onDone = { continuation.resume(with: $0) }
+            enqueue(sends.enumerated().map { index, send in
+                .users(UserSend(message: send.message, receivers: send.receivers, receipt: send.receipt) {
+                    collector.set(index, $0)
+                })
+            })
         }
     }
 
     /// Publishes `envelope` on `subject`.
     func publish(_ envelope: Envelope, to subject: String) async throws {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(.publish(Publish(subject: subject, envelope: envelope, continuation: continuation)))
+            enqueue([.publish(Publish(subject: subject, envelope: envelope, continuation: continuation))])
         }
     }
 
     /// Sends waiting for a batch (not counting the batch on its way).
     var waiting: Int { state.withLock { $0.pending.count } }
 
-    private func enqueue(_ item: Item) {
+    private func enqueue(_ items: [Item]) {
         let start = state.withLock { state in
-            state.pending.append(item)
+            state.pending.append(contentsOf: items)
             guard !state.draining else { return false }
             state.draining = true
             return true
@@ -109,18 +125,18 @@ final class SendQueue: Sendable {
                 let located = try await backplane.presence.nodes(of: lookups(for: users))
                 for send in users { results.append((send, route(send, located: located, into: &outbox))) }
             } catch {
-                for send in users { send.continuation.resume(throwing: error) }
+                for send in users { send.completion(.failure(error)) }
             }
         }
         for publish in publishes { outbox.append(publish.envelope, to: publish.subject) }
         do {
             if !outbox.isEmpty { try await backplane.bus.publish(outbox.messages()) }
         } catch {
-            for (send, _) in results { send.continuation.resume(throwing: error) }
+            for (send, _) in results { send.completion(.failure(error)) }
             for publish in publishes { publish.continuation.resume(throwing: error) }
             return
         }
-        for (send, result) in results { send.continuation.resume(returning: result) }
+        for (send, result) in results { send.completion(.success(result)) }
         for publish in publishes { publish.continuation.resume() }
     }
 
@@ -186,5 +202,34 @@ private struct Outbox {
             let envelope = items.count == 1 ? items[0] : Envelope.batch(items)
             return BusMessage(subject: subject, payload: envelope.encoded())
         }
+    }
+}
+
+/// Gathers the results of a group of sends; reports once all are in (the first error wins).
+private final class ResultCollector: @unchecked Sendable {
+    private let lock = Mutex(())
+    private var results: [SendResult?]
+    private var remaining: Int
+    private var failure: (any Error)?
+    /// Called once, with every result in order or the first error.
+    var onDone: (@Sendable (Result<[SendResult], any Error>) -> Void)?
+
+    init(count: Int) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+    }
+
+    func set(_ index: Int, _ result: Result<SendResult, any Error>) {
+        let outcome: Result<[SendResult], any Error>? = lock.withLock { _ in
+            switch result {
+            case .success(let value): results[index] = value
+            case .failure(let error): failure = failure ?? error
+            }
+            remaining -= 1
+            guard remaining == 0 else { return nil }
+            if let failure { return .failure(failure) }
+            return .success(results.compactMap { $0 })
+        }
+        if let outcome { onDone?(outcome) }
     }
 }

@@ -24,7 +24,13 @@ final class APISender: PacedSender, @unchecked Sendable {
         return ready.count
     }
 
-    func send(_ seq: Int, time: UInt64, lane: Int) -> EventLoopFuture<Void> {
+    func send(_ due: [PacedMessage], completion: @escaping @Sendable (PacedMessage, Result<Void, any Error>) -> Void) {
+        for message in due {
+            send(message.seq, time: message.time, lane: message.lane).whenComplete { completion(message, $0) }
+        }
+    }
+
+    private func send(_ seq: Int, time: UInt64, lane: Int) -> EventLoopFuture<Void> {
         let connection = connections[lane]
         guard connection.isActive else {
             return HTTPConnection.connect(to: connection.endpoint, apiKey: api.apiKey, on: connection.eventLoop)

@@ -5,11 +5,10 @@ import Logging
 import NIOCore
 
 /// Sends in-process through ``ImHelper`` on a shared backplane (helper → backplane → node),
-/// the way a Swift back-end does: `lanes` sends in flight at once.
-final class HelperSender: PacedSender, @unchecked Sendable {
+/// the way a Swift back-end does: `lanes` messages in flight at once.
+final class HelperSender: PacedSender {
     private let helper: ImHelper
     private let plan: SendPlan
-    private var loop: (any EventLoop)?
 
     /// A helper on the backplane at `url` (not `memory://`: the nodes are other processes).
     init(backplane url: String, plan: SendPlan) async throws {
@@ -28,32 +27,52 @@ final class HelperSender: PacedSender, @unchecked Sendable {
     }
 
     func open(lanes: Int, on loop: any EventLoop) async throws -> Int {
-        self.loop = loop
-        return max(1, lanes)
+        max(1, lanes)
     }
 
-    func send(_ seq: Int, time: UInt64, lane: Int) -> EventLoopFuture<Void> {
-        guard let loop else { preconditionFailure("open(lanes:on:) first") }
-        var body = ByteBuffer()
-        body.reserveCapacity(48)
-        SendPlan.writeData(seq: seq, time: time, into: &body)
-        let data = body
+    /// Sends pairs' messages with one batch call (``ImHelper/send(_:)``) per tick, channel
+    /// messages one call each.
+    func send(_ due: [PacedMessage], completion: @escaping @Sendable (PacedMessage, Result<Void, any Error>) -> Void) {
         let plan = plan
         let helper = helper
-        let promise = loop.makePromise(of: Void.self)
-        promise.completeWithTask {
-            let payload = try JSONPayload(validating: data)
-            switch plan {
-            case .channel(let channel):
-                try await helper.send(payload, from: "bench", toChannel: channel)
-            case .pairs(let pairs):
-                let pair = String(seq % pairs)
-                let result = try await helper.send(payload, from: ClientID(rawValue: "s" + pair),
-                                                   to: [ClientID(rawValue: "r" + pair)])
-                if !result.offline.isEmpty { throw BenchError.server("receiver r\(pair) offline") }
+        switch plan {
+        case .channel(let channel):
+            for message in due {
+                Task {
+                    do {
+                        try await helper.send(try Self.payload(message), from: "bench", toChannel: channel)
+                        completion(message, .success(()))
+                    } catch {
+                        completion(message, .failure(error))
+                    }
+                }
+            }
+        case .pairs(let pairs):
+            Task {
+                do {
+                    let outgoing = try due.map { message in
+                        let pair = String(message.seq % pairs)
+                        return OutgoingMessage(try Self.payload(message), from: ClientID(rawValue: "s" + pair),
+                                               to: [ClientID(rawValue: "r" + pair)])
+                    }
+                    let results = try await helper.send(outgoing)
+                    for (message, result) in zip(due, results) {
+                        completion(message, result.offline.isEmpty
+                            ? .success(()) : .failure(BenchError.server("receiver \(result.offline[0]) offline")))
+                    }
+                } catch {
+                    for message in due { completion(message, .failure(error)) }
+                }
             }
         }
-        return promise.futureResult
+    }
+
+    /// The message body `{"seq":n,"t":ns}`, validated as a back-end's would be.
+    private static func payload(_ message: PacedMessage) throws -> JSONPayload {
+        var body = ByteBuffer()
+        body.reserveCapacity(48)
+        SendPlan.writeData(seq: message.seq, time: message.time, into: &body)
+        return try JSONPayload(validating: body)
     }
 
     func close() async {}

@@ -4,11 +4,19 @@ import NIOCore
 protocol PacedSender: AnyObject, Sendable {
     /// Opens up to `lanes` lanes whose completions run on `loop`; returns how many opened.
     func open(lanes: Int, on loop: any EventLoop) async throws -> Int
-    /// Sends message `seq` stamped `time` over `lane`; succeeds once the server accepted it,
-    /// fails with the reason otherwise. Called on the pacer's loop.
-    func send(_ seq: Int, time: UInt64, lane: Int) -> EventLoopFuture<Void>
+    /// Sends the messages that are due, each over its lane; calls `completion` (on any thread)
+    /// once per message with success once the server accepted it, or the reason it failed.
+    /// Called on the pacer's loop.
+    func send(_ due: [PacedMessage], completion: @escaping @Sendable (PacedMessage, Result<Void, any Error>) -> Void)
     /// Closes the lanes.
     func close() async
+}
+
+/// One message the pacer sends: its sequence number, its slot (its timestamp) and its lane.
+struct PacedMessage: Sendable {
+    var seq: Int
+    var time: UInt64
+    var lane: Int
 }
 
 /// What the benchmark sends: message `seq` and its body `{"seq":n,"t":ns}`.

@@ -21,20 +21,33 @@ struct PacerReport: Sendable {
 /// Sends messages at a fixed rate over the lanes of a ``PacedSender``.
 ///
 /// Message `n` has the slot `start + n / rate`, computed from the start, never from the
-/// previous send, so the rate does not drift. Each lane carries one message at a time; when
-/// every lane is busy at a slot, the message goes out as soon as one is free, and its
-/// timestamp is still its slot: a sender that falls behind shows up as latency instead of
-/// hiding it (no coordinated omission). Confined to its event loop.
+/// previous send, so the rate does not drift. The pacer wakes at most once per
+/// ``tickInterval`` and sends everything due; each lane carries one message at a time, and
+/// when every lane is busy the message goes out at the next tick with a free lane. Its
+/// timestamp stays its slot: a sender that falls behind (or the tick's granularity) shows up
+/// as latency instead of hiding it (no coordinated omission). Completions do not wake the
+/// pacer's loop (they return lanes through a lock), so its cost does not grow with the rate.
 final class Pacer: @unchecked Sendable {
+    /// The longest the pacer sleeps between sends that are due.
+    static let tickInterval: UInt64 = 1_000_000
+
+    private struct Shared {
+        var free: [Int] = []
+        var completed = 0
+        var ok = 0
+        var failedSeqs: [Int] = []
+        var failures = FailureReasons()
+        var end: UInt64 = 0
+    }
+
     private let loop: any EventLoop
     private let period: Double
     private let total: Int
     private let sender: any PacedSender
-    private var idle: [Int] = []
     private var report = PacerReport()
-    private var completed = 0
     private var timer: Scheduled<Void>?
-    private let done: EventLoopPromise<PacerReport>
+    private let shared = Mutex(Shared())
+    private let done: EventLoopPromise<Void>
     /// Messages the server accepted so far (for progress, from any thread).
     let sentOK = Atomic<Int>(0)
 
@@ -50,14 +63,18 @@ final class Pacer: @unchecked Sendable {
     /// Opens `lanes` lanes, sends everything, and returns once every message was answered.
     func run(lanes: Int) async throws -> PacerReport {
         let opened = try await sender.open(lanes: lanes, on: loop)
+        shared.withLock { $0.free = Array(0..<opened) }
         loop.execute {
-            self.idle = Array(0..<opened)
             self.report.start = MonotonicClock.now() + 1_000_000
-            if self.total == 0 { self.done.succeed(self.report) } else { self.tick() }
+            if self.total == 0 { self.done.succeed() } else { self.tick() }
         }
-        let result = try await done.futureResult.get()
+        try await done.futureResult.get()
         await sender.close()
-        return result
+        let issued = try await loop.submit { (self.report.issued, self.report.start, self.report.maxLag) }.get()
+        return shared.withLock { shared in
+            PacerReport(issued: issued.0, ok: shared.ok, failedSeqs: shared.failedSeqs, failures: shared.failures,
+                        start: issued.1, end: shared.end, maxLag: issued.2)
+        }
     }
 
     private func slot(of seq: Int) -> UInt64 {
@@ -68,42 +85,46 @@ final class Pacer: @unchecked Sendable {
         timer = nil
         let now = MonotonicClock.now()
         let due = now < report.start ? 0 : min(total, Int(Double(now - report.start) / period) + 1)
-        while report.issued < due, let lane = idle.popLast() {
-            send(report.issued, over: lane, now: now)
-            report.issued += 1
-        }
-        if report.issued < total && report.issued >= due {
-            let next = slot(of: report.issued)
-            timer = loop.scheduleTask(deadline: .uptimeNanoseconds(next)) { self.tick() }
-        }
-    }
-
-    private func send(_ seq: Int, over lane: Int, now: UInt64) {
-        let time = slot(of: seq)
-        if now > time { report.maxLag = max(report.maxLag, now - time) }
-        sender.send(seq, time: time, lane: lane).hop(to: loop).whenComplete { result in
-            switch result {
-            case .success:
-                self.report.ok += 1
-                self.sentOK.add(1, ordering: .relaxed)
-            case .failure(let error):
-                self.report.failedSeqs.append(seq)
-                self.report.failures.add(FailureReasons.describe(error))
+        if report.issued < due {
+            let lanes = shared.withLock { shared -> [Int] in
+                let count = min(due - report.issued, shared.free.count)
+                defer { shared.free.removeLast(count) }
+                return Array(shared.free.suffix(count))
             }
-            self.completed += 1
-            self.release(lane)
+            var batch: [PacedMessage] = []
+            batch.reserveCapacity(lanes.count)
+            for lane in lanes {
+                let time = slot(of: report.issued)
+                if now > time { report.maxLag = max(report.maxLag, now - time) }
+                batch.append(PacedMessage(seq: report.issued, time: time, lane: lane))
+                report.issued += 1
+            }
+            if !batch.isEmpty { send(batch) }
         }
+        guard report.issued < total else { return }
+        let next = max(slot(of: report.issued), now + Self.tickInterval)
+        timer = loop.scheduleTask(deadline: .uptimeNanoseconds(next)) { self.tick() }
     }
 
-    private func release(_ lane: Int) {
-        if completed == total {
-            report.end = MonotonicClock.now()
-            timer?.cancel()
-            done.succeed(report)
-            return
+    private func send(_ batch: [PacedMessage]) {
+        sender.send(batch) { message, result in
+            if case .success = result { self.sentOK.add(1, ordering: .relaxed) }
+            let finished = self.shared.withLock { shared -> Bool in
+                switch result {
+                case .success:
+                    shared.ok += 1
+                case .failure(let error):
+                    shared.failedSeqs.append(message.seq)
+                    shared.failures.add(FailureReasons.describe(error))
+                }
+                shared.completed += 1
+                shared.free.append(message.lane)
+                guard shared.completed == self.total else { return false }
+                shared.end = MonotonicClock.now()
+                return true
+            }
+            if finished { self.done.succeed() }
         }
-        idle.append(lane)
-        if timer == nil { tick() }
     }
 }
 

@@ -5,6 +5,8 @@ import ImHelper
 import ImServer
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
@@ -42,12 +44,19 @@ struct ImServerCommand: AsyncParsableCommand {
     var config: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info). [log.level]")
     var logLevel: String?
+    @Option(help: "Event-loop threads (default: one per core). [threads]")
+    var threads: Int?
     @Flag(help: "Serve the demo chat page at / of the public port, with a demo-only token endpoint. [demo]")
     var demo = false
 
     func run() async throws {
         let reader = try await makeReader()
         let settings = try await Settings(reader: reader)
+        // Before anything touches the shared event-loop group: its size is fixed on first use.
+        NIOSingletons.groupLoopCountSuggestion = settings.threads
+        // Swift tasks (bus routing, registrations) then run on the event loops that own the
+        // sockets, instead of hopping to a separate thread pool and back for every message.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = settings.logLevel
@@ -74,6 +83,7 @@ struct ImServerCommand: AsyncParsableCommand {
         set("token.secret", tokenSecret, secret: true)
         set("subject.prefix", subjectPrefix)
         set("log.level", logLevel)
+        if let threads { flags["threads"] = ConfigValue(.int(threads), isSecret: false) }
         if demo { flags["demo"] = ConfigValue(.bool(true), isSecret: false) }
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: flags),

@@ -2,6 +2,7 @@ import Configuration
 import ImCore
 import ImServer
 import Logging
+import NIOCore
 
 /// Every setting of `imserver`, read from flags, `IM_*` environment variables and the file.
 struct Settings: Sendable {
@@ -13,6 +14,8 @@ struct Settings: Sendable {
     var tokenLifetime: Duration
     var commandTimeout: Duration
     var logLevel: Logger.Level
+    /// Event-loop threads (connections are spread over them); default: one per core.
+    var threads: Int
 
     init(reader: ConfigReader) async throws {
         backplaneURL = reader.string(forKey: "backplane.url", default: "memory://")
@@ -67,6 +70,10 @@ struct Settings: Sendable {
             throw SettingsError.invalid(key: "log.level", value: level, expected: "trace … critical")
         }
         logLevel = parsed
+        threads = reader.int(forKey: "threads", default: System.coreCount)
+        guard (1...1024).contains(threads) else {
+            throw SettingsError.invalid(key: "threads", value: String(threads), expected: "1 to 1024")
+        }
     }
 
     /// Refuses limits and intervals that would break the node (zero or negative).
