@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 public import JWTKit
 
@@ -71,6 +72,9 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
 public struct ConnectTokens: Sendable {
     /// The keys that sign and verify.
     public let keys: JWTKeyCollection
+    /// The HS256 secret, when the tokens were made with ``init(secret:)``: such tokens are
+    /// verified in place (no hop to the key collection's actor), once per handshake.
+    private let secret: SymmetricKey?
 
     /// The shortest HS256 secret accepted, in bytes (the hash's output size).
     public static let minimumSecretLength = 32
@@ -81,11 +85,13 @@ public struct ConnectTokens: Sendable {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         self.keys = keys
+        self.secret = SymmetricKey(data: Array(secret.utf8))
     }
 
     /// Tokens signed and verified with the keys of `keys`.
     public init(keys: JWTKeyCollection) {
         self.keys = keys
+        self.secret = nil
     }
 
     /// A signed token for `client`, valid for `lifetime`.
@@ -106,7 +112,13 @@ public struct ConnectTokens: Sendable {
         guard !token.isEmpty else { throw .missing }
         let claims: ConnectClaims
         do {
-            claims = try await keys.verify(token, as: ConnectClaims.self)
+            if let fast = try verifiedHS256(token) {
+                claims = fast
+            } else {
+                claims = try await keys.verify(token, as: ConnectClaims.self)
+            }
+        } catch let error as TokenError {
+            throw error
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw .badSignature
         } catch let error as JWTError {
@@ -123,6 +135,21 @@ public struct ConnectTokens: Sendable {
         }
         guard !claims.jti.value.isEmpty else { throw .malformed("jti must not be empty") }
         return VerifiedToken(client: client, id: claims.jti.value, meta: claims.meta, expires: claims.exp.value)
+    }
+}
+
+extension ConnectTokens {
+    /// The claims of an HS256 token signed with ``secret``, checked in place; `nil` when this
+    /// is not such a token (another algorithm: the key collection decides).
+    private func verifiedHS256(_ token: String) throws -> ConnectClaims? {
+        guard let secret else { return nil }
+        let bytes = Array(token.utf8)
+        let parsed = try DefaultJWTParser().parse(bytes, as: ConnectClaims.self)
+        guard parsed.header.alg == "HS256", parsed.header.kid == nil else { return nil }
+        guard let signed = bytes.lastIndex(of: UInt8(ascii: ".")) else { throw TokenError.malformed("not a JWT") }
+        guard HMAC<SHA256>.isValidAuthenticationCode(parsed.signature, authenticating: bytes[..<signed], using: secret)
+        else { throw TokenError.badSignature }
+        return parsed.payload
     }
 }
 
