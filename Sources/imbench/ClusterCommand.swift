@@ -35,6 +35,8 @@ struct ClusterCommand: AsyncParsableCommand {
     var count = 1000
     @Option(help: "connections: seconds to hold them.")
     var hold = 0.0
+    @Flag(help: "connections: then broadcast one message and check every connection got it.")
+    var broadcast = false
     @Option(help: "fanout: members; p2p: pairs.")
     var members = 100
     @Option(help: "fanout: the channel.")
@@ -96,7 +98,7 @@ struct ClusterCommand: AsyncParsableCommand {
         switch scenario {
         case .connections:
             return try await ConnectionsScenario(targets: targets, client: client, count: count, hold: hold,
-                                                 pids: cluster.pids).run()
+                                                 pids: cluster.pids, broadcast: broadcast).run()
         case .fanout, .p2p:
             var load = try LoadOptions.parse(["--rate", String(rate), "--duration", String(duration)])
             load.settle = settle

@@ -1,3 +1,4 @@
+import NIOPosix
 import Synchronization
 
 /// Opens many authenticated WebSockets, measures the handshake rate and the server's memory
@@ -9,10 +10,12 @@ struct ConnectionsScenario {
     var hold: Double
     /// Server processes whose memory is read (summed).
     var pids: [Int32]
+    /// After holding, broadcast one message through the API and check every connection got it.
+    var broadcast = false
 
     /// Runs the scenario and prints its result line; returns the exit code.
     func run() async throws -> Int32 {
-        let spec = try client.spec(targets: targets, prefix: "bench-", count: count, stride: 0)
+        let spec = try client.spec(targets: targets, prefix: "bench-", count: count, stride: broadcast ? 1 : 0)
         let fleet = try client.makeFleet(spec)
         let rssBefore = ProcessResources.residentKiB(of: pids)
         let phase = PhaseClock()
@@ -48,6 +51,7 @@ struct ConnectionsScenario {
             dropped = (try? await fleet.snapshot().dropped) ?? 0
         }
         let rssAfter = ProcessResources.residentKiB(of: pids)
+        let reach = broadcast ? try await broadcastReach(fleet, expected: connected.ok) : nil
         await fleet.close()
 
         var result = ResultLine(scenario: "connections")
@@ -64,8 +68,33 @@ struct ConnectionsScenario {
         }
         result.add("mints_per_s", mintSeconds > 0 ? Double(mint.outcome.ok) / mintSeconds : 0, decimals: 1)
         result.add("dropped", dropped)
+        if let reach {
+            result.add("broadcast_delivered", reach.delivered)
+            result.add("broadcast_lost", reach.lost)
+            result.add("broadcast_dup", reach.duplicates)
+            result.add("broadcast_p50_ms", LatencyHistogram.milliseconds(reach.histogram.histogram, percentile: 50))
+            result.add("broadcast_max_ms", Double(reach.histogram.maxRecorded) / 1000)
+        }
         Console.output(result.text)
-        return connected.failed == 0 && connected.ok == count && dropped == 0 ? 0 : 1
+        let reached = reach.map { $0.lost == 0 && $0.duplicates == 0 && $0.delivered == connected.ok } ?? true
+        return connected.failed == 0 && connected.ok == count && dropped == 0 && reached ? 0 : 1
+    }
+
+    /// Sends one broadcast (`seq` 0) through the API and waits until every connection has it
+    /// (or 30 s passed); returns what arrived.
+    private func broadcastReach(_ fleet: any Fleet, expected: Int) async throws -> DeliveryReport {
+        let session = ServerAPI.Session(api: targets.api, loop: MultiThreadedEventLoopGroup.singleton.next())
+        defer { session.close() }
+        let reply = try await session.request(node: 0, .POST, "/v1/broadcasts",
+                                              json: #"{"data":{"seq":0,"t":\#(MonotonicClock.now())}}"#)
+        guard reply.isSuccess else { throw BenchError.server("broadcast: HTTP \(reply.status) \(reply.text.prefix(120))") }
+        let deadline = MonotonicClock.now() + 30_000_000_000
+        while MonotonicClock.now() < deadline, try await fleet.snapshot().delivered < expected {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let reach = try await fleet.finish(sent: 1, failed: [])
+        Console.log("broadcast reached \(reach.delivered)/\(expected) connections")
+        return reach
     }
 }
 

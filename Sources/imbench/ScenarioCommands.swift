@@ -12,11 +12,13 @@ struct ConnectionsCommand: AsyncParsableCommand {
     var count: Int
     @Option(help: "Seconds to hold the connections open before closing them.")
     var hold = 0.0
+    @Flag(help: "Then broadcast one message through the API and check that every connection got it.")
+    var broadcast = false
 
     func run() async throws {
         prepareProcess()
         let scenario = ConnectionsScenario(targets: try server.targets(), client: client, count: count, hold: hold,
-                                           pids: client.pid.map { [$0] } ?? [])
+                                           pids: client.pid.map { [$0] } ?? [], broadcast: broadcast)
         try finish(with: try await scenario.run())
     }
 }

@@ -10,7 +10,8 @@ final class WorkerProcess: @unchecked Sendable {
     private let replies: LineReader
     private let inputHandle: FileHandle
     private struct Waiting {
-        var waiters: [String: CheckedContinuation<String, any Error>] = [:]
+        /// Callers waiting per keyword, oldest first (the worker answers each keyword in order).
+        var waiters: [String: [CheckedContinuation<String, any Error>]] = [:]
         var early: [String: Result<String, BenchError>] = [:]
         var exited = false
     }
@@ -43,7 +44,7 @@ final class WorkerProcess: @unchecked Sendable {
             let early: Result<String, BenchError>? = waiting.withLock { state in
                 if let result = state.early.removeValue(forKey: keyword) { return result }
                 if state.exited { return .failure(.worker("worker exited")) }
-                state.waiters[keyword] = continuation
+                state.waiters[keyword, default: []].append(continuation)
                 return nil
             }
             if let early {
@@ -51,7 +52,7 @@ final class WorkerProcess: @unchecked Sendable {
                 return
             }
             if !input.write(argument.map { keyword + " " + $0 } ?? keyword) {
-                let waiter = waiting.withLock { $0.waiters.removeValue(forKey: keyword) }
+                let waiter = waiting.withLock { $0.waiters[keyword]?.popLast() }
                 waiter?.resume(throwing: BenchError.worker("worker's input is closed"))
             }
         }
@@ -87,7 +88,11 @@ final class WorkerProcess: @unchecked Sendable {
             result = .success(parts.count > 1 ? parts[1] : "")
         }
         let waiter = waiting.withLock { state -> CheckedContinuation<String, any Error>? in
-            if let waiter = state.waiters.removeValue(forKey: key) { return waiter }
+            if var queue = state.waiters[key], !queue.isEmpty {
+                let waiter = queue.removeFirst()
+                state.waiters[key] = queue.isEmpty ? nil : queue
+                return waiter
+            }
             state.early[key] = result
             return nil
         }
@@ -98,7 +103,7 @@ final class WorkerProcess: @unchecked Sendable {
         let waiters = waiting.withLock { state in
             state.exited = true
             defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            return state.waiters.values.flatMap { $0 }
         }
         for waiter in waiters { waiter.resume(throwing: BenchError.worker("worker exited")) }
     }

@@ -40,8 +40,9 @@ struct RequestTarget {
         for pair in query.split(separator: "&") {
             guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
             let raw = String(pair[pair.index(after: equals)...])
-            return raw.contains("%") || raw.contains("+")
-                ? raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : raw
+            // Byte checks: String.contains(String) goes through Foundation on Linux.
+            let needsDecoding = raw.utf8.contains(UInt8(ascii: "%")) || raw.utf8.contains(UInt8(ascii: "+"))
+            return needsDecoding ? raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : raw
         }
         return nil
     }
