@@ -29,11 +29,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The context of the frame encoder: writing there sends pre-encoded frame bytes as they are.
     private var rawContext: ChannelHandlerContext?
     private var bucket: TokenBucket
-    private var backlog = CircularBuffer<ByteBuffer>()
+    private var backlog = CircularBuffer<ByteBuffer>(initialCapacity: 1)
     private var backlogBytes = 0
     private var unwritableSince: NIODeadline?
     private var pendingAcks: [String: AckRoute] = [:]
-    private var ackOrder = CircularBuffer<String>()
+    private var ackOrder = CircularBuffer<String>(initialCapacity: 1)
 
     /// When the client last sent any frame.
     var lastSeen = NIODeadline.now()

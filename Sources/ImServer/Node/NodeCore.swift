@@ -21,13 +21,22 @@ public final class NodeCore: Sendable {
     private let shardsByLoop: [ObjectIdentifier: LoopHub]
     private let directory = Mutex(LocalDirectory())
     let subscriptions: SubscriptionQueue
-    private let lifecycles = Mutex([ConnectionID: Task<Registration, Never>]())
+    private let lifecycles = Mutex([ConnectionID: Lifecycle]())
     private let recentAcks = Mutex(Set<String>())
     private let commands = AsyncStream<(NodeCommand, ReplyAddress?)>.makeStream()
     private let incarnation = randomHex(bytes: 4)
     private let counter = Atomic<UInt64>(0)
 
     /// What a connection's registration achieved, so closing undoes exactly that.
+    /// Where a connection's registration stands. Only what is under way holds a task: a
+    /// finished task keeps its whole frame alive, so a registered connection keeps just the
+    /// small ``Registration``.
+    enum Lifecycle: Sendable {
+        case registering(Task<Registration, Never>)
+        case registered(Registration)
+        case unregistering(Task<Void, Never>)
+    }
+
     struct Registration: Sendable {
         var inPresence = false
         var attached = false
@@ -65,25 +74,38 @@ public final class NodeCore: Sendable {
     /// A connection finished its upgrade: register it, in the background.
     func opened(_ connection: ConnectionHandler, on loop: any EventLoop) {
         stats.connectionOpened()
-        let task = Task { await register(connection, on: loop) }
-        lifecycles.withLock { $0[connection.record.connection] = task }
+        let id = connection.record.connection
+        lifecycles.withLock { lifecycles in
+            // Created under the lock, so the task's own update below always comes after this one.
+            let task = Task {
+                let registration = await register(connection, on: loop)
+                self.lifecycles.withLock { lifecycles in
+                    if case .registering? = lifecycles[id] { lifecycles[id] = .registered(registration) }
+                }
+                return registration
+            }
+            lifecycles[id] = .registering(task)
+        }
     }
 
     /// A connection closed: undo its registration once that finished.
     func closed(_ connection: ConnectionHandler) {
         stats.connectionClosed()
         let id = connection.record.connection
-        guard let registration = lifecycles.withLock({ $0[id] }) else { return }
-        let task = Task { () -> Registration in
-            await unregister(connection.record, registration: await registration.value)
-            return Registration()
-        }
-        lifecycles.withLock { $0[id] = task }
-        Task {
-            _ = await task.value
-            lifecycles.withLock { lifecycles in
-                if lifecycles[id] == task { lifecycles[id] = nil }
+        let record = connection.record
+        lifecycles.withLock { lifecycles in
+            let registration: @Sendable () async -> Registration
+            switch lifecycles[id] {
+            case nil, .unregistering?: return
+            case .registered(let done)?: registration = { done }
+            case .registering(let task)?: registration = { await task.value }
             }
+            lifecycles[id] = .unregistering(Task {
+                await unregister(record, registration: await registration())
+                self.lifecycles.withLock { lifecycles in
+                    if case .unregistering? = lifecycles[id] { lifecycles[id] = nil }
+                }
+            })
         }
     }
 
@@ -142,12 +164,17 @@ public final class NodeCore: Sendable {
     /// Waits until every registration and unregistration under way has finished.
     func waitForLifecycles() async {
         while true {
-            let tasks = lifecycles.withLock { Array($0.values) }
-            if tasks.isEmpty { return }
-            for task in tasks { _ = await task.value }
-            lifecycles.withLock { lifecycles in
-                for (id, task) in lifecycles where tasks.contains(task) { lifecycles[id] = nil }
+            let pending = lifecycles.withLock { lifecycles in
+                lifecycles.values.compactMap { lifecycle -> (@Sendable () async -> Void)? in
+                    switch lifecycle {
+                    case .registering(let task): { _ = await task.value }
+                    case .unregistering(let task): { await task.value }
+                    case .registered: nil
+                    }
+                }
             }
+            if pending.isEmpty { return }
+            for wait in pending { await wait() }
         }
     }
 

@@ -73,6 +73,10 @@ public final class WebSocketTransport: Transport {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: waterMark)
+            // Each channel keeps its last receive buffer for the next read: start small (an
+            // upgrade request fits; idle clients send nothing), grow for clients that send more.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512,
+                                                                                        maximum: 65536))
             .childChannelInitializer { channel in
                 Self.initialize(channel, core: core, gatekeeper: gatekeeper, routes: routes)
             }
