@@ -49,7 +49,10 @@ struct WebSocketConnector: Sendable {
         }
         let host = endpoint.hostHeader
         let target = endpoint.target
-        let upgrade: EventLoopFuture<Upgrade> = try await bootstrap.connect(host: endpoint.host, port: endpoint.port) {
+        // An IP literal needs no resolver (and no Happy Eyeballs race) per connection.
+        let address = try (try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port))
+            ?? SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port)
+        let upgrade: EventLoopFuture<Upgrade> = try await bootstrap.connect(to: address) {
             channel in
             channel.eventLoop.makeCompletedFuture {
                 let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
