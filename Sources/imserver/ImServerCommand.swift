@@ -54,9 +54,6 @@ struct ImServerCommand: AsyncParsableCommand {
         let settings = try await Settings(reader: reader)
         // Before anything touches the shared event-loop group: its size is fixed on first use.
         NIOSingletons.groupLoopCountSuggestion = settings.threads
-        // Swift tasks (bus routing, registrations) then run on the event loops that own the
-        // sockets, instead of hopping to a separate thread pool and back for every message.
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = settings.logLevel
