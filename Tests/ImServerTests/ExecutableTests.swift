@@ -33,7 +33,8 @@ struct ExecutableTests {
     func runsAndShutsDownGracefully() async throws {
         let port = try await freePort()
         let apiPort = try await freePort()
-        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--demo"],
+        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--demo",
+                                       "--threads", "1"],
                                       environment: ["IM_TOKEN_SECRET": Self.secret, "IM_NODE_ID": "exe-node"])
         defer { if process.isRunning { process.terminate() } }
         try await waitUntil(timeout: .seconds(20)) {
@@ -87,5 +88,15 @@ struct ExecutableTests {
         #expect(try await waitForExit(process) != 0)
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("at least 32 bytes"))
+    }
+
+    @Test("a thread count out of range is refused with the key and the allowed range")
+    func badThreadCount() async throws {
+        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "off"],
+                                           environment: ["IM_TOKEN_SECRET": Self.secret, "IM_THREADS": "0"])
+        #expect(try await waitForExit(process) != 0)
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("threads"))
+        #expect(output.contains("1 to 1024"))
     }
 }

@@ -105,4 +105,29 @@ struct SendBatchingTests {
         #expect(seen.sorted() == Array(0...100))
         try await cluster.stop()
     }
+
+    @Test("send(_ messages:) returns one result per message in order and delivers each once")
+    func batchAPI() async throws {
+        let cluster = try await TestCluster.start()
+        let bob = try await cluster.connect("bob")
+        let carol = try await cluster.connect("carol")
+        let results = try await cluster.helper.send([
+            OutgoingMessage(try JSONPayload(json: "1"), from: "alice", to: ["bob"]),
+            OutgoingMessage(try JSONPayload(json: "2"), from: "alice", to: ["nobody", "carol"]),
+            OutgoingMessage(try JSONPayload(json: "3"), from: "alice", to: ["bob", "bob", "carol"]),
+        ])
+        #expect(results.count == 3)
+        #expect(results.map(\.offline) == [[], ["nobody"], []])
+        #expect(Set(results.map(\.id)).count == 3)
+        for (client, expected) in [(bob, [results[0].id, results[2].id]), (carol, [results[1].id, results[2].id])] {
+            var ids: [String] = []
+            for _ in expected { ids.append(try await client.next(type: "message")["id"]?.string ?? "") }
+            #expect(ids == expected)
+        }
+        // Nothing more arrives: a ping is answered before any other frame.
+        try await bob.send(text: #"{"type":"ping"}"#)
+        #expect(try await bob.nextJSON()["type"]?.string == "pong")
+        #expect(try await cluster.helper.send([]).isEmpty)
+        try await cluster.stop()
+    }
 }
