@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages ImServer builds and tests with, when they are missing:
-# libhiredis-dev (the Redis plugin's C library) and redis-server (for the tests).
+# libhiredis-dev (the Redis plugin's C library); with --test also redis-server and openssl
+# (the tests start Redis, one of them with TLS and a certificate made by openssl).
 # Debian/Ubuntu; uses sudo when not root. Safe to run again.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ missing=()
 pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,7 +1,8 @@
 public import Foundation
 
 /// Where and how to reach Redis, parsed from a backplane URL:
-/// `redis://[user[:password]@]host[:port][/db][?prefix=im&timeout=2&pool=2]` or `rediss://…` for TLS.
+/// `redis://[user[:password]@]host[:port][/db][?prefix=im&timeout=2&pool=2]` or `rediss://…` for TLS
+/// (`&ca=/path/ca.pem` to trust a private certificate authority instead of the system's).
 public struct RedisConfiguration: Sendable, Equatable {
     /// The server's host.
     public var host: String
@@ -21,6 +22,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var poolSize: Int
     /// Whether to use TLS (`rediss://`).
     public var tls: Bool
+    /// A PEM file of certificate authorities to trust for TLS (`ca=`), instead of the system's.
+    public var certificateAuthorities: String?
 
     /// A configuration for a local Redis with the defaults.
     public init(host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
@@ -71,8 +74,12 @@ public struct RedisConfiguration: Sendable, Equatable {
             case "pool":
                 guard let size = Int(value), (1...64).contains(size) else { throw .invalid("pool must be 1 to 64") }
                 poolSize = size
+            case "ca":
+                guard tls else { throw .invalid("ca is for rediss:// (TLS) URLs") }
+                guard !value.isEmpty else { throw .invalid("ca must name a PEM file") }
+                certificateAuthorities = value
             default:
-                throw .invalid("unknown parameter '\(item.name)' (known: prefix, timeout, pool)")
+                throw .invalid("unknown parameter '\(item.name)' (known: prefix, timeout, pool, ca)")
             }
         }
     }

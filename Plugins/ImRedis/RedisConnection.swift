@@ -26,7 +26,7 @@ final class RedisConnection: Sendable {
     static func connect(_ configuration: RedisConfiguration, group: any EventLoopGroup,
                         onPush: (@Sendable (RedisValue) -> Void)? = nil) async throws -> RedisConnection
     {
-        let sslContext = configuration.tls ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        let sslContext = try configuration.tls ? makeTLSContext(configuration) : nil
         let timeout = configuration.commandTimeout
         let channel: any Channel
         do {
@@ -37,7 +37,11 @@ final class RedisConnection: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         if let sslContext {
-                            try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: configuration.host))
+                            // SNI takes names only; for an IP address NIOSSL checks the certificate
+                            // against the address it connected to.
+                            let isAddress = (try? SocketAddress(ipAddress: configuration.host, port: 0)) != nil
+                            try sync.addHandler(NIOSSLClientHandler(context: sslContext,
+                                                                    serverHostname: isAddress ? nil : configuration.host))
                         }
                         try sync.addHandler(ByteToMessageHandler(RedisReplyDecoder()))
                         try sync.addHandler(RedisPipelineHandler(onPush: onPush))
@@ -62,6 +66,18 @@ final class RedisConnection: Sendable {
             throw error
         }
         return connection
+    }
+
+    private static func makeTLSContext(_ configuration: RedisConfiguration) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let path = configuration.certificateAuthorities {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            } catch {
+                throw BackplaneError.unavailable("cannot read the redis CA file \(path): \(error)")
+            }
+        }
+        return try NIOSSLContext(configuration: tls)
     }
 
     /// Whether the socket is open.

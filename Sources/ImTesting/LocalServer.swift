@@ -29,14 +29,40 @@ public final class LocalServer: Sendable {
     }
 
     /// Starts `redis-server` on a free loopback port with no persistence, in a temporary directory.
-    public static func redis() async throws -> LocalServer {
+    /// With `tls`, the port speaks only TLS with that certificate and key (PEM files).
+    public static func redis(tls: (certificate: String, key: String)? = nil) async throws -> LocalServer {
         guard let binary = findExecutable("redis-server") else { throw LocalServerError.notInstalled("redis-server") }
         let port = try await freePort()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imserver-redis-\(port)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return try await start(binary, arguments: ["--port", String(port), "--bind", "127.0.0.1", "--save", "",
-                                                   "--appendonly", "no", "--dir", directory.path,
-                                                   "--loglevel", "warning"], port: port)
+        var listen = ["--port", String(port)]
+        if let tls {
+            listen = ["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificate,
+                      "--tls-key-file", tls.key, "--tls-auth-clients", "no"]
+        }
+        return try await start(binary, arguments: listen + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                                            "--dir", directory.path, "--loglevel", "warning"],
+                               port: port)
+    }
+
+    /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
+    /// (with `openssl`); returns their paths.
+    public static func selfSignedCertificate() throws -> (certificate: String, key: String) {
+        guard let openssl = findExecutable("openssl") else { throw LocalServerError.notInstalled("openssl") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imserver-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let process = Process()
+        process.executableURL = openssl
+        process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw LocalServerError.notInstalled("a working openssl") }
+        return (certificate, key)
     }
 
     private func launch(timeout: Duration) async throws {

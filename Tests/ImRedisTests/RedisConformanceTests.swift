@@ -51,6 +51,34 @@ struct RedisConformanceTests {
         #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h?pool=0"))) }
     }
 
+    @Test("rediss:// with ca= talks TLS to a TLS-only Redis: publish, subscribe and presence work")
+    func tls() async throws {
+        let files = try LocalServer.selfSignedCertificate()
+        let server = try await LocalServer.redis(tls: files)
+        defer { Task { try? await server.kill() } }
+        let url = "rediss://127.0.0.1:\(server.port)/0?prefix=tls&ca=\(files.certificate)"
+        let configuration = try RedisConfiguration(url: #require(URL(string: url)))
+        #expect(configuration.tls && configuration.certificateAuthorities == files.certificate)
+        try await BusConformance(makeBus: {
+            RedisBus(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                     logger: Logger(label: "redis-tls"))
+        }).run(.deliversToSubscriber)
+        try await PresenceConformance(makePresence: {
+            RedisPresence(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                          logger: Logger(label: "redis-tls"))
+        }).run(.connectCountsPerUser)
+
+        // Without the private CA the certificate is not trusted: the connection fails, clearly.
+        var untrusted = configuration
+        untrusted.certificateAuthorities = nil
+        let presence = RedisPresence(configuration: untrusted, group: MultiThreadedEventLoopGroup.singleton,
+                                     logger: Logger(label: "redis-tls"))
+        await #expect(throws: BackplaneError.self) { _ = try await presence.nodes(of: ["alice"]) }
+        #expect(throws: RedisConfigurationError.self) {
+            try RedisConfiguration(url: #require(URL(string: "redis://127.0.0.1?ca=/x.pem")))
+        }
+    }
+
     @Test("the factory builds redis:// backplanes")
     func factory() async throws {
         var factory = BackplaneFactory()

@@ -130,4 +130,20 @@ struct SendBatchingTests {
         #expect(try await cluster.helper.send([]).isEmpty)
         try await cluster.stop()
     }
+
+    @Test("a connection flushed moments ago gets its next messages in one later write, none lost", arguments: [
+        Duration.zero, .milliseconds(5), .milliseconds(300),
+    ])
+    func flushPacing(_ interval: Duration) async throws {
+        let cluster = try await TestCluster.start { configuration, _ in configuration.flushInterval = interval }
+        let bob = try await cluster.connect("bob")
+        // `ready` was just flushed, so with a long interval these wait for the timed flush.
+        for number in 1...20 {
+            try await cluster.helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"])
+        }
+        var seen: [String] = []
+        for _ in 1...20 { seen.append(try await bob.next(type: "message")["data"]?.description ?? "") }
+        #expect(seen == (1...20).map(String.init))
+        try await cluster.stop()
+    }
 }

@@ -39,6 +39,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     var lastSeen = NIODeadline.now()
     /// Whether the handler is on the loop's list of connections to flush.
     var needsFlush = false
+    /// When the loop last flushed this connection.
+    private(set) var lastFlush = NIODeadline.uptimeNanoseconds(0)
     /// Whether a close was started (or the channel closed); nothing more is written but the close frame.
     private(set) var isClosing = false
     /// Whether `ready` was sent; frames for the client wait in the backlog until then, so
@@ -156,8 +158,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     var closeFuture: EventLoopFuture<Void>? { context?.channel.closeFuture }
 
     /// Flushes what ``write(_:)`` wrote.
-    func flush() {
+    func flush(at now: NIODeadline) {
         needsFlush = false
+        lastFlush = now
         context?.flush()
     }
 

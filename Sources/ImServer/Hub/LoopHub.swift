@@ -5,7 +5,9 @@ import NIOCore
 ///
 /// Every method runs on ``eventLoop`` (the node hops there once per message), so the index
 /// needs no lock. Writes are collected and flushed once per batch: the first write in a loop
-/// tick schedules one flush pass that runs after every delivery already queued.
+/// tick schedules one flush pass that runs after every delivery already queued. A connection
+/// flushed less than ``flushInterval`` ago waits for a timed pass instead, so a hot
+/// connection gets several messages per syscall while a quiet one is flushed at once.
 final class LoopHub: @unchecked Sendable {
     /// The loop that owns this shard.
     let eventLoop: any EventLoop
@@ -15,9 +17,14 @@ final class LoopHub: @unchecked Sendable {
     private var channelsOf: [ClientID: Set<String>] = [:]
     private var needsFlush: [ConnectionHandler] = []
     private var flushScheduled = false
+    private var deferred: [ConnectionHandler] = []
+    private var deferredFlush: Scheduled<Void>?
+    /// The shortest time between two flushes of one connection.
+    let flushInterval: TimeAmount
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, flushInterval: TimeAmount = .zero) {
         self.eventLoop = eventLoop
+        self.flushInterval = flushInterval
     }
 
     /// How many connections this loop holds.
@@ -112,12 +119,32 @@ final class LoopHub: @unchecked Sendable {
 
     private func flushAll() {
         flushScheduled = false
+        let now = NIODeadline.now()
+        var earliest = NIODeadline.distantFuture
         var index = 0
         while index < needsFlush.count {
-            needsFlush[index].flush()
+            let connection = needsFlush[index]
             index += 1
+            let due = connection.lastFlush + flushInterval
+            if due <= now {
+                connection.flush(at: now)
+            } else {
+                // Stays marked, so its further writes join this pending flush.
+                deferred.append(connection)
+                earliest = min(earliest, due)
+            }
         }
         needsFlush.removeAll(keepingCapacity: true)
+        if !deferred.isEmpty && deferredFlush == nil {
+            deferredFlush = eventLoop.scheduleTask(deadline: earliest) { self.flushDeferred() }
+        }
+    }
+
+    private func flushDeferred() {
+        deferredFlush = nil
+        let now = NIODeadline.now()
+        for connection in deferred { connection.flush(at: now) }
+        deferred.removeAll(keepingCapacity: true)
     }
 
     // MARK: Control

@@ -22,6 +22,11 @@ public struct NodeConfiguration: Sendable {
     public var leaseTTL: Duration
     /// Whether the demo chat page and its token endpoint are served on the public port.
     public var demo: Bool
+    /// The shortest time between two flushes of one connection. A connection that was not
+    /// flushed that recently is flushed at once; a busier one gathers what arrives meanwhile
+    /// into one write (fewer syscalls for hot connections, at most this much extra latency
+    /// for them). Zero flushes every batch at once.
+    public var flushInterval: Duration = .milliseconds(5)
 
     /// A configuration with the documented defaults.
     public init(

@@ -51,7 +51,8 @@ public final class NodeCore: Sendable {
         self.tokens = tokens
         self.logger = logger
         var shards: [LoopHub] = []
-        for loop in group.makeIterator() { shards.append(LoopHub(eventLoop: loop)) }
+        let flushInterval = TimeAmount.nanoseconds(configuration.flushInterval.nanoseconds)
+        for loop in group.makeIterator() { shards.append(LoopHub(eventLoop: loop, flushInterval: flushInterval)) }
         self.shards = shards
         self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
         self.subscriptions = SubscriptionQueue(subjects: configuration.subjects)
