@@ -29,7 +29,7 @@ struct Settings: Sendable {
         node.pingInterval = .seconds(reader.double(forKey: "heartbeat.interval", default: 25))
         node.idleTimeout = .seconds(reader.double(forKey: "heartbeat.idleTimeout", default: 60))
         node.leaseTTL = .seconds(reader.double(forKey: "lease.ttl", default: 15))
-        let flushInterval = reader.double(forKey: "delivery.flushInterval", default: 0.005)
+        let flushInterval = reader.double(forKey: "delivery.flushInterval", default: 0.025)
         guard (0...1).contains(flushInterval) else {
             throw SettingsError.invalid(key: "delivery.flushInterval", value: String(flushInterval),
                                         expected: "0 to 1 seconds")

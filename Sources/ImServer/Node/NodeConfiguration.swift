@@ -26,7 +26,7 @@ public struct NodeConfiguration: Sendable {
     /// flushed that recently is flushed at once; a busier one gathers what arrives meanwhile
     /// into one write (fewer syscalls for hot connections, at most this much extra latency
     /// for them). Zero flushes every batch at once.
-    public var flushInterval: Duration = .milliseconds(5)
+    public var flushInterval: Duration = .milliseconds(25)
 
     /// A configuration with the documented defaults.
     public init(
