@@ -162,6 +162,19 @@ public final class NodeCore: Sendable {
         }
     }
 
+    /// How many connections are registering, registered and unregistering (for tests).
+    var lifecycleCounts: (registering: Int, registered: Int, unregistering: Int) {
+        lifecycles.withLock { lifecycles in
+            lifecycles.values.reduce(into: (0, 0, 0)) { counts, lifecycle in
+                switch lifecycle {
+                case .registering: counts.0 += 1
+                case .registered: counts.1 += 1
+                case .unregistering: counts.2 += 1
+                }
+            }
+        }
+    }
+
     /// Waits until every registration and unregistration under way has finished.
     func waitForLifecycles() async {
         while true {
