@@ -1,6 +1,17 @@
 public import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
+
+/// Every server process a test started and has not yet seen exit; killed when the test
+/// process exits, so a shared server (held by a `static`) never outlives its test run.
+private let runningServers = Mutex(Set<Int32>())
+
+private let killRunningServersAtExit: Void = {
+    atexit {
+        for pid in runningServers.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
+}()
 
 /// A real server process (redis-server, a node's `imserver`, …) started by a test on loopback.
 public final class LocalServer: Sendable {
@@ -72,7 +83,10 @@ public final class LocalServer: Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        _ = killRunningServersAtExit
         try process.run()
+        let pid = process.processIdentifier
+        runningServers.withLock { _ = $0.insert(pid) }
         self.process.set(process)
         let port = self.port
         try await waitUntil(timeout: timeout) {
@@ -104,6 +118,8 @@ public final class LocalServer: Sendable {
         guard let process = process.get() else { return 0 }
         if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
         try await waitUntil(timeout: timeout) { !process.isRunning }
+        let pid = process.processIdentifier
+        runningServers.withLock { _ = $0.remove(pid) }
         return process.terminationStatus
     }
 

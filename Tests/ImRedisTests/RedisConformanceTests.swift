@@ -55,10 +55,19 @@ struct RedisConformanceTests {
     func tls() async throws {
         let files = try LocalServer.selfSignedCertificate()
         let server = try await LocalServer.redis(tls: files)
-        defer { Task { try? await server.kill() } }
-        let url = "rediss://127.0.0.1:\(server.port)/0?prefix=tls&ca=\(files.certificate)"
+        do {
+            try await checkTLS(port: server.port, certificate: files.certificate)
+        } catch {
+            try? await server.kill()
+            throw error
+        }
+        try await server.kill()
+    }
+
+    private func checkTLS(port: Int, certificate: String) async throws {
+        let url = "rediss://127.0.0.1:\(port)/0?prefix=tls&ca=\(certificate)"
         let configuration = try RedisConfiguration(url: #require(URL(string: url)))
-        #expect(configuration.tls && configuration.certificateAuthorities == files.certificate)
+        #expect(configuration.tls && configuration.certificateAuthorities == certificate)
         try await BusConformance(makeBus: {
             RedisBus(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
                      logger: Logger(label: "redis-tls"))
