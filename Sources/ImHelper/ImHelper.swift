@@ -54,12 +54,7 @@ public final class ImHelper: Sendable {
     public func send(_ data: JSONPayload, from sender: ClientID, to receivers: [ClientID], receipt: Bool = false)
         async throws -> SendResult
     {
-        var seen = Set<ClientID>()
-        let unique = receivers.filter { seen.insert($0).inserted }
-        let message = makeMessage(data, from: sender, channel: nil)
-        let result = try await queue.send(message, to: unique, receipt: receipt)
-        configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .users(unique), data: data))
-        return result
+        try await send([OutgoingMessage(data, from: sender, to: receivers, receipt: receipt)])[0]
     }
 
     /// Sends `data` to every member of `channel`, in one publish; returns the message id.

@@ -26,7 +26,7 @@ final class SendQueue: Sendable {
     struct Publish {
         var subject: String
         var envelope: Envelope
-        var continuation: CheckedContinuation<Void, any Error>
+        var completion: @Sendable (Result<Void, any Error>) -> Void
     }
 
     private enum Item {
@@ -49,22 +49,12 @@ final class SendQueue: Sendable {
         self.subjects = subjects
     }
 
-    /// Sends `message` to `receivers` (already unique); returns who was offline.
-    func send(_ message: Message, to receivers: [ClientID], receipt: Bool) async throws -> SendResult {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue([.users(UserSend(message: message, receivers: receivers, receipt: receipt) {
-                continuation.resume(with: $0)
-            })])
-        }
-    }
-
     /// Sends each message to its receivers (already unique), all in the same batch when they
-    /// fit; returns the results in order.
+    /// fit; returns the results in order, or the first error.
     func send(_ sends: [(message: Message, receivers: [ClientID], receipt: Bool)]) async throws -> [SendResult] {
         guard !sends.isEmpty else { return [] }
-        let collector = ResultCollector(count: sends.count)
         return try await withCheckedThrowingContinuation { continuation in
-            collector.onDone = { continuation.resume(with: $0) }
+            let collector = ResultCollector(count: sends.count) { continuation.resume(with: $0) }
             enqueue(sends.enumerated().map { index, send in
                 .users(UserSend(message: send.message, receivers: send.receivers, receipt: send.receipt) {
                     collector.set(index, $0)
@@ -76,7 +66,7 @@ final class SendQueue: Sendable {
     /// Publishes `envelope` on `subject`.
     func publish(_ envelope: Envelope, to subject: String) async throws {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue([.publish(Publish(subject: subject, envelope: envelope, continuation: continuation))])
+            enqueue([.publish(Publish(subject: subject, envelope: envelope) { continuation.resume(with: $0) })])
         }
     }
 
@@ -133,11 +123,11 @@ final class SendQueue: Sendable {
             if !outbox.isEmpty { try await backplane.bus.publish(outbox.messages()) }
         } catch {
             for (send, _) in results { send.completion(.failure(error)) }
-            for publish in publishes { publish.continuation.resume(throwing: error) }
+            for publish in publishes { publish.completion(.failure(error)) }
             return
         }
         for (send, result) in results { send.completion(.success(result)) }
-        for publish in publishes { publish.continuation.resume() }
+        for publish in publishes { publish.completion(.success(())) }
     }
 
     /// Every user whose nodes the batch needs: receivers, and senders who want receipts.
@@ -206,30 +196,33 @@ private struct Outbox {
 }
 
 /// Gathers the results of a group of sends; reports once all are in (the first error wins).
-private final class ResultCollector: @unchecked Sendable {
-    private let lock = Mutex(())
-    private var results: [SendResult?]
-    private var remaining: Int
-    private var failure: (any Error)?
-    /// Called once, with every result in order or the first error.
-    var onDone: (@Sendable (Result<[SendResult], any Error>) -> Void)?
+private final class ResultCollector: Sendable {
+    private struct State {
+        var results: [SendResult?]
+        var remaining: Int
+        var failure: (any Error)?
+    }
 
-    init(count: Int) {
-        results = Array(repeating: nil, count: count)
-        remaining = count
+    private let state: Mutex<State>
+    private let onDone: @Sendable (Result<[SendResult], any Error>) -> Void
+
+    /// A collector for `count` results that calls `onDone` once, when the last one is in.
+    init(count: Int, onDone: @escaping @Sendable (Result<[SendResult], any Error>) -> Void) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+        self.onDone = onDone
     }
 
     func set(_ index: Int, _ result: Result<SendResult, any Error>) {
-        let outcome: Result<[SendResult], any Error>? = lock.withLock { _ in
+        let outcome = state.withLock { state -> Result<[SendResult], any Error>? in
             switch result {
-            case .success(let value): results[index] = value
-            case .failure(let error): failure = failure ?? error
+            case .success(let value): state.results[index] = value
+            case .failure(let error): state.failure = state.failure ?? error
             }
-            remaining -= 1
-            guard remaining == 0 else { return nil }
-            if let failure { return .failure(failure) }
-            return .success(results.compactMap { $0 })
+            state.remaining -= 1
+            guard state.remaining == 0 else { return nil }
+            if let failure = state.failure { return .failure(failure) }
+            return .success(state.results.compactMap { $0 })
         }
-        if let outcome { onDone?(outcome) }
+        if let outcome { onDone(outcome) }
     }
 }

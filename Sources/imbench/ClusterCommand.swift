@@ -105,7 +105,7 @@ struct ClusterCommand: AsyncParsableCommand {
             load.inFlight = inFlight
             load.sender = sender
             load.backplane = backplane
-            return try await DeliveryScenario(kind: scenario == .fanout ? .fanout(channel: channel) : .pointToPoint,
+            return try await DeliveryScenario(plan: scenario == .fanout ? .channel(channel) : .pairs(members),
                                               targets: targets, client: client, members: members, load: load,
                                               pids: cluster.pids).run()
         }

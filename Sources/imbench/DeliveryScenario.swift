@@ -5,22 +5,16 @@ import NIOPosix
 /// connected members: latency percentiles, throughput, and that nothing was lost or
 /// duplicated.
 struct DeliveryScenario {
-    /// What is sent.
-    enum Kind {
-        /// Every message to one channel that all members joined.
-        case fanout(channel: String)
-        /// Message `n` from `s<i>` to `r<i>` with `i = n % members` (only the receivers connect).
-        case pointToPoint
-    }
-
-    var kind: Kind
+    /// What is sent: to one channel that all members joined, or from `s<i>` to `r<i>` (only
+    /// the receivers connect).
+    var plan: SendPlan
     var targets: Targets
     var client: ClientOptions
     var members: Int
     var load: LoadOptions
     var pids: [Int32]
 
-    private var isFanout: Bool { if case .fanout = kind { true } else { false } }
+    private var isFanout: Bool { if case .channel = plan { true } else { false } }
 
     /// Runs the scenario and prints its result line; returns the exit code.
     func run() async throws -> Int32 {
@@ -40,7 +34,7 @@ struct DeliveryScenario {
         Console.log("connected \(connected.ok)/\(members) (\(format(connected.handshakesPerSecond, decimals: 0)) handshakes/s)")
         report(connected.failures, title: "connection failures")
 
-        if case .fanout(let channel) = kind {
+        if case .channel(let channel) = plan {
             let joined = await targets.api.forEach(count: members, concurrency: client.mintConcurrency, group: group) {
                 session, index in
                 try await session.join(spec.name(of: index), channel: channel, node: index)
@@ -50,10 +44,6 @@ struct DeliveryScenario {
         }
 
         let total = Int((load.rate * load.duration).rounded())
-        let plan: SendPlan = switch kind {
-        case .fanout(let channel): .channel(channel)
-        case .pointToPoint: .pairs(members)
-        }
         let sender: any PacedSender = switch load.sender {
         case .api: APISender(api: targets.api, plan: plan)
         case .helper: try await HelperSender(backplane: load.backplane ?? "", plan: plan)

@@ -70,10 +70,10 @@ final class Pacer: @unchecked Sendable {
         }
         try await done.futureResult.get()
         await sender.close()
-        let issued = try await loop.submit { (self.report.issued, self.report.start, self.report.maxLag) }.get()
+        let onLoop = try await loop.submit { self.report }.get()
         return shared.withLock { shared in
-            PacerReport(issued: issued.0, ok: shared.ok, failedSeqs: shared.failedSeqs, failures: shared.failures,
-                        start: issued.1, end: shared.end, maxLag: issued.2)
+            PacerReport(issued: onLoop.issued, ok: shared.ok, failedSeqs: shared.failedSeqs, failures: shared.failures,
+                        start: onLoop.start, end: shared.end, maxLag: onLoop.maxLag)
         }
     }
 

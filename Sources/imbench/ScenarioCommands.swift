@@ -39,7 +39,7 @@ struct FanoutCommand: AsyncParsableCommand {
 
     func run() async throws {
         prepareProcess()
-        let scenario = DeliveryScenario(kind: .fanout(channel: channel), targets: try server.targets(), client: client,
+        let scenario = DeliveryScenario(plan: .channel(channel), targets: try server.targets(), client: client,
                                         members: members, load: load, pids: client.pid.map { [$0] } ?? [])
         try finish(with: try await scenario.run())
     }
@@ -59,7 +59,7 @@ struct PointToPointCommand: AsyncParsableCommand {
 
     func run() async throws {
         prepareProcess()
-        let scenario = DeliveryScenario(kind: .pointToPoint, targets: try server.targets(), client: client,
+        let scenario = DeliveryScenario(plan: .pairs(pairs), targets: try server.targets(), client: client,
                                         members: pairs, load: load, pids: client.pid.map { [$0] } ?? [])
         try finish(with: try await scenario.run())
     }

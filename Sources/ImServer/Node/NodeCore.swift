@@ -27,7 +27,6 @@ public final class NodeCore: Sendable {
     private let incarnation = randomHex(bytes: 4)
     private let counter = Atomic<UInt64>(0)
 
-    /// What a connection's registration achieved, so closing undoes exactly that.
     /// Where a connection's registration stands. Only what is under way holds a task: a
     /// finished task keeps its whole frame alive, so a registered connection keeps just the
     /// small ``Registration``.
@@ -37,6 +36,7 @@ public final class NodeCore: Sendable {
         case unregistering(Task<Void, Never>)
     }
 
+    /// What a connection's registration achieved, so closing undoes exactly that.
     struct Registration: Sendable {
         var inPresence = false
         var attached = false
@@ -313,7 +313,7 @@ public final class NodeCore: Sendable {
         let frame = ServerFrame.message(delivery.message, wantsReceipt: delivery.wantsReceipt)
         let receivers = delivery.receivers
         guard delivery.wantsReceipt else {
-            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: receivers) } }
+            deliver([(frame, receivers)])
             return
         }
         let route = AckRoute(sender: delivery.message.sender, senderNodes: delivery.senderNodes)
