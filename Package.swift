@@ -124,7 +124,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -156,7 +155,19 @@ let package = Package(
         ),
         .testTarget(
             name: "ImServerTests",
-            dependencies: ["ImCore", "ImServer", "ImHelper", "ImTesting"],
+            dependencies: [
+                "ImCore", "ImServer", "ImHelper", "ImTesting",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "imbenchTests",
+            dependencies: [
+                "imbench",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -65,12 +65,11 @@ final class LocalFleet: Fleet {
             if let websocket = spec.websocket { endpoint = websocket.withQuery(of: endpoint) }
             let tracker = SeqTracker(stride: spec.stride, offset: index)
             switch try await connector.connect(to: endpoint, from: spec.sources.address(for: index), tracker: tracker) {
-            case .upgraded(_, let ready):
-                let readyAt = try await ready.get()
+            case .ready(let readyAt):
                 report.ok += 1
                 report.lastReady = max(report.lastReady, readyAt)
-            case .refused(let refusal):
-                fail("HTTP \(refusal.status): \(refusal.reason)")
+            case .refused(let status, let reason):
+                fail("HTTP \(status): \(reason)")
             }
         } catch {
             fail(FailureReasons.describe(error))

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// Why a member did not become ready.
 enum MemberError: Error, CustomStringConvertible {
@@ -7,29 +6,58 @@ enum MemberError: Error, CustomStringConvertible {
     case closedBeforeReady(UInt16?)
     /// No `ready` within the timeout.
     case readyTimeout
+    /// The server's bytes were not HTTP or WebSocket as expected.
+    case protocolError(String)
 
     var description: String {
         switch self {
         case .closedBeforeReady(let code?): "closed with \(code) before ready"
         case .closedBeforeReady(nil): "closed before ready"
         case .readyTimeout: "no ready frame in time"
+        case .protocolError(let what): "protocol error: \(what)"
         }
     }
 }
 
-/// The hot path: one benchmark client's WebSocket after the upgrade.
+/// How a member's connection attempt ended.
+enum MemberOutcome: Sendable {
+    /// Upgraded and `ready` arrived at this time (CLOCK_MONOTONIC nanoseconds).
+    case ready(UInt64)
+    /// The server answered without upgrading: its status and the first line of its reason.
+    case refused(status: UInt, reason: String)
+}
+
+/// The hot path: one benchmark client's socket, from the upgrade request to the last frame.
 ///
-/// Completes `ready` with the arrival time of the `ready` frame; for each `message` frame
-/// reads `seq` and `t` from the bytes, records `now − t` and the sequence number; answers
-/// WebSocket pings with pongs and the server's close with a close. Confined to its loop.
+/// Writes the upgrade request when the socket connects, reads the response head, then parses
+/// WebSocket frames in place (``WireFrame``): for each `message` frame reads `seq` and `t`
+/// from the bytes and records `now − t`; completes `outcome` on `ready`; answers pings and the
+/// server's close. No HTTP or WebSocket codec handlers: a client that costs less than the
+/// server it measures. Confined to its loop.
 final class MemberHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        /// Waiting for the response head.
+        case handshaking
+        /// Refused: reading the body until the server closes.
+        case refused(status: UInt)
+        /// Upgraded: reading frames.
+        case open
+    }
+
+    static let maxFrameSize = 1 << 20
+    private static let headEnd = Array("\r\n\r\n".utf8)
 
     private let recorder: LoopRecorder
-    private var ready: EventLoopPromise<UInt64>?
+    private let request: ByteBuffer
+    private var outcome: EventLoopPromise<MemberOutcome>?
     private let readyTimeout: TimeAmount
     private var timeout: Scheduled<Void>?
+    private var state = State.handshaking
+    /// Bytes of an incomplete response head or frame.
+    private var pending: ByteBuffer?
     private var isReady = false
     private var closeCode: UInt16?
     private var closeSent = false
@@ -38,10 +66,14 @@ final class MemberHandler: ChannelInboundHandler {
     /// The member's channel, once added.
     private(set) var channel: (any Channel)?
 
-    init(recorder: LoopRecorder, tracker: SeqTracker, ready: EventLoopPromise<UInt64>, readyTimeout: TimeAmount) {
+    /// A member that sends `request` (the complete upgrade request) once connected.
+    init(recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: EventLoopPromise<MemberOutcome>,
+         readyTimeout: TimeAmount)
+    {
         self.recorder = recorder
         self.tracker = tracker
-        self.ready = ready
+        self.request = request
+        self.outcome = outcome
         self.readyTimeout = readyTimeout
     }
 
@@ -49,58 +81,40 @@ final class MemberHandler: ChannelInboundHandler {
         channel = context.channel
         let channel = context.channel
         timeout = context.eventLoop.assumeIsolated().scheduleTask(in: readyTimeout) { [self] in
-            guard let ready else { return }
-            self.ready = nil
-            ready.fail(MemberError.readyTimeout)
+            fail(MemberError.readyTimeout)
             channel.close(promise: nil)
         }
+        if context.channel.isActive { context.writeAndFlush(wrapOutboundOut(request), promise: nil) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.opcode {
-        case .text:
-            let now = MonotonicClock.now()
-            frame.data.withUnsafeReadableBytes { bytes in
-                switch FrameScanner.kind(of: bytes) {
-                case .message:
-                    guard let (seq, time) = FrameScanner.sequenceAndTime(in: bytes) else { return }
-                    recorder.record(latencyNanoseconds: now > time ? now - time : 0, at: now)
-                    tracker.record(seq)
-                case .ready:
-                    becomeReady(at: now)
-                case .other:
-                    break
-                }
-            }
-        case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.data)
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
-        case .connectionClose:
-            guard !closeSent else {
-                context.close(promise: nil)
-                return
-            }
-            closeSent = true
-            var payload = frame.data
-            closeCode = payload.readInteger(as: UInt16.self)
-            var reply = context.channel.allocator.buffer(capacity: 2)
-            reply.writeInteger(closeCode ?? 1000)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(),
-                                                                 data: reply)))
-                .whenComplete { _ in channel.close(promise: nil) }
-        default:
-            break
+        var bytes = unwrapInboundIn(data)
+        if var held = pending {
+            pending = nil
+            held.writeBuffer(&bytes)
+            bytes = held
         }
+        switch state {
+        case .handshaking: readHead(&bytes, context: context)
+        case .refused: break
+        case .open: readFrames(&bytes, context: context)
+        }
+        if bytes.readableBytes > 0 { pending = bytes }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
-        if let ready {
-            self.ready = nil
-            ready.fail(MemberError.closedBeforeReady(closeCode))
+        if case .refused(let status) = state, let outcome {
+            self.outcome = nil
+            let reason = pending.map { String(buffer: $0) }?.split(whereSeparator: \.isNewline).first.map(String.init)
+            outcome.succeed(.refused(status: status, reason: reason ?? ""))
         }
+        fail(MemberError.closedBeforeReady(closeCode))
         if isReady {
             recorder.open.subtract(1, ordering: .relaxed)
             if !recorder.closing { recorder.dropped.add(1, ordering: .relaxed) }
@@ -109,17 +123,124 @@ final class MemberHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error)
         context.close(promise: nil)
     }
 
     /// Sends a normal close frame (once); the server answers and closes the socket.
     func sendClose() {
-        guard let channel, channel.isActive, !closeSent else { return }
+        guard let channel, channel.isActive, !closeSent, isReady else { return }
         closeSent = true
         var payload = channel.allocator.buffer(capacity: 2)
         payload.writeInteger(UInt16(1000))
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)
+        var frame = channel.allocator.buffer(capacity: 8)
+        WireFrame.writeControl(WireFrame.close, payload: payload, mask: .random(in: .min ... .max), into: &frame)
         channel.writeAndFlush(frame, promise: nil)
+    }
+
+    // MARK: Reading
+
+    private func readHead(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+        let end = bytes.withUnsafeReadableBytes { raw -> Int? in
+            guard raw.count >= 4 else { return nil }
+            for index in 0...(raw.count - 4)
+            where raw[index] == 13 && raw[index + 1] == 10 && raw[index + 2] == 13 && raw[index + 3] == 10 {
+                return index + 4
+            }
+            return nil
+        }
+        guard let end else {
+            if bytes.readableBytes > 16384 { protocolError("response head over 16 KiB", context: context) }
+            return
+        }
+        guard let head = bytes.readString(length: end),
+              head.hasPrefix("HTTP/1.1 "), let status = UInt(head.dropFirst(9).prefix(3))
+        else {
+            return protocolError("not an HTTP/1.1 response", context: context)
+        }
+        guard status == 101 else {
+            state = .refused(status: status)
+            return
+        }
+        state = .open
+        readFrames(&bytes, context: context)
+    }
+
+    private func readFrames(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+        var written = false
+        while bytes.readableBytes > 0 {
+            let header: WireFrame.Header?
+            do {
+                header = try bytes.withUnsafeReadableBytes { raw throws(WireFrame.ParseError) in
+                    try WireFrame.header(in: raw, maxPayload: Self.maxFrameSize)
+                }
+            } catch {
+                return protocolError("\(error)", context: context)
+            }
+            guard let header else { break }
+            guard header.mask == nil else { return protocolError("masked server frame", context: context) }
+            let payload = bytes.readSlice(length: header.totalLength)?.getSlice(at: header.headerLength,
+                                                                                 length: header.payloadLength)
+            guard let payload else { break }
+            switch header.opcode {
+            case WireFrame.text where header.isFinal: received(payload)
+            case WireFrame.ping:
+                reply(WireFrame.pong, payload, context: context)
+                written = true
+            case WireFrame.close:
+                closeCode = payload.getInteger(at: payload.readerIndex, as: UInt16.self)
+                guard !closeSent else {
+                    context.close(promise: nil)
+                    return
+                }
+                closeSent = true
+                var code = context.channel.allocator.buffer(capacity: 2)
+                code.writeInteger(closeCode ?? 1000)
+                reply(WireFrame.close, code, context: context)
+                let channel = context.channel
+                context.flush()
+                channel.eventLoop.assumeIsolated().execute { channel.close(promise: nil) }
+                return
+            default:
+                break
+            }
+        }
+        if written { context.flush() }
+    }
+
+    @inline(__always)
+    private func received(_ payload: ByteBuffer) {
+        let now = MonotonicClock.now()
+        payload.withUnsafeReadableBytes { bytes in
+            switch FrameScanner.kind(of: bytes) {
+            case .message:
+                guard let (seq, time) = FrameScanner.sequenceAndTime(in: bytes) else { return }
+                recorder.record(latencyNanoseconds: now > time ? now - time : 0, at: now)
+                tracker.record(seq)
+            case .ready:
+                becomeReady(at: now)
+            case .other:
+                break
+            }
+        }
+    }
+
+    private func reply(_ opcode: UInt8, _ payload: ByteBuffer, context: ChannelHandlerContext) {
+        var frame = context.channel.allocator.buffer(capacity: 6 + payload.readableBytes)
+        WireFrame.writeControl(opcode, payload: payload, mask: .random(in: .min ... .max), into: &frame)
+        context.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    private func protocolError(_ what: String, context: ChannelHandlerContext) {
+        fail(MemberError.protocolError(what))
+        pending = nil
+        context.close(promise: nil)
+    }
+
+    private func fail(_ error: any Error) {
+        guard let outcome else { return }
+        self.outcome = nil
+        outcome.fail(error)
     }
 
     private func becomeReady(at now: UInt64) {
@@ -129,9 +250,9 @@ final class MemberHandler: ChannelInboundHandler {
         recorder.open.add(1, ordering: .relaxed)
         timeout?.cancel()
         timeout = nil
-        if let ready {
-            self.ready = nil
-            ready.succeed(now)
+        if let outcome {
+            self.outcome = nil
+            outcome.succeed(.ready(now))
         }
     }
 }

@@ -13,7 +13,7 @@ struct AckRoute: Sendable {
 
 /// One client's WebSocket connection: reads its frames, writes encoded server frames, and
 /// enforces the per-connection limits. Lives on its channel's event loop.
-final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, FlushTarget {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -29,6 +29,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The context of the frame encoder: writing there sends pre-encoded frame bytes as they are.
     private var rawContext: ChannelHandlerContext?
     private var bucket: TokenBucket
+    private var batch = WriteBatch()
+    private var allocator = ByteBufferAllocator()
     private var backlog = CircularBuffer<ByteBuffer>(initialCapacity: 1)
     private var backlogBytes = 0
     private var unwritableSince: NIODeadline?
@@ -39,6 +41,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     var lastSeen = NIODeadline.now()
     /// Whether the handler is on the loop's list of connections to flush.
     var needsFlush = false
+    /// The connection's millisecond slot on its loop's flush wheel.
+    let flushPhase: Int
     /// When the loop last flushed this connection.
     private(set) var lastFlush = NIODeadline.uptimeNanoseconds(0)
     /// Whether a close was started (or the channel closed); nothing more is written but the close frame.
@@ -52,6 +56,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.hub = hub
         self.core = core
         self.limits = limits
+        self.flushPhase = hub.makeFlushPhase()
         self.bucket = TokenBucket(rate: limits.messagesPerSecond, burst: limits.messageBurst)
     }
 
@@ -59,12 +64,14 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
         rawContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         core.opened(self, on: context.eventLoop)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosing = true
+        _ = batch.take()
         backlog.removeAll()
         hub.remove(self)
         core.closed(self)
@@ -81,6 +88,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             close(.unsupportedData)
         case .ping:
             guard !isClosing else { return }
+            writeBatch()
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
                                   promise: nil)
         case .connectionClose:
@@ -120,11 +128,12 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Writing
 
-    /// Writes an encoded frame (not flushed: the loop flushes once per batch).
+    /// Writes an encoded frame (not flushed: the loop flushes once per batch, and frames
+    /// written meanwhile leave together in one ``WriteBatch``).
     func write(_ frame: ServerFrame) {
-        guard !isClosing, let rawContext else { return }
+        guard !isClosing, rawContext != nil else { return }
         if isReady && unwritableSince == nil && backlog.isEmpty {
-            rawContext.write(NIOAny(frame.bytes), promise: nil)
+            batch.append(frame.bytes, allocator: allocator)
             hub.markNeedsFlush(self)
         } else {
             backlog.append(frame.bytes)
@@ -157,16 +166,24 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Completes when the connection's channel has closed.
     var closeFuture: EventLoopFuture<Void>? { context?.channel.closeFuture }
 
-    /// Flushes what ``write(_:)`` wrote.
+    /// Writes and flushes what ``write(_:)`` gathered.
     func flush(at now: NIODeadline) {
         needsFlush = false
         lastFlush = now
+        writeBatch()
         context?.flush()
+    }
+
+    /// Hands the gathered frames to the channel (unflushed), ahead of a frame written directly.
+    private func writeBatch() {
+        guard let bytes = batch.take(), let rawContext else { return }
+        rawContext.write(NIOAny(bytes), promise: nil)
     }
 
     /// Sends a WebSocket ping carrying `payload`.
     func ping() {
         guard !isClosing, let context else { return }
+        writeBatch()
         var payload = context.channel.allocator.buffer(capacity: 8)
         payload.writeInteger(UInt64(NIODeadline.now().uptimeNanoseconds))
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)), promise: nil)
@@ -192,6 +209,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     func close(_ code: CloseCode, reason: String? = nil, grace: Duration = .seconds(2)) {
         guard !isClosing, let context else { return }
         isClosing = true
+        writeBatch()
         backlog.removeAll()
         backlogBytes = 0
         core.count(close: code)
@@ -218,6 +236,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         isClosing = true
+        writeBatch()
         var data = frame.unmaskedData
         let code = data.readInteger(as: UInt16.self) ?? CloseCode.normal.rawValue
         var reply = context.channel.allocator.buffer(capacity: 2)

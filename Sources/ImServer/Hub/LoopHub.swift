@@ -6,8 +6,8 @@ import NIOCore
 /// Every method runs on ``eventLoop`` (the node hops there once per message), so the index
 /// needs no lock. Writes are collected and flushed once per batch: the first write in a loop
 /// tick schedules one flush pass that runs after every delivery already queued. A connection
-/// flushed less than ``flushInterval`` ago waits for a timed pass instead, so a hot
-/// connection gets several messages per syscall while a quiet one is flushed at once.
+/// flushed less than the flush interval ago waits for its slot on the ``FlushWheel`` instead,
+/// so a hot connection gets several messages per syscall while a quiet one is flushed at once.
 final class LoopHub: @unchecked Sendable {
     /// The loop that owns this shard.
     let eventLoop: any EventLoop
@@ -15,17 +15,24 @@ final class LoopHub: @unchecked Sendable {
     private var connections: [ClientID: [ConnectionHandler]] = [:]
     private var members: [String: Set<ClientID>] = [:]
     private var channelsOf: [ClientID: Set<String>] = [:]
+    /// Each channel's local connections as one array, built on the channel's first delivery and
+    /// dropped when its membership or a member's connections change: a fan-out then walks an
+    /// array instead of hashing every member's id.
+    private var channelConnections: [String: [ConnectionHandler]] = [:]
     private var needsFlush: [ConnectionHandler] = []
     private var flushScheduled = false
-    private var deferred: [ConnectionHandler] = []
-    private var deferredFlush: Scheduled<Void>?
-    /// The shortest time between two flushes of one connection.
-    let flushInterval: TimeAmount
+    /// Paces hot connections' flushes; `nil` when every connection is flushed at once.
+    let wheel: FlushWheel<ConnectionHandler>?
 
+    /// A shard for `eventLoop`; a connection is flushed at most once per `flushInterval`
+    /// (stretched under load, see ``FlushWheel``).
     init(eventLoop: any EventLoop, flushInterval: TimeAmount = .zero) {
         self.eventLoop = eventLoop
-        self.flushInterval = flushInterval
+        self.wheel = FlushWheel(eventLoop: eventLoop, interval: flushInterval)
     }
+
+    /// A flush phase for a new connection.
+    func makeFlushPhase() -> Int { wheel?.makePhase() ?? 0 }
 
     /// How many connections this loop holds.
     private(set) var connectionCount = 0
@@ -36,6 +43,7 @@ final class LoopHub: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         connections[connection.client, default: []].append(connection)
         connectionCount += 1
+        forgetConnections(ofChannelsOf: connection.client)
     }
 
     func remove(_ connection: ConnectionHandler) {
@@ -45,6 +53,7 @@ final class LoopHub: @unchecked Sendable {
         else { return }
         list.remove(at: index)
         connectionCount -= 1
+        forgetConnections(ofChannelsOf: connection.client)
         if list.isEmpty {
             connections[connection.client] = nil
             setChannels(of: connection.client, to: [])
@@ -61,9 +70,11 @@ final class LoopHub: @unchecked Sendable {
         for channel in current.subtracting(target) {
             members[channel]?.remove(user)
             if members[channel]?.isEmpty == true { members[channel] = nil }
+            channelConnections[channel] = nil
         }
         for channel in target.subtracting(current) {
             members[channel, default: []].insert(user)
+            channelConnections[channel] = nil
         }
         channelsOf[user] = target.isEmpty ? nil : target
     }
@@ -88,11 +99,22 @@ final class LoopHub: @unchecked Sendable {
 
     /// Writes `frame` to every connection of every local member of `channel`.
     func deliver(_ frame: ServerFrame, toChannel channel: String) {
-        guard let users = members[channel] else { return }
-        for user in users {
-            guard let list = connections[user] else { continue }
-            for connection in list { connection.write(frame) }
-        }
+        for connection in connections(of: channel) { connection.write(frame) }
+    }
+
+    private func connections(of channel: String) -> [ConnectionHandler] {
+        if let cached = channelConnections[channel] { return cached }
+        guard let users = members[channel] else { return [] }
+        var list: [ConnectionHandler] = []
+        list.reserveCapacity(users.count)
+        for user in users { list += connections[user] ?? [] }
+        channelConnections[channel] = list
+        return list
+    }
+
+    private func forgetConnections(ofChannelsOf user: ClientID) {
+        guard let channels = channelsOf[user] else { return }
+        for channel in channels { channelConnections[channel] = nil }
     }
 
     /// Writes `frame` to every connection on this loop.
@@ -120,31 +142,15 @@ final class LoopHub: @unchecked Sendable {
     private func flushAll() {
         flushScheduled = false
         let now = NIODeadline.now()
-        var earliest = NIODeadline.distantFuture
-        var index = 0
-        while index < needsFlush.count {
-            let connection = needsFlush[index]
-            index += 1
-            let due = connection.lastFlush + flushInterval
-            if due <= now {
-                connection.flush(at: now)
+        for connection in needsFlush {
+            if let wheel, !wheel.isDue(lastFlushed: connection.lastFlush, now: now) {
+                // Stays marked, so its further writes join the flush in its slot.
+                wheel.schedule(connection, now: now)
             } else {
-                // Stays marked, so its further writes join this pending flush.
-                deferred.append(connection)
-                earliest = min(earliest, due)
+                connection.flush(at: now)
             }
         }
         needsFlush.removeAll(keepingCapacity: true)
-        if !deferred.isEmpty && deferredFlush == nil {
-            deferredFlush = eventLoop.scheduleTask(deadline: earliest) { self.flushDeferred() }
-        }
-    }
-
-    private func flushDeferred() {
-        deferredFlush = nil
-        let now = NIODeadline.now()
-        for connection in deferred { connection.flush(at: now) }
-        deferred.removeAll(keepingCapacity: true)
     }
 
     // MARK: Control

@@ -25,7 +25,8 @@ public struct NodeConfiguration: Sendable {
     /// The shortest time between two flushes of one connection. A connection that was not
     /// flushed that recently is flushed at once; a busier one gathers what arrives meanwhile
     /// into one write (fewer syscalls for hot connections, at most this much extra latency
-    /// for them). Zero flushes every batch at once.
+    /// for them). An overloaded event loop stretches it up to 4× (see ``FlushWheel``). Zero
+    /// flushes every batch at once.
     public var flushInterval: Duration = .milliseconds(25)
 
     /// A configuration with the documented defaults.

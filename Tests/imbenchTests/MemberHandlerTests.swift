@@ -1,0 +1,105 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import imbench
+
+/// One benchmark client socket on an embedded channel: the upgrade request it writes, the
+/// response and frames it reads however the bytes are split, and refusals.
+@Suite struct MemberHandlerTests {
+    private struct Harness {
+        let channel = EmbeddedChannel()
+        let recorder: LoopRecorder
+        let outcome: EventLoopPromise<MemberOutcome>
+        let handler: MemberHandler
+
+        init() throws {
+            recorder = LoopRecorder(eventLoop: channel.embeddedEventLoop)
+            outcome = channel.embeddedEventLoop.makePromise()
+            let request = WebSocketConnector.upgradeRequest(target: "/ws?token=abc", host: "127.0.0.1:1")
+            handler = MemberHandler(recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0), request: request,
+                                    outcome: outcome, readyTimeout: .seconds(30))
+            try channel.pipeline.syncOperations.addHandler(handler)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        }
+
+        func feed(_ bytes: [UInt8]) throws { try channel.writeInbound(ByteBuffer(bytes: bytes)) }
+
+        func written() throws -> [UInt8] {
+            var all: [UInt8] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { all += buffer.readableBytesView }
+            return all
+        }
+    }
+
+    private static let response = Array(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        + "Connection: upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n").utf8)
+
+    private static func text(_ json: String) -> [UInt8] {
+        let payload = Array(json.utf8)
+        precondition(payload.count < 126)
+        return [0x81, UInt8(payload.count)] + payload
+    }
+
+    @Test func writesAnUpgradeRequest() throws {
+        let harness = try Harness()
+        let request = String(decoding: try harness.written(), as: UTF8.self)
+        #expect(request.hasPrefix("GET /ws?token=abc HTTP/1.1\r\nHost: 127.0.0.1:1\r\n"))
+        #expect(request.contains("Upgrade: websocket\r\n"))
+        #expect(request.contains("Sec-WebSocket-Version: 13\r\n"))
+        #expect(request.range(of: #"Sec-WebSocket-Key: [A-Za-z0-9+/]{22}==\r\n"#, options: .regularExpression) != nil)
+        #expect(request.hasSuffix("\r\n\r\n"))
+    }
+
+    @Test func readyAndMessagesSplitAcrossReads() throws {
+        let harness = try Harness()
+        var outcome: MemberOutcome?
+        harness.outcome.futureResult.whenSuccess { outcome = $0 }
+        let stream = Self.response + Self.text(#"{"type":"ready","client":"u"}"#)
+            + Self.text(#"{"type":"message","id":"1","data":{"seq":0,"t":1}}"#)
+            + Self.text(#"{"type":"message","id":"2","data":{"seq":1,"t":1}}"#)
+        // One byte at a time: every boundary (head, frame header, payload) is crossed.
+        for byte in stream { try harness.feed([byte]) }
+        guard case .ready? = outcome else {
+            Issue.record("expected ready, got \(String(describing: outcome))")
+            return
+        }
+        #expect(harness.recorder.delivered.load(ordering: .relaxed) == 2)
+        #expect(harness.recorder.members.count == 1)
+        #expect(harness.recorder.members.first?.tracker.received == 2)
+    }
+
+    @Test func answersPingWithMaskedPong() throws {
+        let harness = try Harness()
+        _ = try harness.written()
+        try harness.feed(Self.response + [0x89, 2, 7, 8])
+        let pong = try harness.written()
+        #expect(pong.count == 8)
+        #expect(pong[0] == 0x8A && pong[1] == 0x82)
+        #expect([pong[6] ^ pong[2], pong[7] ^ pong[3]] == [7, 8])
+    }
+
+    @Test func refusalCarriesStatusAndReason() throws {
+        let harness = try Harness()
+        var outcome: MemberOutcome?
+        harness.outcome.futureResult.whenSuccess { outcome = $0 }
+        try harness.feed(Array("HTTP/1.1 401 Unauthorized\r\ncontent-length: 15\r\n\r\ntoken expired\r\n".utf8))
+        try harness.channel.close().wait()
+        guard case .refused(let status, let reason)? = outcome else {
+            Issue.record("expected a refusal, got \(String(describing: outcome))")
+            return
+        }
+        #expect(status == 401)
+        #expect(reason == "token expired")
+    }
+
+    @Test func garbageFailsTheAttempt() throws {
+        let harness = try Harness()
+        var failure: (any Error)?
+        harness.outcome.futureResult.whenFailure { failure = $0 }
+        try harness.feed(Array("SSH-2.0-OpenSSH\r\n\r\n".utf8))
+        #expect(failure is MemberError)
+        #expect(!harness.channel.isActive)
+    }
+}
