@@ -142,7 +142,11 @@ final class LoopHub: @unchecked Sendable {
     private func flushAll() {
         flushScheduled = false
         let now = NIODeadline.now()
-        for connection in needsFlush {
+        var index = 0
+        // By index: a connection marked while this pass runs is still seen.
+        while index < needsFlush.count {
+            let connection = needsFlush[index]
+            index += 1
             if let wheel, !wheel.isDue(lastFlushed: connection.lastFlush, now: now) {
                 // Stays marked, so its further writes join the flush in its slot.
                 wheel.schedule(connection, now: now)
