@@ -45,6 +45,7 @@ struct Settings: Sendable {
         limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
         limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
         limits.slowConsumerTimeout = .seconds(reader.double(forKey: "limits.slowConsumerTimeout", default: 10))
+        limits.handshakeTimeout = .seconds(reader.double(forKey: "limits.handshakeTimeout", default: 10))
         limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
         self.node = node
@@ -99,6 +100,7 @@ struct Settings: Sendable {
         let durations: [(String, Duration)] = [
             ("heartbeat.interval", node.pingInterval), ("heartbeat.idleTimeout", node.idleTimeout),
             ("lease.ttl", node.leaseTTL), ("limits.slowConsumerTimeout", limits.slowConsumerTimeout),
+            ("limits.handshakeTimeout", limits.handshakeTimeout),
         ]
         for (key, value) in durations where value <= .zero {
             throw SettingsError.invalid(key: key, value: "\(value)", expected: "a positive number of seconds")

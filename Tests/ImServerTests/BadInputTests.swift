@@ -152,3 +152,30 @@ struct BadInputTests {
         try await cluster.stop()
     }
 }
+
+@Suite("Sockets that never finish their upgrade are closed")
+struct HandshakeTimeoutTests {
+    @Test("an unfinished upgrade request and a silent socket are closed after limits.handshakeTimeout; others are served")
+    func unfinishedRequests() async throws {
+        let cluster = try await TestCluster.start { configuration, _ in
+            configuration.limits.handshakeTimeout = .milliseconds(300)
+        }
+        let node = cluster.nodes[0]
+        let port = node.port
+        let partial = try await StreamingHTTP.open(port: port, request: "GET /ws?token=abc HTTP/1.1\r\nHost: x\r\n")
+        let silent = try await StreamingHTTP.open(port: port, request: "")
+        // The node closes both: reading ends (no marker arrives) well within the wait.
+        let started = ContinuousClock.now
+        #expect(try await partial.read(until: "never sent", timeout: .seconds(10)) == "")
+        #expect(try await silent.read(until: "never sent", timeout: .seconds(10)) == "")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(node.node.core.stats.refusals(status: 408) == 2)
+        // A client that upgrades in time is not affected, and stays connected past the timeout.
+        let client = try await cluster.connect("in-time")
+        let result = try await cluster.helper.send(.text("hello"), from: "x", to: ["in-time"])
+        #expect(try await client.next(type: "message")["id"]?.string == result.id)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(client.isActive, "an upgraded connection outlives the handshake timeout")
+        try await cluster.stop()
+    }
+}

@@ -75,6 +75,10 @@ public struct Limits: Sendable, Equatable {
     public var maxQueuedBytes: Int = 4 * 1024 * 1024
     /// How long a connection may stay unable to take writes before it is closed with 4008.
     public var slowConsumerTimeout: Duration = .seconds(10)
+    /// How long a socket on the public port may take from accept to a completed upgrade (or
+    /// stay open serving plain HTTP); then it is closed. Bounds what a client that never
+    /// finishes its request (slowloris) can hold.
+    public var handshakeTimeout: Duration = .seconds(10)
     /// Messages awaiting an `ack` remembered per connection (oldest forgotten first).
     public var pendingAcks: Int = 1024
 

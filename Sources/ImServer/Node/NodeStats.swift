@@ -16,7 +16,7 @@ public final class NodeStats: Sendable {
     private let malformedCounter = Counter(label: "imserver_malformed_envelopes_total")
     private let envelopeCounters: [String: Counter]
     private let closeCounters = Mutex([CloseCode: Counter]())
-    private let refusalCounters = Mutex([UInt: Counter]())
+    private let refusalCounters = Mutex([UInt: (counter: Counter, count: Int)]())
 
     init() {
         envelopeCounters = Dictionary(uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command", "batch"].map {
@@ -30,6 +30,8 @@ public final class NodeStats: Sendable {
     public var malformedEnvelopes: Int { malformed.load(ordering: .relaxed) }
     /// Server-initiated closes by code.
     public func closes(_ code: CloseCode) -> Int { closes.withLock { $0[code, default: 0] } }
+    /// Sockets refused or closed before the upgrade, by HTTP status (408: handshake timeout).
+    public func refusals(status: UInt) -> Int { refusalCounters.withLock { $0[status]?.count ?? 0 } }
     /// Every server-initiated close count, by code.
     public var allCloses: [CloseCode: Int] { closes.withLock { $0 } }
 
@@ -63,9 +65,9 @@ public final class NodeStats: Sendable {
 
     func count(refusal status: UInt) {
         let counter = refusalCounters.withLock { counters in
-            if let counter = counters[status] { return counter }
-            let counter = Counter(label: "imserver_handshakes_refused_total", dimensions: [("status", String(status))])
-            counters[status] = counter
+            let counter = counters[status]?.counter
+                ?? Counter(label: "imserver_handshakes_refused_total", dimensions: [("status", String(status))])
+            counters[status] = (counter, (counters[status]?.count ?? 0) + 1)
             return counter
         }
         counter.increment()

@@ -16,6 +16,8 @@ enum Admission: Sendable {
 final class HandshakeState {
     var token: VerifiedToken?
     var refusal: (status: HTTPResponseStatus, reason: String)?
+    /// Closes the socket if it has not upgraded within ``Limits/handshakeTimeout``.
+    var deadline: Scheduled<Void>?
 }
 
 /// The path and query of a request line's target, split without Foundation (it runs for every

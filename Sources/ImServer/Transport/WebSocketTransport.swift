@@ -12,6 +12,7 @@ import Synchronization
 /// Pipeline: HTTP/1 → `NIOWebSocketServerUpgrader` (token checked in `shouldUpgrade`; a
 /// refused upgrade is answered by ``PublicHTTPHandler`` with a status and reason) → frame
 /// decoder bounded by ``Limits/maxFrameSize`` → fragment aggregator → ``ConnectionHandler``.
+/// A socket that has not upgraded within ``Limits/handshakeTimeout`` is closed.
 public final class WebSocketTransport: Transport {
     public let name = "websocket"
     private let core: NodeCore
@@ -91,6 +92,12 @@ public final class WebSocketTransport: Transport {
         let state = NIOLoopBound(HandshakeState(), eventLoop: loop)
         let httpHandler = PublicHTTPHandler(handshake: state.value, routes: routes)
         let limits = core.configuration.limits
+        state.value.deadline = loop.scheduleTask(in: .nanoseconds(limits.handshakeTimeout.nanoseconds)) {
+            guard state.value.token == nil else { return }  // admitted: the upgrade is finishing
+            core.stats.count(refusal: HTTPResponseStatus.requestTimeout.code)
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in state.value.deadline?.cancel() }
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxFrameSize,
             automaticErrorHandling: false,
@@ -117,6 +124,8 @@ public final class WebSocketTransport: Transport {
                     }
             },
             upgradePipelineHandler: { channel, _ in
+                state.value.deadline?.cancel()
+                state.value.deadline = nil
                 guard let token = state.value.token, let shard = core.shard(for: channel.eventLoop) else {
                     return channel.close()
                 }
