@@ -23,12 +23,13 @@ enum FrameScanner {
     private static let messagePrefix = Array(#"{"type":"message""#.utf8)
     private static let seqKey = Array(#""seq":"#.utf8)
     private static let timeKey = Array(#""t":"#.utf8)
+    private static let timeFollower = Array(#","t":"#.utf8)
 
     /// The kind of a text frame's payload.
     @inline(__always)
     static func kind(of payload: UnsafeRawBufferPointer) -> Kind {
-        if hasPrefix(payload, messagePrefix) { return .message }
-        if hasPrefix(payload, readyPrefix) { return .ready }
+        if hasBytes(messagePrefix, at: 0, in: payload) { return .message }
+        if hasBytes(readyPrefix, at: 0, in: payload) { return .ready }
         return .other
     }
 
@@ -48,15 +49,6 @@ enum FrameScanner {
             : end(of: timeKey, anchoredAt: 1, in: payload).flatMap { integer(at: $0, in: payload)?.value }
         guard let time else { return nil }
         return (Int(truncatingIfNeeded: seq), time)
-    }
-
-    private static let timeFollower = Array(#","t":"#.utf8)
-
-    @inline(__always)
-    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {
-        guard bytes.count >= prefix.count else { return false }
-        for index in 0..<prefix.count where bytes[index] != prefix[index] { return false }
-        return true
     }
 
     /// Where the first occurrence of `key` ends; candidates are found with `memchr` (vectorised)
