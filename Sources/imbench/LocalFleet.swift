@@ -37,43 +37,63 @@ final class LocalFleet: Fleet {
         let connector = WebSocketConnector(recorders: recorders, group: group,
                                            readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)))
         let next = IndexDispenser(limit: spec.count)
-        return await withTaskGroup(of: ConnectReport.self) { tasks in
-            for _ in 0..<max(1, min(spec.concurrency, spec.count)) {
-                tasks.addTask {
-                    var report = ConnectReport()
-                    while let offset = next.take() { await self.connectOne(offset, with: connector, into: &report) }
-                    return report
-                }
+        let lanes = max(1, min(spec.concurrency, spec.count))
+        let total = ReportCollector(lanes: lanes)
+        return await withCheckedContinuation { continuation in
+            total.whenDone { continuation.resume(returning: $0) }
+            for _ in 0..<lanes {
+                let loop = group.next()
+                loop.execute { self.runLane(on: loop, next: next, connector: connector, into: total) }
             }
-            var total = ConnectReport()
-            for await report in tasks { total.merge(report) }
-            return total
         }
     }
 
-    private func connectOne(_ offset: Int, with connector: WebSocketConnector, into report: inout ConnectReport) async {
-        let index = spec.first + offset
-        func fail(_ reason: String) {
-            report.failures.add(reason)
-            connectFailed.add(1, ordering: .relaxed)
+    /// Connects members one after another on `loop` until `next` runs out, then hands its report
+    /// to `total`. Runs on `loop`; each completion schedules the next attempt (no stack growth
+    /// when attempts fail at once).
+    private func runLane(on loop: any EventLoop, next: IndexDispenser, connector: WebSocketConnector,
+                         into total: ReportCollector)
+    {
+        let report = NIOLoopBoundBox(ConnectReport(), eventLoop: loop)
+        @Sendable func step() {
+            guard let offset = next.take() else { return total.add(report.value) }
+            report.value.firstStart = min(report.value.firstStart, MonotonicClock.now())
+            attempt(offset, with: connector, on: loop).whenComplete { result in
+                switch result {
+                case .success(.ready(let readyAt)):
+                    report.value.ok += 1
+                    report.value.lastReady = max(report.value.lastReady, readyAt)
+                case .success(.refused(let status, let reason)):
+                    self.fail("HTTP \(status): \(reason)", in: &report.value)
+                case .failure(let error):
+                    self.fail(FailureReasons.describe(error), in: &report.value)
+                }
+                loop.execute { step() }
+            }
         }
-        guard let url = urls.withLock({ $0[offset] }) else { return fail("no connect URL (minting failed)") }
-        let start = MonotonicClock.now()
-        report.firstStart = min(report.firstStart, start)
+        step()
+    }
+
+    private func attempt(_ offset: Int, with connector: WebSocketConnector, on loop: any EventLoop)
+        -> EventLoopFuture<MemberOutcome>
+    {
+        let index = spec.first + offset
+        guard let url = urls.withLock({ $0[offset] }) else {
+            return loop.makeFailedFuture(BenchError.noConnectURL)
+        }
         do {
             var endpoint = try Endpoint(parsing: url)
             if let websocket = spec.websocket { endpoint = websocket.withQuery(of: endpoint) }
             let tracker = SeqTracker(stride: spec.stride, offset: index)
-            switch try await connector.connect(to: endpoint, from: spec.sources.address(for: index), tracker: tracker) {
-            case .ready(let readyAt):
-                report.ok += 1
-                report.lastReady = max(report.lastReady, readyAt)
-            case .refused(let status, let reason):
-                fail("HTTP \(status): \(reason)")
-            }
+            return connector.connect(to: endpoint, from: spec.sources.address(for: index), tracker: tracker, on: loop)
         } catch {
-            fail(FailureReasons.describe(error))
+            return loop.makeFailedFuture(error)
         }
+    }
+
+    private func fail(_ reason: String, in report: inout ConnectReport) {
+        report.failures.add(reason)
+        connectFailed.add(1, ordering: .relaxed)
     }
 
     func snapshot() async throws -> Snapshot {
@@ -118,5 +138,31 @@ final class LocalFleet: Fleet {
             recorder.members.removeAll()
         }
         try? await group.shutdownGracefully()
+    }
+}
+
+/// Merges the reports of a fleet's connect lanes and hands over the total when the last
+/// lane is done.
+final class ReportCollector: Sendable {
+    private let state: Mutex<(total: ConnectReport, remaining: Int, done: (@Sendable (ConnectReport) -> Void)?)>
+
+    init(lanes: Int) {
+        state = Mutex((ConnectReport(), lanes, nil))
+    }
+
+    /// Sets what receives the total (before any lane can finish).
+    func whenDone(_ done: @escaping @Sendable (ConnectReport) -> Void) {
+        state.withLock { $0.done = done }
+    }
+
+    /// Adds one lane's report.
+    func add(_ report: ConnectReport) {
+        let finished: (ConnectReport, @Sendable (ConnectReport) -> Void)? = state.withLock { state in
+            state.total.merge(report)
+            state.remaining -= 1
+            guard state.remaining == 0, let done = state.done else { return nil }
+            return (state.total, done)
+        }
+        if let (total, done) = finished { done(total) }
     }
 }

@@ -25,6 +25,34 @@ enum MemberOutcome: Sendable {
     case ready(UInt64)
     /// The server answered without upgrading: its status and the first line of its reason.
     case refused(status: UInt, reason: String)
+
+    /// Where an attempt's outcome goes: completed once, by whichever comes first (the
+    /// handler, or the connect failing before the handler saw the socket). Loop-confined.
+    final class Slot: @unchecked Sendable {
+        private var promise: EventLoopPromise<MemberOutcome>?
+        /// Completes when the outcome is known.
+        let futureResult: EventLoopFuture<MemberOutcome>
+
+        init(promise: EventLoopPromise<MemberOutcome>) {
+            self.promise = promise
+            futureResult = promise.futureResult
+        }
+
+        /// Whether no outcome was given yet.
+        var isPending: Bool { promise != nil }
+
+        /// Gives the outcome, unless one was given.
+        func succeed(_ outcome: MemberOutcome) {
+            promise?.succeed(outcome)
+            promise = nil
+        }
+
+        /// Fails the attempt, unless an outcome was given.
+        func fail(_ error: any Error) {
+            promise?.fail(error)
+            promise = nil
+        }
+    }
 }
 
 /// The hot path: one benchmark client's socket, from the upgrade request to the last frame.
@@ -52,7 +80,7 @@ final class MemberHandler: ChannelInboundHandler {
 
     private let recorder: LoopRecorder
     private let request: ByteBuffer
-    private var outcome: EventLoopPromise<MemberOutcome>?
+    private let outcome: MemberOutcome.Slot
     private let readyTimeout: TimeAmount
     private var timeout: Scheduled<Void>?
     private var state = State.handshaking
@@ -67,7 +95,7 @@ final class MemberHandler: ChannelInboundHandler {
     private(set) var channel: (any Channel)?
 
     /// A member that sends `request` (the complete upgrade request) once connected.
-    init(recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: EventLoopPromise<MemberOutcome>,
+    init(recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: MemberOutcome.Slot,
          readyTimeout: TimeAmount)
     {
         self.recorder = recorder
@@ -107,10 +135,13 @@ final class MemberHandler: ChannelInboundHandler {
         if bytes.readableBytes > 0 { pending = bytes }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeout?.cancel()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
-        if case .refused(let status) = state, let outcome {
-            self.outcome = nil
+        if case .refused(let status) = state, outcome.isPending {
             let reason = pending.map { String(buffer: $0) }?.split(whereSeparator: \.isNewline).first.map(String.init)
             outcome.succeed(.refused(status: status, reason: reason ?? ""))
         }
@@ -238,8 +269,6 @@ final class MemberHandler: ChannelInboundHandler {
     }
 
     private func fail(_ error: any Error) {
-        guard let outcome else { return }
-        self.outcome = nil
         outcome.fail(error)
     }
 
@@ -250,9 +279,6 @@ final class MemberHandler: ChannelInboundHandler {
         recorder.open.add(1, ordering: .relaxed)
         timeout?.cancel()
         timeout = nil
-        if let outcome {
-            self.outcome = nil
-            outcome.succeed(.ready(now))
-        }
+        outcome.succeed(.ready(now))
     }
 }

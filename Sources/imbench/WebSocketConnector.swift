@@ -9,35 +9,49 @@ struct WebSocketConnector: Sendable {
     let group: any EventLoopGroup
     let readyTimeout: TimeAmount
 
-    /// Connects to `endpoint` (its target carries the token), binding to `source` if given;
-    /// the member tracks sequence numbers with `tracker`. Returns when `ready` arrived or the
-    /// server refused the upgrade.
-    func connect(to endpoint: Endpoint, from source: String?, tracker: SeqTracker) async throws -> MemberOutcome {
-        let recorders = self.recorders
+    /// Connects to `endpoint` (its target carries the token) on `loop`, binding to `source` if
+    /// given; the member tracks sequence numbers with `tracker`. Completes when `ready` arrived
+    /// or the server refused the upgrade. Futures on the loop, no task per connection: the
+    /// client's cost per handshake is part of what the machine can measure.
+    func connect(to endpoint: Endpoint, from source: String?, tracker: SeqTracker,
+                 on loop: any EventLoop) -> EventLoopFuture<MemberOutcome>
+    {
+        let recorder = recorders.recorder(for: loop)
         let readyTimeout = self.readyTimeout
-        var bootstrap = ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(15))
-        if let source {
-            bootstrap = bootstrap
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(to: try SocketAddress(ipAddress: source, port: 0))
-        }
-        let request = Self.upgradeRequest(target: endpoint.target, host: endpoint.hostHeader)
-        // An IP literal needs no resolver (and no Happy Eyeballs race) per connection.
-        let address = try (try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port))
-            ?? SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port)
-        let outcome: EventLoopFuture<MemberOutcome> = try await bootstrap.connect(to: address) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let outcome = channel.eventLoop.makePromise(of: MemberOutcome.self)
-                let handler = MemberHandler(recorder: recorders.recorder(for: channel.eventLoop), tracker: tracker,
-                                            request: request, outcome: outcome, readyTimeout: readyTimeout)
-                try channel.pipeline.syncOperations.addHandler(handler)
-                return outcome.futureResult
+        do {
+            if let source {
+                bootstrap = bootstrap
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    // Defer picking the source port to connect(): bind() alone searches the
+                    // whole port range of that address for each socket.
+                    .channelOption(ChannelOptions.Types.SocketOption(level: .ip, name: Self.bindAddressNoPort), value: 1)
+                    .bind(to: try SocketAddress(ipAddress: source, port: 0))
             }
+            // An IP literal needs no resolver (and no Happy Eyeballs race) per connection.
+            let address = try (try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port))
+                ?? SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port)
+            let request = Self.upgradeRequest(target: endpoint.target, host: endpoint.hostHeader)
+            let outcome = MemberOutcome.Slot(promise: loop.makePromise())
+            bootstrap.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        MemberHandler(recorder: recorder, tracker: tracker, request: request, outcome: outcome,
+                                      readyTimeout: readyTimeout))
+                }
+            }
+            .connect(to: address)
+            .whenFailure { outcome.fail($0) }
+            return outcome.futureResult
+        } catch {
+            return loop.makeFailedFuture(error)
         }
-        return try await outcome.get()
     }
+
+    /// `IP_BIND_ADDRESS_NO_PORT` (Linux).
+    private static let bindAddressNoPort = NIOBSDSocket.Option(rawValue: 24)
 
     /// `GET target HTTP/1.1` with the upgrade headers and a fresh `Sec-WebSocket-Key`.
     static func upgradeRequest(target: String, host: String) -> ByteBuffer {

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import Testing
 
 @testable import imbench
@@ -11,12 +12,12 @@ import Testing
     private struct Harness {
         let channel = EmbeddedChannel()
         let recorder: LoopRecorder
-        let outcome: EventLoopPromise<MemberOutcome>
+        let outcome: MemberOutcome.Slot
         let handler: MemberHandler
 
         init() throws {
             recorder = LoopRecorder(eventLoop: channel.embeddedEventLoop)
-            outcome = channel.embeddedEventLoop.makePromise()
+            outcome = MemberOutcome.Slot(promise: channel.embeddedEventLoop.makePromise())
             let request = WebSocketConnector.upgradeRequest(target: "/ws?token=abc", host: "127.0.0.1:1")
             handler = MemberHandler(recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0), request: request,
                                     outcome: outcome, readyTimeout: .seconds(30))
@@ -101,5 +102,22 @@ import Testing
         try harness.feed(Array("SSH-2.0-OpenSSH\r\n\r\n".utf8))
         #expect(failure is MemberError)
         #expect(!harness.channel.isActive)
+    }
+}
+
+/// A connect that fails before any handler sees the socket completes the attempt once, with
+/// the connect error (and the member's ready timer does not fire later).
+@Suite struct WebSocketConnectorTests {
+    @Test func refusedConnectFailsTheAttempt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let connector = WebSocketConnector(recorders: Recorders(group: group), group: group, readyTimeout: .milliseconds(200))
+        // Port 1 on loopback: nothing listens there, so the connect is refused at once.
+        let endpoint = try Endpoint(parsing: "ws://127.0.0.1:1/ws?token=x")
+        let attempt = connector.connect(to: endpoint, from: nil, tracker: SeqTracker(stride: 0, offset: 0),
+                                        on: group.next())
+        await #expect(throws: (any Error).self) { try await attempt.get() }
+        // Outlive the ready timeout: a second completion of the attempt would trap here.
+        try await group.next().scheduleTask(in: .milliseconds(300)) {}.futureResult.get()
+        try await group.shutdownGracefully()
     }
 }
