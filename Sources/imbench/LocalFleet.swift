@@ -37,26 +37,24 @@ final class LocalFleet: Fleet {
         let connector = WebSocketConnector(recorders: recorders, group: group,
                                            readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)))
         let next = IndexDispenser(limit: spec.count)
-        let lanes = max(1, min(spec.concurrency, spec.count))
-        let total = ReportCollector(lanes: lanes)
-        return await withCheckedContinuation { continuation in
-            total.whenDone { continuation.resume(returning: $0) }
-            for _ in 0..<lanes {
-                let loop = group.next()
-                loop.execute { self.runLane(on: loop, next: next, connector: connector, into: total) }
-            }
+        let lanes = (0..<max(1, min(spec.concurrency, spec.count))).map { _ in
+            let loop = group.next()
+            return loop.flatSubmit { self.runLane(on: loop, next: next, connector: connector) }
         }
+        let reports = try await EventLoopFuture.whenAllSucceed(lanes, on: group.next()).get()
+        return reports.reduce(into: ConnectReport()) { $0.merge($1) }
     }
 
-    /// Connects members one after another on `loop` until `next` runs out, then hands its report
-    /// to `total`. Runs on `loop`; each completion schedules the next attempt (no stack growth
-    /// when attempts fail at once).
-    private func runLane(on loop: any EventLoop, next: IndexDispenser, connector: WebSocketConnector,
-                         into total: ReportCollector)
+    /// Connects members one after another on `loop` until `next` runs out; completes with the
+    /// lane's report. Runs on `loop`; each completion schedules the next attempt (no stack
+    /// growth when attempts fail at once).
+    private func runLane(on loop: any EventLoop, next: IndexDispenser, connector: WebSocketConnector)
+        -> EventLoopFuture<ConnectReport>
     {
         let report = NIOLoopBoundBox(ConnectReport(), eventLoop: loop)
+        let done = loop.makePromise(of: ConnectReport.self)
         @Sendable func step() {
-            guard let offset = next.take() else { return total.add(report.value) }
+            guard let offset = next.take() else { return done.succeed(report.value) }
             report.value.firstStart = min(report.value.firstStart, MonotonicClock.now())
             attempt(offset, with: connector, on: loop).whenComplete { result in
                 switch result {
@@ -72,6 +70,7 @@ final class LocalFleet: Fleet {
             }
         }
         step()
+        return done.futureResult
     }
 
     private func attempt(_ offset: Int, with connector: WebSocketConnector, on loop: any EventLoop)
@@ -138,31 +137,5 @@ final class LocalFleet: Fleet {
             recorder.members.removeAll()
         }
         try? await group.shutdownGracefully()
-    }
-}
-
-/// Merges the reports of a fleet's connect lanes and hands over the total when the last
-/// lane is done.
-final class ReportCollector: Sendable {
-    private let state: Mutex<(total: ConnectReport, remaining: Int, done: (@Sendable (ConnectReport) -> Void)?)>
-
-    init(lanes: Int) {
-        state = Mutex((ConnectReport(), lanes, nil))
-    }
-
-    /// Sets what receives the total (before any lane can finish).
-    func whenDone(_ done: @escaping @Sendable (ConnectReport) -> Void) {
-        state.withLock { $0.done = done }
-    }
-
-    /// Adds one lane's report.
-    func add(_ report: ConnectReport) {
-        let finished: (ConnectReport, @Sendable (ConnectReport) -> Void)? = state.withLock { state in
-            state.total.merge(report)
-            state.remaining -= 1
-            guard state.remaining == 0, let done = state.done else { return nil }
-            return (state.total, done)
-        }
-        if let (total, done) = finished { done(total) }
     }
 }

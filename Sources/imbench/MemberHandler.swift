@@ -106,8 +106,8 @@ final class MemberHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        channel = context.channel
         let channel = context.channel
+        self.channel = channel
         timeout = context.eventLoop.assumeIsolated().scheduleTask(in: readyTimeout) { [self] in
             fail(MemberError.readyTimeout)
             channel.close(promise: nil)
@@ -140,7 +140,6 @@ final class MemberHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timeout?.cancel()
         if case .refused(let status) = state, outcome.isPending {
             let reason = pending.map { String(buffer: $0) }?.split(whereSeparator: \.isNewline).first.map(String.init)
             outcome.succeed(.refused(status: status, reason: reason ?? ""))
@@ -172,19 +171,11 @@ final class MemberHandler: ChannelInboundHandler {
     // MARK: Reading
 
     private func readHead(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
-        let end = bytes.withUnsafeReadableBytes { raw -> Int? in
-            guard raw.count >= 4 else { return nil }
-            for index in 0...(raw.count - 4)
-            where raw[index] == 13 && raw[index + 1] == 10 && raw[index + 2] == 13 && raw[index + 3] == 10 {
-                return index + 4
-            }
-            return nil
-        }
-        guard let end else {
+        guard let end = bytes.readableBytesView.firstRange(of: Self.headEnd)?.upperBound else {
             if bytes.readableBytes > 16384 { protocolError("response head over 16 KiB", context: context) }
             return
         }
-        guard let head = bytes.readString(length: end),
+        guard let head = bytes.readString(length: end - bytes.readerIndex),
               head.hasPrefix("HTTP/1.1 "), let status = UInt(head.dropFirst(9).prefix(3))
         else {
             return protocolError("not an HTTP/1.1 response", context: context)

@@ -6,8 +6,8 @@ import NIOCore
 /// keeps the client's cost per received message low enough to measure a fast server on the
 /// same cores.
 enum WireFrame {
-    /// Text, binary, close, ping, pong and continuation opcodes.
-    static let continuation: UInt8 = 0x0, text: UInt8 = 0x1, close: UInt8 = 0x8, ping: UInt8 = 0x9, pong: UInt8 = 0xA
+    /// The opcodes the client reads or writes.
+    static let text: UInt8 = 0x1, close: UInt8 = 0x8, ping: UInt8 = 0x9, pong: UInt8 = 0xA
 
     /// The header of one complete frame at the start of some bytes.
     struct Header: Equatable {

@@ -92,12 +92,15 @@ public final class WebSocketTransport: Transport {
         let state = NIOLoopBound(HandshakeState(), eventLoop: loop)
         let httpHandler = PublicHTTPHandler(handshake: state.value, routes: routes)
         let limits = core.configuration.limits
+        // Cancelled by the upgrade. Not tied to closeFuture: a callback there would live as long as
+        // the connection (memory per idle connection); a socket that closed by itself just lets
+        // this run once, at most `handshakeTimeout` later, and do nothing.
         state.value.deadline = loop.scheduleTask(in: .nanoseconds(limits.handshakeTimeout.nanoseconds)) {
-            guard state.value.token == nil else { return }  // admitted: the upgrade is finishing
+            // Admitted: the upgrade is finishing. Inactive: it closed without us.
+            guard state.value.token == nil, channel.isActive else { return }
             core.stats.count(refusal: HTTPResponseStatus.requestTimeout.code)
             channel.close(promise: nil)
         }
-        channel.closeFuture.whenComplete { _ in state.value.deadline?.cancel() }
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxFrameSize,
             automaticErrorHandling: false,
