@@ -48,6 +48,7 @@ let package = Package(
             name: "ImServer",
             dependencies: [
                 "ImCore", "ImHelper",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -131,7 +132,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ImCoreTests",
-            dependencies: ["ImCore", "ImTesting"],
+            dependencies: [
+                "ImCore", "ImTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -74,7 +74,7 @@ public struct ConnectTokens: Sendable {
     public let keys: JWTKeyCollection
     /// The HS256 secret, when the tokens were made with ``init(secret:)``: such tokens are
     /// verified in place (no hop to the key collection's actor), once per handshake.
-    private let secret: SymmetricKey?
+    let secret: SymmetricKey?
 
     /// The shortest HS256 secret accepted, in bytes (the hash's output size).
     public static let minimumSecretLength = 32
@@ -112,7 +112,7 @@ public struct ConnectTokens: Sendable {
         guard !token.isEmpty else { throw .missing }
         let claims: ConnectClaims
         do {
-            if let fast = try verifiedHS256(token) {
+            if let secret, let fast = try Self.verifiedHS256(token, secret: secret) {
                 claims = fast
             } else {
                 claims = try await keys.verify(token, as: ConnectClaims.self)
@@ -135,21 +135,6 @@ public struct ConnectTokens: Sendable {
         }
         guard !claims.jti.value.isEmpty else { throw .malformed("jti must not be empty") }
         return VerifiedToken(client: client, id: claims.jti.value, meta: claims.meta, expires: claims.exp.value)
-    }
-}
-
-extension ConnectTokens {
-    /// The claims of an HS256 token signed with ``secret``, checked in place; `nil` when this
-    /// is not such a token (another algorithm: the key collection decides).
-    private func verifiedHS256(_ token: String) throws -> ConnectClaims? {
-        guard let secret else { return nil }
-        let bytes = Array(token.utf8)
-        let parsed = try DefaultJWTParser().parse(bytes, as: ConnectClaims.self)
-        guard parsed.header.alg == "HS256", parsed.header.kid == nil else { return nil }
-        guard let signed = bytes.lastIndex(of: UInt8(ascii: ".")) else { throw TokenError.malformed("not a JWT") }
-        guard HMAC<SHA256>.isValidAuthenticationCode(parsed.signature, authenticating: bytes[..<signed], using: secret)
-        else { throw TokenError.badSignature }
-        return parsed.payload
     }
 }
 

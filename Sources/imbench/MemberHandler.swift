@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// Why a member did not become ready.
@@ -171,21 +176,48 @@ final class MemberHandler: ChannelInboundHandler {
     // MARK: Reading
 
     private func readHead(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
-        guard let end = bytes.readableBytesView.firstRange(of: Self.headEnd)?.upperBound else {
+        guard let (length, status) = bytes.withUnsafeReadableBytes(Self.responseHead) else {
             if bytes.readableBytes > 16384 { protocolError("response head over 16 KiB", context: context) }
             return
         }
-        guard let head = bytes.readString(length: end - bytes.readerIndex),
-              head.hasPrefix("HTTP/1.1 "), let status = UInt(head.dropFirst(9).prefix(3))
-        else {
-            return protocolError("not an HTTP/1.1 response", context: context)
-        }
+        guard let status else { return protocolError("not an HTTP/1.1 response", context: context) }
+        bytes.moveReaderIndex(forwardBy: length)
         guard status == 101 else {
             state = .refused(status: status)
             return
         }
         state = .open
         readFrames(&bytes, context: context)
+    }
+
+    /// Where the first CRLFCRLF in `raw` starts: `memchr` finds each CR, so the scan runs at
+    /// memory speed.
+    private static func headEnd(in raw: UnsafeRawBufferPointer) -> Int? {
+        guard let base = raw.baseAddress else { return nil }
+        var offset = 0
+        while offset + headEnd.count <= raw.count,
+              let hit = memchr(base + offset, Int32(UInt8(ascii: "\r")), raw.count - offset - headEnd.count + 1)
+        {
+            let at = base.distance(to: UnsafeRawPointer(hit))
+            if raw[at..<at + headEnd.count].elementsEqual(headEnd) { return at }
+            offset = at + 1
+        }
+        return nil
+    }
+
+    /// The length of the response head at the start of `raw` and its status (`nil` when it is not
+    /// HTTP/1.1), or `nil` while the head is incomplete.
+    static func responseHead(in raw: UnsafeRawBufferPointer) -> (length: Int, status: UInt?)? {
+        guard let end = headEnd(in: raw) else { return nil }
+        let length = end + headEnd.count
+        let prefix = "HTTP/1.1 ".utf8
+        guard length >= prefix.count + 3, raw.prefix(prefix.count).elementsEqual(prefix) else { return (length, nil) }
+        var status: UInt = 0
+        for byte in raw[prefix.count..<prefix.count + 3] {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return (length, nil) }
+            status = status * 10 + UInt(byte - UInt8(ascii: "0"))
+        }
+        return (length, status)
     }
 
     private func readFrames(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {

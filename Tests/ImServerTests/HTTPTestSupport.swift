@@ -33,6 +33,11 @@ final class StreamingHTTP: Sendable {
     private let channel: any Channel
 
     static func open(port: Int, request: String) async throws -> StreamingHTTP {
+        try await open(port: port, bytes: Array(request.utf8))
+    }
+
+    /// Connects and sends `bytes` in one write.
+    static func open(port: Int, bytes: [UInt8]) async throws -> StreamingHTTP {
         let chunks = AsyncQueue<String>()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -42,7 +47,7 @@ final class StreamingHTTP: Sendable {
             }
             .connect(host: "127.0.0.1", port: port).get()
         let stream = StreamingHTTP(channel: channel, chunks: chunks)
-        try await channel.writeAndFlush(ByteBuffer(string: request))
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
         return stream
     }
 

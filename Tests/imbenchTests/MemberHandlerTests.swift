@@ -56,7 +56,7 @@ import Testing
     @Test func readyAndMessagesSplitAcrossReads() throws {
         let harness = try Harness()
         var outcome: MemberOutcome?
-        harness.outcome.futureResult.whenSuccess { outcome = $0 }
+        harness.outcome.futureResult.assumeIsolated().whenSuccess { outcome = $0 }
         let stream = Self.response + Self.text(#"{"type":"ready","client":"u"}"#)
             + Self.text(#"{"type":"message","id":"1","data":{"seq":0,"t":1}}"#)
             + Self.text(#"{"type":"message","id":"2","data":{"seq":1,"t":1}}"#)
@@ -84,7 +84,7 @@ import Testing
     @Test func refusalCarriesStatusAndReason() throws {
         let harness = try Harness()
         var outcome: MemberOutcome?
-        harness.outcome.futureResult.whenSuccess { outcome = $0 }
+        harness.outcome.futureResult.assumeIsolated().whenSuccess { outcome = $0 }
         try harness.feed(Array("HTTP/1.1 401 Unauthorized\r\ncontent-length: 15\r\n\r\ntoken expired\r\n".utf8))
         try harness.channel.close().wait()
         guard case .refused(let status, let reason)? = outcome else {
@@ -95,10 +95,26 @@ import Testing
         #expect(reason == "token expired")
     }
 
+    @Test func responseHeadIsFoundAndItsStatusRead() {
+        func head(_ text: String) -> (length: Int, status: UInt?)? {
+            Array(text.utf8).withUnsafeBytes { MemberHandler.responseHead(in: $0) }
+        }
+        #expect(head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket") == nil)
+        #expect(head("HTTP/1.1 101 Switching\r\n\r") == nil)
+        let whole = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        #expect(head(whole + "\u{81}\u{2}{}")?.length == whole.utf8.count)
+        #expect(head(whole)?.status == 101)
+        #expect(head("HTTP/1.1 503 Service Unavailable\r\r\n\r\n")?.status == 503)
+        #expect(head("HTTP/1.1 503 Service Unavailable\r\r\n\r\n")?.length == 37)
+        #expect(head("HTTP/1.0 200 OK\r\n\r\n")?.status == nil)
+        #expect(head("HTTP/1.1 2x0 OK\r\n\r\n")?.status == nil)
+        #expect(head("\r\n\r\n")?.status == nil)
+    }
+
     @Test func garbageFailsTheAttempt() throws {
         let harness = try Harness()
         var failure: (any Error)?
-        harness.outcome.futureResult.whenFailure { failure = $0 }
+        harness.outcome.futureResult.assumeIsolated().whenFailure { failure = $0 }
         try harness.feed(Array("SSH-2.0-OpenSSH\r\n\r\n".utf8))
         #expect(failure is MemberError)
         #expect(!harness.channel.isActive)
@@ -126,7 +142,7 @@ import Testing
         let loop = EmbeddedEventLoop()
         let slot = MemberOutcome.Slot(promise: loop.makePromise())
         var outcomes: [String] = []
-        slot.futureResult.whenComplete { outcomes.append("\($0)") }
+        slot.futureResult.assumeIsolated().whenComplete { outcomes.append("\($0)") }
         #expect(slot.isPending)
         slot.fail(MemberError.readyTimeout)
         slot.succeed(.ready(1))

@@ -127,7 +127,7 @@ final class FlushWheel<Target: FlushTarget> {
             next += 1
         }
         turnDeadline = .uptimeNanoseconds(UInt64(max(next, 0)) * 1_000_000)
-        turn = eventLoop.scheduleTask(deadline: turnDeadline) { self.turnOnce() }
+        turn = eventLoop.assumeIsolated().scheduleTask(deadline: turnDeadline) { self.turnOnce() }
     }
 
     private static func millisecond(of deadline: NIODeadline) -> Int64 {

@@ -23,12 +23,15 @@ final class LoopHub: @unchecked Sendable {
     private var flushScheduled = false
     /// Paces hot connections' flushes; `nil` when every connection is flushed at once.
     let wheel: FlushWheel<ConnectionHandler>?
+    /// Runs this loop's connections' handshake and registration tasks on the loop itself.
+    let taskExecutor: LoopTaskExecutor
 
     /// A shard for `eventLoop`; a connection is flushed at most once per `flushInterval`
     /// (stretched under load, see ``FlushWheel``).
     init(eventLoop: any EventLoop, flushInterval: TimeAmount = .zero) {
         self.eventLoop = eventLoop
         self.wheel = FlushWheel(eventLoop: eventLoop, interval: flushInterval)
+        self.taskExecutor = LoopTaskExecutor(eventLoop)
     }
 
     /// A flush phase for a new connection.

@@ -78,8 +78,8 @@ public final class NodeCore: Sendable {
         let id = connection.record.connection
         lifecycles.withLock { lifecycles in
             // Created under the lock, so the task's own update below always comes after this one.
-            let task = Task {
-                let registration = await register(connection, on: loop)
+            let task = Task(executorPreference: connection.hub.taskExecutor) {
+                let registration = await self.register(connection, on: loop)
                 self.lifecycles.withLock { lifecycles in
                     if case .registering? = lifecycles[id] { lifecycles[id] = .registered(registration) }
                 }
@@ -101,8 +101,8 @@ public final class NodeCore: Sendable {
             case .registered(let done)?: registration = { done }
             case .registering(let task)?: registration = { await task.value }
             }
-            lifecycles[id] = .unregistering(Task {
-                await unregister(record, registration: await registration())
+            lifecycles[id] = .unregistering(Task(executorPreference: connection.hub.taskExecutor) {
+                await self.unregister(record, registration: await registration())
                 self.lifecycles.withLock { lifecycles in
                     if case .unregistering? = lifecycles[id] { lifecycles[id] = nil }
                 }

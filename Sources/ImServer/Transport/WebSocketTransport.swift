@@ -9,9 +9,10 @@ import Synchronization
 
 /// The node's public listener: HTTP/1 with a WebSocket upgrade on raw SwiftNIO.
 ///
-/// Pipeline: HTTP/1 → `NIOWebSocketServerUpgrader` (token checked in `shouldUpgrade`; a
-/// refused upgrade is answered by ``PublicHTTPHandler`` with a status and reason) → frame
-/// decoder bounded by ``Limits/maxFrameSize`` → fragment aggregator → ``ConnectionHandler``.
+/// Pipeline: NIO's HTTP/1 codec → ``WebSocketUpgradeHandler`` (token checked before the
+/// upgrade; a refused upgrade is answered by ``PublicHTTPHandler`` with a status and reason),
+/// which swaps it for NIO's WebSocket codec: frame decoder bounded by ``Limits/maxFrameSize`` →
+/// fragment aggregator → ``ConnectionHandler``.
 /// A socket that has not upgraded within ``Limits/handshakeTimeout`` is closed.
 public final class WebSocketTransport: Transport {
     public let name = "websocket"
@@ -72,25 +73,34 @@ public final class WebSocketTransport: Transport {
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: waterMark)
-            // Each channel keeps its last receive buffer for the next read: start small (an
-            // upgrade request fits; idle clients send nothing), grow for clients that send more.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512,
-                                                                                        maximum: 65536))
             .childChannelInitializer { channel in
-                Self.initialize(channel, core: core, gatekeeper: gatekeeper, routes: routes)
+                // Set here, synchronously: the bootstrap's child options cost a future chain
+                // per accepted socket.
+                if let options = channel.syncOptions {
+                    do {
+                        try options.setOption(.socketOption(.tcp_nodelay), value: 1)
+                        try options.setOption(.writeBufferWaterMark, value: waterMark)
+                        // Each channel keeps its last receive buffer for the next read: start small
+                        // (an upgrade request fits; idle clients send nothing), grow for clients
+                        // that send more.
+                        try options.setOption(.recvAllocator, value: Self.receiveAllocator)
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
+                return Self.initialize(channel, core: core, gatekeeper: gatekeeper, routes: routes)
             }
             .bind(host: core.configuration.host, port: core.configuration.port)
             .get()
     }
+
+    private static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     private static func initialize(_ channel: any Channel, core: NodeCore, gatekeeper: Gatekeeper,
                                    routes: PublicRoutes) -> EventLoopFuture<Void>
     {
         let loop = channel.eventLoop
         let state = NIOLoopBound(HandshakeState(), eventLoop: loop)
-        let httpHandler = PublicHTTPHandler(handshake: state.value, routes: routes)
         let limits = core.configuration.limits
         // Cancelled by the upgrade. Not tied to closeFuture: a callback there would live as long as
         // the connection (memory per idle connection); a socket that closed by itself just lets
@@ -101,51 +111,20 @@ public final class WebSocketTransport: Transport {
             core.stats.count(refusal: HTTPResponseStatus.requestTimeout.code)
             channel.close(promise: nil)
         }
-        let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: limits.maxFrameSize,
-            automaticErrorHandling: false,
-            shouldUpgrade: { channel, head in
-                let (token, refusal) = gatekeeper.precheck(uri: head.uri)
-                guard let token else {
-                    if case .refused(let status, let reason) = refusal {
-                        state.value.refusal = (status, reason)
-                        core.stats.count(refusal: status.code)
-                    }
-                    return channel.eventLoop.makeSucceededFuture(nil)
-                }
-                return channel.eventLoop.makeFutureWithTask { await gatekeeper.admit(token: token) }
-                    .map { admission -> HTTPHeaders? in
-                        switch admission {
-                        case .admitted(let verified):
-                            state.value.token = verified
-                            return HTTPHeaders()
-                        case .refused(let status, let reason):
-                            state.value.refusal = (status, reason)
-                            core.stats.count(refusal: status.code)
-                            return nil
-                        }
-                    }
-            },
-            upgradePipelineHandler: { channel, _ in
-                state.value.deadline?.cancel()
-                state.value.deadline = nil
-                guard let token = state.value.token, let shard = core.shard(for: channel.eventLoop) else {
-                    return channel.close()
-                }
-                let record = ConnectionRecord(client: token.client, node: core.configuration.nodeID,
-                                              connection: core.makeConnectionID(), meta: token.meta)
-                return channel.pipeline.removeHandler(httpHandler).flatMapThrowing {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(NIOWebSocketFrameAggregator(
-                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
-                        maxAccumulatedFrameSize: limits.maxFrameSize))
-                    try sync.addHandler(ConnectionHandler(record: record, hub: shard, core: core, limits: limits))
-                }
-            })
-        return channel.pipeline.configureHTTPServerPipeline(
-            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
-        ).flatMapThrowing {
-            try channel.pipeline.syncOperations.addHandler(httpHandler)
+        return loop.makeCompletedFuture {
+            let http = WebSocketUpgradeHandler.HTTPHandlers(
+                pipelining: HTTPServerPipelineHandler(), errors: HTTPServerProtocolErrorHandler(),
+                decoder: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                encoder: HTTPResponseEncoder(), routes: PublicHTTPHandler(handshake: state.value, routes: routes))
+            let upgrade = WebSocketUpgradeHandler(core: core, gatekeeper: gatekeeper, handshake: state.value,
+                                                  handlers: http)
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(http.encoder)
+            try sync.addHandler(http.decoder)
+            try sync.addHandler(http.pipelining)
+            try sync.addHandler(http.errors)
+            try sync.addHandler(upgrade)
+            try sync.addHandler(http.routes)
         }
     }
 }

@@ -1,0 +1,221 @@
+/// The members of one JSON object, read for their string and number values only (a JWT's
+/// header or claims).
+///
+/// Connect tokens are checked on every handshake and Foundation's `JSONDecoder` was a third of
+/// that check's time; this reads the few members a token has in one pass with no `Codable`
+/// machinery. It only ever sees bytes whose signature was checked first. Nested objects and
+/// arrays, `true`, `false` and `null` are skipped (kept as ``Value/other``) but still have to be
+/// well formed; duplicate member names are refused.
+struct FlatJSONObject {
+    /// A member's value.
+    enum Value: Equatable {
+        /// A string, unescaped.
+        case string(String)
+        /// A number.
+        case number(Double)
+        /// Anything else (`null`, `true`, `false`, an object or an array).
+        case other
+    }
+
+    /// Why the bytes are not one JSON object.
+    struct Malformed: Error, Equatable {
+        /// What was wrong, and at which byte.
+        let detail: String
+    }
+
+    /// The deepest nesting skipped inside a member's value.
+    static let maximumDepth = 32
+
+    private let bytes: [UInt8]
+    private var index = 0
+
+    private init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The members of the object `bytes` hold (whitespace around it allowed).
+    static func members(of bytes: [UInt8]) throws(Malformed) -> [String: Value] {
+        var reader = FlatJSONObject(bytes)
+        let members = try reader.object()
+        reader.skipWhitespace()
+        guard reader.index == bytes.count else { throw reader.error("text after the object") }
+        return members
+    }
+
+    private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private func error(_ what: String) -> Malformed { Malformed(detail: "\(what) at byte \(index)") }
+
+    private mutating func skipWhitespace() {
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
+    }
+
+    private mutating func expect(_ byte: UInt8) throws(Malformed) {
+        skipWhitespace()
+        guard current == byte else { throw error("expected '\(Character(Unicode.Scalar(byte)))'") }
+        index += 1
+    }
+
+    private mutating func object() throws(Malformed) -> [String: Value] {
+        try expect(UInt8(ascii: "{"))
+        var members: [String: Value] = [:]
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return members
+        }
+        while true {
+            skipWhitespace()
+            let name = try string()
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            guard members.updateValue(try value(), forKey: name) == nil else { throw error("duplicate member \"\(name)\"") }
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return members
+            default: throw error("expected ',' or '}'")
+            }
+        }
+    }
+
+    private mutating func value() throws(Malformed) -> Value {
+        switch current ?? 0 {
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default:
+            try skipValue(depth: 0)
+            return .other
+        }
+    }
+
+    private mutating func number() throws(Malformed) -> Double {
+        let start = index
+        while let byte = current, Self.isNumberByte(byte) { index += 1 }
+        guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)), number.isFinite else {
+            throw error("bad number")
+        }
+        return number
+    }
+
+    private static func isNumberByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+             UInt8(ascii: "e"), UInt8(ascii: "E"): true
+        default: false
+        }
+    }
+
+    /// Skips a literal, number, string, object or array, checking its structure.
+    private mutating func skipValue(depth: Int) throws(Malformed) {
+        guard depth <= Self.maximumDepth else { throw error("nested too deeply") }
+        skipWhitespace()
+        switch current ?? 0 {
+        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "["): try skipContainer(close: UInt8(ascii: "]"), keyed: false, depth: depth)
+        case UInt8(ascii: "{"): try skipContainer(close: UInt8(ascii: "}"), keyed: true, depth: depth)
+        default: throw error("expected a value")
+        }
+    }
+
+    private mutating func skipContainer(close: UInt8, keyed: Bool, depth: Int) throws(Malformed) {
+        index += 1
+        skipWhitespace()
+        if current == close {
+            index += 1
+            return
+        }
+        while true {
+            if keyed {
+                skipWhitespace()
+                _ = try string()
+                try expect(UInt8(ascii: ":"))
+            }
+            try skipValue(depth: depth + 1)
+            skipWhitespace()
+            if current == close {
+                index += 1
+                return
+            }
+            try expect(UInt8(ascii: ","))
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(Malformed) {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count,
+              word.withUTF8Buffer({ bytes[index..<index + count].elementsEqual($0) })
+        else { throw error("bad literal") }
+        index += count
+    }
+
+    private mutating func string() throws(Malformed) -> String {
+        guard current == UInt8(ascii: "\"") else { throw error("expected a string") }
+        index += 1
+        let start = index
+        // The common case: no escapes, so the bytes are the string.
+        while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 { index += 1 }
+        var text = Array(bytes[start..<index])
+        while true {
+            guard let byte = current else { throw error("unterminated string") }
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard let string = String(validating: text, as: UTF8.self) else { throw error("invalid UTF-8") }
+                return string
+            case UInt8(ascii: "\\"): try unescape(into: &text)
+            case ..<0x20: throw error("control character in a string")
+            default: text.append(byte)
+            }
+        }
+    }
+
+    private mutating func unescape(into text: inout [UInt8]) throws(Malformed) {
+        guard let byte = current else { throw error("unterminated escape") }
+        index += 1
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(byte)
+        case UInt8(ascii: "b"): text.append(0x08)
+        case UInt8(ascii: "f"): text.append(0x0C)
+        case UInt8(ascii: "n"): text.append(0x0A)
+        case UInt8(ascii: "r"): text.append(0x0D)
+        case UInt8(ascii: "t"): text.append(0x09)
+        case UInt8(ascii: "u"):
+            var scalar = try hex4()
+            if (0xD800..<0xDC00).contains(scalar) {
+                // A high surrogate must be followed by an escaped low one.
+                try literal("\\u")
+                let low = try hex4()
+                guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            }
+            guard let unicode = Unicode.Scalar(scalar) else { throw error("unpaired surrogate") }
+            text.append(contentsOf: String(Character(unicode)).utf8)
+        default: throw error("bad escape")
+        }
+    }
+
+    private mutating func hex4() throws(Malformed) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw error("short \\u escape") }
+        var value: UInt32 = 0
+        for byte in bytes[index..<index + 4] {
+            guard let digit = Self.hexDigit(byte) else { throw error("bad \\u escape") }
+            value = value << 4 | digit
+        }
+        index += 4
+        return value
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+}

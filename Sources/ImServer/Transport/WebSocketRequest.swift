@@ -1,0 +1,41 @@
+import Crypto
+import Foundation
+import NIOHTTP1
+
+/// The WebSocket opening handshake's HTTP side (RFC 6455 §4.2): what a request must carry and
+/// the `101` that accepts it.
+enum WebSocketRequest {
+    /// The GUID RFC 6455 appends to the client's key before hashing it.
+    private static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    /// Why `head` is not a well-formed WebSocket upgrade request, as a status and a one-line
+    /// reason; `nil` when it is one.
+    static func problem(in head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
+        guard head.method == .GET else {
+            return (.methodNotAllowed, "a WebSocket upgrade must be a GET request")
+        }
+        guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else {
+            return (.badRequest, "a WebSocket upgrade needs HTTP/1.1")
+        }
+        guard head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else {
+            return (.badRequest, "a WebSocket upgrade needs Connection: Upgrade")
+        }
+        let keys = head.headers["sec-websocket-key"]
+        guard keys.count == 1, let key = keys.first, !key.isEmpty else {
+            return (.badRequest, "a WebSocket upgrade needs one Sec-WebSocket-Key")
+        }
+        guard head.headers["sec-websocket-version"] == ["13"] else {
+            return (.upgradeRequired, "Sec-WebSocket-Version must be 13")
+        }
+        return nil
+    }
+
+    /// The `101 Switching Protocols` head that accepts `request` (checked by ``problem(in:)``).
+    static func switchingProtocols(_ request: HTTPRequestHead) -> HTTPResponseHead {
+        let key = request.headers.first(name: "sec-websocket-key") ?? ""
+        let digest = Insecure.SHA1.hash(data: Array((key + acceptGUID).utf8))
+        let headers = HTTPHeaders([("upgrade", "websocket"), ("connection", "upgrade"),
+                                   ("sec-websocket-accept", Data(digest).base64EncodedString())])
+        return HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)
+    }
+}

@@ -1,0 +1,29 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import ImServer
+
+/// Tasks that prefer a loop's executor run on that loop's thread, across suspensions.
+@Suite struct LoopTaskExecutorTests {
+    @Test func tasksRunOnTheLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loop = group.next()
+        let other = group.next()
+        let executor = LoopTaskExecutor(loop)
+        let onLoop = await Task(executorPreference: executor) { () async -> [Bool] in
+            var seen = [loop.inEventLoop]
+            // A suspension that resumes from another thread comes back to the loop.
+            _ = try? await other.submit { 1 }.get()
+            seen.append(loop.inEventLoop)
+            await Task.yield()
+            seen.append(loop.inEventLoop)
+            return seen
+        }.value
+        #expect(onLoop == [true, true, true])
+        // Without the preference the same code runs on the global pool.
+        #expect(await Task { loop.inEventLoop }.value == false)
+        try await group.shutdownGracefully()
+    }
+}
