@@ -16,17 +16,21 @@ struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
 
     /// Parses `text`; only plain `ws://` and `http://` are supported.
     init(parsing text: String) throws(BenchError) {
-        guard let schemeEnd = text.range(of: "://") else {
+        // On the UTF-8 view: a connect URL is parsed per connection, and its token is long.
+        let bytes = text.utf8
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
+              bytes[colon...].starts(with: "://".utf8)
+        else {
             throw .invalidArgument("'\(text)' is not a URL (expected ws://host:port/path or http://host:port)")
         }
-        scheme = String(text[..<schemeEnd.lowerBound]).lowercased()
+        scheme = String(Substring(bytes[..<colon])).lowercased()
         guard scheme == "ws" || scheme == "http" else {
             throw .invalidArgument("'\(text)': only ws:// and http:// are supported (no TLS in the benchmark)")
         }
-        let rest = text[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        let authority = rest[..<authorityEnd]
-        target = authorityEnd == rest.endIndex ? "/" : String(rest[authorityEnd...])
+        let rest = bytes[bytes.index(colon, offsetBy: 3)...]
+        let authorityEnd = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) ?? rest.endIndex
+        let authority = Substring(rest[..<authorityEnd])
+        target = authorityEnd == rest.endIndex ? "/" : String(Substring(rest[authorityEnd...]))
         if target.hasPrefix("?") { target = "/" + target }
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
             host = String(authority[authority.index(after: authority.startIndex)..<close])
@@ -43,12 +47,12 @@ struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
     }
 
     /// The path without the query.
-    var path: String { String(target.prefix { $0 != "?" }) }
+    var path: String { String(Substring(target.utf8.prefix { $0 != UInt8(ascii: "?") })) }
 
     /// The query without `?`, or an empty string.
     var query: String {
-        guard let mark = target.firstIndex(of: "?") else { return "" }
-        return String(target[target.index(after: mark)...])
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return "" }
+        return String(Substring(target.utf8[target.utf8.index(after: mark)...]))
     }
 
     /// `host:port` as a `Host` header says it.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Opens benchmark WebSockets on raw SwiftNIO: one ``MemberHandler`` per socket writes the
 /// upgrade request and reads everything after it (no HTTP codec, no upgrade handlers).
@@ -8,6 +9,14 @@ struct WebSocketConnector: Sendable {
     let recorders: Recorders
     let group: any EventLoopGroup
     let readyTimeout: TimeAmount
+    /// Source and server addresses, parsed once (every connection uses the same few).
+    private let addresses = AddressCache()
+
+    init(recorders: Recorders, group: any EventLoopGroup, readyTimeout: TimeAmount) {
+        self.recorders = recorders
+        self.group = group
+        self.readyTimeout = readyTimeout
+    }
 
     /// Connects to `endpoint` (its target carries the token) on `loop`, binding to `source` if
     /// given; the member tracks sequence numbers with `tracker`. Completes when `ready` arrived
@@ -28,11 +37,9 @@ struct WebSocketConnector: Sendable {
                     // Defer picking the source port to connect(): bind() alone searches the
                     // whole port range of that address for each socket.
                     .channelOption(ChannelOptions.Types.SocketOption(level: .ip, name: Self.bindAddressNoPort), value: 1)
-                    .bind(to: try SocketAddress(ipAddress: source, port: 0))
+                    .bind(to: try addresses.address(of: source, port: 0))
             }
-            // An IP literal needs no resolver (and no Happy Eyeballs race) per connection.
-            let address = try (try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port))
-                ?? SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port)
+            let address = try addresses.address(of: endpoint.host, port: endpoint.port)
             let request = Self.upgradeRequest(target: endpoint.target, host: endpoint.hostHeader)
             let outcome = MemberOutcome.Slot(promise: loop.makePromise())
             bootstrap.channelInitializer { channel in
@@ -55,13 +62,38 @@ struct WebSocketConnector: Sendable {
 
     /// `GET target HTTP/1.1` with the upgrade headers and a fresh `Sec-WebSocket-Key`.
     static func upgradeRequest(target: String, host: String) -> ByteBuffer {
-        var nonce = [UInt8](repeating: 0, count: 16)
-        for index in nonce.indices { nonce[index] = .random(in: .min ... .max) }
-        let key = Data(nonce).base64EncodedString()
+        // Two draws from the system generator (each one is a getrandom call).
+        var generator = SystemRandomNumberGenerator()
+        var nonce = Data(count: 16)
+        nonce.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: generator.next() as UInt64, toByteOffset: 0, as: UInt64.self)
+            bytes.storeBytes(of: generator.next() as UInt64, toByteOffset: 8, as: UInt64.self)
+        }
+        let key = nonce.base64EncodedString()
         var buffer = ByteBuffer()
         buffer.reserveCapacity(target.utf8.count + 160)
         buffer.writeString("GET \(target) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
         buffer.writeString("Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n")
         return buffer
+    }
+}
+
+/// Socket addresses by host and port, parsed or resolved once.
+final class AddressCache: Sendable {
+    private struct Key: Hashable {
+        var host: String
+        var port: Int
+    }
+
+    private let cache = Mutex<[Key: SocketAddress]>([:])
+
+    /// The address of `host` (an IP literal needs no resolver, and no Happy Eyeballs race) and `port`.
+    func address(of host: String, port: Int) throws -> SocketAddress {
+        let key = Key(host: host, port: port)
+        if let known = cache.withLock({ $0[key] }) { return known }
+        let address = try (try? SocketAddress(ipAddress: host, port: port))
+            ?? SocketAddress.makeAddressResolvingHost(host, port: port)
+        cache.withLock { $0[key] = address }
+        return address
     }
 }

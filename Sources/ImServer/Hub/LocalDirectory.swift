@@ -18,7 +18,8 @@ public struct LocalDirectory: Sendable {
         public var subscribe: [String] = []
         /// Channels that lost their last local member: unsubscribe them.
         public var unsubscribe: [String] = []
-        /// The user's channels now, or `nil` when the user is not local (nothing to update).
+        /// The user's channels now, or `nil` when there is nothing to update (the user is not
+        /// local, or is new here and in no channel).
         public var channels: Set<String>?
     }
 
@@ -38,13 +39,17 @@ public struct LocalDirectory: Sendable {
     public var channels: [String] { channelUsers.keys.sorted() }
 
     /// A connection of `user` registered; `channels` is the user's membership as just loaded.
+    ///
+    /// A user's first connection with no channels changes nothing for the event loops' indexes:
+    /// its ``Change/channels`` is `nil` (so no loop is woken for it).
     public mutating func attach(_ user: ClientID, channels: Set<String>) -> Change {
         var change = Change()
-        var entry = users[user] ?? User()
+        let known = users[user]
+        var entry = known ?? User()
         entry.connections += 1
         replace(&entry, with: channels, change: &change)
         users[user] = entry
-        change.channels = entry.channels
+        change.channels = known == nil && channels.isEmpty ? nil : entry.channels
         return change
     }
 

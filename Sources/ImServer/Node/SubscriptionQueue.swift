@@ -43,6 +43,8 @@ final class SubscriptionQueue: Sendable {
 
     /// Returns once every change up to `ticket` was applied.
     func waitUntilApplied(_ ticket: Int) async {
+        // Most connections change no subscription: their ticket is applied already.
+        guard state.withLock({ $0.applied < ticket }) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state in
                 if state.applied >= ticket { return true }

@@ -39,12 +39,19 @@ struct RequestTarget {
 
     /// The value of the first `name=value` pair named `name`, percent-decoded.
     func value(of name: String) -> String? {
-        for pair in query.split(separator: "&") {
-            guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
-            let raw = String(pair[pair.index(after: equals)...])
-            // Byte checks: String.contains(String) goes through Foundation on Linux.
-            let needsDecoding = raw.utf8.contains(UInt8(ascii: "%")) || raw.utf8.contains(UInt8(ascii: "+"))
-            return needsDecoding ? raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : raw
+        // On the UTF-8 view: splitting the query into Strings was 4 % of a handshake.
+        let bytes = query.utf8
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
+            let pair = bytes[start..<end]
+            if let equals = pair.firstIndex(of: UInt8(ascii: "=")), pair[..<equals].elementsEqual(name.utf8) {
+                let raw = pair[bytes.index(after: equals)...]
+                let text = String(Substring(raw))
+                let needsDecoding = raw.contains(UInt8(ascii: "%")) || raw.contains(UInt8(ascii: "+"))
+                return needsDecoding ? text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : text
+            }
+            start = end == bytes.endIndex ? end : bytes.index(after: end)
         }
         return nil
     }

@@ -9,7 +9,7 @@ import NIOWebSocket
 /// It sits where NIO's `HTTPServerUpgradeHandler` would, behind NIO's HTTP parser, and does the
 /// same job for the one protocol the node speaks: the request is checked (WebSocket headers,
 /// then the ``Gatekeeper``), the HTTP handlers are swapped for NIO's WebSocket codec with
-/// synchronous pipeline operations and the `101` goes out with one flush. NIO's generic
+/// synchronous pipeline operations and the `101` leaves with the connection's `ready` frame. NIO's generic
 /// upgrader runs a chain of about a dozen futures per upgrade; on a node taking thousands of
 /// handshakes a second that chain was a fifth of the handshake's CPU.
 ///
@@ -160,7 +160,8 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             core.logger.warning("could not set up a WebSocket pipeline", metadata: ["error": "\(error)"])
             return context.close(promise: nil)
         }
-        context.flush()
+        // Not flushed here: `ready` follows as soon as the connection is registered (in this loop
+        // turn with the embedded backplane) and its flush takes the 101 along, one write for both.
         sync.removeHandler(context: context, promise: nil)
     }
 
