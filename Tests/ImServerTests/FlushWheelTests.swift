@@ -40,6 +40,18 @@ import Testing
         #expect(FlushWheel<Target>(eventLoop: EmbeddedEventLoop(), interval: .zero) == nil)
     }
 
+    @Test func newConnectionsArePhasedEvenlyOverTheWheel() throws {
+        let wheel = try makeWheel(EmbeddedEventLoop())
+        let phases = (0..<400).map { _ in wheel.makePhase() }
+        #expect(phases.allSatisfy { (0..<wheel.maximum).contains($0) })
+        // 400 connections over 40 slots: each slot gets its share, give or take a few.
+        let perSlot = Dictionary(grouping: phases, by: { $0 }).mapValues(\.count)
+        #expect(perSlot.count == wheel.maximum)
+        #expect(perSlot.values.allSatisfy { (7...13).contains($0) }, "\(perSlot.values.sorted())")
+        // Any ten in a row already cover the wheel's quarters.
+        #expect(Set(phases.prefix(10).map { $0 * 4 / wheel.maximum }).count == 4)
+    }
+
     @Test func eachTargetIsFlushedOnceInItsOwnSlot() throws {
         let loop = EmbeddedEventLoop()
         let wheel = try makeWheel(loop)
