@@ -9,9 +9,9 @@ import NIOWebSocket
 /// It sits where NIO's `HTTPServerUpgradeHandler` would, behind NIO's HTTP parser, and does the
 /// same job for the one protocol the node speaks: the request is checked (WebSocket headers,
 /// then the ``Gatekeeper``), the HTTP handlers are swapped for NIO's WebSocket codec with
-/// synchronous pipeline operations and the `101` leaves with the connection's `ready` frame. NIO's generic
-/// upgrader runs a chain of about a dozen futures per upgrade; on a node taking thousands of
-/// handshakes a second that chain was a fifth of the handshake's CPU.
+/// synchronous pipeline operations, and the `101` leaves with the connection's `ready` frame.
+/// NIO's generic upgrader runs a chain of about a dozen futures per upgrade; on a node taking
+/// thousands of handshakes a second that chain was a fifth of the handshake's CPU.
 ///
 /// A request that is not an upgrade, and a refused one (its status and reason left in the
 /// ``HandshakeState`` for ``PublicHTTPHandler``), are passed on and this handler leaves the
