@@ -27,15 +27,15 @@ struct WebSocketConnector: Sendable {
     {
         let recorder = recorders.recorder(for: loop)
         let readyTimeout = self.readyTimeout
-        var bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(15))
+        // Each bootstrap option is a future step per connection: only what must precede the
+        // bind is one; TCP_NODELAY is set in the initializer.
+        var bootstrap = ClientBootstrap(group: loop).connectTimeout(.seconds(15))
         do {
             if let source {
                 bootstrap = bootstrap
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    // Defer picking the source port to connect(): bind() alone searches the
-                    // whole port range of that address for each socket.
+                    // Defer picking the source port to connect() (which keeps the 4-tuple
+                    // unique): bind() alone searches the whole port range of that address for
+                    // each socket.
                     .channelOption(ChannelOptions.Types.SocketOption(level: .ip, name: Self.bindAddressNoPort), value: 1)
                     .bind(to: try addresses.address(of: source, port: 0))
             }
@@ -44,6 +44,7 @@ struct WebSocketConnector: Sendable {
             let outcome = MemberOutcome.Slot(promise: loop.makePromise())
             bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
                     try channel.pipeline.syncOperations.addHandler(
                         MemberHandler(recorder: recorder, tracker: tracker, request: request, outcome: outcome,
                                       readyTimeout: readyTimeout))
