@@ -27,9 +27,9 @@ extension ConnectTokens {
         guard case .string(let jti)? = claims["jti"] else { throw .malformed("jti must be a string") }
         let meta: String?
         switch claims["meta"] {
-        case nil, .other?: meta = nil
+        case nil, .null?: meta = nil
         case .string(let text)?: meta = text
-        case .number?: throw .malformed("meta must be a string")
+        case .number?, .other?: throw .malformed("meta must be a string or null")
         }
         return ConnectClaims(client: ClientID(rawValue: sub), expires: Date(timeIntervalSince1970: exp), id: jti,
                              meta: meta)

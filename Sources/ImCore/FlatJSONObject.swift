@@ -4,8 +4,8 @@
 /// Connect tokens are checked on every handshake and Foundation's `JSONDecoder` was a third of
 /// that check's time; this reads the few members a token has in one pass with no `Codable`
 /// machinery. It only ever sees bytes whose signature was checked first. Nested objects and
-/// arrays, `true`, `false` and `null` are skipped (kept as ``Value/other``) but still have to be
-/// well formed; duplicate member names are refused.
+/// arrays, `true` and `false` are skipped (kept as ``Value/other``) but still have to be well
+/// formed; duplicate member names are refused.
 struct FlatJSONObject {
     /// A member's value.
     enum Value: Equatable {
@@ -13,7 +13,9 @@ struct FlatJSONObject {
         case string(String)
         /// A number.
         case number(Double)
-        /// Anything else (`null`, `true`, `false`, an object or an array).
+        /// `null`.
+        case null
+        /// Anything else (`true`, `false`, an object or an array).
         case other
     }
 
@@ -83,6 +85,9 @@ struct FlatJSONObject {
         switch current ?? 0 {
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         default:
             try skipValue(depth: 0)
             return .other

@@ -22,7 +22,8 @@ struct FlatJSONObjectTests {
         #expect(read["exp"] == .number(1_900_000_000.5))
         #expect(read["n"] == .number(-2000))
         #expect(read["s"] == .string(""))
-        for name in ["t", "f", "z", "o", "a"] { #expect(read[name] == .other, "\(name)") }
+        #expect(read["z"] == .null)
+        for name in ["t", "f", "o", "a"] { #expect(read[name] == .other, "\(name)") }
         #expect(read.count == 9)
         #expect(try members("{}").isEmpty)
     }
@@ -85,23 +86,47 @@ struct FlatJSONObjectTests {
         #expect(fast.meta == meta)
     }
 
-    @Test("a header that names another algorithm or a key id is left to the key collection")
-    func otherHeaders() throws {
-        let secret = "0123456789abcdef0123456789abcdef-test-secret"
-        let key = SymmetricKey(data: Array(secret.utf8))
-        func token(header: String) -> String {
-            let encode = { (text: String) in
-                Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-                    .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-            }
-            let signed = encode(header) + "." + encode(#"{"sub":"a","exp":4000000000,"jti":"j"}"#)
-            let mac = HMAC<SHA256>.authenticationCode(for: Array(signed.utf8), using: key)
-            return signed + "." + Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+    private static let key = SymmetricKey(data: Array(ConnectTokenTests.secret.utf8))
+
+    /// A token signed with ``key`` over exactly these header and claims texts.
+    private static func token(header: String = #"{"alg":"HS256","typ":"JWT"}"#,
+                              claims: String = #"{"sub":"a","exp":4000000000,"jti":"j"}"#) -> String
+    {
+        let encode = { (bytes: [UInt8]) in
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
                 .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         }
-        #expect(try ConnectTokens.verifiedHS256(token(header: #"{"alg":"HS256"}"#), secret: key)?.jti.value == "j")
-        #expect(try ConnectTokens.verifiedHS256(token(header: #"{"alg":"HS512"}"#), secret: key) == nil)
-        #expect(try ConnectTokens.verifiedHS256(token(header: #"{"alg":"HS256","kid":"k1"}"#), secret: key) == nil)
-        #expect(throws: TokenError.self) { try ConnectTokens.verifiedHS256(token(header: "not json"), secret: key) }
+        let signed = encode(Array(header.utf8)) + "." + encode(Array(claims.utf8))
+        return signed + "." + encode(Array(HMAC<SHA256>.authenticationCode(for: Array(signed.utf8), using: key)))
+    }
+
+    @Test("a header that names another algorithm or a key id is left to the key collection")
+    func otherHeaders() throws {
+        let key = Self.key
+        #expect(try ConnectTokens.verifiedHS256(Self.token(header: #"{"alg":"HS256"}"#), secret: key)?.jti.value == "j")
+        #expect(try ConnectTokens.verifiedHS256(Self.token(header: #"{"alg":"HS512"}"#), secret: key) == nil)
+        #expect(try ConnectTokens.verifiedHS256(Self.token(header: #"{"alg":"HS256","kid":"k1"}"#), secret: key) == nil)
+        #expect(throws: TokenError.self) { try ConnectTokens.verifiedHS256(Self.token(header: "not json"), secret: key) }
+    }
+
+    @Test("claims of the wrong type are malformed, as jwt-kit has them; meta may be null", arguments: [
+        #"{"sub":1,"exp":4000000000,"jti":"j"}"#, #"{"sub":"a","exp":"soon","jti":"j"}"#,
+        #"{"sub":"a","exp":4000000000,"jti":["j"]}"#, #"{"sub":"a","exp":4000000000,"jti":"j","meta":true}"#,
+        #"{"sub":"a","exp":4000000000,"jti":"j","meta":{"x":1}}"#, #"{"sub":"a","exp":4000000000,"jti":"j","meta":2}"#,
+        #"{"sub":"a","jti":"j"}"#,
+    ])
+    func wrongTypes(_ claims: String) async throws {
+        let token = Self.token(claims: claims)
+        #expect(throws: TokenError.self) { try ConnectTokens.verifiedHS256(token, secret: Self.key) }
+        // jwt-kit refuses the same claims.
+        let tokens = try await ConnectTokens(secret: ConnectTokenTests.secret)
+        await #expect(throws: (any Error).self) { try await tokens.keys.verify(token, as: ConnectClaims.self) }
+    }
+
+    @Test("meta null reads as no meta")
+    func nullMeta() throws {
+        let token = Self.token(claims: #"{"sub":"a","exp":4000000000,"jti":"j","meta":null}"#)
+        let claims = try #require(try ConnectTokens.verifiedHS256(token, secret: Self.key))
+        #expect(claims.meta == nil && claims.sub.value == "a")
     }
 }

@@ -3,7 +3,6 @@ import Logging
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
 
@@ -75,7 +74,7 @@ public final class WebSocketTransport: Transport {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 // Set here, synchronously: the bootstrap's child options cost a future chain
-                // per accepted socket.
+                // per accepted socket. (NIOPosix's socket channels always have `syncOptions`.)
                 if let options = channel.syncOptions {
                     do {
                         try options.setOption(.socketOption(.tcp_nodelay), value: 1)
