@@ -56,7 +56,7 @@ struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
     }
 
     /// `host:port` as a `Host` header says it.
-    var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    var hostHeader: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// This endpoint's host, port and path with the query of `other` (a minted URL's token).
     func withQuery(of other: Endpoint) -> Endpoint {
