@@ -3,9 +3,10 @@
 ///
 /// Connect tokens are checked on every handshake and Foundation's `JSONDecoder` was a third of
 /// that check's time; this reads the few members a token has in one pass with no `Codable`
-/// machinery. It only ever sees bytes whose signature was checked first. Nested objects and
-/// arrays, `true` and `false` are skipped (kept as ``Value/other``) but still have to be well
-/// formed; duplicate member names are refused.
+/// machinery. It only ever sees bytes whose signature was checked first. Strings are decoded
+/// here; every other value is stepped over by ``JSONValidator`` (so numbers, nested objects and
+/// arrays, `true` and `false` are checked as RFC 8259 has them; the latter three are kept as
+/// ``Value/other``); duplicate member names are refused.
 struct FlatJSONObject {
     /// A member's value.
     enum Value: Equatable {
@@ -24,9 +25,6 @@ struct FlatJSONObject {
         /// What was wrong, and at which byte.
         let detail: String
     }
-
-    /// The deepest nesting skipped inside a member's value.
-    static let maximumDepth = 32
 
     private let bytes: [UInt8]
     private var index = 0
@@ -82,71 +80,22 @@ struct FlatJSONObject {
     }
 
     private mutating func value() throws(Malformed) -> Value {
-        switch current ?? 0 {
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        case UInt8(ascii: "n"):
-            try literal("null")
-            return .null
-        default:
-            try skipValue(depth: 0)
-            return .other
-        }
-    }
-
-    private mutating func number() throws(Malformed) -> Double {
+        guard current != UInt8(ascii: "\"") else { return .string(try string()) }
+        // Anything else is stepped over by the validator, which checks it on the way.
         let start = index
-        while let byte = current, Self.isNumberByte(byte) { index += 1 }
-        guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)), number.isFinite else {
-            throw error("bad number")
+        guard let end = bytes.withUnsafeBytes({ JSONValidator.end(ofValueAt: start, in: $0) }) else {
+            throw error("expected a value")
         }
-        return number
-    }
-
-    private static func isNumberByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
-             UInt8(ascii: "e"), UInt8(ascii: "E"): true
-        default: false
-        }
-    }
-
-    /// Skips a literal, number, string, object or array, checking its structure.
-    private mutating func skipValue(depth: Int) throws(Malformed) {
-        guard depth <= Self.maximumDepth else { throw error("nested too deeply") }
-        skipWhitespace()
-        switch current ?? 0 {
-        case UInt8(ascii: "\""): _ = try string()
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
-        case UInt8(ascii: "t"): try literal("true")
-        case UInt8(ascii: "f"): try literal("false")
-        case UInt8(ascii: "n"): try literal("null")
-        case UInt8(ascii: "["): try skipContainer(close: UInt8(ascii: "]"), keyed: false, depth: depth)
-        case UInt8(ascii: "{"): try skipContainer(close: UInt8(ascii: "}"), keyed: true, depth: depth)
-        default: throw error("expected a value")
-        }
-    }
-
-    private mutating func skipContainer(close: UInt8, keyed: Bool, depth: Int) throws(Malformed) {
-        index += 1
-        skipWhitespace()
-        if current == close {
-            index += 1
-            return
-        }
-        while true {
-            if keyed {
-                skipWhitespace()
-                _ = try string()
-                try expect(UInt8(ascii: ":"))
+        index = end
+        let text = bytes[start..<end]
+        switch text.first ?? 0 {
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            guard let number = Double(String(decoding: text, as: UTF8.self)), number.isFinite else {
+                throw error("number out of range")
             }
-            try skipValue(depth: depth + 1)
-            skipWhitespace()
-            if current == close {
-                index += 1
-                return
-            }
-            try expect(UInt8(ascii: ","))
+            return .number(number)
+        case UInt8(ascii: "n"): return .null
+        default: return .other
         }
     }
 

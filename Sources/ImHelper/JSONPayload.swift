@@ -1,4 +1,5 @@
 import Foundation
+import ImCore
 public import NIOCore
 
 /// A message body: exactly one JSON value, checked when made, sent to clients as it is.

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
 
 /// Reads what the benchmark needs from a server frame by scanning its bytes, without a JSON
@@ -28,8 +23,8 @@ enum FrameScanner {
     /// The kind of a text frame's payload.
     @inline(__always)
     static func kind(of payload: UnsafeRawBufferPointer) -> Kind {
-        if hasBytes(messagePrefix, at: 0, in: payload) { return .message }
-        if hasBytes(readyPrefix, at: 0, in: payload) { return .ready }
+        if payload.hasBytes(messagePrefix, at: 0) { return .message }
+        if payload.hasBytes(readyPrefix, at: 0) { return .ready }
         return .other
     }
 
@@ -41,35 +36,14 @@ enum FrameScanner {
     @inline(__always)
     static func sequenceAndTime(in payload: UnsafeRawBufferPointer) -> (seq: Int, time: UInt64)? {
         // `q` is rare in a frame, `"` is everywhere: jump between `q`s.
-        guard let afterKey = end(of: seqKey, anchoredAt: 3, in: payload),
+        guard let afterKey = payload.end(of: seqKey, anchoredAt: 3),
               let (seq, afterSeq) = integer(at: afterKey, in: payload)
         else { return nil }
-        let time = hasBytes(timeFollower, at: afterSeq, in: payload)
+        let time = payload.hasBytes(timeFollower, at: afterSeq)
             ? integer(at: afterSeq + timeFollower.count, in: payload)?.value
-            : end(of: timeKey, anchoredAt: 1, in: payload).flatMap { integer(at: $0, in: payload)?.value }
+            : payload.end(of: timeKey, anchoredAt: 1).flatMap { integer(at: $0, in: payload)?.value }
         guard let time else { return nil }
         return (Int(truncatingIfNeeded: seq), time)
-    }
-
-    /// Where the first occurrence of `key` ends; candidates are found with `memchr` (vectorised)
-    /// for `key[anchor]`, so choose a byte that is rare in the text.
-    private static func end(of key: [UInt8], anchoredAt anchor: Int, in bytes: UnsafeRawBufferPointer) -> Int? {
-        guard let base = bytes.baseAddress, bytes.count >= key.count else { return nil }
-        let last = bytes.count - key.count + anchor  // the anchor's last possible position
-        var from = anchor
-        while from <= last, let hit = memchr(base + from, Int32(key[anchor]), last + 1 - from) {
-            let start = base.distance(to: UnsafeRawPointer(hit)) - anchor
-            if hasBytes(key, at: start, in: bytes) { return start + key.count }
-            from = start + anchor + 1
-        }
-        return nil
-    }
-
-    @inline(__always)
-    private static func hasBytes(_ key: [UInt8], at start: Int, in bytes: UnsafeRawBufferPointer) -> Bool {
-        guard start >= 0, start + key.count <= bytes.count else { return false }
-        for offset in 0..<key.count where bytes[start + offset] != key[offset] { return false }
-        return true
     }
 
     /// The unsigned integer at `start` (after optional spaces) and the index after its digits.

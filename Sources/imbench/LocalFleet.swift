@@ -34,7 +34,7 @@ final class LocalFleet: Fleet {
     }
 
     func connect() async throws -> ConnectReport {
-        let connector = WebSocketConnector(recorders: recorders, group: group,
+        let connector = WebSocketConnector(recorders: recorders,
                                            readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)))
         let next = IndexDispenser(limit: spec.count)
         let lanes = (0..<max(1, min(spec.concurrency, spec.count))).map { _ in

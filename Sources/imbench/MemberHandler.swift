@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
 
 /// Why a member did not become ready.
@@ -190,26 +185,11 @@ final class MemberHandler: ChannelInboundHandler {
         readFrames(&bytes, context: context)
     }
 
-    /// Where the first CRLFCRLF in `raw` starts: `memchr` finds each CR, so the scan runs at
-    /// memory speed.
-    private static func headEnd(in raw: UnsafeRawBufferPointer) -> Int? {
-        guard let base = raw.baseAddress else { return nil }
-        var offset = 0
-        while offset + headEnd.count <= raw.count,
-              let hit = memchr(base + offset, Int32(UInt8(ascii: "\r")), raw.count - offset - headEnd.count + 1)
-        {
-            let at = base.distance(to: UnsafeRawPointer(hit))
-            if raw[at..<at + headEnd.count].elementsEqual(headEnd) { return at }
-            offset = at + 1
-        }
-        return nil
-    }
-
     /// The length of the response head at the start of `raw` and its status (`nil` when it is not
     /// HTTP/1.1), or `nil` while the head is incomplete.
     static func responseHead(in raw: UnsafeRawBufferPointer) -> (length: Int, status: UInt?)? {
-        guard let end = headEnd(in: raw) else { return nil }
-        let length = end + headEnd.count
+        // `\n` is the rarer byte of the two.
+        guard let length = raw.end(of: headEnd, anchoredAt: 1) else { return nil }
         let prefix = "HTTP/1.1 ".utf8
         guard length >= prefix.count + 3, raw.prefix(prefix.count).elementsEqual(prefix) else { return (length, nil) }
         var status: UInt = 0

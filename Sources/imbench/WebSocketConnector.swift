@@ -7,14 +7,12 @@ import Synchronization
 /// upgrade request and reads everything after it (no HTTP codec, no upgrade handlers).
 struct WebSocketConnector: Sendable {
     let recorders: Recorders
-    let group: any EventLoopGroup
     let readyTimeout: TimeAmount
     /// Source and server addresses, parsed once (every connection uses the same few).
     private let addresses = AddressCache()
 
-    init(recorders: Recorders, group: any EventLoopGroup, readyTimeout: TimeAmount) {
+    init(recorders: Recorders, readyTimeout: TimeAmount) {
         self.recorders = recorders
-        self.group = group
         self.readyTimeout = readyTimeout
     }
 

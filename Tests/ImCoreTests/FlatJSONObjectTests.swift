@@ -39,7 +39,7 @@ struct FlatJSONObjectTests {
         "", "[]", "\"x\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{a:1}", "{\"a\":1}x",
         "{\"a\":tru}", "{\"a\":nul}", "{\"a\":\"x}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\\ud83d\"}",
         "{\"a\":\"\\ude00\"}", "{\"a\":\"tab\there\"}", "{\"a\":[1,}", "{\"a\":{\"b\"}}", "{\"a\":1e}", "{\"a\":-}",
-        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,\"a\":2}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":truex}",
     ])
     func malformed(_ text: String) {
         #expect(isMalformed(text), "\(text)")
@@ -55,7 +55,7 @@ struct FlatJSONObjectTests {
     func depth() {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         #expect(isMalformed(#"{"a":"# + deep + "}"))
-        let fine = String(repeating: "[", count: FlatJSONObject.maximumDepth) + String(repeating: "]", count: FlatJSONObject.maximumDepth)
+        let fine = String(repeating: "[", count: JSONValidator.maximumDepth) + String(repeating: "]", count: JSONValidator.maximumDepth)
         #expect(!isMalformed(#"{"a":"# + fine + "}"))
     }
 

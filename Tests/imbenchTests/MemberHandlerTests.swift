@@ -126,7 +126,7 @@ import Testing
 @Suite struct WebSocketConnectorTests {
     @Test(.timeLimit(.minutes(1))) func refusedConnectFailsTheAttempt() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let connector = WebSocketConnector(recorders: Recorders(group: group), group: group, readyTimeout: .seconds(30))
+        let connector = WebSocketConnector(recorders: Recorders(group: group), readyTimeout: .seconds(30))
         // Port 1 on loopback: nothing listens there, so the connect is refused at once.
         let endpoint = try Endpoint(parsing: "ws://127.0.0.1:1/ws?token=x")
         let attempt = connector.connect(to: endpoint, from: nil, tracker: SeqTracker(stride: 0, offset: 0),

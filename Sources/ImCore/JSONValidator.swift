@@ -1,10 +1,12 @@
 /// Checks that bytes are exactly one JSON value (RFC 8259), without building it.
 ///
-/// Runs on every message a back-end sends, so it allocates nothing and reads each byte once.
-/// Nesting is limited to ``maximumDepth`` levels so hostile input cannot exhaust the stack.
-struct JSONValidator {
+/// Runs on every message a back-end sends (``isValid(_:)``), so it allocates nothing and reads
+/// each byte once; a connect token's claims reader uses it to step over values it does not
+/// need (``end(ofValueAt:in:)``). Nesting is limited to ``maximumDepth`` levels so hostile
+/// input cannot exhaust the stack.
+package struct JSONValidator {
     /// The deepest nesting of arrays and objects accepted.
-    static let maximumDepth = 512
+    package static let maximumDepth = 512
 
     private let bytes: UnsafeRawBufferPointer
     private var index = 0
@@ -14,12 +16,19 @@ struct JSONValidator {
     }
 
     /// Whether `bytes` hold exactly one JSON value, with optional whitespace around it.
-    static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var validator = JSONValidator(bytes)
         validator.skipWhitespace()
         guard validator.value(depth: 0) else { return false }
         validator.skipWhitespace()
         return validator.index == bytes.count
+    }
+
+    /// Where the one JSON value that starts at `start` ends, or `nil` when none does.
+    package static func end(ofValueAt start: Int, in bytes: UnsafeRawBufferPointer) -> Int? {
+        var validator = JSONValidator(bytes)
+        validator.index = start
+        return validator.value(depth: 0) ? validator.index : nil
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
