@@ -98,6 +98,25 @@ public final class LocalServer: Sendable {
     /// Whether the process is running.
     public var isRunning: Bool { process.get()?.isRunning ?? false }
 
+    /// The process id, while it runs.
+    public var pid: Int32? {
+        guard let process = process.get(), process.isRunning else { return nil }
+        return process.processIdentifier
+    }
+
+    /// The process's resident set size in bytes (`VmRSS` of `/proc/<pid>/status`; Linux only),
+    /// or `nil` when it is not running or the value cannot be read.
+    public var residentBytes: Int? {
+        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            // "VmRSS:	  123456 kB"
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
+            return kilobytes * 1024
+        }
+        return nil
+    }
+
     /// Stops it with SIGTERM and waits until it exited; returns its exit status.
     @discardableResult
     public func stop(timeout: Duration = .seconds(20)) async throws -> Int32 {
