@@ -33,6 +33,13 @@ enum Reaction: Equatable, CustomStringConvertible {
     }
 }
 
+/// The highest RSS seen, shared by concurrent samplers.
+private final class Peak: Sendable {
+    private let value: Mutex<Int>
+    init(_ value: Int) { self.value = Mutex(value) }
+    func withLock<T>(_ body: (inout Int) -> T) -> T { value.withLock { body(&$0) } }
+}
+
 /// Hostile clients against a real `imserver` process: floods, connection churn, limits under
 /// concurrency, ack storms, and RFC 6455 violations. Each case ends by checking that a normal
 /// client still connects, gets a message sent through the server API and gets a `pong`.
@@ -172,9 +179,10 @@ struct HostileClientTests {
         var connections: [RawConnection] = []
         for index in 0..<4 { connections.append(try await node.rawClient("pinger-\(index)", autoRead: false)) }
         let limit = 64 * 1_048_576
-        let peak = Mutex(baseline)
+        let peak = Peak(baseline)
+        let flooders = connections
         let written = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
-            for connection in connections {
+            for connection in flooders {
                 group.addTask {
                     var written = 0
                     var stalled = false

@@ -87,13 +87,19 @@ final class RawConnection: Sendable {
 
     /// Writes `bytes` and waits until they were handed to the kernel.
     func write(_ bytes: [UInt8]) async throws {
-        try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+        try await send(bytes).get()
+    }
+
+    private func send(_ bytes: [UInt8]) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: promise)
+        return promise.futureResult
     }
 
     /// Writes `bytes`; returns `false` when they could not all be handed to the kernel within
     /// `timeout` (the node stopped reading), `true` when they were; throws when the connection failed.
     func write(_ bytes: [UInt8], timeout: Duration) async throws -> Bool {
-        let future = channel.writeAndFlush(ByteBuffer(bytes: bytes))
+        let future = send(bytes)
         return try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask { try await future.get(); return true }
             group.addTask { try await Task.sleep(for: timeout); return false }
