@@ -180,8 +180,14 @@ extension Envelope {
             for _ in 0..<count {
                 guard let length = reader.readInteger(as: UInt32.self) else { throw .truncated(field: "batch") }
                 guard let slice = reader.readSlice(length: Int(length)) else { throw .truncated(field: "batch") }
+                // A batch inside a batch is refused before it is decoded: decoding it first would
+                // recurse once per level, and a few hundred thousand nested headers overflow the stack.
+                if slice.getInteger(at: slice.readerIndex, as: UInt8.self) == Self.formatVersion,
+                   slice.getInteger(at: slice.readerIndex + 1, as: UInt8.self) == Kind.batch.rawValue
+                {
+                    throw .invalidValue(field: "batch")
+                }
                 let item = try Envelope(decoding: slice)
-                if case .batch = item { throw .invalidValue(field: "batch") }
                 items.append(item)
             }
             self = .batch(items)

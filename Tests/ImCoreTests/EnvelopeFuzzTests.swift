@@ -39,18 +39,19 @@ private let seeds: [Envelope] = {
 
 /// A batch nested `depth` levels deep (the format forbids nesting; the decoder must say so).
 private func nestedBatch(depth: Int) -> ByteBuffer {
-    // Built inside out: each level is version, kind 10 (batch), count 1, the item's length, the item.
-    var inner = Envelope.batch([]).encoded()
-    for _ in 0..<depth {
-        var outer = ByteBuffer()
-        outer.writeInteger(Envelope.formatVersion)
-        outer.writeInteger(UInt8(10))
-        outer.writeInteger(UInt8(1))
-        outer.writeInteger(UInt32(inner.readableBytes))
-        outer.writeBuffer(&inner)
-        inner = outer
+    // Each level is version, kind 10 (batch), count 1, the item's length (UInt32), the item;
+    // the innermost item is an empty batch (3 bytes). Written outside in, in one pass.
+    let innermost = Envelope.batch([]).encoded()
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(depth * 7 + innermost.readableBytes)
+    for level in stride(from: depth, to: 0, by: -1) {
+        buffer.writeInteger(Envelope.formatVersion)
+        buffer.writeInteger(UInt8(10))
+        buffer.writeInteger(UInt8(1))
+        buffer.writeInteger(UInt32((level - 1) * 7 + innermost.readableBytes))
     }
-    return inner
+    buffer.writeImmutableBuffer(innermost)
+    return buffer
 }
 
 @Suite("Fuzzing the envelope decoder")

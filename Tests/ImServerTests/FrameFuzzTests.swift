@@ -187,7 +187,7 @@ struct FrameFuzzTests {
                         if payload.count == 1 { findings.add("a close frame with a 1-byte payload", example) }
                         if payload.count >= 2 {
                             let code = UInt16(payload[0]) << 8 | UInt16(payload[1])
-                            if !isSendableCloseCode(code) { findings.add("a close frame with code \(code)", example) }
+                            if !isSendableCloseCode(code) { findings.add("a close frame with a code a server may not send (RFC 6455 §7.4)", "code \(code), " + example) }
                             if String(validating: payload[2...], as: UTF8.self) == nil {
                                 findings.add("a close reason that is not UTF-8", example)
                             }
