@@ -79,8 +79,8 @@ final class HostileNode: Sendable {
     }
 
     /// A raw connection upgraded for `user`, after its `ready` frame.
-    func rawClient(_ user: String, autoRead: Bool = true) async throws -> RawConnection {
-        let connection = try await RawConnection.connect(port: port)
+    func rawClient(_ user: String, autoRead: Bool = true, receiveBufferSize: Int? = nil) async throws -> RawConnection {
+        let connection = try await RawConnection.connect(port: port, receiveBufferSize: receiveBufferSize)
         try await connection.write(upgradeRequest(token: try await token(for: user)))
         let response = try await connection.readResponse()
         try #require(response.status == 101, "upgrade refused: \(response.status) \(response.body)")
