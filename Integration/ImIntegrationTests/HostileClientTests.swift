@@ -292,12 +292,15 @@ struct HostileClientTests {
             #expect(message["receipt"] == .bool(true))
             ids.append(try #require(message["id"]?.string))
         }
+        var acked = 0
         for id in ids {
             do { try await receiver.send(text: #"{"type":"ack","id":"\#(id)"}"#) } catch { break }
+            acked += 1
         }
-        try await receiver.send(text: #"{"type":"ping"}"#)
-        let answer = try await receiver.next(timeout: .seconds(10))
-        #expect(answer == .text(#"{"type":"pong"}"#), "after \(total) acks the node answered \(answer) instead of a pong")
+        if acked == total { try? await receiver.send(text: #"{"type":"ping"}"#) }
+        let answer = try? await receiver.next(timeout: .seconds(10))
+        #expect(answer == .text(#"{"type":"pong"}"#),
+                "after \(acked) of \(total) acks the node answered \(answer.map { "\($0)" } ?? "nothing") instead of a pong")
         await receiver.close()
         try await node.expectStillServing()
         await node.stop()
