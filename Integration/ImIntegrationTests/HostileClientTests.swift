@@ -427,6 +427,46 @@ struct HostileClientTests {
         await connection.close()
     }
 
+    @Test("(g) control: a 125-byte ping is answered with a pong carrying the same payload; an unsolicited pong is ignored")
+    func maximalPingAndUnsolicitedPong() async throws {
+        let node = try await sharedNode.value
+        let connection = try await node.rawClient("pinger-\(Int.random(in: 0..<1_000_000))")
+        let payload = (0..<125).map { UInt8($0) }
+        try await connection.write(WireFrame.make(opcode: WireFrame.pong, payload: Array("unasked".utf8))
+            + WireFrame.make(opcode: WireFrame.ping, payload: payload))
+        let pong = try await connection.readFrame()
+        #expect(pong.opcode == WireFrame.pong && pong.payload == payload, "got \(pong)")
+        await connection.close()
+    }
+
+    @Test("(g) control: valid UTF-8 split inside a multi-byte character across fragments is accepted")
+    func utf8SplitAcrossFragments() async throws {
+        let node = try await sharedNode.value
+        let connection = try await node.rawClient("utf8-\(Int.random(in: 0..<1_000_000))")
+        let text = Array(#"{"type":"ping","x":"€😀"}"#.utf8)
+        let cut = text.firstIndex(of: 0xE2)! + 1  // inside the three bytes of €
+        let second = text.firstIndex(of: 0xF0)! + 2  // inside the four bytes of 😀
+        try await connection.write(WireFrame.make(opcode: WireFrame.text, payload: Array(text[..<cut]), fin: false)
+            + WireFrame.make(opcode: WireFrame.continuation, payload: Array(text[cut..<second]), fin: false)
+            + WireFrame.make(opcode: WireFrame.continuation, payload: Array(text[second...])))
+        let answer = try await connection.readFrame()
+        #expect(answer.opcode == WireFrame.text && answer.text == #"{"type":"pong"}"#, "got \(answer)")
+        await connection.close()
+    }
+
+    @Test("(g) control: frames after the client's close frame are not answered")
+    func framesAfterClose() async throws {
+        let node = try await sharedNode.value
+        let connection = try await node.rawClient("closer-\(Int.random(in: 0..<1_000_000))")
+        try await connection.write(WireFrame.close(code: 1000) + WireFrame.text(#"{"type":"ping"}"#)
+            + WireFrame.make(opcode: WireFrame.ping, payload: Array("late".utf8)))
+        var frames: [RawConnection.Frame] = []
+        let deadline = ContinuousClock.now + .seconds(5)
+        while let frame = try? await connection.readFrame(deadline: deadline) { frames.append(frame) }
+        #expect(frames.map(\.opcode) == [WireFrame.close], "got \(frames)")
+        #expect(frames.first?.closeCode == 1000)
+    }
+
     @Test("(g) handshake: a Sec-WebSocket-Key that is not the base64 of 16 bytes is refused with 400",
           arguments: ["not base64 at all!", "dG9vIHNob3J0", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
     func badWebSocketKey(_ key: String) async throws {
