@@ -497,6 +497,55 @@ struct HostileClientTests {
         try await node.expectStillServing()
     }
 
+    @Test("fuzz: 400 mutated upgrade requests get an HTTP answer, a close, or silence (an incomplete request); the node keeps serving")
+    func mutatedUpgradeRequests() async throws {
+        let node = try await HostileNode.start()
+        var requests: [[UInt8]] = []
+        var tokens: [String] = []
+        for index in 0..<8 { tokens.append(try await node.token(for: "fuzz-\(index)")) }
+        await FuzzBudget(seed: 0x4854_5450, iterations: 400).run { index, random in
+            let base = node.upgradeRequest(token: tokens.randomElement(using: &random)!)
+            requests.append(Mutator.mutate(base, maxMutations: 6, using: &random))
+        }
+        let mutated = requests
+        let outcomes = try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
+            for worker in 0..<16 {
+                group.addTask {
+                    var outcomes: [(Int, String)] = []
+                    for index in stride(from: worker, to: mutated.count, by: 16) {
+                        let connection = try await RawConnection.connect(port: node.port)
+                        _ = try? await connection.write(mutated[index])
+                        let outcome: String
+                        do {
+                            let response = try await connection.readResponse(timeout: .milliseconds(300))
+                            outcome = (100...599).contains(response.status) ? "\(response.status)" : "bad status \(response.status)"
+                        } catch let error as ReadError {
+                            outcome = error.ending == .closed ? "closed" : (error.detail.isEmpty ? "incomplete" : error.detail)
+                        } catch {
+                            outcome = "\(error)"
+                        }
+                        await connection.close()
+                        outcomes.append((index, outcome))
+                    }
+                    return outcomes
+                }
+            }
+            var all: [(Int, String)] = []
+            for try await outcomes in group { all += outcomes }
+            return all
+        }
+        var summary: [String: Int] = [:]
+        for (_, outcome) in outcomes { summary[outcome.count <= 12 ? outcome : "other", default: 0] += 1 }
+        for (index, outcome) in outcomes where outcome.hasPrefix("bad status") || outcome.hasPrefix("not an HTTP") {
+            Issue.record("case \(index): \(outcome) for \(String(decoding: mutated[index], as: UTF8.self).debugDescription)")
+        }
+        #expect(outcomes.count == mutated.count, "outcomes: \(summary)")
+        #expect(node.server.isRunning, "the node died")
+        try await waitUntil(timeout: .seconds(20)) { await node.openConnections() == 0 }
+        try await node.expectStillServing()
+        await node.stop()
+    }
+
     @Test("(g) control: a well-formed upgrade gets 101 with the RFC 6455 Sec-WebSocket-Accept")
     func wellFormedUpgrade() async throws {
         let node = try await sharedNode.value
