@@ -50,7 +50,7 @@ private enum RandomJSON {
     }
 
     /// A claim set that has the right keys with plausible or hostile values.
-    static func claims(using random: inout SeededGenerator) -> String {
+    static func claims(duplicates: Bool = true, using random: inout SeededGenerator) -> String {
         var members: [String] = []
         let valid = Date().timeIntervalSince1970 + 60
         for key in ["sub", "exp", "jti", "meta"].shuffled(using: &random) where Int.random(in: 0..<8, using: &random) != 0 {
@@ -62,7 +62,7 @@ private enum RandomJSON {
             }
             members.append("\"\(key)\":\(value)")
         }
-        if Bool.random(using: &random), let duplicate = members.randomElement(using: &random) { members.append(duplicate) }
+        if duplicates, Bool.random(using: &random), let duplicate = members.randomElement(using: &random) { members.append(duplicate) }
         var text = "{" + members.joined(separator: ",") + "}"
         if Int.random(in: 0..<6, using: &random) == 0 { text = String(decoding: Mutator.mutate(Array(text.utf8), using: &random), as: UTF8.self) }
         return text
@@ -162,5 +162,37 @@ struct TokenFuzzTests {
                 Issue.record("case \(index): untyped error \(error)")
             }
         }
+    }
+}
+
+extension TokenFuzzTests {
+    static func outcome(_ token: String, _ tokens: ConnectTokens) async -> Result<VerifiedToken, TokenError> {
+        do { return .success(try await tokens.verify(token)) } catch { return .failure(error) }
+    }
+
+    @Test("differential: the in-place HS256 reader and jwt-kit agree on random signed claim sets (without duplicate members, which it refuses)")
+    func agreesWithJWTKit() async throws {
+        let fast = try await ConnectTokens(secret: Self.secret)
+        let reference = ConnectTokens(keys: fast.keys)
+        var disagreements: [String] = []
+        var count = 0
+        await FuzzBudget(seed: 0x70CE_0004, iterations: 1500).run { index, random in
+            let header = Bool.random(using: &random) ? #"{"typ":"JWT","alg":"HS256"}"# : #"{"alg":"HS256","typ":"JWT"}"#
+            // No duplicate members: the in-place reader refuses them, jwt-kit (JSONDecoder) keeps
+            // one and does not even check the other's escapes.
+            let claims = RandomJSON.claims(duplicates: false, using: &random)
+            let token = Self.signed(header: header, claims: claims)
+            let a = await Self.outcome(token, fast)
+            let b = await Self.outcome(token, reference)
+            count += 1
+            switch (a, b) {
+            case (.success(let x), .success(let y)) where x == y: break
+            case (.failure, .failure): break
+            default:
+                if disagreements.count < 5 { disagreements.append("case \(index): \(claims) → fast \(a), jwt-kit \(b)") }
+                else { disagreements.append("") }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.count) of \(count) disagree: \(disagreements.prefix(5).joined(separator: "\n"))")
     }
 }
