@@ -42,6 +42,7 @@ struct Settings: Sendable {
         limits.connectionsPerUser = reader.int(forKey: "limits.connectionsPerUser", default: limits.connectionsPerUser)
         limits.connectionsPerNode = reader.int(forKey: "limits.connectionsPerNode", default: limits.connectionsPerNode)
         limits.handshakesPerSecond = reader.int(forKey: "limits.handshakesPerSecond", default: limits.handshakesPerSecond)
+        limits.handshakesPerSource = reader.int(forKey: "limits.handshakesPerSource", default: limits.handshakesPerSource)
         limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
         limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
         limits.slowConsumerTimeout = .seconds(reader.double(forKey: "limits.slowConsumerTimeout", default: 10))
@@ -91,6 +92,7 @@ struct Settings: Sendable {
             ("limits.messageBurst", limits.messageBurst), ("limits.connectionsPerUser", limits.connectionsPerUser),
             ("limits.connectionsPerNode", limits.connectionsPerNode),
             ("limits.handshakesPerSecond", limits.handshakesPerSecond),
+            ("limits.handshakesPerSource", limits.handshakesPerSource),
             ("limits.writeBufferHighWater", limits.writeBufferHighWater), ("limits.maxQueuedBytes", limits.maxQueuedBytes),
             ("limits.pendingAcks", limits.pendingAcks),
         ]

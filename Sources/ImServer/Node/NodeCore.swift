@@ -16,6 +16,9 @@ public final class NodeCore: Sendable {
     public let tokens: ConnectTokens
     /// Counters.
     public let stats = NodeStats()
+    /// Places for connections, reserved by handshakes (``Limits/connectionsPerNode`` and
+    /// ``Limits/connectionsPerUser``).
+    let slots: ConnectionSlots
     let logger: Logger
     let shards: [LoopHub]
     private let shardsByLoop: [ObjectIdentifier: LoopHub]
@@ -56,6 +59,8 @@ public final class NodeCore: Sendable {
         self.shards = shards
         self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
         self.subscriptions = SubscriptionQueue(subjects: configuration.subjects)
+        self.slots = ConnectionSlots(perNode: configuration.limits.connectionsPerNode,
+                                     perUser: configuration.limits.connectionsPerUser)
     }
 
     var nodeID: NodeID { configuration.nodeID }
@@ -66,9 +71,6 @@ public final class NodeCore: Sendable {
     func makeConnectionID() -> ConnectionID {
         ConnectionID(incarnation: incarnation, number: counter.add(1, ordering: .relaxed).newValue)
     }
-
-    /// How many connections `user` has registered on this node.
-    func localConnections(of user: ClientID) -> Int { directory.withLock { $0.connections(of: user) } }
 
     // MARK: Connection lifecycle
 
@@ -323,7 +325,7 @@ public final class NodeCore: Sendable {
         for shard in shards {
             shard.eventLoop.execute {
                 shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
-                shard.deliver(frame, to: Array(others))
+                shard.deliver(frame, to: Array(others), awaitingAckOf: id, route: nil)
             }
         }
         let local = directory.withLock { directory in reported.map { directory.isLocal($0) } }
