@@ -16,8 +16,9 @@ struct AckRoute: Sendable {
 ///
 /// Reading follows writing: while the channel cannot take writes the handler holds back the
 /// socket's reads, so a client that sends without reading (a ping flood, say) stops being read
-/// instead of making the node queue answers. A close it starts is answered within
-/// ``Limits/slowConsumerTimeout`` at the latest.
+/// instead of making the node queue answers. A connection that stays unwritable is closed as
+/// a slow consumer (4008), so held-back reads never keep a socket beyond
+/// ``Limits/slowConsumerTimeout``.
 final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, FlushTarget {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
