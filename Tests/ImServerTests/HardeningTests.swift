@@ -10,13 +10,6 @@ import Testing
 
 @Suite("Hostile and careless clients cost bounded memory and get clear answers")
 struct HardeningTests {
-    private func expectStillServing(_ cluster: TestCluster) async throws {
-        let probe = try await cluster.connect(ClientID(rawValue: "probe-\(Int.random(in: 0..<1_000_000))"))
-        let result = try await cluster.helper.broadcast(.text("still serving"))
-        #expect(try await probe.next(type: "message")["id"]?.string == result)
-        await probe.close()
-    }
-
     @Test("closed connections leave no handler, context or place behind")
     func closedConnectionsAreFreed() async throws {
         let cluster = try await TestCluster.start()
