@@ -26,7 +26,13 @@ public final class NodeCore: Sendable {
     let subscriptions: SubscriptionQueue
     private let lifecycles = Mutex([ConnectionID: Lifecycle]())
     private let recentAcks = Mutex(Set<String>())
-    private let commands = AsyncStream<(NodeCommand, ReplyAddress?)>.makeStream()
+    /// Commands from helpers (join, leave, force offline) waiting to run, oldest first. Bounded:
+    /// beyond ``maximumQueuedCommands`` new ones are dropped and logged; their senders get no
+    /// confirmation and give up after their command timeout.
+    private let commands = AsyncStream<(NodeCommand, ReplyAddress?)>.makeStream(
+        bufferingPolicy: .bufferingOldest(NodeCore.maximumQueuedCommands))
+    /// The most commands waiting to run.
+    static let maximumQueuedCommands = 65_536
     private let incarnation = randomHex(bytes: 4)
     private let counter = Atomic<UInt64>(0)
 
@@ -269,7 +275,9 @@ public final class NodeCore: Sendable {
             for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: sender) } }
         case .command(let command, let reply):
             stats.count(envelope: "command")
-            commands.continuation.yield((command, reply))
+            if case .dropped = commands.continuation.yield((command, reply)) {
+                logger.warning("dropping a node command: \(Self.maximumQueuedCommands) are waiting already")
+            }
         case .batch(let items):
             stats.count(envelope: "batch")
             await handle(batch: items)
