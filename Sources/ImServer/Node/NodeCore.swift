@@ -34,6 +34,7 @@ public final class NodeCore: Sendable {
     /// The most commands waiting to run.
     static let maximumQueuedCommands = 65_536
     private let incarnation = randomHex(bytes: 4)
+    private let linked = Atomic<Bool>(false)
     private let counter = Atomic<UInt64>(0)
 
     /// Where a connection's registration stands. Only what is under way holds a task: a
@@ -70,6 +71,13 @@ public final class NodeCore: Sendable {
     }
 
     var nodeID: NodeID { configuration.nodeID }
+
+    /// Whether the node has taken its lease and subscribed to its own subject: until then a
+    /// connection could not be reached, so handshakes are refused and health is 503.
+    var isLinked: Bool { linked.load(ordering: .acquiring) }
+
+    /// Marks the node linked to the backplane (see ``isLinked``).
+    func markLinked() { linked.store(true, ordering: .releasing) }
     var subjects: Subjects { configuration.subjects }
 
     func shard(for loop: any EventLoop) -> LoopHub? { shardsByLoop[ObjectIdentifier(loop)] }

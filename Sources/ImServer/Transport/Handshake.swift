@@ -91,6 +91,9 @@ final class Gatekeeper: Sendable {
         guard let token = target.value(of: "token"), !token.isEmpty else {
             return (nil, .refused(.badRequest, TokenError.missing.description))
         }
+        guard core.isLinked else {
+            return (nil, .refused(.serviceUnavailable, "node is starting, retry shortly"))
+        }
         guard sources.take(from: SourceRateLimiter.Source(source)) else {
             return (nil, .refused(.tooManyRequests, "too many handshakes from this address, retry shortly"))
         }
