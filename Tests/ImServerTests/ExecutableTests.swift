@@ -138,4 +138,24 @@ struct ExecutableTests {
         #expect(shortStatus == 1)
         #expect(shortOutput.contains("too short"), "\(shortOutput)")
     }
+
+    @Test("a correctly signed token with an absurd exp is refused and the node keeps running")
+    func absurdTokenExpiry() async throws {
+        let port = try await freePort()
+        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "off", "--threads", "1"],
+                                      environment: ["IM_TOKEN_SECRET": Self.secret])
+        defer { if process.isRunning { process.terminate() } }
+        try await waitUntil(timeout: .seconds(20)) {
+            (try? await httpRequest("GET", "http://127.0.0.1:\(port)/health"))?.status == 200
+        }
+        for exp in [9.3e18, 1e300] {
+            let token = try await TokenExpiryTests.token("mallory", exp: exp, secret: Self.secret)
+            await #expect(throws: TestClientError.self) {
+                try await TestClient.connect(to: "ws://127.0.0.1:\(port)/ws?token=" + token)
+            }
+            #expect(try await httpRequest("GET", "http://127.0.0.1:\(port)/health").status == 200, "exp \(exp)")
+        }
+        process.terminate()
+        #expect(try await waitForExit(process) == 0)
+    }
 }
