@@ -54,15 +54,16 @@ struct EventStream: Sendable {
                         let encoder = JSONEncoder()
                         for await event in events {
                             guard let json = try? encoder.encode(EventBody(event)) else { continue }
-                            try await Self.queue("event: \(event.kind.name)\ndata: \(String(decoding: json, as: UTF8.self))\n\n",
-                                                 into: sink, backlog: backlog, grace: limits.closeGrace)
+                            let line = "event: \(event.kind.name)\ndata: \(String(decoding: json, as: UTF8.self))\n\n"
+                            try await Self.queue(line, into: sink, backlog: backlog, grace: limits.closeGrace)
                         }
                         sink.finish()
                         return .forward
                     }
                     group.addTask {
                         while (try? await Task.sleep(for: .seconds(15))) != nil {
-                            try await Self.queue(": keep-alive\n\n", into: sink, backlog: backlog, grace: limits.closeGrace)
+                            try await Self.queue(": keep-alive\n\n", into: sink, backlog: backlog,
+                                                 grace: limits.closeGrace)
                         }
                         return .keepAlive
                     }
@@ -74,7 +75,8 @@ struct EventStream: Sendable {
                 sink.finish()
             }
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                        body: body)
     }
 
     /// Writes `lines` as they come; after they end, the reason when the reader fell behind.

@@ -22,7 +22,9 @@ struct DemoGuard: Sendable {
         }
         if request.method == .POST {
             guard let type = request.headers.first(name: "content-type"), LoopbackNames.isJSON(contentType: type)
-            else { return .error(.unsupportedMediaType, "the body must be JSON, sent with Content-Type: application/json") }
+            else {
+                return .error(.unsupportedMediaType, "the body must be JSON, sent with Content-Type: application/json")
+            }
         }
         return nil
     }
