@@ -133,6 +133,9 @@ struct ExecutableTests {
                                                              environment: [:])
         #expect(flagStatus == 1)
         #expect(flagOutput.contains("is empty"), "\(flagOutput)")
+        let (envStatus, envOutput) = try await failedStart(["--api-listen", "0.0.0.0:0"], environment: ["IM_API_KEY": ""])
+        #expect(envStatus == 1)
+        #expect(envOutput.contains("is empty"), "\(envOutput)")
         let (shortStatus, shortOutput) = try await failedStart(["--api-listen", "0.0.0.0:0"],
                                                                environment: ["IM_API_KEY": "short"])
         #expect(shortStatus == 1)
