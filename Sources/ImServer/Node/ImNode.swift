@@ -15,13 +15,25 @@ public final class ImNode: Service {
     /// The public listener.
     public let transport: WebSocketTransport
     private let logger: Logger
+    /// Why `configuration` was refused, thrown by ``run()``.
+    private let invalidConfiguration: ConfigurationError?
 
     /// A node with `configuration` on `backplane`, its connections on the loops of `group`;
     /// `routes` adds plain HTTP endpoints to the public port (health is always served).
+    /// A configuration out of range (``NodeConfiguration/validate()``) makes ``run()`` throw
+    /// the ``ConfigurationError`` at once (the node is built with the defaults meanwhile).
     public init(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver"))
     {
+        var configuration = configuration
+        do throws(ConfigurationError) {
+            try configuration.validate()
+            invalidConfiguration = nil
+        } catch {
+            invalidConfiguration = error
+            configuration = NodeConfiguration(nodeID: configuration.nodeID)
+        }
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.nodeID)"
         self.logger = logger
@@ -41,6 +53,7 @@ public final class ImNode: Service {
     public var isLinked: Bool { core.isLinked }
 
     public func run() async throws {
+        if let invalidConfiguration { throw invalidConfiguration }
         let configuration = core.configuration
         let presence = core.backplane.presence
         let heartbeats = core.shards.map { shard in
