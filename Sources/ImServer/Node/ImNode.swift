@@ -53,7 +53,10 @@ public final class ImNode: Service {
     public var isLinked: Bool { core.isLinked }
 
     public func run() async throws {
-        if let invalidConfiguration { throw invalidConfiguration }
+        if let invalidConfiguration {
+            transport.willNotBind()
+            throw invalidConfiguration
+        }
         let configuration = core.configuration
         let presence = core.backplane.presence
         let heartbeats = core.shards.map { shard in

@@ -43,8 +43,7 @@ public final class WebSocketTransport: Transport {
         do {
             channel = try await bind()
         } catch {
-            ready.continuation.yield(nil)
-            ready.continuation.finish()
+            willNotBind()
             throw error
         }
         let port = channel.localAddress?.port
@@ -55,6 +54,12 @@ public final class WebSocketTransport: Transport {
                                                  "path": "\(core.configuration.path)"])
         try? await gracefulShutdown()
         try? await channel.close()
+    }
+
+    /// Tells ``waitUntilBound()`` that no listener is coming (the node will not run).
+    func willNotBind() {
+        ready.continuation.yield(nil)
+        ready.continuation.finish()
     }
 
     /// Stops accepting new connections (existing ones stay open).
