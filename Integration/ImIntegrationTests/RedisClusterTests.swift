@@ -85,7 +85,10 @@ struct RedisClusterTests {
         let runner = ServiceRunner(service: backplane.bus, logger: Logger(label: "it-helper"))
         let helper = ImHelper(backplane: backplane, tokens: try await ConnectTokens(secret: Self.secret))
         try await waitUntil(timeout: .seconds(10)) { backplane.bus.health.isUp }
-        return Cluster(redis: redis, nodes: nodes, apiPorts: apiPorts, helper: helper, busRunner: runner)
+        let cluster = Cluster(redis: redis, nodes: nodes, apiPorts: apiPorts, helper: helper, busRunner: runner)
+        // A node admits connections once linked to the backplane (its /health says 200).
+        for node in nodes.indices { try await waitUntil(timeout: .seconds(10)) { await cluster.health(node: node) == 200 } }
+        return cluster
     }
 
     @Test("P2P, channels and per-user events across three nodes")

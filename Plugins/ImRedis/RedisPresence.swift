@@ -103,7 +103,7 @@ public final class RedisPresence: Presence {
     // MARK: Leases
 
     public func renewLease(of node: NodeID, ttl: Duration) async throws {
-        let milliseconds = max(ttl.nanoseconds / 1_000_000, 1)
+        let milliseconds = max(ttl.clamped(to: Duration.claimTTLRange).nanoseconds / 1_000_000, 1)
         _ = try await client.evaluate(RedisScripts.renewLease, keys: [leases],
                                       arguments: [node.rawValue, String(milliseconds)])
     }
@@ -174,7 +174,7 @@ public final class RedisPresence: Presence {
     // MARK: Tokens
 
     public func claimToken(id: String, ttl: Duration) async throws -> Bool {
-        let milliseconds = max(ttl.nanoseconds / 1_000_000, 1)
+        let milliseconds = max(ttl.clamped(to: Duration.claimTTLRange).nanoseconds / 1_000_000, 1)
         let reply = try await client.send(RedisCommand(["SET", token(id), "1", "NX", "PX", String(milliseconds)]))
         return reply == .status("OK")
     }

@@ -53,6 +53,12 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
     case signingFailed(String)
     /// The HS256 secret is shorter than ``ConnectTokens/minimumSecretLength`` bytes.
     case weakSecret
+    /// The token's header names an algorithm the verifier is not configured for (`none`,
+    /// or one other than its key's).
+    case algorithmNotAccepted(String)
+    /// The token's `exp` is further away than ``ConnectTokens/maximumLifetime`` allows (with
+    /// ``ConnectTokens/clockSkewAllowance``): the minting side is misconfigured or the token forged.
+    case lifetimeTooLong(maximum: Duration)
 
     public var description: String {
         switch self {
@@ -63,6 +69,10 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
         case .replayed: "token was already used"
         case .signingFailed(let detail): "could not sign token: \(detail)"
         case .weakSecret: "token secret must be at least \(ConnectTokens.minimumSecretLength) bytes"
+        case .algorithmNotAccepted(let algorithm):
+            "token algorithm '\(algorithm.prefix(40))' is not accepted (the header's alg must match the verifying key)"
+        case .lifetimeTooLong(let maximum):
+            "token expires too far in the future (the maximum token lifetime is \(maximum.seconds) s)"
         }
     }
 }
@@ -76,8 +86,20 @@ public struct ConnectTokens: Sendable {
     /// verified in place (no hop to the key collection's actor), once per handshake.
     let secret: SymmetricKey?
 
+    /// The longest time a token may be valid: a token whose `exp` is further than this (plus
+    /// ``clockSkewAllowance``) from the verifier's clock is refused, and ``mint(for:meta:lifetime:now:)``
+    /// refuses a longer lifetime. Default ``defaultMaximumLifetime``.
+    public var maximumLifetime: Duration = Self.defaultMaximumLifetime
+
     /// The shortest HS256 secret accepted, in bytes (the hash's output size).
     public static let minimumSecretLength = 32
+    /// The default ``maximumLifetime``: 10 minutes (connect tokens are meant to be used at once).
+    public static let defaultMaximumLifetime: Duration = .seconds(600)
+    /// How far the minting side's clock may run ahead of the verifier's.
+    public static let clockSkewAllowance: Duration = .seconds(60)
+    /// The latest `exp` that is read as a time at all (the end of year 9999, in Unix seconds);
+    /// anything beyond, negative or not finite is a malformed token.
+    static let latestExpiry: TimeInterval = 253_402_300_799
 
     /// Tokens signed and verified with HS256 and `secret` (at least 32 bytes).
     public init(secret: String) async throws(TokenError) {
@@ -98,6 +120,7 @@ public struct ConnectTokens: Sendable {
     public func mint(for client: ClientID, meta: String? = nil, lifetime: Duration = .seconds(30), now: Date = Date())
         async throws(TokenError) -> String
     {
+        guard lifetime <= maximumLifetime else { throw .lifetimeTooLong(maximum: maximumLifetime) }
         let claims = ConnectClaims(client: client, expires: now.addingTimeInterval(lifetime.seconds),
                                    id: randomHex(bytes: 16), meta: meta)
         do {
@@ -107,7 +130,12 @@ public struct ConnectTokens: Sendable {
         }
     }
 
-    /// Checks a token's signature, shape and expiry (not single use: see ``Presence/claimToken(id:ttl:)``).
+    /// Checks a token's signature, algorithm, shape and expiry (not single use: see
+    /// ``Presence/claimToken(id:ttl:)``).
+    ///
+    /// The header's `alg` must be the algorithm of the key that verifies the token (`none` is
+    /// never accepted), and `exp` must be a time no further away than ``maximumLifetime``, so
+    /// ``VerifiedToken/expires`` is always within minutes of `now`.
     public func verify(_ token: String, now: Date = Date()) async throws(TokenError) -> VerifiedToken {
         guard !token.isEmpty else { throw .missing }
         let claims: ConnectClaims
@@ -115,6 +143,7 @@ public struct ConnectTokens: Sendable {
             if let secret, let fast = try Self.verifiedHS256(token, secret: secret) {
                 claims = fast
             } else {
+                try await checkAlgorithm(of: token)
                 claims = try await keys.verify(token, as: ConnectClaims.self)
             }
         } catch let error as TokenError {
@@ -126,7 +155,14 @@ public struct ConnectTokens: Sendable {
         } catch {
             throw .malformed(String(describing: error))
         }
+        let expiry = claims.exp.value.timeIntervalSince1970
+        guard expiry.isFinite, (0...Self.latestExpiry).contains(expiry) else {
+            throw .malformed("exp must be a time in seconds since 1970, up to year 9999")
+        }
         guard claims.exp.value > now else { throw .expired }
+        guard expiry - now.timeIntervalSince1970 <= (maximumLifetime + Self.clockSkewAllowance).seconds else {
+            throw .lifetimeTooLong(maximum: maximumLifetime)
+        }
         let client: ClientID
         do {
             client = try ClientID(validating: claims.sub.value)
@@ -135,6 +171,33 @@ public struct ConnectTokens: Sendable {
         }
         guard !claims.jti.value.isEmpty else { throw .malformed("jti must not be empty") }
         return VerifiedToken(client: client, id: claims.jti.value, meta: claims.meta, expires: claims.exp.value)
+    }
+}
+
+extension ConnectTokens {
+    /// Refuses a token whose header's `alg` is `none` or is not the algorithm of the key that
+    /// would verify it (jwt-kit verifies with the key's algorithm whatever the header says).
+    private func checkAlgorithm(of token: String) async throws(TokenError) {
+        let bytes = Array(token.utf8)
+        guard let dot = bytes.firstIndex(of: UInt8(ascii: ".")) else {
+            throw .malformed("not a JWT (three dot-separated parts)")
+        }
+        let header = try Self.members(of: bytes[..<dot], name: "header")
+        guard case .string(let algorithm)? = header["alg"] else { throw .malformed("header alg must be a string") }
+        let kid: JWKIdentifier?
+        switch header["kid"] {
+        case nil: kid = nil
+        case .string(let text)?: kid = JWKIdentifier(string: text)
+        default: throw .malformed("header kid must be a string")
+        }
+        guard algorithm.lowercased() != "none" else { throw .algorithmNotAccepted(algorithm) }
+        let key: any JWTAlgorithm
+        do {
+            key = try await keys.getKey(for: kid, alg: algorithm)
+        } catch {
+            throw .algorithmNotAccepted(algorithm)
+        }
+        guard key.name == algorithm else { throw .algorithmNotAccepted(algorithm) }
     }
 }
 

@@ -35,7 +35,7 @@ extension ConnectTokens {
                              meta: meta)
     }
 
-    private static func members(of part: ArraySlice<UInt8>, name: String) throws(TokenError)
+    static func members(of part: ArraySlice<UInt8>, name: String) throws(TokenError)
         -> [String: FlatJSONObject.Value]
     {
         guard let json = base64URLDecoded(part) else { throw .malformed("\(name) is not base64url") }

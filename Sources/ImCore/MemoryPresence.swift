@@ -76,7 +76,7 @@ public final class MemoryPresence: Presence {
     }
 
     public func renewLease(of node: NodeID, ttl: Duration) async throws {
-        let deadline = clock.now.advanced(by: ttl)
+        let deadline = clock.now.advanced(by: ttl.clamped(to: Duration.claimTTLRange))
         state.withLock { $0.leases[node] = deadline }
     }
 
@@ -153,7 +153,7 @@ public final class MemoryPresence: Presence {
                 state.tokens = state.tokens.filter { $0.value > now }
                 state.nextTokenSweep = now.advanced(by: .seconds(1))
             }
-            state.tokens[id] = now.advanced(by: ttl)
+            state.tokens[id] = now.advanced(by: ttl.clamped(to: Duration.claimTTLRange))
             return true
         }
     }

@@ -47,6 +47,8 @@ public protocol Presence: Sendable {
     /// How many members `channel` has, and how many of them are online.
     func stats(of channel: String) async throws -> ChannelStats
     /// Marks a connect token as used; `true` the first time for `id` within `ttl`, cluster-wide.
+    /// Any `ttl` is taken without trapping: the built-in directories clamp it to
+    /// `Duration.claimTTLRange` (a token never lives longer than that).
     func claimToken(id: String, ttl: Duration) async throws -> Bool
 }
 
@@ -61,5 +63,15 @@ public struct ChannelStats: Sendable, Hashable, Codable {
     public init(members: Int, online: Int) {
         self.members = members
         self.online = online
+    }
+}
+
+extension Duration {
+    /// The range a token claim's (or a lease's) time to live is clamped to: zero to one day.
+    public static let claimTTLRange: ClosedRange<Duration> = .zero ... .seconds(86_400)
+
+    /// This duration limited to `range` (so any duration, however large, converts safely).
+    public func clamped(to range: ClosedRange<Duration>) -> Duration {
+        min(max(self, range.lowerBound), range.upperBound)
     }
 }

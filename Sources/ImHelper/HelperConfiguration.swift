@@ -15,6 +15,9 @@ public struct HelperConfiguration: Sendable {
     public var systemSender: ClientID
     /// Called after every send, for auditing (FreeIM's `OnSend`).
     public var onSend: (@Sendable (SentMessage) -> Void)?
+    /// Events an ``ImHelper/events(bufferLimit:)`` stream holds for a consumer that does not keep
+    /// up; beyond it the oldest are dropped (counted in ``ImHelper/droppedEvents`` and logged).
+    public var eventBufferLimit: Int = 10_000
 
     /// A configuration with the documented defaults.
     public init(publicURL: String = "ws://127.0.0.1:6001/ws", subjects: Subjects = Subjects(),

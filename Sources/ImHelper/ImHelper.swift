@@ -18,6 +18,7 @@ public final class ImHelper: Sendable {
     private let inbox = Mutex<Task<CommandInbox, any Error>?>(nil)
     let queue: SendQueue
     private let messageIDs = MessageIDs()
+    private let droppedEventCount = DropCounter()
 
     /// A helper on `backplane` that mints tokens with `tokens`.
     public init(backplane: Backplane, tokens: ConnectTokens, configuration: HelperConfiguration = HelperConfiguration(),
@@ -34,12 +35,31 @@ public final class ImHelper: Sendable {
 
     // MARK: Connecting
 
+    /// The longest `meta` a connect URL carries, in UTF-8 bytes.
+    public static let maximumMetaLength = 2048
+    /// The longest connect URL minted, in bytes: 8 KiB, what common proxies accept in a
+    /// request line (nginx's default buffer); nodes accept up to 80 KiB of request line and headers.
+    public static let maximumConnectURLLength = 8192
+
     /// A URL the client opens as its WebSocket: the public URL with a fresh single-use token.
+    ///
+    /// `meta` may have at most ``maximumMetaLength`` bytes, and the URL at most
+    /// ``maximumConnectURLLength`` (a meta full of characters JSON escapes grows six-fold):
+    /// beyond either, ``HelperError/metaTooLong(length:maximum:)`` or
+    /// ``HelperError/connectURLTooLong(length:maximum:)`` rather than a URL the node or a proxy
+    /// would refuse.
     public func connectURL(for client: ClientID, meta: String? = nil) async throws -> String {
         let valid = try ClientID(validating: client.rawValue)
+        if let meta, meta.utf8.count > Self.maximumMetaLength {
+            throw HelperError.metaTooLong(length: meta.utf8.count, maximum: Self.maximumMetaLength)
+        }
         let token = try await tokens.mint(for: valid, meta: meta, lifetime: configuration.tokenLifetime)
         let separator = configuration.publicURL.contains("?") ? "&" : "?"
-        return configuration.publicURL + separator + "token=" + token
+        let url = configuration.publicURL + separator + "token=" + token
+        guard url.utf8.count <= Self.maximumConnectURLLength else {
+            throw HelperError.connectURLTooLong(length: url.utf8.count, maximum: Self.maximumConnectURLLength)
+        }
+        return url
     }
 
     // MARK: Sending
@@ -179,14 +199,29 @@ public final class ImHelper: Sendable {
 
     /// Online and offline events, per user, carrying the token's `meta`, from now on.
     ///
-    /// Each call makes its own bus subscription; stop iterating to end it.
-    public func events() async throws -> AsyncStream<PresenceEvent> {
+    /// Each call makes its own bus subscription; stop iterating to end it. The stream holds at
+    /// most `bufferLimit` events (default ``HelperConfiguration/eventBufferLimit``) for a
+    /// consumer that falls behind: then the oldest are dropped, counted in ``droppedEvents``
+    /// and logged, so a stalled consumer costs bounded memory.
+    public func events(bufferLimit: Int? = nil) async throws -> AsyncStream<PresenceEvent> {
+        let limit = max(bufferLimit ?? configuration.eventBufferLimit, 1)
         let subscriber = try await backplane.bus.makeSubscriber()
         try await subscriber.subscribe([subjects.events])
-        let (stream, continuation) = AsyncStream<PresenceEvent>.makeStream()
+        let (stream, continuation) = AsyncStream<PresenceEvent>.makeStream(bufferingPolicy: .bufferingNewest(limit))
+        let logger = logger
+        let dropped = droppedEventCount
         let reader = Task {
+            var droppedHere = 0
             for await message in subscriber.messages {
-                if case .event(let event)? = try? Envelope(decoding: message.payload) { continuation.yield(event) }
+                guard case .event(let event)? = try? Envelope(decoding: message.payload) else { continue }
+                if case .dropped = continuation.yield(event) {
+                    droppedHere += 1
+                    dropped.add(1)
+                    if droppedHere == 1 || droppedHere.isMultiple(of: 10_000) {
+                        logger.warning("an event stream's consumer is not keeping up: dropped its oldest events",
+                                       metadata: ["dropped": "\(droppedHere)", "buffer": "\(limit)"])
+                    }
+                }
             }
             continuation.finish()
         }
@@ -196,6 +231,10 @@ public final class ImHelper: Sendable {
         }
         return stream
     }
+
+    /// Events dropped so far, over every ``events(bufferLimit:)`` stream, because their
+    /// consumers did not keep up.
+    public var droppedEvents: Int { droppedEventCount.value }
 
     // MARK: Commands
 
@@ -252,10 +291,27 @@ public final class ImHelper: Sendable {
 public enum HelperError: Error, Equatable, CustomStringConvertible {
     /// A channel name is empty or longer than 200 bytes.
     case invalidChannel(String)
+    /// A connect URL's `meta` is longer than ``ImHelper/maximumMetaLength`` bytes.
+    case metaTooLong(length: Int, maximum: Int)
+    /// A connect URL would be longer than ``ImHelper/maximumConnectURLLength`` bytes.
+    case connectURLTooLong(length: Int, maximum: Int)
 
     public var description: String {
         switch self {
         case .invalidChannel(let name): "invalid channel name '\(name.prefix(40))': must be 1 to 200 bytes"
+        case .metaTooLong(let length, let maximum):
+            "meta has \(length) bytes; a connect URL carries at most \(maximum)"
+        case .connectURLTooLong(let length, let maximum):
+            "the connect URL would have \(length) bytes, more than the \(maximum) a node or proxy is sure to accept "
+                + "(meta grows when JSON escapes it: shorten it)"
         }
     }
+}
+
+/// A count shared by the helper and its event streams' reader tasks.
+final class DropCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func add(_ value: Int) { count.add(value, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

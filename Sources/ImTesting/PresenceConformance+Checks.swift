@@ -156,6 +156,12 @@ extension PresenceHarness {
         try expect(try await claimToken(id: id, ttl: .seconds(60)), false, "a second claim of the same id")
         try expect(try await claimToken(id: id, ttl: .seconds(60)), false, "a third claim of the same id")
         try expect(try await claimToken(id: prefix + "-other-token", ttl: .seconds(60)), true, "the first claim of another id")
+        // Any ttl is taken, however large or small (a directory clamps it; it never traps).
+        for (index, ttl) in [Duration.seconds(Int64.max), .milliseconds(Int64.max), .seconds(-1), .zero].enumerated() {
+            try expect(try await claimToken(id: prefix + "-ttl-token-\(index)", ttl: ttl), true, "the first claim with ttl \(ttl)")
+        }
+        try expect(try await claimToken(id: prefix + "-ttl-token-0", ttl: .seconds(60)), false,
+                   "a second claim of an id claimed with the largest ttl")
     }
 
     func claimTokenExpires() async throws {

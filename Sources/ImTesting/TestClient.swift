@@ -141,6 +141,12 @@ public final class TestClient: Sendable {
         try await channel.writeAndFlush(frame)
     }
 
+    /// Sends `frame` exactly as given: unmasked when it has no mask key, with its reserved
+    /// bits and opcode as set (to test how a server treats frames the RFC forbids).
+    public func send(_ frame: WebSocketFrame) async throws {
+        try await channel.writeAndFlush(frame)
+    }
+
     /// Sends a close frame and closes the socket.
     public func close(code: UInt16 = 1000) async {
         var data = ByteBuffer()

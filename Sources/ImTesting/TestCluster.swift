@@ -25,9 +25,11 @@ public final class TestCluster: Sendable {
 
     /// Starts `count` nodes on `backplane` (a fresh memory backplane by default), each on a
     /// free loopback port; `configure` adjusts each node's configuration (given its index).
+    /// Returns once every node is linked to the backplane (ready for connections), unless
+    /// `waitUntilLinked` is `false` (to test a node whose backplane is not up).
     public static func start(
         nodes count: Int = 1, backplane: Backplane = .memory(), secret: String = "test-secret-of-at-least-32-bytes!!",
-        configure: (inout NodeConfiguration, Int) -> Void = { _, _ in }
+        waitUntilLinked: Bool = true, configure: (inout NodeConfiguration, Int) -> Void = { _, _ in }
     ) async throws -> TestCluster {
         var logger = Logger(label: "test-cluster")
         logger.logLevel = .warning
@@ -38,7 +40,7 @@ public final class TestCluster: Sendable {
             var configuration = NodeConfiguration(nodeID: NodeID(rawValue: "test-node-\(index)"), port: 0)
             configure(&configuration, index)
             nodes.append(try await TestNode.start(configuration: configuration, backplane: backplane,
-                                                  tokens: tokens, logger: logger))
+                                                  tokens: tokens, waitUntilLinked: waitUntilLinked, logger: logger))
         }
         let helper = ImHelper(backplane: backplane, tokens: tokens,
                               configuration: HelperConfiguration(publicURL: nodes.first?.url ?? "ws://127.0.0.1:1/ws"),
@@ -90,7 +92,7 @@ public final class TestNode: Sendable {
     }
 
     static func start(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
-                      logger: Logger) async throws -> TestNode
+                      waitUntilLinked: Bool, logger: Logger) async throws -> TestNode
     {
         let node = ImNode(configuration: configuration, backplane: backplane, tokens: tokens, logger: logger)
         let runner = ServiceRunner(service: node, logger: logger)
@@ -98,7 +100,16 @@ public final class TestNode: Sendable {
             try? await runner.stop()
             throw TestClusterError.nodeDidNotStart(configuration.nodeID)
         }
-        return TestNode(node: node, port: port, runner: runner)
+        let started = TestNode(node: node, port: port, runner: runner)
+        if waitUntilLinked {
+            do {
+                try await waitUntil(timeout: .seconds(10)) { node.isLinked }
+            } catch {
+                try? await runner.stop()
+                throw TestClusterError.nodeDidNotStart(configuration.nodeID)
+            }
+        }
+        return started
     }
 
     /// Shuts the node down gracefully and waits until it has.

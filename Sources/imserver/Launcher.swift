@@ -33,7 +33,7 @@ struct Launcher {
             logger: logger)
         var routes = PublicRoutes()
         routes.addClientScript()
-        if settings.node.demo { routes.addDemo(helper: helper) }
+        if settings.node.demo { routes.addDemo(helper: helper, loopbackOnly: !settings.demoAllowPublic) }
         let node = ImNode(configuration: settings.node, backplane: backplane, tokens: tokens, routes: routes,
                           logger: logger)
         var services: [any Service] = [backplane.bus, node]

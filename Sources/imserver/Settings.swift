@@ -14,6 +14,8 @@ struct Settings: Sendable {
     var tokenLifetime: Duration
     var commandTimeout: Duration
     var logLevel: Logger.Level
+    /// Whether the demo may run on a non-loopback address (then it also answers any `Host`).
+    var demoAllowPublic: Bool
     /// Event-loop threads (connections are spread over them); default: one per core.
     var threads: Int
 
@@ -26,15 +28,10 @@ struct Settings: Sendable {
         node.path = reader.string(forKey: "public.path", default: "/ws")
         node.subjects = Subjects(prefix: reader.string(forKey: "subject.prefix", default: "im"))
         node.demo = reader.bool(forKey: "demo", default: false)
-        node.pingInterval = .seconds(reader.double(forKey: "heartbeat.interval", default: 25))
-        node.idleTimeout = .seconds(reader.double(forKey: "heartbeat.idleTimeout", default: 60))
-        node.leaseTTL = .seconds(reader.double(forKey: "lease.ttl", default: 15))
-        let flushInterval = reader.double(forKey: "delivery.flushInterval", default: 0.025)
-        guard (0...1).contains(flushInterval) else {
-            throw SettingsError.invalid(key: "delivery.flushInterval", value: String(flushInterval),
-                                        expected: "0 to 1 seconds")
-        }
-        node.flushInterval = .seconds(flushInterval)
+        node.pingInterval = try Self.seconds(reader, "heartbeat.interval", default: 25)
+        node.idleTimeout = try Self.seconds(reader, "heartbeat.idleTimeout", default: 60)
+        node.leaseTTL = try Self.seconds(reader, "lease.ttl", default: 15)
+        node.flushInterval = try Self.seconds(reader, "delivery.flushInterval", default: 0.025, in: 0...1)
         var limits = Limits()
         limits.maxFrameSize = reader.int(forKey: "limits.maxFrameSize", default: limits.maxFrameSize)
         limits.messagesPerSecond = reader.int(forKey: "limits.messagesPerSecond", default: limits.messagesPerSecond)
@@ -42,16 +39,18 @@ struct Settings: Sendable {
         limits.connectionsPerUser = reader.int(forKey: "limits.connectionsPerUser", default: limits.connectionsPerUser)
         limits.connectionsPerNode = reader.int(forKey: "limits.connectionsPerNode", default: limits.connectionsPerNode)
         limits.handshakesPerSecond = reader.int(forKey: "limits.handshakesPerSecond", default: limits.handshakesPerSecond)
+        limits.handshakesPerSource = reader.int(forKey: "limits.handshakesPerSource", default: limits.handshakesPerSource)
         limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
         limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
-        limits.slowConsumerTimeout = .seconds(reader.double(forKey: "limits.slowConsumerTimeout", default: 10))
-        limits.handshakeTimeout = .seconds(reader.double(forKey: "limits.handshakeTimeout", default: 10))
+        limits.slowConsumerTimeout = try Self.seconds(reader, "limits.slowConsumerTimeout", default: 10)
+        limits.handshakeTimeout = try Self.seconds(reader, "limits.handshakeTimeout", default: 10)
         limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
         self.node = node
         try Self.validate(node)
         publicURL = reader.string(forKey: "public.url", default: "ws://\(Self.urlHost(host)):\(port)\(node.path)")
-        if node.demo && !ServerAPIConfiguration.isLoopback(host) && !reader.bool(forKey: "demo.allowPublic", default: false) {
+        demoAllowPublic = reader.bool(forKey: "demo.allowPublic", default: false)
+        if node.demo && !ServerAPIConfiguration.isLoopback(host) && !demoAllowPublic {
             throw SettingsError.invalid(
                 key: "demo", value: "true",
                 expected: "the demo only on a loopback listen address: its token endpoint lets anyone log in "
@@ -62,16 +61,15 @@ struct Settings: Sendable {
             api = nil
         } else {
             let (apiHost, apiPort) = try Self.address(apiListen, key: "api.listen")
-            api = ServerAPIConfiguration(host: apiHost, port: apiPort,
-                                         apiKey: reader.string(forKey: "api.key", isSecret: true))
+            let configuration = ServerAPIConfiguration(host: apiHost, port: apiPort,
+                                                       apiKey: reader.string(forKey: "api.key", isSecret: true))
+            try configuration.validate()
+            api = configuration
         }
         tokenSecret = reader.string(forKey: "token.secret", isSecret: true)
-        tokenLifetime = .seconds(reader.double(forKey: "token.lifetime", default: 30))
-        commandTimeout = .seconds(reader.double(forKey: "command.timeout", default: 3))
-        guard tokenLifetime > .zero, commandTimeout > .zero else {
-            throw SettingsError.invalid(key: "token.lifetime / command.timeout", value: "<= 0",
-                                        expected: "a positive number of seconds")
-        }
+        tokenLifetime = try Self.seconds(reader, "token.lifetime", default: 30,
+                                         in: 0.001...ConnectTokens.defaultMaximumLifetime.seconds)
+        commandTimeout = try Self.seconds(reader, "command.timeout", default: 3)
         let level = reader.string(forKey: "log.level", default: "info")
         guard let parsed = Logger.Level(rawValue: level) else {
             throw SettingsError.invalid(key: "log.level", value: level, expected: "trace … critical")
@@ -83,32 +81,18 @@ struct Settings: Sendable {
         }
     }
 
-    /// Refuses limits and intervals that would break the node (zero or negative).
-    static func validate(_ node: NodeConfiguration) throws {
-        let limits = node.limits
-        let counts: [(String, Int)] = [
-            ("limits.maxFrameSize", limits.maxFrameSize), ("limits.messagesPerSecond", limits.messagesPerSecond),
-            ("limits.messageBurst", limits.messageBurst), ("limits.connectionsPerUser", limits.connectionsPerUser),
-            ("limits.connectionsPerNode", limits.connectionsPerNode),
-            ("limits.handshakesPerSecond", limits.handshakesPerSecond),
-            ("limits.writeBufferHighWater", limits.writeBufferHighWater), ("limits.maxQueuedBytes", limits.maxQueuedBytes),
-            ("limits.pendingAcks", limits.pendingAcks),
-        ]
-        for (key, value) in counts where value <= 0 {
-            throw SettingsError.invalid(key: key, value: String(value), expected: "a positive whole number")
-        }
-        let durations: [(String, Duration)] = [
-            ("heartbeat.interval", node.pingInterval), ("heartbeat.idleTimeout", node.idleTimeout),
-            ("lease.ttl", node.leaseTTL), ("limits.slowConsumerTimeout", limits.slowConsumerTimeout),
-            ("limits.handshakeTimeout", limits.handshakeTimeout),
-        ]
-        for (key, value) in durations where value <= .zero {
-            throw SettingsError.invalid(key: key, value: "\(value)", expected: "a positive number of seconds")
-        }
-        guard node.idleTimeout > node.pingInterval else {
-            throw SettingsError.invalid(key: "heartbeat.idleTimeout", value: "\(node.idleTimeout)",
-                                        expected: "more than heartbeat.interval (\(node.pingInterval))")
-        }
+    /// Refuses limits and intervals that would break the node (out of their ranges; see
+    /// ``NodeConfiguration/validate()``).
+    static func validate(_ node: NodeConfiguration) throws(ConfigurationError) {
+        try node.validate()
+    }
+
+    /// The setting `key` in seconds, refused (not trapped on) when it is not a finite number
+    /// in `range` (default: 1 ms to one day).
+    static func seconds(_ reader: ConfigReader, _ key: String, default fallback: Double,
+                        in range: ClosedRange<Double> = 0.001...86_400) throws(ConfigurationError) -> Duration
+    {
+        try Duration.setting(key, seconds: reader.double(forKey: ConfigKey(key), default: fallback), in: range)
     }
 
     /// `host` as it goes in a URL: wildcard addresses become loopback, IPv6 gets brackets.
@@ -131,13 +115,12 @@ struct Settings: Sendable {
     }
 }
 
-/// A setting with a value it cannot take.
-enum SettingsError: Error, CustomStringConvertible {
-    case invalid(key: String, value: String, expected: String)
+/// A setting with a value it cannot take (the node's ``ConfigurationError``).
+typealias SettingsError = ConfigurationError
 
-    var description: String {
-        switch self {
-        case .invalid(let key, let value, let expected): "setting \(key) = '\(value)' is invalid; expected \(expected)"
-        }
+extension ConfigurationError {
+    /// An error for `key`, `value` and what was expected.
+    static func invalid(key: String, value: String, expected: String) -> ConfigurationError {
+        ConfigurationError(key: key, value: value, expected: expected)
     }
 }

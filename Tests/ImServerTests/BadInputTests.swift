@@ -8,13 +8,6 @@ import Testing
 
 @Suite("Bad input is refused clearly and hurts nobody else")
 struct BadInputTests {
-    /// Checks that the node still serves a fresh user end to end.
-    private func expectStillServing(_ cluster: TestCluster) async throws {
-        let probe = try await cluster.connect(ClientID(rawValue: "probe-\(Int.random(in: 0..<1_000_000))"))
-        let result = try await cluster.helper.broadcast(.text("still serving"))
-        #expect(try await probe.next(type: "message")["id"]?.string == result)
-    }
-
     private func refusal(_ url: String) async throws -> (Int, String) {
         do {
             let client = try await TestClient.connect(to: url)

@@ -99,4 +99,66 @@ struct ExecutableTests {
         #expect(output.contains("threads"))
         #expect(output.contains("1 to 1024"))
     }
+
+    /// Runs the binary with `arguments` and `environment`; its exit status and standard error.
+    private func failedStart(_ arguments: [String] = [], environment: [String: String]) async throws -> (Int32, String) {
+        let api = arguments.contains("--api-listen") ? [] : ["--api-listen", "off"]
+        let (process, errors) = try launch(["--listen", "127.0.0.1:0"] + api + arguments,
+                                           environment: ["IM_TOKEN_SECRET": Self.secret].merging(environment) { $1 })
+        defer { if process.isRunning { process.terminate() } }
+        let status = try await waitForExit(process)
+        return (status, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    @Test("a setting out of its range stops start-up with the key named, never a trap", arguments: [
+        ("IM_LIMITS_MAX_FRAME_SIZE", "5000000000", "limits.maxFrameSize"),
+        ("IM_HEARTBEAT_INTERVAL", "1e300", "heartbeat.interval"),
+        ("IM_HEARTBEAT_INTERVAL", "nan", "heartbeat.interval"),
+        ("IM_TOKEN_LIFETIME", "nan", "token.lifetime"),
+        ("IM_TOKEN_LIFETIME", "3600", "token.lifetime"),
+        ("IM_LEASE_TTL", "inf", "lease.ttl"),
+        ("IM_COMMAND_TIMEOUT", "-1", "command.timeout"),
+        ("IM_LIMITS_SLOW_CONSUMER_TIMEOUT", "1e300", "limits.slowConsumerTimeout"),
+        ("IM_DELIVERY_FLUSH_INTERVAL", "1e300", "delivery.flushInterval"),
+    ])
+    func settingOutOfRange(variable: String, value: String, key: String) async throws {
+        let (status, output) = try await failedStart(environment: [variable: value])
+        #expect(status == 1, "exit status \(status) (a trap is a signal): \(output)")
+        #expect(output.contains("setting \(key) = "), "\(output)")
+    }
+
+    @Test("an empty or short API key stops start-up with a clear message")
+    func emptyOrShortKey() async throws {
+        let (flagStatus, flagOutput) = try await failedStart(["--api-listen", "127.0.0.1:0", "--api-key", ""],
+                                                             environment: [:])
+        #expect(flagStatus == 1)
+        #expect(flagOutput.contains("is empty"), "\(flagOutput)")
+        let (envStatus, envOutput) = try await failedStart(["--api-listen", "0.0.0.0:0"], environment: ["IM_API_KEY": ""])
+        #expect(envStatus == 1)
+        #expect(envOutput.contains("is empty"), "\(envOutput)")
+        let (shortStatus, shortOutput) = try await failedStart(["--api-listen", "0.0.0.0:0"],
+                                                               environment: ["IM_API_KEY": "short"])
+        #expect(shortStatus == 1)
+        #expect(shortOutput.contains("too short"), "\(shortOutput)")
+    }
+
+    @Test("a correctly signed token with an absurd exp is refused and the node keeps running")
+    func absurdTokenExpiry() async throws {
+        let port = try await freePort()
+        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "off", "--threads", "1"],
+                                      environment: ["IM_TOKEN_SECRET": Self.secret])
+        defer { if process.isRunning { process.terminate() } }
+        try await waitUntil(timeout: .seconds(20)) {
+            (try? await httpRequest("GET", "http://127.0.0.1:\(port)/health"))?.status == 200
+        }
+        for exp in [9.3e18, 1e300] {
+            let token = try await TokenExpiryTests.token("mallory", exp: exp, secret: Self.secret)
+            await #expect(throws: TestClientError.self) {
+                try await TestClient.connect(to: "ws://127.0.0.1:\(port)/ws?token=" + token)
+            }
+            #expect(try await httpRequest("GET", "http://127.0.0.1:\(port)/health").status == 200, "exp \(exp)")
+        }
+        process.terminate()
+        #expect(try await waitForExit(process) == 0)
+    }
 }

@@ -10,11 +10,11 @@ import Testing
 
 @testable import ImServer
 
-/// Close codes a server may put in a close frame (RFC 6455 §7.4): every code docs/protocol.md
-/// documents is one, and an echo of a client's close may be any of them. Never 1004-1006,
-/// 1015, 1012-2999 (unassigned for us) or ≥ 5000.
+/// Close codes that may appear in a close frame (RFC 6455 §7.4 and the IANA registry, which
+/// added 1012-1014): every code docs/protocol.md documents is one, and an echo of a client's
+/// close may be any of them. Never 1004-1006, 1015, 1016-2999 (unassigned) or ≥ 5000.
 private func isSendableCloseCode(_ code: UInt16) -> Bool {
-    (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
+    (1000...1003).contains(code) || (1007...1014).contains(code) || (3000...4999).contains(code)
 }
 
 /// Client frame bytes (masked), the seeds the mutations start from.
@@ -115,8 +115,9 @@ private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x"
 
 @Suite("Fuzzing the client frame path", .serialized)
 struct FrameFuzzTests {
-    /// Feeds `chunks` through the node's WebSocket pipeline (NIO's frame decoder bounded by
-    /// `maxFrameSize`, the fragment aggregator, the node's ``ConnectionHandler``) on a testing
+    /// Feeds `chunks` through the node's WebSocket pipeline as `WebSocketUpgradeHandler` builds it
+    /// (NIO's frame decoder bounded by `maxFrameSize`, the node's ``ConnectionHandler`` with its
+    /// ``ClientFrameAssembler``) on a testing
     /// channel; returns every byte the node wrote and whether it closed the channel.
     private static func run(_ chunks: [[UInt8]], core: NodeCore, loop: NIOAsyncTestingEventLoop) async throws
         -> (output: [UInt8], closed: Bool)
@@ -130,8 +131,6 @@ struct FrameFuzzTests {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(WebSocketFrameEncoder())
             try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limits.maxFrameSize)))
-            try sync.addHandler(NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
-                                                            maxAccumulatedFrameSize: limits.maxFrameSize))
             try sync.addHandler(ConnectionHandler(record: record, hub: hub, core: core, limits: limits))
         }.get()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))

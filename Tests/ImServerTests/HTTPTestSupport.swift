@@ -32,14 +32,23 @@ func httpRequest(_ method: String, _ url: String, body: String? = nil, headers: 
 final class StreamingHTTP: Sendable {
     private let channel: any Channel
 
-    static func open(port: Int, request: String) async throws -> StreamingHTTP {
-        try await open(port: port, bytes: Array(request.utf8))
+    static func open(port: Int, request: String, autoRead: Bool = true, receiveBuffer: Int32? = nil)
+        async throws -> StreamingHTTP
+    {
+        try await open(port: port, bytes: Array(request.utf8), autoRead: autoRead, receiveBuffer: receiveBuffer)
     }
 
-    /// Connects and sends `bytes` in one write.
-    static func open(port: Int, bytes: [UInt8]) async throws -> StreamingHTTP {
+    /// Connects and sends `bytes` in one write. Without `autoRead` nothing is read from the
+    /// socket (a reader that stalled) until ``resume()``.
+    static func open(port: Int, bytes: [UInt8], autoRead: Bool = true, receiveBuffer: Int32? = nil)
+        async throws -> StreamingHTTP
+    {
         let chunks = AsyncQueue<String>()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).channelOption(.autoRead, value: autoRead)
+        if let receiveBuffer {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ChunkCollector(chunks: chunks))
@@ -69,6 +78,51 @@ final class StreamingHTTP: Sendable {
     }
 
     func close() async { try? await channel.close() }
+
+    /// Stops reading the socket (a reader that stalled).
+    func pause() async throws {
+        try await channel.setOption(.autoRead, value: false).get()
+    }
+
+    /// Reads until `marker` arrives, keeping only the last few KiB (for long streams); returns
+    /// how many times `count` appeared on the way (markers split across chunks included).
+    func skip(until marker: String, counting count: String, timeout: Duration = .seconds(10)) async throws -> Int {
+        var window = ""
+        var seen = 0
+        while true {
+            guard let chunk = try await chunksStorage.next(timeout: timeout) else { throw TestClientError.closed }
+            let keep = max(marker.utf8.count, count.utf8.count)
+            let text = window + chunk
+            seen += text.components(separatedBy: count).count - 1
+                - (window.components(separatedBy: count).count - 1)
+            if text.contains(marker) { return seen }
+            window = String(text.suffix(keep))
+        }
+    }
+
+    /// Starts reading the socket (after `open(…, autoRead: false)`).
+    func resume() async throws {
+        try await channel.setOption(.autoRead, value: true).get()
+        channel.read()
+    }
+
+    /// Everything until the server closes the connection.
+    func readToEnd(timeout: Duration = .seconds(10)) async throws -> String {
+        var text = ""
+        while let chunk = try await chunksStorage.next(timeout: timeout) { text += chunk }
+        return text
+    }
+
+    /// One request on its own connection (`Connection: close` is added): the status and the
+    /// whole response.
+    static func exchange(port: Int, _ head: String, body: String = "") async throws -> (status: Int, text: String) {
+        let stream = try await open(port: port, request: head + "Connection: close\r\nContent-Length: \(body.utf8.count)"
+                                        + "\r\n\r\n" + body)
+        let text = try await stream.readToEnd()
+        await stream.close()
+        let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
+        return (status, text)
+    }
 }
 
 private final class ChunkCollector: ChannelInboundHandler, Sendable {

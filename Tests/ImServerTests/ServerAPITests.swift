@@ -9,7 +9,7 @@ import Testing
 
 @Suite("Server API over HTTP")
 struct ServerAPITests {
-    static let key = "test-api-key"
+    static let key = "test-api-key-0123456789"
 
     /// A cluster with the API of node 0's helper on a free port.
     private func start() async throws -> (TestCluster, ServiceRunner, String) {

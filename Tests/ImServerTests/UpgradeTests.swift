@@ -16,9 +16,10 @@ struct UpgradeTests {
 
     private static func request(_ target: String, method: String = "GET", version: String = "HTTP/1.1",
                                 connection: String? = "Upgrade", key: String? = UpgradeTests.key,
-                                webSocketVersion: String? = "13") -> String
+                                webSocketVersion: String? = "13", host: String? = "127.0.0.1") -> String
     {
-        var lines = ["\(method) \(target) \(version)", "Host: 127.0.0.1", "Upgrade: websocket"]
+        var lines = ["\(method) \(target) \(version)", "Upgrade: websocket"]
+        if let host { lines.append("Host: \(host)") }
         if let connection { lines.append("Connection: \(connection)") }
         if let key { lines.append("Sec-WebSocket-Key: \(key)") }
         if let webSocketVersion { lines.append("Sec-WebSocket-Version: \(webSocketVersion)") }
@@ -38,19 +39,33 @@ struct UpgradeTests {
               ("GET", "HTTP/1.0", "Upgrade", key, "13", 400, "a WebSocket upgrade needs HTTP/1.1"),
               ("GET", "HTTP/1.1", "keep-alive", key, "13", 400, "a WebSocket upgrade needs Connection: Upgrade"),
               ("GET", "HTTP/1.1", "Upgrade", nil, "13", 400, "a WebSocket upgrade needs one Sec-WebSocket-Key"),
+              // RFC 6455 §4.1: the key is 16 random bytes in base64.
+              ("GET", "HTTP/1.1", "Upgrade", "abc", "13", 400, "Sec-WebSocket-Key: 16 bytes in base64"),
+              ("GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZQ", "13", 400, "Sec-WebSocket-Key: 16 bytes in base64"),
+              ("GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZ*==", "13", 400,
+               "Sec-WebSocket-Key: 16 bytes in base64"),
+              ("GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZQdGhl", "13", 400,
+               "Sec-WebSocket-Key: 16 bytes in base64"),
               ("GET", "HTTP/1.1", "Upgrade", key, "8", 426, "Sec-WebSocket-Version must be 13"),
+              ("GET", "HTTP/1.1", "Upgrade", key, "13", 400, "a WebSocket upgrade needs one Host header"),
           ] as [(String, String, String, String?, String, Int, String)])
     func malformedRequests(_ method: String, _ version: String, _ connection: String, _ key: String?,
                            _ webSocketVersion: String, _ status: Int, _ reason: String) async throws
     {
         let cluster = try await TestCluster.start()
         let url = try await cluster.url(for: "alice")
+        let noHost = reason.contains("Host")
         let request = Self.request(try Self.target(of: url), method: method, version: version,
-                                   connection: connection, key: key, webSocketVersion: webSocketVersion)
+                                   connection: connection, key: key, webSocketVersion: webSocketVersion,
+                                   host: noHost ? nil : "127.0.0.1")
         let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port, request: request)
         let response = try await exchange.read(until: reason)
         #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(response)")
         #expect(response.contains(reason))
+        if status == 426 {
+            // RFC 6455 §4.4: a 426 names the versions the server speaks.
+            #expect(response.lowercased().contains("sec-websocket-version: 13\r\n"), "\(response)")
+        }
         #expect(cluster.nodes[0].node.core.stats.refusals(status: UInt(status)) == 1)
         await exchange.close()
         // Refused before the token was looked at: it still connects.

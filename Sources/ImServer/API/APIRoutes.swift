@@ -9,6 +9,8 @@ import ServiceLifecycle
 struct APIRoutes: Sendable {
     typealias Models = APIModels
     let helper: ImHelper
+    /// How far an event stream reader may fall behind.
+    var eventLimits = EventStreamLimits()
 
     func register(on api: RouterGroup<BasicRequestContext>) {
         api.post("connect-url") { request, context -> Models.ConnectURLResponse in
@@ -36,8 +38,8 @@ struct APIRoutes: Sendable {
         }
         registerChannels(on: api)
         registerClients(on: api)
-        api.get("events") { _, _ -> Response in
-            try await eventStream()
+        api.get("events") { _, context -> Response in
+            try await EventStream(helper: helper, limits: eventLimits).response(logger: context.logger)
         }
     }
 
@@ -104,39 +106,6 @@ struct APIRoutes: Sendable {
             let status = try await helper.onlineStatus(of: try body.clients.map { try ClientID(validating: $0) })
             return Models.OnlineStatuses(online: Dictionary(uniqueKeysWithValues: status.map { ($0.key.rawValue, $0.value) }))
         }
-    }
-
-    /// `GET /v1/events`: online/offline events as server-sent events, one JSON object each, with
-    /// a comment line every 15 s (keeps proxies from timing out and notices a client that left).
-    /// The stream ends when the server shuts down.
-    private func eventStream() async throws -> Response {
-        let events = try await helper.events()
-        let (lines, sink) = AsyncStream<String>.makeStream()
-        let body = ResponseBody { writer in
-            let forward = Task {
-                let encoder = JSONEncoder()
-                for await event in events {
-                    guard let json = try? encoder.encode(EventBody(event)) else { continue }
-                    sink.yield("event: \(event.kind.name)\ndata: \(String(decoding: json, as: UTF8.self))\n\n")
-                }
-                sink.finish()
-            }
-            let keepAlive = Task {
-                while (try? await Task.sleep(for: .seconds(15))) != nil { sink.yield(": keep-alive\n\n") }
-            }
-            defer {
-                forward.cancel()
-                keepAlive.cancel()
-            }
-            try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            try await withGracefulShutdownHandler {
-                for await line in lines { try await writer.write(ByteBuffer(string: line)) }
-            } onGracefulShutdown: {
-                sink.finish()
-            }
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
     private func channel(_ context: BasicRequestContext) throws -> String {

@@ -13,6 +13,8 @@ public struct ServerAPIConfiguration: Sendable {
     public var port: Int
     /// The API key clients send as `Authorization: Bearer <key>`; `nil` allows no key on loopback only.
     public var apiKey: String?
+    /// How far a `GET /v1/events` reader may fall behind before it is disconnected.
+    public var eventLimits = EventStreamLimits()
 
     /// A configuration with the documented defaults.
     public init(host: String = "127.0.0.1", port: Int = 6002, apiKey: String? = nil) {
@@ -28,18 +30,42 @@ public struct ServerAPIConfiguration: Sendable {
     public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
+
+    /// The shortest API key accepted, in bytes: a shorter one is guessable.
+    public static let minimumKeyLength = 16
+
+    /// Refuses a configuration the API must not start with: an empty key, a key shorter than
+    /// ``minimumKeyLength`` bytes, or no key on an address that is not loopback.
+    public func validate() throws(ServerAPIError) {
+        if let apiKey {
+            guard !apiKey.isEmpty else { throw .emptyKey }
+            guard apiKey.utf8.count >= Self.minimumKeyLength else { throw .shortKey(length: apiKey.utf8.count) }
+        } else if !isLoopback {
+            throw .missingKey(host: host)
+        }
+    }
 }
 
 /// Why the server API cannot start.
-public enum ServerAPIError: Error, CustomStringConvertible {
+public enum ServerAPIError: Error, Equatable, CustomStringConvertible {
     /// No API key is configured but the API would listen beyond loopback.
     case missingKey(host: String)
+    /// The configured API key is the empty string.
+    case emptyKey
+    /// The configured API key has fewer than ``ServerAPIConfiguration/minimumKeyLength`` bytes.
+    case shortKey(length: Int)
 
     public var description: String {
         switch self {
         case .missingKey(let host):
             "the server API listens on \(host), which is not loopback, but no API key is configured "
                 + "(set IM_API_KEY or --api-key, or listen on 127.0.0.1)"
+        case .emptyKey:
+            "the server API key (api.key, IM_API_KEY, --api-key) is empty; set a secret of at least "
+                + "\(ServerAPIConfiguration.minimumKeyLength) bytes, or leave it unset on a loopback address"
+        case .shortKey(let length):
+            "the server API key (api.key, IM_API_KEY, --api-key) has \(length) bytes, too short to be secret; "
+                + "use at least \(ServerAPIConfiguration.minimumKeyLength)"
         }
     }
 }
@@ -48,33 +74,40 @@ public enum ServerAPIError: Error, CustomStringConvertible {
 /// JSON endpoint, on its own port, behind an API key.
 public enum ServerAPI {
     /// The Hummingbird application serving `helper`'s operations; a `Service` to run.
-    /// `metrics`, when given, serves `GET /metrics` (Prometheus text, no API key, like
-    /// `/v1/health`: keep the API port private).
+    /// `metrics`, when given, serves `GET /metrics` (Prometheus text, behind the API key when
+    /// one is configured; `/v1/health` needs none).
+    ///
+    /// Every request with a body must be `application/json` (415 otherwise). Without a key the
+    /// API answers only requests whose `Host` is a loopback name and whose `Origin`, if any, is
+    /// a loopback page (403 otherwise), so web pages cannot drive it.
     public static func makeApplication(
         helper: ImHelper, configuration: ServerAPIConfiguration, health: @escaping @Sendable () -> BackplaneHealth,
         metrics: (@Sendable () -> String)? = nil, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(ServerAPIError) -> some ApplicationProtocol {
-        if configuration.apiKey == nil && !configuration.isLoopback {
-            throw .missingKey(host: configuration.host)
-        }
+        try configuration.validate()
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
+        if configuration.apiKey == nil { router.add(middleware: LoopbackOnlyMiddleware()) }
+        router.add(middleware: JSONBodyMiddleware())
         router.get("/v1/health") { _, _ -> Response in
             let state = health()
             let body = #"{"status":"\#(state.isUp ? "up" : "down")","bus":\#(jsonQuoted(state.description))}"#
             return Response(status: state.isUp ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
         }
+        let keyed = configuration.apiKey.map { APIKeyMiddleware<BasicRequestContext>(key: Array($0.utf8)) }
         if let metrics {
-            router.get("/metrics") { _, _ -> Response in
+            let group = router.group("metrics")
+            if let keyed { group.add(middleware: keyed) }
+            group.get { _, _ -> Response in
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                          body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
             }
         }
         let api = router.group("v1")
-        if let key = configuration.apiKey { api.add(middleware: APIKeyMiddleware(key: Array(key.utf8))) }
-        APIRoutes(helper: helper).register(on: api)
+        if let keyed { api.add(middleware: keyed) }
+        APIRoutes(helper: helper, eventLimits: configuration.eventLimits).register(on: api)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),

@@ -13,8 +13,15 @@ struct AckRoute: Sendable {
 
 /// One client's WebSocket connection: reads its frames, writes encoded server frames, and
 /// enforces the per-connection limits. Lives on its channel's event loop.
-final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, FlushTarget {
+///
+/// Reading follows writing: while the channel cannot take writes the handler holds back the
+/// socket's reads, so a client that sends without reading (a ping flood, say) stops being read
+/// instead of making the node queue answers. A connection that stays unwritable is closed as
+/// a slow consumer (4008), so held-back reads never keep a socket beyond
+/// ``Limits/slowConsumerTimeout``.
+final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, FlushTarget {
     typealias InboundIn = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     /// The connection as Presence knows it.
@@ -29,6 +36,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
     /// The context of the frame encoder: writing there sends pre-encoded frame bytes as they are.
     private var rawContext: ChannelHandlerContext?
     private var bucket: TokenBucket
+    private var assembler: ClientFrameAssembler
     private var batch = WriteBatch()
     private var allocator = ByteBufferAllocator()
     private var backlog = CircularBuffer<ByteBuffer>(initialCapacity: 1)
@@ -36,6 +44,16 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
     private var unwritableSince: NIODeadline?
     private var pendingAcks: [String: AckRoute] = [:]
     private var ackOrder = CircularBuffer<String>(initialCapacity: 1)
+    /// Acks the client may send for messages that asked for one but are not in `pendingAcks`
+    /// (forgotten as the window moved on, or reported by another node): each such message
+    /// earns one ack that does not count against the rate limit, so free acks never outnumber
+    /// the messages the node sent.
+    private var untrackedAcks = 0
+    /// A read the channel asked for while it could not take writes.
+    private var readHeldBack = false
+    /// The payload of the last ping not yet answered (RFC 6455 §5.5.3: answering the most
+    /// recent ping is enough), written once the channel takes writes again.
+    private var unansweredPing: ByteBuffer?
 
     /// When the client last sent any frame.
     var lastSeen = NIODeadline.now()
@@ -58,7 +76,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
         self.limits = limits
         self.flushPhase = hub.makeFlushPhase()
         self.bucket = TokenBucket(rate: limits.messagesPerSecond, burst: limits.messageBurst)
+        self.assembler = ClientFrameAssembler(maximumMessageSize: limits.maxFrameSize)
+        core.stats.handlerCreated()
     }
+
+    deinit { core.stats.handlerFreed() }
 
     // MARK: Channel events
 
@@ -69,31 +91,57 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
         core.opened(self, on: context.eventLoop)
     }
 
+    /// Drops the contexts: they hold the pipeline and channel, which hold this handler.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        rawContext = nil
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         isClosing = true
         _ = batch.take()
         backlog.removeAll()
+        unansweredPing = nil
+        pendingAcks.removeAll()
+        ackOrder.removeAll()
         hub.remove(self)
         core.closed(self)
+        core.slots.release(client)
+        core.slots.releaseNode()
         context.fireChannelInactive()
     }
 
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readHeldBack = true
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
         lastSeen = .now()
-        switch frame.opcode {
-        case .text:
-            handleText(frame.unmaskedData)
+        let message: ClientFrameAssembler.Output
+        do {
+            message = try assembler.accept(unwrapInboundIn(data))
+        } catch {
+            // Nothing more is read from a client that broke the protocol, not even its close.
+            return isClosing ? context.close(promise: nil) : close(error.code, reason: error.reason)
+        }
+        switch message {
+        case .text(let payload):
+            handleText(payload)
         case .binary:
             close(.unsupportedData)
-        case .ping:
+        case .ping(let payload):
+            guard !isClosing, countAgainstRate() else { return }
+            answerPing(payload, context: context)
+        case .pong:
             guard !isClosing else { return }
-            writeBatch()
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
-                                  promise: nil)
-        case .connectionClose:
-            receivedClose(frame, context: context)
-        default:
+            _ = countAgainstRate()
+        case .close(let code):
+            receivedClose(code: code, context: context)
+        case .partial:
             break
         }
     }
@@ -101,6 +149,14 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             drainBacklog(context: context)
+            if let payload = unansweredPing, !isClosing {
+                unansweredPing = nil
+                answerPing(payload, context: context)
+            }
+            if readHeldBack {
+                readHeldBack = false
+                context.read()
+            }
         } else if unwritableSince == nil {
             let since = NIODeadline.now()
             unwritableSince = since
@@ -113,13 +169,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
-        case NIOWebSocketError.invalidFrameLength,
-            NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
-            NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall,
-            NIOWebSocketFrameAggregator.Error.tooManyFragments:
+        case NIOWebSocketError.invalidFrameLength:
             close(.messageTooBig)
         case is NIOWebSocketError:
-            close(.invalidPayload, reason: "protocol error")
+            // A control frame fragmented or over 125 bytes, or a frame length NIO cannot take.
+            close(.protocolError)
         default:
             core.logger.debug("connection error", metadata: ["client": "\(client)", "error": "\(error)"])
             context.close(promise: nil)
@@ -142,13 +196,19 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
         }
     }
 
-    /// Writes a frame that asks for an `ack`, remembering where the `acked` receipt goes.
-    func write(_ frame: ServerFrame, awaitingAckOf messageID: String, route: AckRoute) {
+    /// Writes a frame that asks for an `ack`, remembering where the `acked` receipt goes
+    /// (`route`), or, without one, that an ack will come that needs no receipt from this node.
+    func write(_ frame: ServerFrame, awaitingAckOf messageID: String, route: AckRoute?) {
         guard !isClosing else { return }
+        guard let route else {
+            untrackedAcks += 1
+            return write(frame)
+        }
         if pendingAcks.updateValue(route, forKey: messageID) == nil {
             ackOrder.append(messageID)
             if ackOrder.count > limits.pendingAcks, let oldest = ackOrder.popFirst() {
                 pendingAcks[oldest] = nil
+                untrackedAcks += 1
             }
         }
         write(frame)
@@ -182,7 +242,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
 
     /// Sends a WebSocket ping carrying `payload`.
     func ping() {
-        guard !isClosing, let context else { return }
+        guard !isClosing, let context, context.channel.isWritable else { return }
         writeBatch()
         var payload = context.channel.allocator.buffer(capacity: 8)
         payload.writeInteger(UInt64(NIODeadline.now().uptimeNanoseconds))
@@ -230,26 +290,48 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
         close(.slowConsumer, grace: limits.slowConsumerTimeout)
     }
 
-    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+    private func receivedClose(code: UInt16?, context: ChannelHandlerContext) {
         if isClosing {
             context.close(promise: nil)
             return
         }
         isClosing = true
         writeBatch()
-        var data = frame.unmaskedData
-        let code = data.readInteger(as: UInt16.self) ?? CloseCode.normal.rawValue
+        backlog.removeAll()
+        backlogBytes = 0
+        // Echo the client's code (RFC 6455 §5.5.1); a close without one is answered without one.
         var reply = context.channel.allocator.buffer(capacity: 2)
-        reply.writeInteger(code)
+        if let code { reply.writeInteger(code) }
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
             .whenComplete { _ in channel.close(promise: nil) }
     }
 
+    /// Answers a ping now, or (while the channel takes no writes) once it does.
+    private func answerPing(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            unansweredPing = payload
+            return
+        }
+        writeBatch()
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+    }
+
+    /// Takes a token for a frame that counts against the message rate; closes with 4029 and
+    /// returns `false` when none is left.
+    private func countAgainstRate() -> Bool {
+        guard bucket.take() else {
+            close(.tooManyMessages)
+            return false
+        }
+        return true
+    }
+
     // MARK: Client frames
 
     /// Handles one client frame. Acks of messages the node asked to be acked are free (their
-    /// number is bounded by what the node sent); every other frame counts against the rate limit.
+    /// number is bounded by what the node sent, including those it no longer tracks); every
+    /// other frame counts against the rate limit.
     private func handleText(_ payload: ByteBuffer) {
         guard !isClosing else { return }
         let frame: ClientFrame
@@ -259,14 +341,16 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, F
             close(.invalidPayload, reason: error.description)
             return
         }
-        if case .ack(let messageID) = frame, let route = pendingAcks.removeValue(forKey: messageID) {
-            core.acknowledged(messageID, by: client, route: route)
-            return
+        if case .ack(let messageID) = frame {
+            if let route = pendingAcks.removeValue(forKey: messageID) {
+                return core.acknowledged(messageID, by: client, route: route)
+            }
+            if untrackedAcks > 0 {
+                untrackedAcks -= 1
+                return
+            }
         }
-        guard bucket.take() else {
-            close(.tooManyMessages)
-            return
-        }
+        guard countAgainstRate() else { return }
         if case .ping = frame { write(ServerFrame.pong) }
     }
 }

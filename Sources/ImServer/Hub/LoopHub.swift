@@ -92,8 +92,9 @@ final class LoopHub: @unchecked Sendable {
         }
     }
 
-    /// Writes a frame that asks for an `ack` to every connection of each of `users`.
-    func deliver(_ frame: ServerFrame, to users: [ClientID], awaitingAckOf messageID: String, route: AckRoute) {
+    /// Writes a frame that asks for an `ack` to every connection of each of `users`; `route`
+    /// is where the `acked` receipt goes, `nil` when another node reports it.
+    func deliver(_ frame: ServerFrame, to users: [ClientID], awaitingAckOf messageID: String, route: AckRoute?) {
         for user in users {
             guard let list = connections[user] else { continue }
             for connection in list { connection.write(frame, awaitingAckOf: messageID, route: route) }

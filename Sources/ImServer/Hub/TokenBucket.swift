@@ -24,4 +24,9 @@ struct TokenBucket: Sendable {
         tokens -= 1
         return true
     }
+
+    /// Whether the bucket has refilled completely by `now` (its user has been quiet).
+    func isFull(now: NIODeadline = .now()) -> Bool {
+        tokens + Double((now - last).nanoseconds) / 1e9 * rate >= burst
+    }
 }

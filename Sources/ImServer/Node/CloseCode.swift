@@ -4,9 +4,13 @@ public enum CloseCode: UInt16, Sendable, CaseIterable {
     case normal = 1000
     /// The node is shutting down.
     case goingAway = 1001
+    /// The client broke the WebSocket protocol (RFC 6455): an unmasked frame, reserved bits or
+    /// opcodes, bad fragmentation, an invalid close frame.
+    case protocolError = 1002
     /// The client sent a binary frame; protocol v1 is JSON text only.
     case unsupportedData = 1003
-    /// The client sent text that is not a valid v1 frame (malformed JSON, unknown type).
+    /// The client sent text that is not a valid v1 frame (malformed JSON, unknown type), or
+    /// text that is not UTF-8.
     case invalidPayload = 1007
     /// A frame exceeded the inbound frame size limit.
     case messageTooBig = 1009
@@ -26,6 +30,7 @@ public enum CloseCode: UInt16, Sendable, CaseIterable {
         switch self {
         case .normal: "bye"
         case .goingAway: "server shutting down"
+        case .protocolError: "protocol error"
         case .unsupportedData: "binary frames are not supported"
         case .invalidPayload: "invalid frame"
         case .messageTooBig: "frame too large"

@@ -4,6 +4,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 /// An ImServer node: the WebSocket transport, the connection hub and the backplane link,
 /// run as one `Service`. On graceful shutdown it stops accepting, closes every client with
@@ -14,13 +15,25 @@ public final class ImNode: Service {
     /// The public listener.
     public let transport: WebSocketTransport
     private let logger: Logger
+    /// Why `configuration` was refused, thrown by ``run()``.
+    private let invalidConfiguration: ConfigurationError?
 
     /// A node with `configuration` on `backplane`, its connections on the loops of `group`;
     /// `routes` adds plain HTTP endpoints to the public port (health is always served).
+    /// A configuration out of range (``NodeConfiguration/validate()``) makes ``run()`` throw
+    /// the ``ConfigurationError`` at once (the node is built with the defaults meanwhile).
     public init(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver"))
     {
+        var configuration = configuration
+        do throws(ConfigurationError) {
+            try configuration.validate()
+            invalidConfiguration = nil
+        } catch {
+            invalidConfiguration = error
+            configuration = NodeConfiguration(nodeID: configuration.nodeID)
+        }
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.nodeID)"
         self.logger = logger
@@ -35,10 +48,17 @@ public final class ImNode: Service {
     /// The node's id.
     public var nodeID: NodeID { core.configuration.nodeID }
 
+    /// Whether the node has taken its lease and subscribed to its subject, so it admits
+    /// connections (before that, handshakes are refused with 503 and `/health` says 503).
+    public var isLinked: Bool { core.isLinked }
+
     public func run() async throws {
+        if let invalidConfiguration {
+            transport.willNotBind()
+            throw invalidConfiguration
+        }
         let configuration = core.configuration
         let presence = core.backplane.presence
-        let subscriber = try await core.backplane.bus.makeSubscriber()
         let heartbeats = core.shards.map { shard in
             let interval = TimeAmount.nanoseconds(configuration.pingInterval.nanoseconds)
             return shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
@@ -48,16 +68,23 @@ public final class ImNode: Service {
         let core = self.core
         let transport = self.transport
         let logger = self.logger
+        let subscriber = SubscriberHolder()
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await self.prepare(subscriber) }
-            group.addTask { await core.subscriptions.run(applyingTo: subscriber, logger: logger) }
-            group.addTask { await core.runCommands() }
-            group.addTask {
-                for await message in subscriber.messages { await core.route(message) }
-            }
             group.addTask { try await transport.run() }
+            group.addTask { await core.runCommands() }
             group.addTask { await core.maintainLease() }
             group.addTask { await core.watchBackplane() }
+            group.addTask {
+                // The bus may refuse a subscriber until it has connected: the node listens
+                // meanwhile (health 503) and keeps trying.
+                guard let made = await self.makeSubscriber() else { return }
+                subscriber.value.withLock { $0 = made }
+                await withDiscardingTaskGroup { link in
+                    link.addTask { await self.prepare(made) }
+                    link.addTask { await core.subscriptions.run(applyingTo: made, logger: logger) }
+                    link.addTask { for await message in made.messages { await core.route(message) } }
+                }
+            }
             try? await gracefulShutdown()
             logger.info("shutting down: closing connections")
             for heartbeat in heartbeats { heartbeat.cancel() }
@@ -69,14 +96,35 @@ public final class ImNode: Service {
             }
             core.finishCommands()
             core.subscriptions.finish()
-            await subscriber.close()
+            await subscriber.value.withLock({ $0 })?.close()
             group.cancelAll()
         }
         logger.info("stopped")
     }
 }
 
+/// The node's bus subscriber, once the bus gave one.
+private final class SubscriberHolder: Sendable {
+    let value = Mutex<(any BusSubscriber)?>(nil)
+}
+
 extension ImNode {
+    /// A subscriber from the bus, retried with backoff (0.25 s doubling up to 5 s) while the
+    /// bus refuses; `nil` once the node is cancelled.
+    private func makeSubscriber() async -> (any BusSubscriber)? {
+        var delay = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                return try await core.backplane.bus.makeSubscriber()
+            } catch {
+                logger.warning("bus cannot subscribe yet; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        return nil
+    }
+
     /// Clears what a previous life of this node left in Presence, takes the lease and
     /// subscribes; while the backplane is unreachable it retries every second (the node
     /// listens meanwhile: `/health` says 503 and handshakes are refused with 503).
@@ -90,6 +138,7 @@ extension ImNode {
                 try await core.backplane.presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
                 try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
                                                 configuration.subjects.broadcast])
+                core.markLinked()
                 return
             } catch {
                 logger.warning("backplane not ready; retrying in 1 s", metadata: ["error": "\(error)"])
@@ -177,9 +226,10 @@ extension NodeCore {
         }
     }
 
-    /// The body of `GET /health`: 200 when the backplane is up, 503 otherwise.
+    /// The body of `GET /health`: 200 when the backplane is up and the node linked to it
+    /// (lease taken, own subject subscribed), 503 otherwise.
     func healthResponse() -> PublicResponse {
-        let bus = backplane.bus.health
+        let bus = isLinked ? backplane.bus.health : .down("node not yet subscribed to its subject")
         let body = """
             {"status":"\(bus.isUp ? "up" : "down")","node":\(jsonQuoted(configuration.nodeID.rawValue)),\
             "connections":\(stats.openConnections),"bus":\(jsonQuoted(bus.description))}

@@ -68,7 +68,12 @@ public struct Limits: Sendable, Equatable {
     /// Connections one node holds at most; more are refused with HTTP 503.
     public var connectionsPerNode: Int = 100_000
     /// WebSocket handshakes per second the node accepts; more are refused with HTTP 429.
+    /// Charged only for tokens whose signature holds, so forged tokens cannot use it up.
     public var handshakesPerSecond: Int = 20_000
+    /// WebSocket handshakes per second the node accepts from one IP address (bursts of a tenth
+    /// of that, at least 10); more are refused with HTTP 429. Behind a proxy every client
+    /// comes from the proxy's address: raise it there.
+    public var handshakesPerSource: Int = 1_000
     /// Outbound bytes buffered per connection before it counts as not keeping up.
     public var writeBufferHighWater: Int = 256 * 1024
     /// Outbound bytes a connection may have queued beyond the high water mark; more closes with 4008.

@@ -16,6 +16,9 @@ public final class NodeCore: Sendable {
     public let tokens: ConnectTokens
     /// Counters.
     public let stats = NodeStats()
+    /// Places for connections, reserved by handshakes (``Limits/connectionsPerNode`` and
+    /// ``Limits/connectionsPerUser``).
+    let slots: ConnectionSlots
     let logger: Logger
     let shards: [LoopHub]
     private let shardsByLoop: [ObjectIdentifier: LoopHub]
@@ -23,8 +26,15 @@ public final class NodeCore: Sendable {
     let subscriptions: SubscriptionQueue
     private let lifecycles = Mutex([ConnectionID: Lifecycle]())
     private let recentAcks = Mutex(Set<String>())
-    private let commands = AsyncStream<(NodeCommand, ReplyAddress?)>.makeStream()
+    /// Commands from helpers (join, leave, force offline) waiting to run, oldest first. Bounded:
+    /// beyond ``maximumQueuedCommands`` new ones are dropped and logged; their senders get no
+    /// confirmation and give up after their command timeout.
+    private let commands = AsyncStream<(NodeCommand, ReplyAddress?)>.makeStream(
+        bufferingPolicy: .bufferingOldest(NodeCore.maximumQueuedCommands))
+    /// The most commands waiting to run.
+    static let maximumQueuedCommands = 65_536
     private let incarnation = randomHex(bytes: 4)
+    private let linked = Atomic<Bool>(false)
     private let counter = Atomic<UInt64>(0)
 
     /// Where a connection's registration stands. Only what is under way holds a task: a
@@ -56,9 +66,18 @@ public final class NodeCore: Sendable {
         self.shards = shards
         self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
         self.subscriptions = SubscriptionQueue(subjects: configuration.subjects)
+        self.slots = ConnectionSlots(perNode: configuration.limits.connectionsPerNode,
+                                     perUser: configuration.limits.connectionsPerUser)
     }
 
     var nodeID: NodeID { configuration.nodeID }
+
+    /// Whether the node has taken its lease and subscribed to its own subject: until then a
+    /// connection could not be reached, so handshakes are refused and health is 503.
+    var isLinked: Bool { linked.load(ordering: .acquiring) }
+
+    /// Marks the node linked to the backplane (see ``isLinked``).
+    func markLinked() { linked.store(true, ordering: .releasing) }
     var subjects: Subjects { configuration.subjects }
 
     func shard(for loop: any EventLoop) -> LoopHub? { shardsByLoop[ObjectIdentifier(loop)] }
@@ -66,9 +85,6 @@ public final class NodeCore: Sendable {
     func makeConnectionID() -> ConnectionID {
         ConnectionID(incarnation: incarnation, number: counter.add(1, ordering: .relaxed).newValue)
     }
-
-    /// How many connections `user` has registered on this node.
-    func localConnections(of user: ClientID) -> Int { directory.withLock { $0.connections(of: user) } }
 
     // MARK: Connection lifecycle
 
@@ -267,7 +283,9 @@ public final class NodeCore: Sendable {
             for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: sender) } }
         case .command(let command, let reply):
             stats.count(envelope: "command")
-            commands.continuation.yield((command, reply))
+            if case .dropped = commands.continuation.yield((command, reply)) {
+                logger.warning("dropping a node command: \(Self.maximumQueuedCommands) are waiting already")
+            }
         case .batch(let items):
             stats.count(envelope: "batch")
             await handle(batch: items)
@@ -323,7 +341,7 @@ public final class NodeCore: Sendable {
         for shard in shards {
             shard.eventLoop.execute {
                 shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
-                shard.deliver(frame, to: Array(others))
+                shard.deliver(frame, to: Array(others), awaitingAckOf: id, route: nil)
             }
         }
         let local = directory.withLock { directory in reported.map { directory.isLocal($0) } }

@@ -9,6 +9,7 @@ import Synchronization
 /// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status}`.
 public final class NodeStats: Sendable {
     private let open = Atomic<Int>(0)
+    private let handlers = Atomic<Int>(0)
     private let malformed = Atomic<Int>(0)
     private let closes = Mutex([CloseCode: Int]())
     private let connectionsGauge = Gauge(label: "imserver_connections")
@@ -26,6 +27,9 @@ public final class NodeStats: Sendable {
 
     /// Connections open now.
     public var openConnections: Int { open.load(ordering: .relaxed) }
+    /// Connection handlers in memory: equal to ``openConnections`` once closes have settled;
+    /// more means closed connections are being kept alive (a leak).
+    public var connectionHandlersInMemory: Int { handlers.load(ordering: .relaxed) }
     /// Bus messages that were not valid envelopes (dropped and logged).
     public var malformedEnvelopes: Int { malformed.load(ordering: .relaxed) }
     /// Server-initiated closes by code.
@@ -38,6 +42,10 @@ public final class NodeStats: Sendable {
     func connectionOpened() {
         connectionsGauge.record(open.add(1, ordering: .relaxed).newValue)
     }
+
+    func handlerCreated() { handlers.add(1, ordering: .relaxed) }
+
+    func handlerFreed() { handlers.subtract(1, ordering: .relaxed) }
 
     func connectionClosed() {
         connectionsGauge.record(open.subtract(1, ordering: .relaxed).newValue)

@@ -15,10 +15,16 @@ extension PublicRoutes {
 
     /// Serves the demo chat page at `/` and its demo-only endpoints under `/demo/`.
     ///
-    /// The endpoints trust the user name the page sends: they exist only with `--demo`.
-    public mutating func addDemo(helper: ImHelper, lobby: String = "lobby") {
-        add(.GET, "/") { _ in PublicResponse(contentType: "text/html; charset=utf-8", text: DemoPage.html) }
-        add(.GET, "/demo/login") { request in
+    /// The endpoints trust the user name the page sends: they exist only with `--demo`. With
+    /// `loopbackOnly` (the default) they answer only requests whose `Host` is a loopback name
+    /// and whose `Origin`, if any, is a loopback page (403 otherwise: DNS rebinding, cross-site
+    /// requests); a `POST` must be `application/json` (415 otherwise).
+    public mutating func addDemo(helper: ImHelper, lobby: String = "lobby", loopbackOnly: Bool = true) {
+        let demoGuard = DemoGuard(loopbackOnly: loopbackOnly)
+        add(.GET, "/", guardedBy: demoGuard) { _ in
+            PublicResponse(contentType: "text/html; charset=utf-8", text: DemoPage.html)
+        }
+        add(.GET, "/demo/login", guardedBy: demoGuard) { request in
             guard let name = request.query["user"], let user = try? ClientID(validating: name),
                   name.utf8.count <= 32
             else { return .error(.badRequest, "user must be 1 to 32 bytes") }
@@ -30,7 +36,7 @@ extension PublicRoutes {
                 return .error(.serviceUnavailable, "\(error)")
             }
         }
-        add(.GET, "/demo/online") { _ in
+        add(.GET, "/demo/online", guardedBy: demoGuard) { _ in
             do {
                 let users = try await helper.onlineUsers(limit: 500).map(\.rawValue)
                 return PublicResponse(contentType: "application/json", text: try encodeJSON(["users": users]))
@@ -38,7 +44,7 @@ extension PublicRoutes {
                 return .error(.serviceUnavailable, "\(error)")
             }
         }
-        add(.POST, "/demo/send") { request in
+        add(.POST, "/demo/send", guardedBy: demoGuard) { request in
             guard let body = try? JSONDecoder().decode(DemoSend.self, from: Data(request.body.readableBytesView)),
                   let from = try? ClientID(validating: body.from), let to = try? ClientID(validating: body.to)
             else { return .error(.badRequest, #"expected {"from":…,"to":…,"text":…}"#) }
@@ -50,7 +56,7 @@ extension PublicRoutes {
                 return .error(.serviceUnavailable, "\(error)")
             }
         }
-        add(.POST, "/demo/room") { request in
+        add(.POST, "/demo/room", guardedBy: demoGuard) { request in
             guard let body = try? JSONDecoder().decode(DemoRoom.self, from: Data(request.body.readableBytesView)),
                   let from = try? ClientID(validating: body.from)
             else { return .error(.badRequest, #"expected {"from":…,"text":…}"#) }

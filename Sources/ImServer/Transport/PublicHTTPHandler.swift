@@ -4,6 +4,12 @@ import NIOHTTP1
 
 /// Answers plain HTTP on the public port: refused upgrades (with the gatekeeper's status and
 /// reason) and the ``PublicRoutes``. Removed from the pipeline when a connection upgrades.
+///
+/// Answers follow the reader's pace: a request is answered only while the channel takes
+/// writes, and NIO's pipelining handler reads nothing more until that answer has ended, so a
+/// client that pipelines requests without reading the answers holds at most the channel's
+/// write buffer (``Limits/writeBufferHighWater``) and one answer on the node, and one read's
+/// worth of requests in the parser.
 final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -15,6 +21,8 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var tooLarge = false
+    /// A complete request waiting for the channel to take writes.
+    private var waiting: (head: HTTPRequestHead, body: ByteBuffer)?
 
     init(handshake: HandshakeState, routes: PublicRoutes) {
         self.handshake = handshake
@@ -36,8 +44,22 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(to: head, body: body ?? ByteBuffer(), context: context)
+            let body = self.body ?? ByteBuffer()
+            self.body = nil
+            guard context.channel.isWritable else {
+                waiting = (head, body)
+                return
+            }
+            respond(to: head, body: body, context: context)
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let (head, body) = waiting {
+            waiting = nil
+            respond(to: head, body: body, context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     private func respond(to head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
@@ -71,6 +93,10 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
         headers.add(name: "cache-control", value: "no-store")
+        if response.status == .upgradeRequired {
+            // RFC 6455 §4.4: the versions the server speaks.
+            headers.add(name: "sec-websocket-version", value: "13")
+        }
         if !keepAlive { headers.add(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)

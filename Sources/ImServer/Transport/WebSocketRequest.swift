@@ -17,17 +17,36 @@ enum WebSocketRequest {
         guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else {
             return (.badRequest, "a WebSocket upgrade needs HTTP/1.1")
         }
+        guard head.headers["host"].count == 1 else {
+            return (.badRequest, "a WebSocket upgrade needs one Host header")
+        }
         guard head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else {
             return (.badRequest, "a WebSocket upgrade needs Connection: Upgrade")
         }
         let keys = head.headers["sec-websocket-key"]
-        guard keys.count == 1, let key = keys.first, !key.isEmpty else {
-            return (.badRequest, "a WebSocket upgrade needs one Sec-WebSocket-Key")
+        guard keys.count == 1, let key = keys.first, isWellFormedKey(key) else {
+            return (.badRequest, "a WebSocket upgrade needs one Sec-WebSocket-Key: 16 bytes in base64")
         }
         guard head.headers["sec-websocket-version"] == ["13"] else {
             return (.upgradeRequired, "Sec-WebSocket-Version must be 13")
         }
         return nil
+    }
+
+    /// Whether `key` is 16 bytes in base64 (RFC 6455 §4.1): 22 characters of the base64
+    /// alphabet and `==`.
+    static func isWellFormedKey(_ key: String) -> Bool {
+        let bytes = key.utf8
+        guard bytes.count == 24, bytes.dropFirst(22).allSatisfy({ $0 == UInt8(ascii: "=") }) else { return false }
+        return bytes.prefix(22).allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                true
+            default:
+                false
+            }
+        }
     }
 
     /// The `101 Switching Protocols` head that accepts `request` (checked by ``problem(in:)``).

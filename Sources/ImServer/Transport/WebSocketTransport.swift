@@ -11,7 +11,8 @@ import Synchronization
 /// Pipeline: NIO's HTTP/1 codec → ``WebSocketUpgradeHandler`` (token checked before the
 /// upgrade; a refused upgrade is answered by ``PublicHTTPHandler`` with a status and reason),
 /// which swaps it for NIO's WebSocket codec: frame decoder bounded by ``Limits/maxFrameSize`` →
-/// fragment aggregator → ``ConnectionHandler``.
+/// ``ConnectionHandler`` (which checks frames against RFC 6455 and joins fragments with a
+/// ``ClientFrameAssembler``).
 /// A socket that has not upgraded within ``Limits/handshakeTimeout`` is closed.
 public final class WebSocketTransport: Transport {
     public let name = "websocket"
@@ -42,8 +43,7 @@ public final class WebSocketTransport: Transport {
         do {
             channel = try await bind()
         } catch {
-            ready.continuation.yield(nil)
-            ready.continuation.finish()
+            willNotBind()
             throw error
         }
         let port = channel.localAddress?.port
@@ -54,6 +54,12 @@ public final class WebSocketTransport: Transport {
                                                  "path": "\(core.configuration.path)"])
         try? await gracefulShutdown()
         try? await channel.close()
+    }
+
+    /// Tells ``waitUntilBound()`` that no listener is coming (the node will not run).
+    func willNotBind() {
+        ready.continuation.yield(nil)
+        ready.continuation.finish()
     }
 
     /// Stops accepting new connections (existing ones stay open).

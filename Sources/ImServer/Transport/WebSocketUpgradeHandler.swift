@@ -42,6 +42,8 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         case upgrading
         /// Not an upgrade (or refused): passing everything on until removed.
         case passing
+        /// The socket closed while the token was checked: the verdict only gives back places.
+        case closed
     }
 
     private let core: NodeCore
@@ -65,12 +67,21 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             guard case .end = unwrapInboundIn(data) else { return }  // an upgrade request has no body
             phase = .admitting(head: head, verdict: verdict, ended: true)
             if let verdict { decide(verdict, head: head, context: context) }
-        case .admitting, .upgrading:
+        case .admitting, .upgrading, .closed:
             // NIO's parser emits nothing after an upgrade request's end.
             context.close(promise: nil)
         case .passing:
             context.fireChannelRead(data)
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .admitting(_, let verdict, _) = phase {
+            // A verdict already here is released now; one still coming is released on arrival.
+            if verdict != nil { gatekeeper.release(verdict) }
+            phase = .closed
+        }
+        context.fireChannelInactive()
     }
 
     // MARK: Deciding
@@ -83,7 +94,7 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             refuse(status, reason)
             return passOn(part, context: context)
         }
-        let (token, refusal) = gatekeeper.precheck(uri: head.uri)
+        let (token, refusal) = gatekeeper.precheck(uri: head.uri, from: context.channel.remoteAddress)
         guard let token else {
             if case .refused(let status, let reason) = refusal { refuse(status, reason) }
             return passOn(part, context: context)
@@ -94,7 +105,9 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         let executor = core.shard(for: context.eventLoop)?.taskExecutor
         Task(executorPreference: executor) { promise.succeed(await gatekeeper.admit(token: token)) }
         promise.futureResult.assumeIsolated().whenSuccess { verdict in
-            guard case .admitting(let head, nil, let ended) = self.phase else { return }
+            guard case .admitting(let head, nil, let ended) = self.phase else {
+                return self.gatekeeper.release(verdict)  // closed meanwhile
+            }
             self.phase = .admitting(head: head, verdict: verdict, ended: ended)
             if ended { self.decide(verdict, head: head, context: context) }
         }
@@ -105,10 +118,14 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         case .admitted(let token):
             // Closed while the token was checked: nothing to upgrade (the token is spent, as
             // it would be for a client that closed right after its upgrade).
-            guard context.channel.isActive else { return }
+            guard context.channel.isActive else {
+                phase = .closed
+                return gatekeeper.release(verdict)
+            }
             handshake.token = token
             upgrade(head, token: token, context: context)
         case .refused(let status, let reason):
+            gatekeeper.release(verdict)
             refuse(status, reason)
             phase = .passing
             context.fireChannelRead(wrapInboundOut(.head(head)))
@@ -136,7 +153,10 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         handshake.deadline = nil
         phase = .upgrading
         let limits = core.configuration.limits
-        guard let shard = core.shard(for: context.eventLoop) else { return context.close(promise: nil) }
+        guard let shard = core.shard(for: context.eventLoop) else {
+            gatekeeper.release(.admitted(token))
+            return context.close(promise: nil)
+        }
         let record = ConnectionRecord(client: token.client, node: core.configuration.nodeID,
                                       connection: core.makeConnectionID(), meta: token.meta)
         let sync = context.pipeline.syncOperations
@@ -152,12 +172,11 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         do {
             try sync.addHandler(WebSocketFrameEncoder())
             try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limits.maxFrameSize)))
-            try sync.addHandler(NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
-                maxAccumulatedFrameSize: limits.maxFrameSize))
+            // Owns the node's and the user's places from here on; gives them back when it closes.
             try sync.addHandler(ConnectionHandler(record: record, hub: shard, core: core, limits: limits))
         } catch {
             core.logger.warning("could not set up a WebSocket pipeline", metadata: ["error": "\(error)"])
+            gatekeeper.release(.admitted(token))
             return context.close(promise: nil)
         }
         // Not flushed here: `ready` follows as soon as the connection is registered (in this loop
