@@ -36,6 +36,7 @@ final class HostileNode: Sendable {
             "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--threads", "2",
         ], environment: ["IM_TOKEN_SECRET": secret, "IM_LOG_LEVEL": "error"].merging(environment) { $1 }, port: port)
         let node = HostileNode(server: server, apiPort: apiPort, tokens: try await ConnectTokens(secret: secret))
+        // Ready once /health says 200 (linked to the backplane) with nothing connected.
         try await waitUntil(timeout: .seconds(10)) { await node.openConnections() == 0 }
         return node
     }
@@ -115,10 +116,11 @@ final class HostileNode: Sendable {
         return try #require(object?["id"] as? String)
     }
 
-    /// The node's open connections, from `GET /health`; -1 when it does not answer.
+    /// The node's open connections, from `GET /health`; -1 when it does not answer 200.
     func openConnections() async -> Int {
         guard let url = URL(string: "http://127.0.0.1:\(port)/health"),
-              let (data, _) = try? await URLSession.shared.data(from: url),
+              let (data, response) = try? await URLSession.shared.data(from: url),
+              (response as? HTTPURLResponse)?.statusCode == 200,
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let count = object["connections"] as? Int
         else { return -1 }
