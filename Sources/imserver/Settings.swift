@@ -47,11 +47,11 @@ struct Settings: Sendable {
         limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
         self.node = node
-        try Self.validate(node)
+        try node.validate()
         publicURL = reader.string(forKey: "public.url", default: "ws://\(Self.urlHost(host)):\(port)\(node.path)")
         demoAllowPublic = reader.bool(forKey: "demo.allowPublic", default: false)
         if node.demo && !ServerAPIConfiguration.isLoopback(host) && !demoAllowPublic {
-            throw SettingsError.invalid(
+            throw ConfigurationError(
                 key: "demo", value: "true",
                 expected: "the demo only on a loopback listen address: its token endpoint lets anyone log in "
                     + "as anyone (set demo.allowPublic / IM_DEMO_ALLOW_PUBLIC=true to override)")
@@ -72,19 +72,13 @@ struct Settings: Sendable {
         commandTimeout = try Self.seconds(reader, "command.timeout", default: 3)
         let level = reader.string(forKey: "log.level", default: "info")
         guard let parsed = Logger.Level(rawValue: level) else {
-            throw SettingsError.invalid(key: "log.level", value: level, expected: "trace … critical")
+            throw ConfigurationError(key: "log.level", value: level, expected: "trace … critical")
         }
         logLevel = parsed
         threads = reader.int(forKey: "threads", default: System.coreCount)
         guard (1...1024).contains(threads) else {
-            throw SettingsError.invalid(key: "threads", value: String(threads), expected: "1 to 1024")
+            throw ConfigurationError(key: "threads", value: String(threads), expected: "1 to 1024")
         }
-    }
-
-    /// Refuses limits and intervals that would break the node (out of their ranges; see
-    /// ``NodeConfiguration/validate()``).
-    static func validate(_ node: NodeConfiguration) throws(ConfigurationError) {
-        try node.validate()
     }
 
     /// The setting `key` in seconds, refused (not trapped on) when it is not a finite number
@@ -108,19 +102,10 @@ struct Settings: Sendable {
     static func address(_ text: String, key: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
               (0...65535).contains(port)
-        else { throw SettingsError.invalid(key: key, value: text, expected: "host:port") }
+        else { throw ConfigurationError(key: key, value: text, expected: "host:port") }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 }
 
-/// A setting with a value it cannot take (the node's ``ConfigurationError``).
-typealias SettingsError = ConfigurationError
-
-extension ConfigurationError {
-    /// An error for `key`, `value` and what was expected.
-    static func invalid(key: String, value: String, expected: String) -> ConfigurationError {
-        ConfigurationError(key: key, value: value, expected: expected)
-    }
-}
