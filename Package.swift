@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ImHelper", targets: ["ImHelper"]),
         .library(name: "ImTesting", targets: ["ImTesting"]),
         .library(name: "ImRedis", targets: ["ImRedis"]),
+        .library(name: "ImServerApp", targets: ["ImServerApp"]),
         .executable(name: "imserver", targets: ["imserver"]),
         .executable(name: "imbench", targets: ["imbench"]),
     ],
@@ -102,6 +103,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "imserver",
+            dependencies: ["ImServerApp"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ImServerApp",
             dependencies: [
                 "ImCore", "ImServer", "ImHelper", "ImRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -174,6 +180,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ImServerAppTests",
+            dependencies: ["ImServerApp", "ImCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -10,8 +10,8 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// `imserver`: runs one ImServer node (and its server API) until SIGTERM or SIGINT.
-@main
+/// `imserver`: runs one ImServer node (and its server API) until SIGTERM or SIGINT. Started
+/// through ``ImServerMain/run(plugins:)``.
 struct ImServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imserver",

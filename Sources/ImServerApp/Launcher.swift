@@ -57,10 +57,12 @@ struct Launcher {
 }
 
 extension BackplaneFactory {
-    /// The factory with every backplane plugin this executable links.
+    /// The factory with every backplane plugin this executable links, and those added
+    /// through ``ImServerMain/run(plugins:)``.
     static func withPlugins() -> BackplaneFactory {
         var factory = BackplaneFactory()
         factory.registerRedis()
+        ImServerMain.extraPlugins.withLock { $0 }(&factory)
         return factory
     }
 }
