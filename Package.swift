@@ -10,6 +10,10 @@ let package = Package(
     name: "ImServer",
     platforms: [.macOS(.v15)],
     products: [
+        // The plugin SDK: what a backplane plugin implements and depends on, and nothing else.
+        .library(name: "ImBackplane", targets: ["ImBackplane"]),
+        // The conformance kit every backplane plugin runs.
+        .library(name: "ImBackplaneTesting", targets: ["ImBackplaneTesting"]),
         .library(name: "ImCore", targets: ["ImCore"]),
         .library(name: "ImServer", targets: ["ImServer"]),
         .library(name: "ImHelper", targets: ["ImHelper"]),
@@ -34,9 +38,30 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
+        // Plugin SDK: Bus, Presence, Backplane, BackplaneFactory, identifiers, the memory backplane.
+        .target(
+            name: "ImBackplane",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Conformance kit: the Bus and Presence contract checks, for any plugin.
+        .target(
+            name: "ImBackplaneTesting",
+            dependencies: [
+                "ImBackplane",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // What nodes and helpers share: envelopes, subjects, connect tokens, JSON readers.
         .target(
             name: "ImCore",
             dependencies: [
+                "ImBackplane",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,10 +95,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Whole-node test harness: in-process cluster, WebSocket test client, local servers.
         .target(
             name: "ImTesting",
             dependencies: [
-                "ImCore", "ImServer", "ImHelper",
+                "ImBackplaneTesting", "ImCore", "ImServer", "ImHelper",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -90,7 +116,7 @@ let package = Package(
         .target(
             name: "ImRedis",
             dependencies: [
-                "ImCore", "CHiredis",
+                "ImBackplane", "CHiredis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,4 +1,4 @@
-public import ImCore
+public import ImBackplane
 public import Logging
 public import NIOCore
 import ServiceLifecycle

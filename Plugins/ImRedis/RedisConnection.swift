@@ -1,4 +1,4 @@
-import ImCore
+import ImBackplane
 import Logging
 import NIOCore
 import NIOPosix

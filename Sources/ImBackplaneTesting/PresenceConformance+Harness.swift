@@ -1,4 +1,4 @@
-import ImCore
+import ImBackplane
 import Synchronization
 
 /// What one presence check works with: the directory, and the ids it made under a random prefix.

@@ -1,4 +1,4 @@
-public import ImCore
+public import ImBackplane
 
 /// Checks that a `Presence` keeps the contract of `Presence`; a plugin's tests run every check.
 ///

@@ -78,5 +78,9 @@ public final class AsyncQueue<Element: Sendable>: Sendable {
 public struct TimedOut: Error, CustomStringConvertible {
     /// How long was waited.
     public var after: Duration
+
+    /// Waited `after` for nothing.
+    public init(after: Duration) { self.after = after }
+
     public var description: String { "timed out after \(after)" }
 }

@@ -1,4 +1,4 @@
-import ImCore
+import ImBackplane
 
 /// The bodies of the ``PresenceConformance`` checks about connections, nodes and tokens.
 extension PresenceHarness {

@@ -1,4 +1,4 @@
-public import ImCore
+public import ImBackplane
 import Synchronization
 
 /// Checks that a `Bus` keeps the contract of `Bus` and `BusSubscriber`; a plugin's tests run

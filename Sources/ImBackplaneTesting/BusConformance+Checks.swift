@@ -1,4 +1,4 @@
-import ImCore
+import ImBackplane
 import NIOCore
 
 /// The bodies of the ``BusConformance`` checks.
