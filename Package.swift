@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ImBackplaneTesting", targets: ["ImBackplaneTesting"]),
         .library(name: "ImCore", targets: ["ImCore"]),
         .library(name: "ImServer", targets: ["ImServer"]),
+        .library(name: "ImServerAPI", targets: ["ImServerAPI"]),
         .library(name: "ImHelper", targets: ["ImHelper"]),
         .library(name: "ImTesting", targets: ["ImTesting"]),
         .library(name: "ImRedis", targets: ["ImRedis"]),
@@ -70,17 +71,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The node: WebSocket transport, per-loop registry and fan-out, router, limits.
         .target(
             name: "ImServer",
             dependencies: [
-                "ImCore", "ImHelper",
+                "ImCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The HTTP server API (Hummingbird) and the demo: ImHelper over HTTP inside a node.
+        .target(
+            name: "ImServerAPI",
+            dependencies: [
+                "ImCore", "ImServer", "ImHelper",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -135,7 +149,7 @@ let package = Package(
         .target(
             name: "ImServerApp",
             dependencies: [
-                "ImCore", "ImServer", "ImHelper", "ImRedis",
+                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -193,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "ImServerTests",
             dependencies: [
-                "ImCore", "ImServer", "ImHelper", "ImTesting",
+                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict

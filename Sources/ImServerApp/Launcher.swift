@@ -3,6 +3,7 @@ import ImHelper
 import ImRedis
 import Prometheus
 import ImServer
+import ImServerAPI
 import Logging
 import ServiceLifecycle
 

@@ -1,6 +1,7 @@
 import Configuration
 import ImCore
 import ImServer
+import ImServerAPI
 import Logging
 import NIOCore
 

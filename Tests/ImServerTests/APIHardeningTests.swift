@@ -3,6 +3,7 @@ import Hummingbird
 import ImCore
 import ImHelper
 @testable import ImServer
+@testable import ImServerAPI
 import ImTesting
 import Logging
 import Testing

@@ -6,6 +6,8 @@ import ImTesting
 import Logging
 import Testing
 
+@testable import ImServerAPI
+
 /// The demo's endpoints refuse cross-site and rebound requests.
 @Suite("Demo endpoints hardening")
 struct DemoGuardTests {

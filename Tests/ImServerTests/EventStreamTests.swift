@@ -7,6 +7,8 @@ import Logging
 import NIOCore
 import Testing
 
+@testable import ImServerAPI
+
 /// `GET /v1/events` holds a bounded backlog per reader.
 @Suite("Server-sent events backpressure")
 struct EventStreamTests {

@@ -7,6 +7,8 @@ import ImTesting
 import Logging
 import Testing
 
+@testable import ImServerAPI
+
 @Suite("Server API over HTTP")
 struct ServerAPITests {
     static let key = "test-api-key-0123456789"

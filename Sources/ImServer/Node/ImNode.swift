@@ -240,7 +240,7 @@ extension NodeCore {
 }
 
 /// `text` as a JSON string literal.
-func jsonQuoted(_ text: String) -> String {
+package func jsonQuoted(_ text: String) -> String {
     var buffer = ByteBuffer()
     buffer.writeJSONString(text)
     return String(buffer: buffer)

@@ -1,3 +1,4 @@
+public import ImServer
 import Foundation
 import ImCore
 public import ImHelper
@@ -6,13 +7,6 @@ import NIOHTTP1
 public import ServiceLifecycle
 
 extension PublicRoutes {
-    /// Serves the browser client library at `GET /imclient.js`.
-    public mutating func addClientScript() {
-        add(.GET, "/imclient.js") { _ in
-            PublicResponse(contentType: "text/javascript; charset=utf-8", text: ClientScript.source)
-        }
-    }
-
     /// Serves the demo chat page at `/` and its demo-only endpoints under `/demo/`.
     ///
     /// The endpoints trust the user name the page sends: they exist only with `--demo`. With

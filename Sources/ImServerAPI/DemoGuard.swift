@@ -1,3 +1,4 @@
+import ImServer
 import NIOHTTP1
 
 /// Keeps web pages of other sites from using the demo's endpoints: a `POST` must carry

@@ -1,3 +1,4 @@
+import ImServer
 import Foundation
 public import Hummingbird
 public import ImCore
