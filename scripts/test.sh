@@ -2,10 +2,18 @@
 # The project's one test command: installs what the tests need when it is missing
 # (libhiredis-dev, redis-server), builds everything and runs every test suite.
 # Integration tests start their own servers (redis-server, imserver nodes) on loopback.
-# Arguments are passed to `swift test` (e.g. scripts/test.sh --filter MessagingTests).
+# Then builds and tests Examples/CustomBackplane, a plugin package outside the main package,
+# so the public plugin API cannot break unnoticed.
+# Arguments are passed to `swift test` of the main package, and then only its tests run
+# (e.g. scripts/test.sh --filter MessagingTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh --test
 swift build --build-tests
 swift test --skip-build "$@"
+if [[ $# -eq 0 ]]; then
+  cd Examples/CustomBackplane
+  swift build --build-tests
+  swift test --skip-build
+fi
