@@ -142,7 +142,8 @@ let package = Package(
         .testTarget(
             name: "ImRedisTests",
             dependencies: [
-                "ImCore", "ImRedis", "ImTesting",
+                "ImCore", "ImRedis", "ImTesting", "ImServer", "ImHelper",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
