@@ -188,7 +188,8 @@ let package = Package(
         .testTarget(
             name: "ImRedisTests",
             dependencies: [
-                "ImCore", "ImRedis", "ImTesting",
+                "ImCore", "ImRedis", "ImTesting", "ImServer", "ImServerAPI", "ImHelper",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -21,14 +21,14 @@ struct RedisClusterTests {
         let nodes: [LocalServer]
         let apiPorts: [Int]
         let helper: ImHelper
-        let busRunner: ServiceRunner
+        let backplaneRunner: ServiceRunner
 
-        init(redis: LocalServer, nodes: [LocalServer], apiPorts: [Int], helper: ImHelper, busRunner: ServiceRunner) {
+        init(redis: LocalServer, nodes: [LocalServer], apiPorts: [Int], helper: ImHelper, backplaneRunner: ServiceRunner) {
             self.redis = redis
             self.nodes = nodes
             self.apiPorts = apiPorts
             self.helper = helper
-            self.busRunner = busRunner
+            self.backplaneRunner = backplaneRunner
         }
 
         func url(for user: ClientID, node: Int) async throws -> String {
@@ -59,7 +59,7 @@ struct RedisClusterTests {
         func stop() async {
             for node in nodes where node.isRunning { _ = try? await node.stop() }
             await helper.close()
-            try? await busRunner.stop()
+            try? await backplaneRunner.stop()
             _ = try? await redis.stop()
         }
     }
@@ -82,10 +82,10 @@ struct RedisClusterTests {
         }
         let configuration = RedisConfiguration(port: redis.port, keyPrefix: "it", commandTimeout: .seconds(1))
         let backplane = Backplane.redis(configuration, logger: Logger(label: "it-helper"))
-        let runner = ServiceRunner(service: backplane.bus, logger: Logger(label: "it-helper"))
+        let runner = ServiceRunner(service: backplane, logger: Logger(label: "it-helper"))
         let helper = ImHelper(backplane: backplane, tokens: try await ConnectTokens(secret: Self.secret))
-        try await waitUntil(timeout: .seconds(10)) { backplane.bus.health.isUp }
-        let cluster = Cluster(redis: redis, nodes: nodes, apiPorts: apiPorts, helper: helper, busRunner: runner)
+        try await waitUntil(timeout: .seconds(10)) { backplane.health.isUp }
+        let cluster = Cluster(redis: redis, nodes: nodes, apiPorts: apiPorts, helper: helper, backplaneRunner: runner)
         // A node admits connections once linked to the backplane (its /health says 200).
         for node in nodes.indices { try await waitUntil(timeout: .seconds(10)) { await cluster.health(node: node) == 200 } }
         return cluster
@@ -164,7 +164,7 @@ struct RedisClusterTests {
         }
         try await waitUntil(timeout: .seconds(20)) { try await cluster.helper.onlineUsers() == ["alice", "bob"] }
         #expect(await cluster.metrics(node: 0).contains("imserver_backplane_up 1.0"))
-        try await waitUntil(timeout: .seconds(20)) { cluster.helper.backplane.bus.health.isUp }
+        try await waitUntil(timeout: .seconds(20)) { cluster.helper.backplane.health.isUp }
         try await cluster.helper.send(.text("after restart"), from: "x", to: ["alice", "bob"])
         #expect(try await alice.next(type: "message", timeout: .seconds(10))["data"] == .string("after restart"))
         #expect(try await bob.next(type: "message", timeout: .seconds(10))["data"] == .string("after restart"))

@@ -1,6 +1,7 @@
 import ImBackplane
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// A small pool of pipelined Redis connections for commands (not pub/sub).
@@ -33,7 +34,7 @@ final class RedisClient: Sendable {
         state.withLock { $0.lastFailure.map(BackplaneHealth.down) ?? .up }
     }
 
-    /// Sends one command; an error reply is thrown as ``RedisError/server(_:)``.
+    /// Sends one command; an error reply is thrown as ``BackplaneError/unavailable(_:)``.
     func send(_ command: RedisCommand) async throws -> RedisValue {
         try await send([command])[0].unwrapped(command.name)
     }
@@ -60,7 +61,36 @@ final class RedisClient: Sendable {
     }
 
     private func connection() async throws -> RedisConnection {
-        let task: Task<RedisConnection, any Error> = try state.withLock { state in
+        // A pooled connection Redis has closed (a restart, say) is replaced at once instead of
+        // failing the call; a connection that is closed right after opening is a failure.
+        for _ in 0...configuration.poolSize {
+            let task = try slot()
+            let connection: RedisConnection
+            do {
+                connection = try await task.value
+            } catch {
+                clear(task)
+                failed(error)
+                throw error
+            }
+            if connection.isActive {
+                state.withLock { state in
+                    state.backoff.reset()
+                    state.lastFailure = nil
+                }
+                return connection
+            }
+            clear(task)
+        }
+        let error = BackplaneError.unavailable("redis closes every new connection")
+        failed(error)
+        throw error
+    }
+
+    /// The task of the next slot's connection, opening one if the slot is empty and the
+    /// backoff allows; throws ``BackplaneError/unavailable(_:)`` while it does not.
+    private func slot() throws -> Task<RedisConnection, any Error> {
+        try state.withLock { state in
             let index = state.next % state.slots.count
             state.next &+= 1
             if let task = state.slots[index] { return task }
@@ -73,29 +103,29 @@ final class RedisClient: Sendable {
             state.slots[index] = task
             return task
         }
-        do {
-            let connection = try await task.value
-            if connection.isActive {
-                state.withLock { state in
-                    state.backoff.reset()
-                    state.lastFailure = nil
-                }
-                return connection
+    }
+
+    /// Records a failed connection attempt: health goes down and the next attempt waits.
+    private func failed(_ error: any Error) {
+        let reason = "\(error)"
+        let wasUp = state.withLock { state in
+            defer {
+                state.lastFailure = reason
+                state.backoff.failed()
             }
-            clear(task)
-            throw BackplaneError.unavailable("redis connection closed")
-        } catch {
-            clear(task)
-            let reason = "\(error)"
-            let wasUp = state.withLock { state in
-                defer {
-                    state.lastFailure = reason
-                    state.backoff.failed()
-                }
-                return state.lastFailure == nil
+            return state.lastFailure == nil
+        }
+        if wasUp { logger.warning("redis unavailable", metadata: ["error": "\(reason)"]) }
+    }
+
+    /// Sends `PING` every `interval` until graceful shutdown or cancellation, so ``health``
+    /// follows Redis going away and coming back while nothing else is sent.
+    func watch(every interval: Duration = .seconds(1)) async {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                _ = try? await self.send(RedisCommand(["PING"]))
+                try? await Task.sleep(for: interval)
             }
-            if wasUp { logger.warning("redis unavailable", metadata: ["error": "\(reason)"]) }
-            throw error
         }
     }
 

@@ -1,9 +1,10 @@
 import CHiredis
+import ImCore
 import NIOCore
 
 extension RedisCommand {
     /// Appends the command in RESP, formatted by hiredis's `redisFormatCommandArgv`.
-    func encode(into out: inout ByteBuffer) throws(RedisError) {
+    func encode(into out: inout ByteBuffer) throws(BackplaneError) {
         let count = arguments.count
         var lengths = [Int](repeating: 0, count: count)
         var joined: [UInt8] = []
@@ -26,7 +27,7 @@ extension RedisCommand {
                 redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths)
             }
         }
-        guard written > 0, let target else { throw RedisError.protocolError("could not format \(name)") }
+        guard written > 0, let target else { throw BackplaneError.protocolViolation("hiredis could not format the command \(name)") }
         defer { redisFreeCommand(target) }
         out.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
     }
@@ -39,7 +40,7 @@ final class RedisReplyDecoder: ByteToMessageDecoder {
     private let reader: UnsafeMutablePointer<redisReader>
 
     init() throws {
-        guard let reader = redisReaderCreate() else { throw RedisError.protocolError("out of memory") }
+        guard let reader = redisReaderCreate() else { throw BackplaneError.unavailable("hiredis could not allocate a reply reader") }
         self.reader = reader
     }
 
@@ -51,11 +52,11 @@ final class RedisReplyDecoder: ByteToMessageDecoder {
                 redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
             }
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-            guard status == REDIS_OK else { throw RedisError.protocolError(readerError) }
+            guard status == REDIS_OK else { throw BackplaneError.protocolViolation("unreadable redis reply: \(readerError)") }
         }
         while true {
             var reply: UnsafeMutableRawPointer?
-            guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw RedisError.protocolError(readerError) }
+            guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw BackplaneError.protocolViolation("unreadable redis reply: \(readerError)") }
             guard let reply else { return .needMoreData }
             let value = Self.convert(reply.assumingMemoryBound(to: redisReply.self))
             freeReplyObject(reply)

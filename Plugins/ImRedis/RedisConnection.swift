@@ -173,7 +173,7 @@ final class RedisPipelineHandler: ChannelDuplexHandler {
             return
         }
         guard let head = pending.first else {
-            context.fireErrorCaught(RedisError.unexpectedReply("reply without a request"))
+            context.fireErrorCaught(BackplaneError.protocolViolation("redis sent a reply without a request"))
             return
         }
         replies.append(value)
@@ -204,18 +204,18 @@ final class RedisPipelineHandler: ChannelDuplexHandler {
 extension RedisRequest: @unchecked Sendable {}
 
 extension RedisValue {
-    /// Throws unless the reply is `+OK`.
+    /// Throws ``BackplaneError`` unless the reply is `+OK`.
     func expectOK(_ command: String) throws {
         switch self {
         case .status("OK"): return
-        case .error(let message): throw RedisError.server("\(command): \(message)")
-        default: throw RedisError.unexpectedReply("\(command) answered \(self)")
+        case .error(let message): throw BackplaneError.redisRefused(command, message)
+        default: throw BackplaneError.protocolViolation("redis answered \(command) with \(self)")
         }
     }
 
-    /// Throws the server's error if the reply is one; returns the reply otherwise.
+    /// Throws the server's error reply as ``BackplaneError``; returns the reply otherwise.
     func unwrapped(_ command: String) throws -> RedisValue {
-        if case .error(let message) = self { throw RedisError.server("\(command): \(message)") }
+        if case .error(let message) = self { throw BackplaneError.redisRefused(command, message) }
         return self
     }
 }

@@ -23,6 +23,19 @@ public final class RedisPresence: Presence {
         self.init(client: RedisClient(configuration: configuration, group: group, logger: logger))
     }
 
+    // MARK: Lifecycle
+
+    /// `.down` with the last failure while the connection pool cannot reach Redis.
+    public var health: BackplaneHealth { client.health }
+
+    /// Pings Redis once a second, so ``health`` follows it going away and coming back even
+    /// while the directory is idle; on graceful shutdown (or cancellation) closes the pool and
+    /// returns. Calls work before `run()` too: connections open on demand.
+    public func run() async throws {
+        await client.watch()
+        await client.close()
+    }
+
     // MARK: Keys
 
     private func connections(_ user: ClientID) -> String { "\(prefix):conn:{\(user.rawValue)}" }
@@ -73,7 +86,7 @@ public final class RedisPresence: Presence {
     }
 
     private func count(_ reply: RedisValue) throws -> Int? {
-        guard let value = reply.int else { throw RedisError.unexpectedReply("count \(reply)") }
+        guard let value = reply.int else { throw BackplaneError.protocolViolation("redis answered a connection count with \(reply)") }
         return value < 0 ? nil : value
     }
 
@@ -167,7 +180,7 @@ public final class RedisPresence: Presence {
         let replies = try await client.send([RedisCommand(["ZCARD", members(channel)]),
                                              RedisCommand(["ZINTERCARD", "2", members(channel), online])])
         guard let total = try replies[0].unwrapped("ZCARD").int, let online = try replies[1].unwrapped("ZINTERCARD").int
-        else { throw RedisError.unexpectedReply("stats \(replies)") }
+        else { throw BackplaneError.protocolViolation("redis answered channel stats with \(replies)") }
         return ChannelStats(members: total, online: online)
     }
 

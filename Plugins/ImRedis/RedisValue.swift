@@ -1,4 +1,5 @@
 public import NIOCore
+import ImCore
 
 /// One Redis reply, as hiredis parsed it.
 public enum RedisValue: Sendable, Equatable {
@@ -62,20 +63,10 @@ public struct RedisCommand: Sendable {
     public var name: String { arguments.first.map { String(buffer: $0) } ?? "" }
 }
 
-/// Why a Redis command failed.
-public enum RedisError: Error, Equatable, CustomStringConvertible {
-    /// Redis answered with an error reply.
-    case server(String)
-    /// The reply did not have the expected shape.
-    case unexpectedReply(String)
-    /// The reply stream could not be parsed.
-    case protocolError(String)
-
-    public var description: String {
-        switch self {
-        case .server(let message): "redis error: \(message)"
-        case .unexpectedReply(let detail): "unexpected redis reply: \(detail)"
-        case .protocolError(let detail): "redis protocol error: \(detail)"
-        }
+extension BackplaneError {
+    /// Redis answered `command` with an error reply (loading, out of memory, a read-only
+    /// replica, a busy script…): the backend refuses to serve it now.
+    static func redisRefused(_ command: String, _ message: String) -> BackplaneError {
+        .unavailable("redis refused \(command): \(message)")
     }
 }

@@ -1,8 +1,25 @@
-public import Foundation
-public import Logging
+public import ServiceLifecycle
 
-/// A bus and a presence directory that belong together, picked by one URL.
-public struct Backplane: Sendable {
+/// A bus and a presence directory that belong together, picked by one URL and run as one
+/// `Service` with one ``health``.
+///
+/// A process runs the backplane, never its halves: ``run()`` runs the bus's and the presence's
+/// `run()` side by side and returns once both have returned (on graceful shutdown); if one
+/// throws, the other is cancelled and the error is rethrown.
+///
+/// **Why each half is a `Service`.** ``Presence`` is a `Service` with a `health`, exactly like
+/// ``Bus``, rather than the backplane taking a list of extra services to run. A directory built
+/// on a client that must itself be run (postgres-nio's `PostgresClient`, a NATS connection) runs
+/// it in its own `run()`; the contract is the same for both halves (`run()` owns connections and
+/// reconnects, `health` says whether they are up), so the conformance kit checks both the same
+/// way. A half with nothing to run waits for graceful shutdown.
+///
+/// **Shutdown order.** The backplane must stop after everything that uses it: on graceful
+/// shutdown a node closes its connections, removes itself from Presence and announces its users
+/// offline on the bus, and none of that may find the backplane gone. A `ServiceGroup` shuts its
+/// services down in reverse order of configuration, each after the later ones have returned, so
+/// the backplane goes *first* in the group (`ImServer`'s `NodeServices.ordered` builds that list).
+public struct Backplane: Service {
     /// Moves messages between processes.
     public var bus: any Bus
     /// Knows who is connected where and who belongs to which channel.
@@ -18,57 +35,30 @@ public struct Backplane: Sendable {
     public static func memory() -> Backplane {
         Backplane(bus: MemoryBus(), presence: MemoryPresence())
     }
-}
 
-/// Makes a ``Backplane`` from a URL whose scheme names the plugin.
-///
-/// `memory://` is built in; plugins add themselves with ``register(scheme:_:)`` before the
-/// server starts (the `imserver` executable registers every plugin it links).
-public struct BackplaneFactory: Sendable {
-    /// Builds a backplane from its URL.
-    public typealias Maker = @Sendable (URL, Logger) async throws -> Backplane
-
-    private var makers: [String: Maker]
-
-    /// A factory that knows `memory://`.
-    public init() {
-        makers = ["memory": { _, _ in .memory() }]
+    /// `.up` when both halves are up; otherwise `.down`, naming each half that is down and why.
+    public var health: BackplaneHealth {
+        BackplaneHealth.combined(bus: bus.health, presence: presence.health)
     }
 
-    /// Teaches the factory a URL scheme (lower case, without `://`).
-    public mutating func register(scheme: String, _ maker: @escaping Maker) {
-        makers[scheme.lowercased()] = maker
-    }
-
-    /// The schemes this factory can build, sorted.
-    public var schemes: [String] { makers.keys.sorted() }
-
-    /// Builds the backplane `url` names, or throws ``BackplaneConfigurationError``.
-    public func makeBackplane(url: String, logger: Logger) async throws -> Backplane {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased() else {
-            throw BackplaneConfigurationError.invalidURL(url)
+    /// Runs the bus and the presence until both return (graceful shutdown or cancellation).
+    public func run() async throws {
+        let bus = self.bus
+        let presence = self.presence
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await bus.run() }
+            group.addTask { try await presence.run() }
         }
-        guard let maker = makers[scheme] else {
-            throw BackplaneConfigurationError.unknownScheme(scheme, known: schemes)
-        }
-        return try await maker(parsed, logger)
     }
 }
 
-/// Why a backplane URL could not be turned into a backplane.
-public enum BackplaneConfigurationError: Error, Equatable, CustomStringConvertible {
-    /// The URL could not be parsed or has no scheme.
-    case invalidURL(String)
-    /// No plugin is registered for the scheme.
-    case unknownScheme(String, known: [String])
-
-    public var description: String {
-        switch self {
-        case .invalidURL(let url):
-            "backplane URL '\(url)' is not a URL with a scheme (for example memory:// or redis://127.0.0.1:6379)"
-        case .unknownScheme(let scheme, let known):
-            "unknown backplane scheme '\(scheme)://'; known schemes: "
-                + known.map { "\($0)://" }.joined(separator: ", ")
-        }
+extension BackplaneHealth {
+    /// The health of a whole backplane: `.up` when both halves are, otherwise `.down` with the
+    /// reason of each half that is down (`bus: …; presence: …`).
+    public static func combined(bus: BackplaneHealth, presence: BackplaneHealth) -> BackplaneHealth {
+        var reasons: [String] = []
+        if case .down(let reason) = bus { reasons.append("bus: \(reason)") }
+        if case .down(let reason) = presence { reasons.append("presence: \(reason)") }
+        return reasons.isEmpty ? .up : .down(reasons.joined(separator: "; "))
     }
 }

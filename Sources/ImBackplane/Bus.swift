@@ -10,7 +10,10 @@ public import ServiceLifecycle
 /// - **Order.** Messages from one publisher to one subject arrive in the order published.
 /// - **Lifecycle.** ``run()`` owns connections and reconnects with backoff; it returns on
 ///   graceful shutdown. `publish` and `makeSubscriber` may be called before `run()` has
-///   connected and must then either wait a bounded time or throw ``BackplaneError``.
+///   connected and must then either wait a bounded time or throw ``BackplaneError``. A process
+///   runs the bus through its ``Backplane``, which runs the bus and the presence as one service.
+/// - **Reconnects.** After the backend comes back, subscribers subscribed before the outage
+///   receive again without subscribing again, and publishing works again.
 /// - **Never crashes the caller.** Every failure is a thrown ``BackplaneError``.
 public protocol Bus: Service {
     /// Publishes one message to a subject.

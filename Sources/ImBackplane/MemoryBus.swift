@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Publishing hands the same `ByteBuffer` to every subscriber of the subject (no copy).
 /// Each subscriber buffers at most ``bufferLimit`` undelivered messages; past that the oldest
-/// are dropped and counted in ``droppedMessages``, as a network bus would lose them.
+/// are dropped, as a network bus would lose them.
 public final class MemoryBus: Bus {
     /// The most messages one subscriber holds undelivered.
     public let bufferLimit: Int
@@ -18,7 +18,6 @@ public final class MemoryBus: Bus {
     }
 
     private let state = Mutex(State())
-    private let dropped = Atomic<Int>(0)
 
     /// A bus whose subscribers each buffer up to `bufferLimit` messages.
     public init(bufferLimit: Int = 1 << 20) {
@@ -27,9 +26,6 @@ public final class MemoryBus: Bus {
 
     /// Always `.up`: there is no backend to lose.
     public var health: BackplaneHealth { .up }
-
-    /// Messages dropped because a subscriber fell more than ``bufferLimit`` behind.
-    public var droppedMessages: Int { dropped.load(ordering: .relaxed) }
 
     public func run() async throws {
         try? await gracefulShutdown()
@@ -60,9 +56,7 @@ public final class MemoryBus: Bus {
     private func deliver(_ payload: ByteBuffer, to subject: String) {
         state.withLock { state in
             guard let targets = state.bySubject[subject] else { return }
-            for subscriber in targets.values where !subscriber.yield(BusMessage(subject: subject, payload: payload)) {
-                dropped.add(1, ordering: .relaxed)
-            }
+            for subscriber in targets.values { subscriber.yield(BusMessage(subject: subject, payload: payload)) }
         }
     }
 
@@ -95,13 +89,9 @@ private final class MemorySubscriber: BusSubscriber {
         (messages, continuation) = BusMessages.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
     }
 
-    /// Hands a message on; `false` when the buffer was full and one was dropped.
-    func yield(_ message: BusMessage) -> Bool {
-        switch continuation.yield(message) {
-        case .dropped: false
-        case .enqueued, .terminated: true
-        @unknown default: true
-        }
+    /// Hands a message on (the oldest buffered one is dropped when the buffer is full).
+    func yield(_ message: BusMessage) {
+        continuation.yield(message)
     }
 
     func subscribe(_ subjects: [String]) async throws {

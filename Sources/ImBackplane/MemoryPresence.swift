@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import Synchronization
 
 /// ``Presence`` in this process's memory: the embedded default for a single node.
@@ -39,6 +40,14 @@ public final class MemoryPresence: Presence {
 
     /// An empty directory.
     public init() {}
+
+    /// Always `.up`: there is no backend to lose.
+    public var health: BackplaneHealth { .up }
+
+    /// Nothing to run: waits for graceful shutdown (or cancellation).
+    public func run() async throws {
+        try? await gracefulShutdown()
+    }
 
     public func connect(_ connection: ConnectionRecord) async throws -> Int? {
         state.withLock { state in

@@ -1,3 +1,5 @@
+public import ServiceLifecycle
+
 /// Who is connected on which node, and who belongs to which channel: the shared directory.
 ///
 /// Every node and every helper of a cluster use one `Presence`. Contract (checked by
@@ -9,8 +11,17 @@
 ///   removes the user from a channel.
 /// - Lists are paged by a cursor (`after`, exclusive) in ascending order; no call returns
 ///   everything in one reply.
-/// - Failures are thrown as ``BackplaneError``.
-public protocol Presence: Sendable {
+/// - **Lifecycle.** ``run()`` (from `Service`) owns whatever the directory needs running (a
+///   client to run, a connection to watch and re-open with backoff) and returns on graceful
+///   shutdown or cancellation; a directory with nothing to run just waits for graceful shutdown.
+///   ``health`` is `.down(reason)` while the backend is unreachable. Calls may come before
+///   `run()` (a node's first calls at start can) and must then either work, wait a bounded
+///   time, or throw ``BackplaneError``. After the backend comes back, calls work again without
+///   anyone recreating the directory. ``Backplane`` runs it together with its bus.
+/// - **Never crashes the caller.** Every failure is a thrown ``BackplaneError``.
+public protocol Presence: Service {
+    /// Whether the directory can reach its backend now.
+    var health: BackplaneHealth { get }
     /// Registers a connection; returns the user's connection count after, or `nil` when that
     /// connection was registered already (so a node can re-register after a backplane restart
     /// without announcing users twice). A count of 1 means the user just came online.

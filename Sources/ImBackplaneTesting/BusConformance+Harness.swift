@@ -10,15 +10,25 @@ final class BusHarness: ConformanceHarness {
     let check: String
     /// How long to wait for one expected event.
     let timeout: Duration
+    /// How long the bus may take to serve again after a backend restart.
+    let reconnectTimeout: Duration
+    /// Restarts the backend, if the plugin can.
+    let restartBackend: (@Sendable () async throws -> Void)?
     /// Starts every subject of this check: `conformance.<random hex>`.
     let prefix: String
     private let inboxes = Mutex<[Inbox]>([])
+    /// The subscriber made before `run()`, if the bus gave one.
+    let early = Mutex<Inbox?>(nil)
 
-    /// A harness for `check` on a running `bus`.
-    init(bus: any Bus, check: String, timeout: Duration) {
+    /// A harness for `check` on `bus`.
+    init(bus: any Bus, check: String, timeout: Duration, reconnectTimeout: Duration,
+         restartBackend: (@Sendable () async throws -> Void)?)
+    {
         self.bus = bus
         self.check = check
         self.timeout = timeout
+        self.reconnectTimeout = reconnectTimeout
+        self.restartBackend = restartBackend
         self.prefix = "conformance." + randomHex(bytes: 8)
     }
 
@@ -29,14 +39,6 @@ final class BusHarness: ConformanceHarness {
     func failure(_ message: String) -> ConformanceFailure {
         let short = message.replacing(prefix + ".", with: "")
         return ConformanceFailure(check: check, message: short + " [subjects shown without the prefix '\(prefix).']")
-    }
-
-    /// Waits until the bus reports `.up`.
-    func waitUntilUp() async throws {
-        let up = try await poll(for: timeout) { bus.health.isUp ? true : nil }
-        guard up != nil else {
-            throw failure("health was still \"\(bus.health)\" \(timeout) after run() started; it must become .up once the backend is reachable")
-        }
     }
 
     /// Publishes `text` as UTF-8 to `subject`.
@@ -58,9 +60,15 @@ final class BusHarness: ConformanceHarness {
     /// A new subscriber called `name` (in failures), subscribed to `subjects` if any.
     func inbox(_ name: String, to subjects: [String] = []) async throws -> Inbox {
         let subscriber = try await attempt("makeSubscriber()") { try await bus.makeSubscriber() }
+        let made = keep(subscriber, named: name)
+        if !subjects.isEmpty { try await made.subscribe(subjects) }
+        return made
+    }
+
+    /// An inbox reading `subscriber`, closed at tear-down.
+    func keep(_ subscriber: any BusSubscriber, named name: String) -> Inbox {
         let made = Inbox(name: name, subscriber: subscriber, harness: self)
         inboxes.withLock { $0.append(made) }
-        if !subjects.isEmpty { try await made.subscribe(subjects) }
         return made
     }
 
@@ -124,10 +132,10 @@ final class Inbox: Sendable {
         await pump.value
     }
 
-    /// The next arrival, waiting up to the harness's timeout.
-    func next() async -> Arrival {
+    /// The next arrival, waiting up to `timeout` (the harness's by default).
+    func next(timeout: Duration? = nil) async -> Arrival {
         do {
-            guard let message = try await queue.next(timeout: harness.timeout) else { return .ended }
+            guard let message = try await queue.next(timeout: timeout ?? harness.timeout) else { return .ended }
             return .message(message)
         } catch {
             return .nothing

@@ -5,10 +5,12 @@ import Synchronization
 /// every check.
 ///
 /// Each check makes a fresh bus with `makeBus`, runs the bus's `run()` in a child task for the
-/// duration of the check (cancelled at the end), waits until `health` is `.up`, and uses subjects
+/// duration of the check (cancelled at the end; ``Check/callsBeforeRunWaitOrThrow`` calls the
+/// bus first), waits until `health` is `.up`, and uses subjects
 /// under a random prefix, so checks can run in parallel against one shared real server. Events
 /// are awaited with a timeout; that something is *not* delivered is shown by publishing a marker
-/// afterwards and requiring the marker to be the next message.
+/// afterwards and requiring the marker to be the next message. Every error a call throws must be
+/// a `BackplaneError`: another type fails the check, naming the call and the type.
 ///
 /// ```swift
 /// @Test(arguments: BusConformance.Check.allCases)
@@ -59,74 +61,68 @@ public struct BusConformance: Sendable {
         case closeFinishesMessages
         /// `health` is `.up` while `run()` runs and the backend answers.
         case healthUpWhileRunning
+        /// Before `run()`: `publish`, `makeSubscriber` and `subscribe` each return or throw a
+        /// `BackplaneError` within the timeout; once `run()` has connected, a subscriber
+        /// subscribed before it (even if `subscribe` threw) receives messages.
+        case callsBeforeRunWaitOrThrow
+        /// After the backend restarts (the plugin's `restartBackend`), within the reconnect
+        /// timeout: a subscriber subscribed before the restart receives messages published
+        /// after it without subscribing again, publishing works, new subscribers work, and
+        /// `health` is `.up` again; meanwhile every failure is a `BackplaneError`. Not
+        /// applicable (the check records why) when no `restartBackend` is given.
+        case survivesBackendRestart
     }
 
     /// Makes the bus under test; called once per check.
     public let makeBus: @Sendable () async throws -> any Bus
-    /// How long a check waits for one expected event (a message, the bus coming up).
+    /// How long a check waits for one expected event (a message, the bus coming up), and how
+    /// long a call before `run()` may take.
     public let timeout: Duration
+    /// Restarts the backend (stop it and start it again on the same address), or cuts the
+    /// bus's connections; `nil` when there is no backend to restart (an in-process bus).
+    public let restartBackend: (@Sendable () async throws -> Void)?
+    /// How long after `restartBackend` returned the bus may take to serve again.
+    public let reconnectTimeout: Duration
 
-    /// Checks buses made by `makeBus`, waiting up to `timeout` for each expected event.
-    public init(timeout: Duration = .seconds(5), makeBus: @escaping @Sendable () async throws -> any Bus) {
+    /// Checks buses made by `makeBus`, waiting up to `timeout` for each expected event; with
+    /// `restartBackend`, also that the bus comes back within `reconnectTimeout` of a restart.
+    /// Give ``Check/survivesBackendRestart`` a backend of its own: it disturbs every client.
+    public init(timeout: Duration = .seconds(5), reconnectTimeout: Duration = .seconds(30),
+                restartBackend: (@Sendable () async throws -> Void)? = nil,
+                makeBus: @escaping @Sendable () async throws -> any Bus)
+    {
         self.timeout = timeout
+        self.reconnectTimeout = reconnectTimeout
+        self.restartBackend = restartBackend
         self.makeBus = makeBus
     }
 
-    /// Runs one check on a fresh bus; throws ``ConformanceFailure`` describing what broke.
-    public func run(_ check: Check) async throws {
+    /// Runs one check on a fresh bus; throws ``ConformanceFailure`` describing what broke, or
+    /// returns whether it passed or did not apply (and why).
+    @discardableResult
+    public func run(_ check: Check) async throws -> ConformanceOutcome {
+        if check == .survivesBackendRestart && restartBackend == nil {
+            return .notApplicable("no restartBackend was given: the bus has no backend to restart (in-process)")
+        }
         let bus: any Bus
         do {
             bus = try await makeBus()
         } catch {
             throw ConformanceFailure(check: check.rawValue, message: "makeBus threw \(error)")
         }
-        let harness = BusHarness(bus: bus, check: check.rawValue, timeout: timeout)
-        let runEnding = RunEnding()
-        let outcome: Result<Void, any Error> = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await bus.run()
-                    runEnding.record("returned")
-                } catch {
-                    runEnding.record("threw \(error)")
-                }
-            }
-            let outcome: Result<Void, any Error>
-            do {
-                try await harness.waitUntilUp()
+        let harness = BusHarness(bus: bus, check: check.rawValue, timeout: timeout,
+                                 reconnectTimeout: reconnectTimeout, restartBackend: restartBackend)
+        let prelude: (() async throws -> Void)? =
+            check == .callsBeforeRunWaitOrThrow ? { try await harness.callsBeforeRun() } : nil
+        try await whileRunning(
+            bus, harness: harness, beforeRun: prelude,
+            body: {
+                try await waitUntilUp({ bus.health }, "the bus's", timeout: timeout, harness: harness)
                 try await harness.perform(check)
-                outcome = .success(())
-            } catch {
-                outcome = .failure(error)
-            }
-            let earlyEnd = runEnding.ending
-            await harness.tearDown()
-            group.cancelAll()
-            try await group.waitForAll()
-            if let earlyEnd {
-                var message = "run() \(earlyEnd) while the check was running; it must keep running until graceful shutdown or cancellation"
-                if case .failure(let error) = outcome { message += " (the check then failed: \(error))" }
-                return .failure(harness.failure(message))
-            }
-            return outcome
-        }
-        switch outcome {
-        case .success: return
-        case .failure(let failure as ConformanceFailure): throw failure
-        case .failure(let error): throw harness.failure("unexpected error \(error)")
-        }
+            },
+            tearDown: { await harness.tearDown() })
+        return .passed
     }
-}
-
-/// How the bus's `run()` ended, if it did before the kit cancelled it.
-private final class RunEnding: Sendable {
-    private let state = Mutex<String?>(nil)
-
-    /// Notes how `run()` ended.
-    func record(_ ending: String) { state.withLock { $0 = ending } }
-
-    /// How `run()` ended so far, or `nil` while it runs.
-    var ending: String? { state.withLock { $0 } }
 }
 
 extension BusHarness {
@@ -149,6 +145,8 @@ extension BusHarness {
         case .manySubjects: try await manySubjects()
         case .closeFinishesMessages: try await closeFinishesMessages()
         case .healthUpWhileRunning: try await healthUpWhileRunning()
+        case .callsBeforeRunWaitOrThrow: try await callsAfterRun()
+        case .survivesBackendRestart: try await survivesBackendRestart()
         }
     }
 }

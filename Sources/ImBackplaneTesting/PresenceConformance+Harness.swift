@@ -16,15 +16,23 @@ final class PresenceHarness: ConformanceHarness {
     let check: String
     /// How long to wait for an expiration.
     let timeout: Duration
+    /// How long the directory may take to serve again after a backend restart.
+    let reconnectTimeout: Duration
+    /// Restarts the backend, if the plugin can.
+    let restartBackend: (@Sendable () async throws -> Void)?
     /// Starts every id of this check: `conf-<random hex>`.
     let prefix: String
     private let created = Mutex(Created())
 
     /// A harness for `check` on `presence`.
-    init(presence: any Presence, check: String, timeout: Duration) {
+    init(presence: any Presence, check: String, timeout: Duration, reconnectTimeout: Duration,
+         restartBackend: (@Sendable () async throws -> Void)?)
+    {
         self.presence = presence
         self.check = check
         self.timeout = timeout
+        self.reconnectTimeout = reconnectTimeout
+        self.restartBackend = restartBackend
         self.prefix = "conf-" + randomHex(bytes: 6)
     }
 

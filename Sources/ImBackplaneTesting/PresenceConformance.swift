@@ -2,11 +2,14 @@ public import ImBackplane
 
 /// Checks that a `Presence` keeps the contract of `Presence`; a plugin's tests run every check.
 ///
-/// Each check makes a fresh directory with `makePresence` and uses user ids, channel names,
+/// Each check makes a fresh directory with `makePresence`, runs its `run()` in a child task for
+/// the duration of the check (cancelled at the end; ``Check/callsBeforeRunWaitOrThrow`` calls the
+/// directory first), waits until `health` is `.up`, and uses user ids, channel names,
 /// node ids, connection ids and token ids under a random prefix, asserting only about those, so
 /// checks can run in parallel against one shared real server that also holds other data. A check
 /// removes what it created at the end (best effort). Nodes a check uses get a long lease, so a
-/// concurrent `reapExpiredNodes()` never takes their connections.
+/// concurrent `reapExpiredNodes()` never takes their connections. Every error a call throws must
+/// be a `BackplaneError`: another type fails the check, naming the call and the type.
 ///
 /// ```swift
 /// @Test(arguments: PresenceConformance.Check.allCases)
@@ -61,41 +64,67 @@ public struct PresenceConformance: Sendable {
         /// User ids, channel names and token ids with `:`, `.`, spaces, `*`, quotes, `@` and
         /// non-ASCII characters round-trip unchanged.
         case unusualIdentifiers
+        /// Before `run()`: `nodes(of:)`, `renewLease(of:ttl:)`, `connect` and `claimToken` each
+        /// return or throw a `BackplaneError` within the timeout; once `run()` is up, `health`
+        /// is `.up` and a connect/disconnect round trip works.
+        case callsBeforeRunWaitOrThrow
+        /// After the backend restarts (the plugin's `restartBackend`), within the reconnect
+        /// timeout: calls work again on the same directory (connect, nodes, claimToken) and
+        /// `health` is `.up`; meanwhile every failure is a `BackplaneError`. What the backend
+        /// kept over the restart is not checked (that depends on its persistence). Not
+        /// applicable (the check records why) when no `restartBackend` is given.
+        case survivesBackendRestart
     }
 
     /// Makes the directory under test; called once per check.
     public let makePresence: @Sendable () async throws -> any Presence
-    /// How long a check waits for something that takes time (a lease or token to expire).
+    /// How long a check waits for something that takes time (a lease or token to expire, the
+    /// directory coming up), and how long a call before `run()` may take.
     public let timeout: Duration
+    /// Restarts the backend (stop it and start it again on the same address), or cuts the
+    /// directory's connections; `nil` when there is no backend to restart (in-process).
+    public let restartBackend: (@Sendable () async throws -> Void)?
+    /// How long after `restartBackend` returned the directory may take to serve again.
+    public let reconnectTimeout: Duration
 
-    /// Checks directories made by `makePresence`, waiting up to `timeout` for expirations.
-    public init(timeout: Duration = .seconds(5), makePresence: @escaping @Sendable () async throws -> any Presence) {
+    /// Checks directories made by `makePresence`, waiting up to `timeout` for expirations; with
+    /// `restartBackend`, also that the directory comes back within `reconnectTimeout` of a
+    /// restart. Give ``Check/survivesBackendRestart`` a backend of its own.
+    public init(timeout: Duration = .seconds(5), reconnectTimeout: Duration = .seconds(30),
+                restartBackend: (@Sendable () async throws -> Void)? = nil,
+                makePresence: @escaping @Sendable () async throws -> any Presence)
+    {
         self.timeout = timeout
+        self.reconnectTimeout = reconnectTimeout
+        self.restartBackend = restartBackend
         self.makePresence = makePresence
     }
 
-    /// Runs one check on a fresh directory; throws ``ConformanceFailure`` describing what broke.
-    public func run(_ check: Check) async throws {
+    /// Runs one check on a fresh directory; throws ``ConformanceFailure`` describing what broke,
+    /// or returns whether it passed or did not apply (and why).
+    @discardableResult
+    public func run(_ check: Check) async throws -> ConformanceOutcome {
+        if check == .survivesBackendRestart && restartBackend == nil {
+            return .notApplicable("no restartBackend was given: the directory has no backend to restart (in-process)")
+        }
         let presence: any Presence
         do {
             presence = try await makePresence()
         } catch {
             throw ConformanceFailure(check: check.rawValue, message: "makePresence threw \(error)")
         }
-        let harness = PresenceHarness(presence: presence, check: check.rawValue, timeout: timeout)
-        let outcome: Result<Void, any Error>
-        do {
-            try await harness.perform(check)
-            outcome = .success(())
-        } catch {
-            outcome = .failure(error)
-        }
-        await harness.cleanUp()
-        switch outcome {
-        case .success: return
-        case .failure(let failure as ConformanceFailure): throw failure
-        case .failure(let error): throw harness.failure("unexpected error \(error)")
-        }
+        let harness = PresenceHarness(presence: presence, check: check.rawValue, timeout: timeout,
+                                      reconnectTimeout: reconnectTimeout, restartBackend: restartBackend)
+        let prelude: (() async throws -> Void)? =
+            check == .callsBeforeRunWaitOrThrow ? { try await harness.callsBeforeRun() } : nil
+        try await whileRunning(
+            presence, harness: harness, beforeRun: prelude,
+            body: {
+                try await waitUntilUp({ presence.health }, "the directory's", timeout: timeout, harness: harness)
+                try await harness.perform(check)
+            },
+            tearDown: { await harness.cleanUp() })
+        return .passed
     }
 }
 
@@ -120,6 +149,8 @@ extension PresenceHarness {
         case .claimTokenExpires: try await claimTokenExpires()
         case .concurrentConnectsAreAtomic: try await concurrentConnectsAreAtomic()
         case .unusualIdentifiers: try await unusualIdentifiers()
+        case .callsBeforeRunWaitOrThrow: try await callsAfterRun()
+        case .survivesBackendRestart: try await survivesBackendRestart()
         }
     }
 }

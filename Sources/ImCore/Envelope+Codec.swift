@@ -30,10 +30,35 @@ public enum EnvelopeDecodingError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// The envelope's binary format and how it is versioned.
+///
+/// Every envelope starts with two bytes: the format version (``Envelope/formatVersion``), then
+/// the kind. Then the kind's fields: texts as a length (unsigned LEB128) and UTF-8 bytes, an
+/// optional text as a `0`/`1` byte before it, lists as a count and their items, timestamps as
+/// 8-byte big-endian integers, a message's body as a length and its bytes; a batch is a count
+/// of items, each a 4-byte big-endian length and a whole envelope (never a batch).
+///
+/// Format version 1 kinds: 1 delivery, 2 channel, 3 broadcast, 4 receipt, 5 join, 6 leave,
+/// 7 force offline, 8 event, 9 reply, 10 batch (added later within version 1).
+///
+/// Rules that keep a rolling upgrade safe (nodes and helpers of two builds share one bus):
+/// - **A reader never crashes on what it cannot read.** An envelope with a version or kind
+///   this build does not know, or malformed bytes, throws ``EnvelopeDecodingError``; a node
+///   drops it, logs it and counts it (`imserver_malformed_envelopes_total`), and a helper skips
+///   it. So a new kind costs the old readers only that message.
+/// - **Adding a kind keeps the version.** Old readers drop it as an unknown kind; a sender must
+///   not rely on it until every reader of the cluster knows it (as with `batch`: a build
+///   from before it drops batches).
+/// - **Changing an existing kind's fields needs a new version**, because an old reader would
+///   misread the bytes instead of refusing them. A build that writes version N+1 must still
+///   read version N, so it can run beside the older build during the upgrade.
+/// - Bytes written by earlier builds are pinned by `EnvelopeCompatibilityTests`: they must
+///   keep decoding to the same envelopes, and encoding must keep producing them.
 extension Envelope {
-    /// The binary format version written in every envelope's first byte.
+    /// The binary format version written in every envelope's first byte (see the rules above).
     public static let formatVersion: UInt8 = 1
 
+    /// The kind byte after the version. Values are never reused or renumbered.
     private enum Kind: UInt8 {
         case delivery = 1, channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
     }

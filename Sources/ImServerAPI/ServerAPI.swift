@@ -75,7 +75,8 @@ public enum ServerAPIError: Error, Equatable, CustomStringConvertible {
 /// JSON endpoint, on its own port, behind an API key.
 public enum ServerAPI {
     /// The Hummingbird application serving `helper`'s operations; a `Service` to run.
-    /// `metrics`, when given, serves `GET /metrics` (Prometheus text, behind the API key when
+    /// `health` is the backplane's combined health (``Backplane/health``), served at
+    /// `GET /v1/health` (200 when up, 503 when down). `metrics`, when given, serves `GET /metrics` (Prometheus text, behind the API key when
     /// one is configured; `/v1/health` needs none).
     ///
     /// Every request with a body must be `application/json` (415 otherwise). Without a key the
@@ -93,7 +94,7 @@ public enum ServerAPI {
         router.add(middleware: JSONBodyMiddleware())
         router.get("/v1/health") { _, _ -> Response in
             let state = health()
-            let body = #"{"status":"\#(state.isUp ? "up" : "down")","bus":\#(jsonQuoted(state.description))}"#
+            let body = #"{"status":"\#(state.isUp ? "up" : "down")","backplane":\#(jsonQuoted(state.description))}"#
             return Response(status: state.isUp ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
         }

@@ -34,21 +34,24 @@ struct Launcher {
             logger: logger)
         var routes = PublicRoutes()
         routes.addClientScript()
-        if settings.node.demo { routes.addDemo(helper: helper, loopbackOnly: !settings.demoAllowPublic) }
+        if settings.demo { routes.addDemo(helper: helper, loopbackOnly: !settings.demoAllowPublic) }
         let node = ImNode(configuration: settings.node, backplane: backplane, tokens: tokens, routes: routes,
                           logger: logger)
-        var services: [any Service] = [backplane.bus, node]
+        var dependents: [any Service] = []
         if let api = settings.api {
             let registry = metricsRegistry
-            services.append(try ServerAPI.makeApplication(
-                helper: helper, configuration: api, health: { backplane.bus.health },
+            dependents.append(try ServerAPI.makeApplication(
+                helper: helper, configuration: api, health: { backplane.health },
                 metrics: { registry.emitToString() }, logger: logger))
         }
-        if settings.node.demo {
-            services.append(DemoAnnouncer(helper: helper))
+        if settings.demo {
+            dependents.append(DemoAnnouncer(helper: helper))
             let page = "http://\(Settings.urlHost(settings.node.host)):\(settings.node.port)/"
             logger.notice("demo chat: open \(page) in two browser tabs")
         }
+        // The backplane first: the group stops services in reverse order, so it stops last,
+        // after the node has unregistered its connections (see NodeServices.ordered).
+        let services = NodeServices.ordered(backplane: backplane, node: node, dependents: dependents)
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

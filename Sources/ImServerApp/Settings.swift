@@ -1,5 +1,6 @@
 import Configuration
 import ImCore
+import ImHelper
 import ImServer
 import ImServerAPI
 import Logging
@@ -15,25 +16,33 @@ struct Settings: Sendable {
     var tokenLifetime: Duration
     var commandTimeout: Duration
     var logLevel: Logger.Level
+    /// Whether the demo chat page and its token endpoint are served on the public port.
+    var demo: Bool
     /// Whether the demo may run on a non-loopback address (then it also answers any `Host`).
     var demoAllowPublic: Bool
     /// Event-loop threads (connections are spread over them); default: one per core.
     var threads: Int
 
     init(reader: ConfigReader) async throws {
+        // Every default is the library's own (NodeConfiguration, Limits, ServerAPIConfiguration,
+        // HelperConfiguration), so it is written once.
+        let defaults = NodeConfiguration()
+        let helperDefaults = HelperConfiguration()
+        let apiDefaults = ServerAPIConfiguration()
         backplaneURL = reader.string(forKey: "backplane.url", default: "memory://")
-        let (host, port) = try Self.address(reader.string(forKey: "public.listen", default: "127.0.0.1:6001"),
-                                            key: "public.listen")
+        let (host, port) = try Self.address(
+            reader.string(forKey: "public.listen", default: Self.listen(defaults.host, defaults.port)),
+            key: "public.listen")
         var node = NodeConfiguration(host: host, port: port)
         if let id = reader.string(forKey: "node.id") { node.nodeID = NodeID(rawValue: id) }
-        node.path = reader.string(forKey: "public.path", default: "/ws")
-        node.subjects = Subjects(prefix: reader.string(forKey: "subject.prefix", default: "im"))
-        node.demo = reader.bool(forKey: "demo", default: false)
-        node.pingInterval = try Self.seconds(reader, "heartbeat.interval", default: 25)
-        node.idleTimeout = try Self.seconds(reader, "heartbeat.idleTimeout", default: 60)
-        node.leaseTTL = try Self.seconds(reader, "lease.ttl", default: 15)
-        node.flushInterval = try Self.seconds(reader, "delivery.flushInterval", default: 0.025, in: 0...1)
-        var limits = Limits()
+        node.path = reader.string(forKey: "public.path", default: defaults.path)
+        node.subjects = Subjects(prefix: reader.string(forKey: "subject.prefix", default: defaults.subjects.prefix))
+        demo = reader.bool(forKey: "demo", default: false)
+        node.pingInterval = try Self.seconds(reader, "heartbeat.interval", default: defaults.pingInterval)
+        node.idleTimeout = try Self.seconds(reader, "heartbeat.idleTimeout", default: defaults.idleTimeout)
+        node.leaseTTL = try Self.seconds(reader, "lease.ttl", default: defaults.leaseTTL)
+        node.flushInterval = try Self.seconds(reader, "delivery.flushInterval", default: defaults.flushInterval, in: 0...1)
+        var limits = defaults.limits
         limits.maxFrameSize = reader.int(forKey: "limits.maxFrameSize", default: limits.maxFrameSize)
         limits.messagesPerSecond = reader.int(forKey: "limits.messagesPerSecond", default: limits.messagesPerSecond)
         limits.messageBurst = reader.int(forKey: "limits.messageBurst", default: limits.messageBurst)
@@ -43,21 +52,21 @@ struct Settings: Sendable {
         limits.handshakesPerSource = reader.int(forKey: "limits.handshakesPerSource", default: limits.handshakesPerSource)
         limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
         limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
-        limits.slowConsumerTimeout = try Self.seconds(reader, "limits.slowConsumerTimeout", default: 10)
-        limits.handshakeTimeout = try Self.seconds(reader, "limits.handshakeTimeout", default: 10)
+        limits.slowConsumerTimeout = try Self.seconds(reader, "limits.slowConsumerTimeout", default: limits.slowConsumerTimeout)
+        limits.handshakeTimeout = try Self.seconds(reader, "limits.handshakeTimeout", default: limits.handshakeTimeout)
         limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
         self.node = node
         try node.validate()
         publicURL = reader.string(forKey: "public.url", default: "ws://\(Self.urlHost(host)):\(port)\(node.path)")
         demoAllowPublic = reader.bool(forKey: "demo.allowPublic", default: false)
-        if node.demo && !ServerAPIConfiguration.isLoopback(host) && !demoAllowPublic {
+        if demo && !ServerAPIConfiguration.isLoopback(host) && !demoAllowPublic {
             throw ConfigurationError(
                 key: "demo", value: "true",
                 expected: "the demo only on a loopback listen address: its token endpoint lets anyone log in "
                     + "as anyone (set demo.allowPublic / IM_DEMO_ALLOW_PUBLIC=true to override)")
         }
-        let apiListen = reader.string(forKey: "api.listen", default: "127.0.0.1:6002")
+        let apiListen = reader.string(forKey: "api.listen", default: Self.listen(apiDefaults.host, apiDefaults.port))
         if apiListen == "off" {
             api = nil
         } else {
@@ -68,9 +77,9 @@ struct Settings: Sendable {
             api = configuration
         }
         tokenSecret = reader.string(forKey: "token.secret", isSecret: true)
-        tokenLifetime = try Self.seconds(reader, "token.lifetime", default: 30,
+        tokenLifetime = try Self.seconds(reader, "token.lifetime", default: helperDefaults.tokenLifetime,
                                          in: 0.001...ConnectTokens.defaultMaximumLifetime.seconds)
-        commandTimeout = try Self.seconds(reader, "command.timeout", default: 3)
+        commandTimeout = try Self.seconds(reader, "command.timeout", default: helperDefaults.commandTimeout)
         let level = reader.string(forKey: "log.level", default: "info")
         guard let parsed = Logger.Level(rawValue: level) else {
             throw ConfigurationError(key: "log.level", value: level, expected: "trace … critical")
@@ -82,12 +91,17 @@ struct Settings: Sendable {
         }
     }
 
-    /// The setting `key` in seconds, refused (not trapped on) when it is not a finite number
-    /// in `range` (default: 1 ms to one day).
-    static func seconds(_ reader: ConfigReader, _ key: String, default fallback: Double,
+    /// The setting `key` in seconds (`fallback` when unset), refused (not trapped on) when it
+    /// is not a finite number in `range` (default: 1 ms to one day).
+    static func seconds(_ reader: ConfigReader, _ key: String, default fallback: Duration,
                         in range: ClosedRange<Double> = 0.001...86_400) throws(ConfigurationError) -> Duration
     {
-        try Duration.setting(key, seconds: reader.double(forKey: ConfigKey(key), default: fallback), in: range)
+        try Duration.setting(key, seconds: reader.double(forKey: ConfigKey(key), default: fallback.seconds), in: range)
+    }
+
+    /// `host:port` as a listen setting is written (IPv6 in brackets).
+    static func listen(_ host: String, _ port: Int) -> String {
+        "\(host.contains(":") ? "[\(host)]" : host):\(port)"
     }
 
     /// `host` as it goes in a URL: wildcard addresses become loopback, IPv6 gets brackets.

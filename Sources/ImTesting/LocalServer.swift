@@ -39,11 +39,14 @@ public final class LocalServer: Sendable {
         return server
     }
 
-    /// Starts `redis-server` on a free loopback port with no persistence, in a temporary directory.
-    /// With `tls`, the port speaks only TLS with that certificate and key (PEM files).
-    public static func redis(tls: (certificate: String, key: String)? = nil) async throws -> LocalServer {
+    /// Starts `redis-server` on loopback with no persistence, in a temporary directory: on
+    /// `port`, or a free port when `nil` (pass a port to start Redis where a node already
+    /// waits for it). With `tls`, the port speaks only TLS with that certificate and key (PEM files).
+    public static func redis(port: Int? = nil, tls: (certificate: String, key: String)? = nil) async throws -> LocalServer {
         guard let binary = findExecutable("redis-server") else { throw LocalServerError.notInstalled("redis-server") }
-        let port = try await freePort()
+        let chosen: Int
+        if let port { chosen = port } else { chosen = try await freePort() }
+        let port = chosen
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imserver-redis-\(port)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var listen = ["--port", String(port)]

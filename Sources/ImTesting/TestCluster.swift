@@ -14,17 +14,17 @@ public final class TestCluster: Sendable {
     public let helper: ImHelper
     /// The running nodes.
     public let nodes: [TestNode]
-    private let bus: ServiceRunner
+    private let backplaneRunner: ServiceRunner
 
-    private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], bus: ServiceRunner) {
+    private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], backplaneRunner: ServiceRunner) {
         self.backplane = backplane
         self.helper = helper
         self.nodes = nodes
-        self.bus = bus
+        self.backplaneRunner = backplaneRunner
     }
 
-    /// Starts `count` nodes on `backplane` (a fresh memory backplane by default), each on a
-    /// free loopback port; `configure` adjusts each node's configuration (given its index).
+    /// Starts `count` nodes on `backplane` (a fresh memory backplane by default; the cluster
+    /// runs it, so do not run it yourself), each on a free loopback port; `configure` adjusts each node's configuration (given its index).
     /// Returns once every node is linked to the backplane (ready for connections), unless
     /// `waitUntilLinked` is `false` (to test a node whose backplane is not up).
     public static func start(
@@ -33,7 +33,7 @@ public final class TestCluster: Sendable {
     ) async throws -> TestCluster {
         var logger = Logger(label: "test-cluster")
         logger.logLevel = .warning
-        let bus = ServiceRunner(service: backplane.bus, logger: logger)
+        let backplaneRunner = ServiceRunner(service: backplane, logger: logger)
         let tokens = try await ConnectTokens(secret: secret)
         var nodes: [TestNode] = []
         for index in 0..<count {
@@ -45,7 +45,7 @@ public final class TestCluster: Sendable {
         let helper = ImHelper(backplane: backplane, tokens: tokens,
                               configuration: HelperConfiguration(publicURL: nodes.first?.url ?? "ws://127.0.0.1:1/ws"),
                               logger: logger)
-        return TestCluster(backplane: backplane, helper: helper, nodes: nodes, bus: bus)
+        return TestCluster(backplane: backplane, helper: helper, nodes: nodes, backplaneRunner: backplaneRunner)
     }
 
     /// A connect URL for `user` on node `node`.
@@ -66,11 +66,12 @@ public final class TestCluster: Sendable {
         return client
     }
 
-    /// Stops every node gracefully, then the helper and the bus.
+    /// Stops every node gracefully, then the helper, and the backplane last: the nodes'
+    /// unregistrations and offline announcements need it (the order `NodeServices` keeps).
     public func stop() async throws {
         for node in nodes { try await node.stop() }
         await helper.close()
-        try await bus.stop()
+        try await backplaneRunner.stop()
     }
 }
 

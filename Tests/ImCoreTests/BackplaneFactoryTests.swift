@@ -127,3 +127,15 @@ struct BackplaneFactoryTests {
         #expect(copy.schemes == ["extra", "memory"])
     }
 }
+
+@Suite("Backplane health")
+struct BackplaneHealthTests {
+    @Test("one health for both halves: up only when both are, else each half that is down with its reason")
+    func combined() {
+        #expect(BackplaneHealth.combined(bus: .up, presence: .up) == .up)
+        #expect(BackplaneHealth.combined(bus: .down("refused"), presence: .up) == .down("bus: refused"))
+        #expect(BackplaneHealth.combined(bus: .up, presence: .down("timeout")) == .down("presence: timeout"))
+        #expect(BackplaneHealth.combined(bus: .down("a"), presence: .down("b")) == .down("bus: a; presence: b"))
+        #expect(Backplane.memory().health == .up)
+    }
+}

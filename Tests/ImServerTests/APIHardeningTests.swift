@@ -19,7 +19,7 @@ struct APIHardeningTests {
         let ports = AsyncQueue<Int>()
         let app = try ServerAPI.makeApplication(
             helper: cluster.helper, configuration: ServerAPIConfiguration(port: 0, apiKey: key),
-            health: { cluster.backplane.bus.health }, metrics: { "imserver_test_metric 1.0\n" },
+            health: { cluster.backplane.health }, metrics: { "imserver_test_metric 1.0\n" },
             logger: Logger(label: "api-test"), onRunning: { ports.push($0) })
         let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
         return (cluster, runner, try await ports.next(timeout: .seconds(10)) ?? 0)

@@ -277,11 +277,10 @@ struct ClientFrameTests {
 
     @Test("ack with a non-string id is refused")
     func ackWithNumberID() {
-        guard case .failure(let error) = parse(#"{"type":"ack","id":42}"#) else {
+        guard case .failure = parse(#"{"type":"ack","id":42}"#) else {
             Issue.record("a numeric id was accepted")
             return
         }
-        #expect(error.closeCode == 1007)
     }
 
     @Test("an unknown type is refused and named")
@@ -323,12 +322,9 @@ struct ClientFrameTests {
         #expect(try ClientFrame(parsing: buffer) == .ping)
     }
 
-    @Test("every client frame error closes with 1007 and describes itself")
-    func closeCode() {
+    @Test("every client frame error describes itself")
+    func describesItself() {
         let errors: [ClientFrameError] = [.malformedJSON, .unknownType("zzz"), .missingField("id")]
-        for error in errors {
-            #expect(error.closeCode == 1007)
-        }
         #expect(Set(errors.map(\.description)).count == errors.count)
         #expect(ClientFrameError.unknownType("zzz").description.contains("zzz"))
         #expect(ClientFrameError.missingField("id").description.contains("id"))

@@ -19,7 +19,7 @@ struct ServerAPITests {
         let ports = AsyncQueue<Int>()
         let app = try ServerAPI.makeApplication(
             helper: cluster.helper, configuration: ServerAPIConfiguration(port: 0, apiKey: Self.key),
-            health: { cluster.backplane.bus.health }, logger: Logger(label: "api-test"),
+            health: { cluster.backplane.health }, logger: Logger(label: "api-test"),
             onRunning: { ports.push($0) })
         let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
         let port = try await ports.next(timeout: .seconds(10)) ?? 0

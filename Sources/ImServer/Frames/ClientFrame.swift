@@ -33,7 +33,8 @@ public enum ClientFrame: Equatable, Sendable {
     }
 }
 
-/// Why a client frame was refused; the connection is closed with ``closeCode``.
+/// Why a client frame was refused; the node closes the connection with 1007 (invalid frame
+/// payload data).
 public enum ClientFrameError: Error, Equatable, CustomStringConvertible {
     /// Not a JSON object with a string `type`.
     case malformedJSON
@@ -41,9 +42,6 @@ public enum ClientFrameError: Error, Equatable, CustomStringConvertible {
     case unknownType(String)
     /// A required field is missing or invalid.
     case missingField(String)
-
-    /// The close code the node answers with: 1007 (invalid frame payload data).
-    public var closeCode: UInt16 { 1007 }
 
     public var description: String {
         switch self {

@@ -149,18 +149,19 @@ extension ImNode {
 }
 
 extension NodeCore {
-    /// Watches the bus's health; when it comes back up, renews the lease and registers every
-    /// live connection again (announcing users others had reaped), so Presence is whole again
+    /// Watches the backplane's health (both halves: an outage of the bus or of the presence
+    /// directory counts); when it comes back up, renews the lease and registers every live
+    /// connection again (announcing users others had reaped), so Presence is whole again
     /// without any client reconnecting.
     func watchBackplane() async {
-        var wasUp = backplane.bus.health.isUp
+        var wasUp = backplane.health.isUp
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: .milliseconds(250))
             } catch {
                 return
             }
-            let health = backplane.bus.health
+            let health = backplane.health
             stats.record(backplaneUp: health.isUp)
             if health.isUp != wasUp {
                 logger.log(level: health.isUp ? .notice : .warning, "backplane \(health)")
@@ -226,15 +227,15 @@ extension NodeCore {
         }
     }
 
-    /// The body of `GET /health`: 200 when the backplane is up and the node linked to it
-    /// (lease taken, own subject subscribed), 503 otherwise.
-    func healthResponse() -> PublicResponse {
-        let bus = isLinked ? backplane.bus.health : .down("node not yet subscribed to its subject")
+    /// The body of `GET /health`: 200 when the backplane (bus and presence) is up and the node
+    /// linked to it (lease taken, own subject subscribed), 503 otherwise.
+    public func healthResponse() -> PublicResponse {
+        let health = isLinked ? backplane.health : .down("node not yet subscribed to its subject")
         let body = """
-            {"status":"\(bus.isUp ? "up" : "down")","node":\(jsonQuoted(configuration.nodeID.rawValue)),\
-            "connections":\(stats.openConnections),"bus":\(jsonQuoted(bus.description))}
+            {"status":"\(health.isUp ? "up" : "down")","node":\(jsonQuoted(configuration.nodeID.rawValue)),\
+            "connections":\(stats.openConnections),"backplane":\(jsonQuoted(health.description))}
             """
-        return PublicResponse(status: bus.isUp ? .ok : .serviceUnavailable, contentType: "application/json",
+        return PublicResponse(status: health.isUp ? .ok : .serviceUnavailable, contentType: "application/json",
                               text: body)
     }
 }

@@ -20,8 +20,6 @@ public struct NodeConfiguration: Sendable {
     public var idleTimeout: Duration
     /// How long the node's presence lease lasts without renewal.
     public var leaseTTL: Duration
-    /// Whether the demo chat page and its token endpoint are served on the public port.
-    public var demo: Bool
     /// The shortest time between two flushes of one connection. A connection that was not
     /// flushed that recently is flushed at once; a busier one gathers what arrives meanwhile
     /// into one write (fewer syscalls for hot connections, at most this much extra latency
@@ -39,8 +37,7 @@ public struct NodeConfiguration: Sendable {
         limits: Limits = Limits(),
         pingInterval: Duration = .seconds(25),
         idleTimeout: Duration = .seconds(60),
-        leaseTTL: Duration = .seconds(15),
-        demo: Bool = false
+        leaseTTL: Duration = .seconds(15)
     ) {
         self.nodeID = nodeID
         self.host = host
@@ -51,7 +48,6 @@ public struct NodeConfiguration: Sendable {
         self.pingInterval = pingInterval
         self.idleTimeout = idleTimeout
         self.leaseTTL = leaseTTL
-        self.demo = demo
     }
 }
 

@@ -10,7 +10,6 @@ import Synchronization
 public final class NodeStats: Sendable {
     private let open = Atomic<Int>(0)
     private let handlers = Atomic<Int>(0)
-    private let malformed = Atomic<Int>(0)
     private let closes = Mutex([CloseCode: Int]())
     private let connectionsGauge = Gauge(label: "imserver_connections")
     private let backplaneGauge = Gauge(label: "imserver_backplane_up")
@@ -30,14 +29,10 @@ public final class NodeStats: Sendable {
     /// Connection handlers in memory: equal to ``openConnections`` once closes have settled;
     /// more means closed connections are being kept alive (a leak).
     public var connectionHandlersInMemory: Int { handlers.load(ordering: .relaxed) }
-    /// Bus messages that were not valid envelopes (dropped and logged).
-    public var malformedEnvelopes: Int { malformed.load(ordering: .relaxed) }
     /// Server-initiated closes by code.
     public func closes(_ code: CloseCode) -> Int { closes.withLock { $0[code, default: 0] } }
     /// Sockets refused or closed before the upgrade, by HTTP status (408: handshake timeout).
     public func refusals(status: UInt) -> Int { refusalCounters.withLock { $0[status]?.count ?? 0 } }
-    /// Every server-initiated close count, by code.
-    public var allCloses: [CloseCode: Int] { closes.withLock { $0 } }
 
     func connectionOpened() {
         connectionsGauge.record(open.add(1, ordering: .relaxed).newValue)
@@ -51,8 +46,8 @@ public final class NodeStats: Sendable {
         connectionsGauge.record(open.subtract(1, ordering: .relaxed).newValue)
     }
 
+    /// Counts a bus message that was not a valid envelope (dropped and logged).
     func countMalformed() {
-        malformed.add(1, ordering: .relaxed)
         malformedCounter.increment()
     }
 

@@ -1,0 +1,117 @@
+import ImCore
+import Synchronization
+
+/// A `MemoryPresence` a test can take down and bring back, and that refuses every call once
+/// its `run()` has returned (as a directory whose connection pool was closed would).
+final class ControlledPresence: Presence {
+    /// The directory's data, reachable by the test even while the presence is "down".
+    let inner = MemoryPresence()
+    private let down = Mutex<String?>(nil)
+    private let stopped = Atomic<Bool>(false)
+    private let reads = Atomic<Int>(0)
+
+    /// How often ``health`` was read: a test waits for the node's watcher to look.
+    var healthReads: Int { reads.load(ordering: .acquiring) }
+
+    /// Makes `health` `.down(reason)` and every call throw `BackplaneError.unavailable`.
+    func goDown(_ reason: String) { down.withLock { $0 = reason } }
+
+    /// Ends an outage begun by ``goDown(_:)``.
+    func comeBack() { down.withLock { $0 = nil } }
+
+    var health: BackplaneHealth {
+        reads.add(1, ordering: .releasing)
+        return down.withLock { $0 }.map(BackplaneHealth.down) ?? .up
+    }
+
+    func run() async throws {
+        try await inner.run()
+        stopped.store(true, ordering: .releasing)
+    }
+
+    /// Throws unless the directory is up and running (or not yet run).
+    private func check() throws {
+        if stopped.load(ordering: .acquiring) { throw BackplaneError.closed }
+        if let reason = down.withLock({ $0 }) { throw BackplaneError.unavailable(reason) }
+    }
+
+    func connect(_ connection: ConnectionRecord) async throws -> Int? {
+        try check()
+        return try await inner.connect(connection)
+    }
+
+    func disconnect(_ connection: ConnectionRecord) async throws -> Int? {
+        try check()
+        return try await inner.disconnect(connection)
+    }
+
+    func nodes(of users: [ClientID]) async throws -> [ClientID: Set<NodeID>] {
+        try check()
+        return try await inner.nodes(of: users)
+    }
+
+    func onlineUsers(after: ClientID?, limit: Int) async throws -> [ClientID] {
+        try check()
+        return try await inner.onlineUsers(after: after, limit: limit)
+    }
+
+    func renewLease(of node: NodeID, ttl: Duration) async throws {
+        try check()
+        try await inner.renewLease(of: node, ttl: ttl)
+    }
+
+    func reapExpiredNodes() async throws -> [ConnectionRecord] {
+        try check()
+        return try await inner.reapExpiredNodes()
+    }
+
+    func removeNode(_ node: NodeID) async throws -> [ConnectionRecord] {
+        try check()
+        return try await inner.removeNode(node)
+    }
+
+    func join(_ user: ClientID, channels: [String]) async throws {
+        try check()
+        try await inner.join(user, channels: channels)
+    }
+
+    func leave(_ user: ClientID, channels: [String]) async throws {
+        try check()
+        try await inner.leave(user, channels: channels)
+    }
+
+    func remove(_ users: [ClientID], from channel: String) async throws {
+        try check()
+        try await inner.remove(users, from: channel)
+    }
+
+    func clear(_ channel: String) async throws -> [ClientID] {
+        try check()
+        return try await inner.clear(channel)
+    }
+
+    func channels(of user: ClientID) async throws -> [String] {
+        try check()
+        return try await inner.channels(of: user)
+    }
+
+    func members(of channel: String, after: ClientID?, limit: Int) async throws -> [ClientID] {
+        try check()
+        return try await inner.members(of: channel, after: after, limit: limit)
+    }
+
+    func channelNames(after: String?, limit: Int) async throws -> [String] {
+        try check()
+        return try await inner.channelNames(after: after, limit: limit)
+    }
+
+    func stats(of channel: String) async throws -> ChannelStats {
+        try check()
+        return try await inner.stats(of: channel)
+    }
+
+    func claimToken(id: String, ttl: Duration) async throws -> Bool {
+        try check()
+        return try await inner.claimToken(id: id, ttl: ttl)
+    }
+}
