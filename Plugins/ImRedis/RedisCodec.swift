@@ -1,5 +1,5 @@
 import CHiredis
-import ImCore
+import ImBackplane
 import NIOCore
 
 extension RedisCommand {

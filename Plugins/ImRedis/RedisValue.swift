@@ -1,5 +1,5 @@
 public import NIOCore
-import ImCore
+import ImBackplane
 
 /// One Redis reply, as hiredis parsed it.
 public enum RedisValue: Sendable, Equatable {

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 public import ImBackplane
+import ServiceLifecycle
 
 /// ``Presence`` in a JSON file of a ``SharedDirectory``: every operation takes an exclusive
 /// `flock` on `presence.lock`, reads `presence.json`, changes it and writes it back (to a
@@ -20,6 +21,15 @@ public final class FilePresence: Presence {
     /// A directory of presence in `directory`.
     public init(directory: SharedDirectory) {
         self.directory = directory
+    }
+
+    /// Nothing to run: every operation opens what it needs. Returns on graceful shutdown.
+    public func run() async throws {
+        try? await gracefulShutdown()
+    }
+
+    public var health: BackplaneHealth {
+        directory.exists ? .up : .down("shared directory \(directory.path) is missing")
     }
 
     /// Runs `change` on the state under the lock, saving it if `change` changed it.

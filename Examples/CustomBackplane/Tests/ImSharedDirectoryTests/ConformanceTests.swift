@@ -12,18 +12,36 @@ private func freshDirectory() throws -> SharedDirectory {
     return directory
 }
 
+/// The backend's restart: the directory disappears (moved away in one step) and comes back
+/// empty, as a server restarted without persistence.
+private func restart(_ directory: SharedDirectory) -> @Sendable () async throws -> Void {
+    {
+        let gone = directory.path + ".gone-\(UUID().uuidString)"
+        try FileManager.default.moveItem(atPath: directory.path, toPath: gone)
+        try await Task.sleep(for: .milliseconds(50))  // the backend is down for a moment, as a real restart is
+        try directory.create()
+        try? FileManager.default.removeItem(atPath: gone)
+    }
+}
+
 @Suite("shared-dir:// backplane conformance")
 struct SharedDirectoryConformanceTests {
     @Test(arguments: BusConformance.Check.allCases)
     func bus(_ check: BusConformance.Check) async throws {
         let directory = try freshDirectory()
-        try await BusConformance(makeBus: { LogBus(directory: directory) }).run(check)
+        let outcome = try await BusConformance(restartBackend: restart(directory), makeBus: {
+            LogBus(directory: directory)
+        }).run(check)
+        #expect(outcome == .passed)
     }
 
     @Test(arguments: PresenceConformance.Check.allCases)
     func presence(_ check: PresenceConformance.Check) async throws {
         let directory = try freshDirectory()
-        try await PresenceConformance(makePresence: { FilePresence(directory: directory) }).run(check)
+        let outcome = try await PresenceConformance(restartBackend: restart(directory), makePresence: {
+            FilePresence(directory: directory)
+        }).run(check)
+        #expect(outcome == .passed)
     }
 
     @Test("shared-dir:// URLs name an absolute directory; others are refused")
