@@ -21,20 +21,28 @@ public final class LocalServer: Sendable {
     private let arguments: [String]
     private let environment: [String: String]
     private let process: LockedProcess
+    /// How long ``stop(timeout:)`` waits after SIGTERM before it kills the process.
+    private let stopGrace: Duration
 
-    private init(executable: URL, arguments: [String], environment: [String: String], port: Int) {
+    private init(executable: URL, arguments: [String], environment: [String: String], port: Int,
+                 stopGrace: Duration)
+    {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.port = port
         self.process = LockedProcess()
+        self.stopGrace = stopGrace
     }
 
-    /// Starts `executable` with `arguments` and waits until `port` accepts connections.
+    /// Starts `executable` with `arguments` and waits until `port` accepts connections;
+    /// ``stop(timeout:)`` waits `stopGrace` for it to exit on SIGTERM before killing it.
     public static func start(_ executable: URL, arguments: [String], environment: [String: String] = [:],
-                             port: Int, timeout: Duration = .seconds(20)) async throws -> LocalServer
+                             port: Int, timeout: Duration = .seconds(20), stopGrace: Duration = .seconds(20))
+        async throws -> LocalServer
     {
-        let server = LocalServer(executable: executable, arguments: arguments, environment: environment, port: port)
+        let server = LocalServer(executable: executable, arguments: arguments, environment: environment, port: port,
+                                 stopGrace: stopGrace)
         try await server.launch(timeout: timeout)
         return server
     }
@@ -56,7 +64,7 @@ public final class LocalServer: Sendable {
         }
         return try await start(binary, arguments: listen + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                                                             "--dir", directory.path, "--loglevel", "warning"],
-                               port: port)
+                               port: port, stopGrace: .seconds(2))
     }
 
     /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
@@ -120,10 +128,18 @@ public final class LocalServer: Sendable {
         return nil
     }
 
-    /// Stops it with SIGTERM and waits until it exited; returns its exit status.
+    /// Stops it with SIGTERM and waits until it exited; returns its exit status. A process that
+    /// has not exited within `timeout` is killed (SIGKILL): a child of a test process can inherit
+    /// a blocked SIGTERM (the test's threads block signals that ServiceLifecycle handles), and
+    /// redis-server then never sees it.
+    /// (A redis-server started here gets 2 s: it has nothing to save.)
     @discardableResult
-    public func stop(timeout: Duration = .seconds(20)) async throws -> Int32 {
-        try await signal(SIGTERM, timeout: timeout)
+    public func stop(timeout: Duration? = nil) async throws -> Int32 {
+        do {
+            return try await signal(SIGTERM, timeout: timeout ?? stopGrace)
+        } catch is TimedOut {
+            return try await signal(SIGKILL, timeout: .seconds(10))
+        }
     }
 
     /// Kills it with SIGKILL and waits until it is gone.
