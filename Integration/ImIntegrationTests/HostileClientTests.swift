@@ -153,7 +153,7 @@ struct HostileClientTests {
         try await waitUntil(timeout: .seconds(20)) { await node.openConnections() == 0 }
     }
 
-    @Test("(b) connect/close churn: 6,000 connections after a warm-up of 6,000 leave the node's RSS within 2 MiB")
+    @Test("(b) connect/close churn: 12,000 connections after a warm-up of 6,000 leave the node's RSS within 4 MiB")
     func connectCloseChurn() async throws {
         // One address opens all of them: lift the per-address handshake budget (where the node has one).
         let node = try await HostileNode.start(["IM_LIMITS_HANDSHAKES_PER_SOURCE": "10000000"])
@@ -163,14 +163,16 @@ struct HostileClientTests {
         try await churn(node, count: batch)
         try await churn(node, count: batch)
         let afterWarmUp = try node.rss()
-        try await churn(node, count: batch)
-        let afterSecond = try node.rss()
-        try await churn(node, count: batch)
-        let afterThird = try node.rss()
-        let growth = afterThird - afterWarmUp
-        // A leak of ~950 bytes per connection is 5.4 MiB over these 6,000.
-        #expect(growth < 2 * 1_048_576,
-                "RSS \(mib(afterWarmUp)) → \(mib(afterSecond)) → \(mib(afterThird)) over two batches of \(batch): \(growth / (2 * batch)) bytes per connection")
+        var samples = [afterWarmUp]
+        for _ in 0..<4 {
+            try await churn(node, count: batch)
+            samples.append(try node.rss())
+        }
+        let growth = (samples.last ?? afterWarmUp) - afterWarmUp
+        // A leak of ~950 bytes per connection is 10.9 MiB over these 12,000; malloc's own noise
+        // was seen up to 2.4 MiB, so the bound sits between the two.
+        #expect(growth < 4 * 1_048_576,
+                "RSS \(samples.map(mib)) over four batches of \(batch): \(growth / (4 * batch)) bytes per connection")
         try await node.expectStillServing()
         await node.stop()
     }
