@@ -180,23 +180,45 @@ public enum LocalServerError: Error, CustomStringConvertible {
     case notInstalled(String)
     /// The program exited before it listened.
     case exited(String)
+    /// No port in the range ``freePort()`` uses could be bound.
+    case noFreePort
 
     public var description: String {
         switch self {
         case .notInstalled(let name): "\(name) is not installed (scripts/test.sh installs it)"
         case .exited(let name): "\(name) exited before it accepted connections"
+        case .noFreePort: "no free loopback port in 20000–31999"
         }
     }
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
 public func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
+    // Below the kernel's ephemeral range (32768–60999 on Linux): a port handed out from inside it
+    // can be taken by any client socket's connect before the server binds it, and the tests open
+    // thousands of client sockets. Out here only another freePort() could take it.
+    let ports = testPorts.withLock { state -> [Int] in
+        (0..<64).map { _ in
+            state = state % 12_000 + 1
+            return 20_000 + (state * 7_919) % 12_000
+        }
+    }
+    for port in ports {
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: port).get()
+            try await channel.close()
+            return port
+        } catch {
+            continue  // in use: the next one
+        }
+    }
+    throw LocalServerError.noFreePort
 }
+
+/// Where ``freePort()`` goes on looking; starts at a random place so two test processes rarely
+/// walk the same sequence.
+private let testPorts = Mutex(Int.random(in: 0..<12_000))
 
 /// The full path of `name` on PATH (and the usual sbin folders), if it is there.
 public func findExecutable(_ name: String) -> URL? {
