@@ -73,14 +73,17 @@ struct HostileClientTests {
         }
     }
 
-    private func expectProtocolError(_ bytes: [UInt8], _ what: String, codes: Set<UInt16> = protocolErrorCodes,
-                                     sourceLocation: SourceLocation = #_sourceLocation) async throws
-    {
+    private func expectProtocolError(
+        _ bytes: [UInt8], _ what: String, codes: Set<UInt16> = protocolErrorCodes,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         let node = try await sharedNode.value
         let reaction = try await reaction(to: bytes, node: node)
         let code: UInt16? = if case .closed(let code) = reaction { code } else { nil }
-        #expect(code.map(codes.contains) == true,
-                "\(what): expected a close frame with \(codes.sorted()), the node \(reaction)", sourceLocation: sourceLocation)
+        #expect(
+            code.map(codes.contains) == true,
+            "\(what): expected a close frame with \(codes.sorted()), the node \(reaction)",
+            sourceLocation: sourceLocation)
         try await node.expectStillServing(sourceLocation: sourceLocation)
     }
 
@@ -93,7 +96,9 @@ struct HostileClientTests {
 
     // MARK: (a) Pipelined HTTP flood
 
-    @Test("(a) pipelined HTTP flood: a client that writes GET /imclient.js back to back for 4 s and never reads does not grow the node's RSS by more than 64 MiB")
+    @Test(
+        "(a) pipelined HTTP flood: a client that writes GET /imclient.js back to back for 4 s and never reads does not grow the node's RSS by more than 64 MiB"
+    )
     func pipelinedHTTPFlood() async throws {
         let node = try await HostileNode.start()
         try await node.expectStillServing()
@@ -119,8 +124,10 @@ struct HostileClientTests {
         }
         peak = max(peak, (try? node.rss()) ?? peak)
         await connection.close()
-        #expect(peak - baseline <= limit,
-                "RSS grew by \(mib(peak - baseline)) (baseline \(mib(baseline))) after \(mib(written)) of pipelined requests; stalled: \(stalled)")
+        #expect(
+            peak - baseline <= limit,
+            "RSS grew by \(mib(peak - baseline)) (baseline \(mib(baseline))) after \(mib(written)) of pipelined requests; stalled: \(stalled)"
+        )
         try await node.expectStillServing()
         await node.stop()
     }
@@ -136,8 +143,9 @@ struct HostileClientTests {
                     var index = worker
                     while index < count {
                         let connection = try await RawConnection.connect(port: node.port)
-                        try await connection.write(node.upgradeRequest(
-                            token: try await node.token(for: "churn-\(index % 1000)", lifetime: .seconds(3))))
+                        try await connection.write(
+                            node.upgradeRequest(
+                                token: try await node.token(for: "churn-\(index % 1000)", lifetime: .seconds(3))))
                         let response = try await connection.readResponse()
                         try #require(response.status == 101, "connection \(index): \(response.status) \(response.body)")
                         _ = try await connection.readFrame()  // ready
@@ -171,15 +179,18 @@ struct HostileClientTests {
         let growth = (samples.last ?? afterWarmUp) - afterWarmUp
         // A leak of ~950 bytes per connection is 10.9 MiB over these 12,000; malloc's own noise
         // was seen up to 2.4 MiB, so the bound sits between the two.
-        #expect(growth < 4 * 1_048_576,
-                "RSS \(samples.map(mib)) over four batches of \(batch): \(growth / (4 * batch)) bytes per connection")
+        #expect(
+            growth < 4 * 1_048_576,
+            "RSS \(samples.map(mib)) over four batches of \(batch): \(growth / (4 * batch)) bytes per connection")
         try await node.expectStillServing()
         await node.stop()
     }
 
     // MARK: (c) Ping flood
 
-    @Test("(c) ping flood: two connections sending 125-byte pings as fast as they can for up to 10 s and never reading do not grow the node's RSS by more than 32 MiB")
+    @Test(
+        "(c) ping flood: two connections sending 125-byte pings as fast as they can for up to 10 s and never reading do not grow the node's RSS by more than 32 MiB"
+    )
     func pingFlood() async throws {
         let node = try await HostileNode.start()
         try await node.expectStillServing()
@@ -224,8 +235,10 @@ struct HostileClientTests {
         if let rss = try? node.rss() { peak.withLock { $0 = max($0, rss) } }
         let growth = peak.withLock { $0 } - baseline
         for connection in connections { await connection.close() }
-        #expect(growth <= limit,
-                "RSS grew by \(mib(growth)) (baseline \(mib(baseline))); written per connection, stalled: \(written.map { "\(mib($0.0)) \($0.1)" })")
+        #expect(
+            growth <= limit,
+            "RSS grew by \(mib(growth)) (baseline \(mib(baseline))); written per connection, stalled: \(written.map { "\(mib($0.0)) \($0.1)" })"
+        )
         try await node.expectStillServing()
         await node.stop()
     }
@@ -234,7 +247,9 @@ struct HostileClientTests {
 
     /// Sends `tokens.count` upgrade requests at once (the sockets are connected first) and
     /// returns how many were answered 101, and the other statuses.
-    private func simultaneousHandshakes(_ node: HostileNode, tokens: [String]) async throws -> (upgraded: Int, others: [Int: Int]) {
+    private func simultaneousHandshakes(_ node: HostileNode, tokens: [String]) async throws -> (
+        upgraded: Int, others: [Int: Int]
+    ) {
         var connections: [RawConnection] = []
         for _ in tokens { connections.append(try await RawConnection.connect(port: node.port)) }
         let requests = tokens.map { node.upgradeRequest(token: $0) }
@@ -256,7 +271,9 @@ struct HostileClientTests {
         return (statuses.count { $0 == 101 }, others)
     }
 
-    @Test("(d) 80 simultaneous handshakes on a node limited to 20 connections: at most 20 upgrade; 16 for one user limited to 4: at most 4 upgrade")
+    @Test(
+        "(d) 80 simultaneous handshakes on a node limited to 20 connections: at most 20 upgrade; 16 for one user limited to 4: at most 4 upgrade"
+    )
     func limitsUnderConcurrentHandshakes() async throws {
         let node = try await HostileNode.start([
             "IM_LIMITS_CONNECTIONS_PER_NODE": "20", "IM_LIMITS_CONNECTIONS_PER_USER": "4",
@@ -264,13 +281,16 @@ struct HostileClientTests {
         var tokens: [String] = []
         for index in 0..<80 { tokens.append(try await node.token(for: "crowd-\(index)")) }
         let crowd = try await simultaneousHandshakes(node, tokens: tokens)
-        #expect(crowd.upgraded <= 20, "\(crowd.upgraded) of 80 upgraded on a node limited to 20; others: \(crowd.others)")
+        #expect(
+            crowd.upgraded <= 20, "\(crowd.upgraded) of 80 upgraded on a node limited to 20; others: \(crowd.others)")
         #expect(crowd.upgraded >= 1, "some handshakes must succeed")
 
         tokens = []
         for _ in 0..<16 { tokens.append(try await node.token(for: "greedy")) }
         let greedy = try await simultaneousHandshakes(node, tokens: tokens)
-        #expect(greedy.upgraded <= 4, "\(greedy.upgraded) of 16 upgraded for one user limited to 4; others: \(greedy.others)")
+        #expect(
+            greedy.upgraded <= 4,
+            "\(greedy.upgraded) of 16 upgraded for one user limited to 4; others: \(greedy.others)")
         #expect(greedy.upgraded >= 1, "some handshakes must succeed")
         try await node.expectStillServing()
         await node.stop()
@@ -306,8 +326,10 @@ struct HostileClientTests {
         }
         if acked == total { try? await receiver.send(text: #"{"type":"ping"}"#) }
         let answer = try? await receiver.next(timeout: .seconds(10))
-        #expect(answer == .text(#"{"type":"pong"}"#),
-                "after \(acked) of \(total) acks the node answered \(answer.map { "\($0)" } ?? "nothing") instead of a pong")
+        #expect(
+            answer == .text(#"{"type":"pong"}"#),
+            "after \(acked) of \(total) acks the node answered \(answer.map { "\($0)" } ?? "nothing") instead of a pong"
+        )
         await receiver.close()
         try await node.expectStillServing()
         await node.stop()
@@ -315,29 +337,32 @@ struct HostileClientTests {
 
     // MARK: (f) Fragmentation errors
 
-    @Test("(f) fragmentation errors are answered with a protocol-error close frame before the TCP close", arguments: [
-        "continuation frame with no message started",
-        "new text frame while a fragmented message is open",
-        "fragmented ping (control frame without FIN)",
-        "fragmented close (control frame without FIN)",
-        "ping with a 126-byte payload (control frame over 125 bytes)",
-        "close with a 126-byte payload (control frame over 125 bytes)",
-    ])
+    @Test(
+        "(f) fragmentation errors are answered with a protocol-error close frame before the TCP close",
+        arguments: [
+            "continuation frame with no message started",
+            "new text frame while a fragmented message is open",
+            "fragmented ping (control frame without FIN)",
+            "fragmented close (control frame without FIN)",
+            "ping with a 126-byte payload (control frame over 125 bytes)",
+            "close with a 126-byte payload (control frame over 125 bytes)",
+        ])
     func fragmentationErrors(_ name: String) async throws {
-        let bytes: [UInt8] = switch name {
-        case "continuation frame with no message started":
-            WireFrame.make(opcode: WireFrame.continuation, payload: Array(#"{"type":"ping"}"#.utf8))
-        case "new text frame while a fragmented message is open":
-            WireFrame.text(#"{"type":"#, fin: false) + WireFrame.text(#"{"type":"ping"}"#)
-        case "fragmented ping (control frame without FIN)":
-            WireFrame.make(opcode: WireFrame.ping, payload: Array("abc".utf8), fin: false)
-        case "fragmented close (control frame without FIN)":
-            WireFrame.make(opcode: WireFrame.close, payload: [0x03, 0xE8], fin: false)
-        case "ping with a 126-byte payload (control frame over 125 bytes)":
-            WireFrame.make(opcode: WireFrame.ping, payload: [UInt8](repeating: 0x61, count: 126))
-        default:
-            WireFrame.make(opcode: WireFrame.close, payload: [0x03, 0xE8] + [UInt8](repeating: 0x61, count: 124))
-        }
+        let bytes: [UInt8] =
+            switch name {
+            case "continuation frame with no message started":
+                WireFrame.make(opcode: WireFrame.continuation, payload: Array(#"{"type":"ping"}"#.utf8))
+            case "new text frame while a fragmented message is open":
+                WireFrame.text(#"{"type":"#, fin: false) + WireFrame.text(#"{"type":"ping"}"#)
+            case "fragmented ping (control frame without FIN)":
+                WireFrame.make(opcode: WireFrame.ping, payload: Array("abc".utf8), fin: false)
+            case "fragmented close (control frame without FIN)":
+                WireFrame.make(opcode: WireFrame.close, payload: [0x03, 0xE8], fin: false)
+            case "ping with a 126-byte payload (control frame over 125 bytes)":
+                WireFrame.make(opcode: WireFrame.ping, payload: [UInt8](repeating: 0x61, count: 126))
+            default:
+                WireFrame.make(opcode: WireFrame.close, payload: [0x03, 0xE8] + [UInt8](repeating: 0x61, count: 124))
+            }
         try await expectProtocolError(bytes, name)
     }
 
@@ -345,7 +370,8 @@ struct HostileClientTests {
 
     @Test("(g) an unmasked client frame is refused with 1002")
     func unmaskedFrame() async throws {
-        try await expectProtocolError(WireFrame.text(#"{"type":"ping"}"#, masked: false), "unmasked text frame", codes: [1002])
+        try await expectProtocolError(
+            WireFrame.text(#"{"type":"ping"}"#, masked: false), "unmasked text frame", codes: [1002])
     }
 
     @Test("(g) RSV bits without a negotiated extension are refused with 1002", arguments: [UInt8(1), 2, 4, 7])
@@ -356,27 +382,33 @@ struct HostileClientTests {
 
     @Test("(g) reserved opcodes are refused with 1002", arguments: [UInt8(3), 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
     func reservedOpcodes(_ opcode: UInt8) async throws {
-        try await expectProtocolError(WireFrame.make(opcode: opcode, payload: Array("x".utf8)), "opcode \(opcode)", codes: [1002])
+        try await expectProtocolError(
+            WireFrame.make(opcode: opcode, payload: Array("x".utf8)), "opcode \(opcode)", codes: [1002])
     }
 
-    @Test("(g) invalid UTF-8 in a text frame is refused with 1007", arguments: [
-        "truncated two-byte sequence", "overlong encoding", "UTF-16 surrogate", "beyond U+10FFFF", "lone continuation byte",
-        "split across fragments",
-    ])
+    @Test(
+        "(g) invalid UTF-8 in a text frame is refused with 1007",
+        arguments: [
+            "truncated two-byte sequence", "overlong encoding", "UTF-16 surrogate", "beyond U+10FFFF",
+            "lone continuation byte",
+            "split across fragments",
+        ])
     func invalidUTF8(_ name: String) async throws {
-        let bad: [UInt8] = switch name {
-        case "truncated two-byte sequence": [0xC3, 0x28]
-        case "overlong encoding": [0xC0, 0xAF]
-        case "UTF-16 surrogate": [0xED, 0xA0, 0x80]
-        case "beyond U+10FFFF": [0xF4, 0x90, 0x80, 0x80]
-        case "lone continuation byte": [0x80]
-        default: []
-        }
+        let bad: [UInt8] =
+            switch name {
+            case "truncated two-byte sequence": [0xC3, 0x28]
+            case "overlong encoding": [0xC0, 0xAF]
+            case "UTF-16 surrogate": [0xED, 0xA0, 0x80]
+            case "beyond U+10FFFF": [0xF4, 0x90, 0x80, 0x80]
+            case "lone continuation byte": [0x80]
+            default: []
+            }
         let open = Array(#"{"type":"ping","x":""#.utf8)
         let bytes: [UInt8]
         if name == "split across fragments" {
             // Each fragment alone is a prefix/suffix of a valid sequence; together they are not UTF-8.
-            bytes = WireFrame.make(opcode: WireFrame.text, payload: open + [0xE2, 0x82], fin: false)
+            bytes =
+                WireFrame.make(opcode: WireFrame.text, payload: open + [0xE2, 0x82], fin: false)
                 + WireFrame.make(opcode: WireFrame.continuation, payload: [0x28] + Array(#""}"#.utf8))
         } else {
             bytes = WireFrame.make(opcode: WireFrame.text, payload: open + bad + Array(#""}"#.utf8))
@@ -386,26 +418,32 @@ struct HostileClientTests {
 
     @Test("(g) a close frame with a 1-byte payload is refused with 1002")
     func closeWithOneBytePayload() async throws {
-        try await expectProtocolError(WireFrame.make(opcode: WireFrame.close, payload: [0x03]), "1-byte close payload",
-                                      codes: [1002])
+        try await expectProtocolError(
+            WireFrame.make(opcode: WireFrame.close, payload: [0x03]), "1-byte close payload",
+            codes: [1002])
     }
 
-    @Test("(g) a close frame with a code a client may not send is refused with 1002",
-          arguments: [UInt16(0), 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535])
+    @Test(
+        "(g) a close frame with a code a client may not send is refused with 1002",
+        arguments: [UInt16(0), 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535])
     func closeWithInvalidCode(_ code: UInt16) async throws {
         try await expectProtocolError(WireFrame.close(code: code), "close code \(code)", codes: [1002])
     }
 
     @Test("(g) a close reason that is not UTF-8 is refused with 1007")
     func closeReasonNotUTF8() async throws {
-        try await expectProtocolError(WireFrame.close(code: 1000, reason: [0x6F, 0x6B, 0xC3, 0x28]), "close reason not UTF-8",
-                                      codes: [1007])
+        try await expectProtocolError(
+            WireFrame.close(code: 1000, reason: [0x6F, 0x6B, 0xC3, 0x28]), "close reason not UTF-8",
+            codes: [1007])
     }
 
-    @Test("(g) control: valid close codes are echoed", arguments: [UInt16(1000), 1001, 1003, 1011, 1012, 1014, 3000, 3999, 4000, 4999])
+    @Test(
+        "(g) control: valid close codes are echoed",
+        arguments: [UInt16(1000), 1001, 1003, 1011, 1012, 1014, 3000, 3999, 4000, 4999])
     func validCloseEchoed(_ code: UInt16) async throws {
         let node = try await sharedNode.value
-        let reaction = try await reaction(to: WireFrame.close(code: code, reason: Array("bye".utf8)), node: node, probe: false)
+        let reaction = try await reaction(
+            to: WireFrame.close(code: code, reason: Array("bye".utf8)), node: node, probe: false)
         #expect(reaction == .closed(code))
         try await node.expectStillServing()
     }
@@ -421,9 +459,10 @@ struct HostileClientTests {
     func pingBetweenFragments() async throws {
         let node = try await sharedNode.value
         let connection = try await node.rawClient("fragments-\(Int.random(in: 0..<1_000_000))")
-        try await connection.write(WireFrame.text(#"{"type""#, fin: false)
-            + WireFrame.make(opcode: WireFrame.ping, payload: Array("mid".utf8))
-            + WireFrame.make(opcode: WireFrame.continuation, payload: Array(#":"ping"}"#.utf8)))
+        try await connection.write(
+            WireFrame.text(#"{"type""#, fin: false)
+                + WireFrame.make(opcode: WireFrame.ping, payload: Array("mid".utf8))
+                + WireFrame.make(opcode: WireFrame.continuation, payload: Array(#":"ping"}"#.utf8)))
         let pong = try await connection.readFrame()
         #expect(pong.opcode == WireFrame.pong && pong.payload == Array("mid".utf8), "got \(pong)")
         let text = try await connection.readFrame()
@@ -431,13 +470,16 @@ struct HostileClientTests {
         await connection.close()
     }
 
-    @Test("(g) control: a 125-byte ping is answered with a pong carrying the same payload; an unsolicited pong is ignored")
+    @Test(
+        "(g) control: a 125-byte ping is answered with a pong carrying the same payload; an unsolicited pong is ignored"
+    )
     func maximalPingAndUnsolicitedPong() async throws {
         let node = try await sharedNode.value
         let connection = try await node.rawClient("pinger-\(Int.random(in: 0..<1_000_000))")
         let payload = (0..<125).map { UInt8($0) }
-        try await connection.write(WireFrame.make(opcode: WireFrame.pong, payload: Array("unasked".utf8))
-            + WireFrame.make(opcode: WireFrame.ping, payload: payload))
+        try await connection.write(
+            WireFrame.make(opcode: WireFrame.pong, payload: Array("unasked".utf8))
+                + WireFrame.make(opcode: WireFrame.ping, payload: payload))
         let pong = try await connection.readFrame()
         #expect(pong.opcode == WireFrame.pong && pong.payload == payload, "got \(pong)")
         await connection.close()
@@ -450,9 +492,10 @@ struct HostileClientTests {
         let text = Array(#"{"type":"ping","x":"€😀"}"#.utf8)
         let cut = text.firstIndex(of: 0xE2)! + 1  // inside the three bytes of €
         let second = text.firstIndex(of: 0xF0)! + 2  // inside the four bytes of 😀
-        try await connection.write(WireFrame.make(opcode: WireFrame.text, payload: Array(text[..<cut]), fin: false)
-            + WireFrame.make(opcode: WireFrame.continuation, payload: Array(text[cut..<second]), fin: false)
-            + WireFrame.make(opcode: WireFrame.continuation, payload: Array(text[second...])))
+        try await connection.write(
+            WireFrame.make(opcode: WireFrame.text, payload: Array(text[..<cut]), fin: false)
+                + WireFrame.make(opcode: WireFrame.continuation, payload: Array(text[cut..<second]), fin: false)
+                + WireFrame.make(opcode: WireFrame.continuation, payload: Array(text[second...])))
         let answer = try await connection.readFrame()
         #expect(answer.opcode == WireFrame.text && answer.text == #"{"type":"pong"}"#, "got \(answer)")
         await connection.close()
@@ -462,8 +505,9 @@ struct HostileClientTests {
     func framesAfterClose() async throws {
         let node = try await sharedNode.value
         let connection = try await node.rawClient("closer-\(Int.random(in: 0..<1_000_000))")
-        try await connection.write(WireFrame.close(code: 1000) + WireFrame.text(#"{"type":"ping"}"#)
-            + WireFrame.make(opcode: WireFrame.ping, payload: Array("late".utf8)))
+        try await connection.write(
+            WireFrame.close(code: 1000) + WireFrame.text(#"{"type":"ping"}"#)
+                + WireFrame.make(opcode: WireFrame.ping, payload: Array("late".utf8)))
         var frames: [RawConnection.Frame] = []
         let deadline = ContinuousClock.now + .seconds(5)
         while let frame = try? await connection.readFrame(deadline: deadline) { frames.append(frame) }
@@ -471,12 +515,14 @@ struct HostileClientTests {
         #expect(frames.first?.closeCode == 1000)
     }
 
-    @Test("(g) handshake: a Sec-WebSocket-Key that is not the base64 of 16 bytes is refused with 400",
-          arguments: ["not base64 at all!", "dG9vIHNob3J0", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+    @Test(
+        "(g) handshake: a Sec-WebSocket-Key that is not the base64 of 16 bytes is refused with 400",
+        arguments: ["not base64 at all!", "dG9vIHNob3J0", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
     func badWebSocketKey(_ key: String) async throws {
         let node = try await sharedNode.value
-        let request = node.upgradeRequest(token: try await node.token(for: "keyless"),
-                                          headers: [("Sec-WebSocket-Key", key)])
+        let request = node.upgradeRequest(
+            token: try await node.token(for: "keyless"),
+            headers: [("Sec-WebSocket-Key", key)])
         let response = try await handshake(request, node: node)
         #expect(response.status == 400, "Sec-WebSocket-Key \(key): \(response.status) \(response.body)")
         try await node.expectStillServing()
@@ -494,14 +540,17 @@ struct HostileClientTests {
     @Test("(g) handshake: 426 for another WebSocket version names the supported one (Sec-WebSocket-Version: 13)")
     func versionRefusalNamesVersion() async throws {
         let node = try await sharedNode.value
-        let request = node.upgradeRequest(token: try await node.token(for: "old"), headers: [("Sec-WebSocket-Version", "8")])
+        let request = node.upgradeRequest(
+            token: try await node.token(for: "old"), headers: [("Sec-WebSocket-Version", "8")])
         let response = try await handshake(request, node: node)
         #expect(response.status == 426)
         #expect(response.header("Sec-WebSocket-Version") == "13", "headers: \(response.headers)")
         try await node.expectStillServing()
     }
 
-    @Test("fuzz: 400 mutated upgrade requests get an HTTP answer, a close, or silence (an incomplete request); the node keeps serving")
+    @Test(
+        "fuzz: 400 mutated upgrade requests get an HTTP answer, a close, or silence (an incomplete request); the node keeps serving"
+    )
     func mutatedUpgradeRequests() async throws {
         let node = try await HostileNode.start()
         var requests: [[UInt8]] = []
@@ -522,9 +571,13 @@ struct HostileClientTests {
                         let outcome: String
                         do {
                             let response = try await connection.readResponse(timeout: .milliseconds(300))
-                            outcome = (100...599).contains(response.status) ? "\(response.status)" : "bad status \(response.status)"
+                            outcome =
+                                (100...599).contains(response.status)
+                                ? "\(response.status)" : "bad status \(response.status)"
                         } catch let error as ReadError {
-                            outcome = error.ending == .closed ? "closed" : (error.detail.isEmpty ? "incomplete" : error.detail)
+                            outcome =
+                                error.ending == .closed
+                                ? "closed" : (error.detail.isEmpty ? "incomplete" : error.detail)
                         } catch {
                             outcome = "\(error)"
                         }
@@ -541,7 +594,8 @@ struct HostileClientTests {
         var summary: [String: Int] = [:]
         for (_, outcome) in outcomes { summary[outcome.count <= 12 ? outcome : "other", default: 0] += 1 }
         for (index, outcome) in outcomes where outcome.hasPrefix("bad status") || outcome.hasPrefix("not an HTTP") {
-            Issue.record("case \(index): \(outcome) for \(String(decoding: mutated[index], as: UTF8.self).debugDescription)")
+            Issue.record(
+                "case \(index): \(outcome) for \(String(decoding: mutated[index], as: UTF8.self).debugDescription)")
         }
         #expect(outcomes.count == mutated.count, "outcomes: \(summary)")
         #expect(node.server.isRunning, "the node died")

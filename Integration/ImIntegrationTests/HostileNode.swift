@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import ImCore
 import ImTesting
@@ -32,9 +32,12 @@ final class HostileNode: Sendable {
     static func start(_ environment: [String: String] = [:]) async throws -> HostileNode {
         let port = try await freePort()
         let apiPort = try await freePort()
-        let server = try await LocalServer.start(binary, arguments: [
-            "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--threads", "2",
-        ], environment: ["IM_TOKEN_SECRET": secret, "IM_LOG_LEVEL": "error"].merging(environment) { $1 }, port: port)
+        let server = try await LocalServer.start(
+            binary,
+            arguments: [
+                "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--threads", "2",
+            ], environment: ["IM_TOKEN_SECRET": secret, "IM_LOG_LEVEL": "error"].merging(environment) { $1 }, port: port
+        )
         let node = HostileNode(server: server, apiPort: apiPort, tokens: try await ConnectTokens(secret: secret))
         // Ready once /health says 200 (linked to the backplane) with nothing connected.
         try await waitUntil(timeout: .seconds(10)) { await node.openConnections() == 0 }
@@ -47,7 +50,8 @@ final class HostileNode: Sendable {
 
     /// The node's resident set size in bytes; fails the test when it cannot be read.
     func rss(sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
-        try #require(server.residentBytes, "the node is not running or /proc cannot be read", sourceLocation: sourceLocation)
+        try #require(
+            server.residentBytes, "the node is not running or /proc cannot be read", sourceLocation: sourceLocation)
     }
 
     /// A token for `user`.
@@ -103,7 +107,9 @@ final class HostileNode: Sendable {
 
     /// `POST /v1/messages`; returns the message id.
     @discardableResult
-    func send(_ text: String, from sender: String = "sender", to receivers: [String], receipt: Bool = false) async throws -> String {
+    func send(_ text: String, from sender: String = "sender", to receivers: [String], receipt: Bool = false)
+        async throws -> String
+    {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(apiPort)/v1/messages")!)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -119,10 +125,10 @@ final class HostileNode: Sendable {
     /// The node's open connections, from `GET /health`; -1 when it does not answer 200.
     func openConnections() async -> Int {
         guard let url = URL(string: "http://127.0.0.1:\(port)/health"),
-              let (data, response) = try? await URLSession.shared.data(from: url),
-              (response as? HTTPURLResponse)?.statusCode == 200,
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let count = object["connections"] as? Int
+            let (data, response) = try? await URLSession.shared.data(from: url),
+            (response as? HTTPURLResponse)?.statusCode == 200,
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let count = object["connections"] as? Int
         else { return -1 }
         return count
     }

@@ -64,9 +64,10 @@ final class RawConnection: Sendable {
 
     /// Connects to `127.0.0.1:port`. With `autoRead` off, nothing is read from the socket
     /// until ``setReading(_:)`` turns it on (the client never reads: the node's writes pile up).
-    static func connect(port: Int, host: String = "127.0.0.1", autoRead: Bool = true,
-                        receiveBufferSize: Int? = nil) async throws -> RawConnection
-    {
+    static func connect(
+        port: Int, host: String = "127.0.0.1", autoRead: Bool = true,
+        receiveBufferSize: Int? = nil
+    ) async throws -> RawConnection {
         let chunks = AsyncQueue<ByteBuffer>()
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.autoRead, value: autoRead)
@@ -101,8 +102,14 @@ final class RawConnection: Sendable {
     func write(_ bytes: [UInt8], timeout: Duration) async throws -> Bool {
         let future = send(bytes)
         return try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await future.get(); return true }
-            group.addTask { try await Task.sleep(for: timeout); return false }
+            group.addTask {
+                try await future.get()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
             let first = try await group.next() ?? false
             group.cancelAll()
             return first
@@ -150,7 +157,9 @@ final class RawConnection: Sendable {
                 return taken
             }
             if let taken { return taken }
-            if pending.withLock({ $0.count }) > limit { throw ReadError(ending: .timedOut, detail: "no terminator in \(limit) bytes") }
+            if pending.withLock({ $0.count }) > limit {
+                throw ReadError(ending: .timedOut, detail: "no terminator in \(limit) bytes")
+            }
             try await fill(deadline: deadline)
         }
     }
@@ -184,7 +193,8 @@ final class RawConnection: Sendable {
         var headers: [(String, String)] = []
         for line in lines.dropFirst() where !line.isEmpty {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            headers.append(
+                (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
         var response = Response(status: status, headers: headers, body: "")
         if let length = response.header("content-length").flatMap(Int.init), length > 0 {
@@ -211,8 +221,9 @@ final class RawConnection: Sendable {
         guard length < 1 << 26 else { throw ReadError(ending: .timedOut, detail: "frame of \(length) bytes") }
         var payload = try await read(count: Int(length), deadline: deadline)
         if masked { for index in payload.indices { payload[index] ^= mask[index % 4] } }
-        return Frame(fin: header[0] & 0x80 != 0, rsv: (header[0] >> 4) & 0x7, opcode: header[0] & 0x0F,
-                     masked: masked, payload: payload)
+        return Frame(
+            fin: header[0] & 0x80 != 0, rsv: (header[0] >> 4) & 0x7, opcode: header[0] & 0x0F,
+            masked: masked, payload: payload)
     }
 
     /// How the node ended the connection: the close frame it sent first (other frames before
@@ -304,9 +315,10 @@ enum WireFrame {
     static let pong: UInt8 = 0xA
 
     /// One frame. `length` overrides the declared payload length (for lying headers).
-    static func make(opcode: UInt8, payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true,
-                     mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]) -> [UInt8]
-    {
+    static func make(
+        opcode: UInt8, payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true,
+        mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
+    ) -> [UInt8] {
         var bytes: [UInt8] = [(fin ? 0x80 : 0) | (rsv & 0x7) << 4 | (opcode & 0x0F)]
         let maskBit: UInt8 = masked ? 0x80 : 0
         if payload.count < 126 {
@@ -317,7 +329,9 @@ enum WireFrame {
             bytes.append(UInt8(payload.count & 0xFF))
         } else {
             bytes.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((UInt64(payload.count) >> UInt64(shift)) & 0xFF)) }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                bytes.append(UInt8((UInt64(payload.count) >> UInt64(shift)) & 0xFF))
+            }
         }
         if masked {
             bytes += mask

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import ImCore
 import ImHelper
@@ -11,8 +11,10 @@ import NIOPosix
 import Testing
 
 /// Three real `imserver` processes on one real redis-server, plus an in-process ImHelper.
-@Suite("Cluster of imserver processes on Redis", .enabled(if: findExecutable("redis-server") != nil || isContinuousIntegration),
-       .serialized)
+@Suite(
+    "Cluster of imserver processes on Redis",
+    .enabled(if: findExecutable("redis-server") != nil || isContinuousIntegration),
+    .serialized)
 struct RedisClusterTests {
     static let secret = "integration-secret-0123456789abcdef0123"
 
@@ -23,7 +25,9 @@ struct RedisClusterTests {
         let helper: ImHelper
         let backplaneRunner: ServiceRunner
 
-        init(redis: LocalServer, nodes: [LocalServer], apiPorts: [Int], helper: ImHelper, backplaneRunner: ServiceRunner) {
+        init(
+            redis: LocalServer, nodes: [LocalServer], apiPorts: [Int], helper: ImHelper, backplaneRunner: ServiceRunner
+        ) {
             self.redis = redis
             self.nodes = nodes
             self.apiPorts = apiPorts
@@ -44,14 +48,14 @@ struct RedisClusterTests {
 
         func health(node: Int) async -> Int {
             guard let url = URL(string: "http://127.0.0.1:\(nodes[node].port)/health"),
-                  let (_, response) = try? await URLSession.shared.data(from: url)
+                let (_, response) = try? await URLSession.shared.data(from: url)
             else { return 0 }
             return (response as? HTTPURLResponse)?.statusCode ?? 0
         }
 
         func metrics(node: Int) async -> String {
             guard let url = URL(string: "http://127.0.0.1:\(apiPorts[node])/metrics"),
-                  let (data, _) = try? await URLSession.shared.data(from: url)
+                let (data, _) = try? await URLSession.shared.data(from: url)
             else { return "" }
             return String(decoding: data, as: UTF8.self)
         }
@@ -74,11 +78,18 @@ struct RedisClusterTests {
             let port = try await freePort()
             let apiPort = try await freePort()
             apiPorts.append(apiPort)
-            nodes.append(try await LocalServer.start(binary, arguments: [
-                "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--node-id", "node-\(index)",
-                "--backplane-url", "redis://127.0.0.1:\(redis.port)/0?prefix=it&timeout=1",
-            ], environment: ["IM_TOKEN_SECRET": Self.secret, "IM_LEASE_TTL": String(leaseTTL), "IM_LOG_LEVEL": "warning"],
-               port: port))
+            nodes.append(
+                try await LocalServer.start(
+                    binary,
+                    arguments: [
+                        "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--node-id",
+                        "node-\(index)",
+                        "--backplane-url", "redis://127.0.0.1:\(redis.port)/0?prefix=it&timeout=1",
+                    ],
+                    environment: [
+                        "IM_TOKEN_SECRET": Self.secret, "IM_LEASE_TTL": String(leaseTTL), "IM_LOG_LEVEL": "warning",
+                    ],
+                    port: port))
         }
         let configuration = RedisConfiguration(port: redis.port, keyPrefix: "it", commandTimeout: .seconds(1))
         let backplane = Backplane.redis(configuration, logger: Logger(label: "it-helper"))
@@ -87,7 +98,9 @@ struct RedisClusterTests {
         try await waitUntil(timeout: .seconds(10)) { backplane.health.isUp }
         let cluster = Cluster(redis: redis, nodes: nodes, apiPorts: apiPorts, helper: helper, backplaneRunner: runner)
         // A node admits connections once linked to the backplane (its /health says 200).
-        for node in nodes.indices { try await waitUntil(timeout: .seconds(10)) { await cluster.health(node: node) == 200 } }
+        for node in nodes.indices {
+            try await waitUntil(timeout: .seconds(10)) { await cluster.health(node: node) == 200 }
+        }
         return cluster
     }
 
@@ -113,7 +126,9 @@ struct RedisClusterTests {
 
         for user: ClientID in ["alice", "bob", "carol"] { try await cluster.helper.join(user, channels: ["room"]) }
         let id = try await cluster.helper.send(.text("hello room"), from: "bob", toChannel: "room")
-        for client in [alice1, alice2, bob, carol] { #expect(try await client.next(type: "message")["id"]?.string == id) }
+        for client in [alice1, alice2, bob, carol] {
+            #expect(try await client.next(type: "message")["id"]?.string == id)
+        }
         #expect(try await cluster.helper.stats(of: "room") == ChannelStats(members: 3, online: 3))
 
         await alice1.close()
@@ -153,7 +168,9 @@ struct RedisClusterTests {
 
         try await cluster.redis.kill()
         try await waitUntil(timeout: .seconds(10)) { await cluster.health(node: 0) == 503 }
-        try await waitUntil(timeout: .seconds(10)) { await cluster.metrics(node: 0).contains("imserver_backplane_up 0.0") }
+        try await waitUntil(timeout: .seconds(10)) {
+            await cluster.metrics(node: 0).contains("imserver_backplane_up 0.0")
+        }
         #expect(alice.isActive && bob.isActive, "clients stay connected while Redis is away")
 
         try await cluster.redis.restart()

@@ -5,10 +5,11 @@ public import NIOPosix
 
 extension Backplane {
     /// A backplane on Redis: ``RedisBus`` and ``RedisPresence`` sharing one connection pool.
-    public static func redis(_ configuration: RedisConfiguration,
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                             logger: Logger) -> Backplane
-    {
+    public static func redis(
+        _ configuration: RedisConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) -> Backplane {
         let bus = RedisBus(configuration: configuration, group: group, logger: logger)
         return Backplane(bus: bus, presence: RedisPresence(client: bus.client))
     }

@@ -45,7 +45,8 @@ public final class RedisBus: Bus {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !state.withLock({ $0.stopping }) {
                 do {
-                    let connection = try await RedisConnection.connect(configuration, group: group) { [weak self] push in
+                    let connection = try await RedisConnection.connect(configuration, group: group) {
+                        [weak self] push in
                         self?.dispatch(push)
                     }
                     let subjects = state.withLock { state in
@@ -96,7 +97,8 @@ public final class RedisBus: Bus {
 
     public func publish(_ batch: [BusMessage]) async throws {
         guard !batch.isEmpty else { return }
-        let replies = try await client.send(batch.map { RedisCommand("PUBLISH", [ByteBuffer(string: $0.subject), $0.payload]) })
+        let replies = try await client.send(
+            batch.map { RedisCommand("PUBLISH", [ByteBuffer(string: $0.subject), $0.payload]) })
         for reply in replies { _ = try reply.unwrapped("PUBLISH") }
     }
 
@@ -169,7 +171,7 @@ public final class RedisBus: Bus {
 
     private func dispatch(_ push: RedisValue) {
         guard case .array(let parts) = push, parts.count == 3, let subject = parts[1].string,
-              case .bulk(let payload) = parts[2]
+            case .bulk(let payload) = parts[2]
         else { return }
         let targets = state.withLock { Array($0.subscribers.values) }
         let message = BusMessage(subject: subject, payload: payload)

@@ -27,7 +27,9 @@ extension RedisCommand {
                 redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths)
             }
         }
-        guard written > 0, let target else { throw BackplaneError.protocolViolation("hiredis could not format the command \(name)") }
+        guard written > 0, let target else {
+            throw BackplaneError.protocolViolation("hiredis could not format the command \(name)")
+        }
         defer { redisFreeCommand(target) }
         out.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
     }
@@ -40,7 +42,9 @@ final class RedisReplyDecoder: ByteToMessageDecoder {
     private let reader: UnsafeMutablePointer<redisReader>
 
     init() throws {
-        guard let reader = redisReaderCreate() else { throw BackplaneError.unavailable("hiredis could not allocate a reply reader") }
+        guard let reader = redisReaderCreate() else {
+            throw BackplaneError.unavailable("hiredis could not allocate a reply reader")
+        }
         self.reader = reader
     }
 
@@ -52,11 +56,15 @@ final class RedisReplyDecoder: ByteToMessageDecoder {
                 redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
             }
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-            guard status == REDIS_OK else { throw BackplaneError.protocolViolation("unreadable redis reply: \(readerError)") }
+            guard status == REDIS_OK else {
+                throw BackplaneError.protocolViolation("unreadable redis reply: \(readerError)")
+            }
         }
         while true {
             var reply: UnsafeMutableRawPointer?
-            guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw BackplaneError.protocolViolation("unreadable redis reply: \(readerError)") }
+            guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
+                throw BackplaneError.protocolViolation("unreadable redis reply: \(readerError)")
+            }
             guard let reply else { return .needMoreData }
             let value = Self.convert(reply.assumingMemoryBound(to: redisReply.self))
             freeReplyObject(reply)

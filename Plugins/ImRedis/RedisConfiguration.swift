@@ -26,10 +26,11 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var certificateAuthorities: String?
 
     /// A configuration for a local Redis with the defaults.
-    public init(host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
-                database: Int = 0, keyPrefix: String = "im", commandTimeout: Duration = .seconds(2),
-                poolSize: Int = 2, tls: Bool = false)
-    {
+    public init(
+        host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
+        database: Int = 0, keyPrefix: String = "im", commandTimeout: Duration = .seconds(2),
+        poolSize: Int = 2, tls: Bool = false
+    ) {
         self.host = host
         self.port = port
         self.user = user
@@ -58,7 +59,9 @@ public struct RedisConfiguration: Sendable, Equatable {
         if let secret = url.password { password = secret.removingPercentEncoding ?? secret }
         let path = url.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         if !path.isEmpty {
-            guard let database = Int(path), database >= 0 else { throw .invalid("database must be a number, got '\(path)'") }
+            guard let database = Int(path), database >= 0 else {
+                throw .invalid("database must be a number, got '\(path)'")
+            }
             self.database = database
         }
         let items = URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems ?? []
@@ -69,7 +72,9 @@ public struct RedisConfiguration: Sendable, Equatable {
                 guard !value.isEmpty else { throw .invalid("prefix must not be empty") }
                 keyPrefix = value
             case "timeout":
-                guard let seconds = Double(value), seconds > 0 else { throw .invalid("timeout must be positive seconds") }
+                guard let seconds = Double(value), seconds > 0 else {
+                    throw .invalid("timeout must be positive seconds")
+                }
                 commandTimeout = .milliseconds(Int64(seconds * 1000))
             case "pool":
                 guard let size = Int(value), (1...64).contains(size) else { throw .invalid("pool must be 1 to 64") }

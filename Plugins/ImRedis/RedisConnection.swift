@@ -23,9 +23,10 @@ final class RedisConnection: Sendable {
 
     /// Connects, authenticates and selects the database. `onPush` receives pub/sub messages
     /// (`["message", channel, payload]`), for a subscriber connection.
-    static func connect(_ configuration: RedisConfiguration, group: any EventLoopGroup,
-                        onPush: (@Sendable (RedisValue) -> Void)? = nil) async throws -> RedisConnection
-    {
+    static func connect(
+        _ configuration: RedisConfiguration, group: any EventLoopGroup,
+        onPush: (@Sendable (RedisValue) -> Void)? = nil
+    ) async throws -> RedisConnection {
         let sslContext = try configuration.tls ? makeTLSContext(configuration) : nil
         let timeout = configuration.commandTimeout
         let channel: any Channel
@@ -40,8 +41,10 @@ final class RedisConnection: Sendable {
                             // SNI takes names only; for an IP address NIOSSL checks the certificate
                             // against the address it connected to.
                             let isAddress = (try? SocketAddress(ipAddress: configuration.host, port: 0)) != nil
-                            try sync.addHandler(NIOSSLClientHandler(context: sslContext,
-                                                                    serverHostname: isAddress ? nil : configuration.host))
+                            try sync.addHandler(
+                                NIOSSLClientHandler(
+                                    context: sslContext,
+                                    serverHostname: isAddress ? nil : configuration.host))
                         }
                         try sync.addHandler(ByteToMessageHandler(RedisReplyDecoder()))
                         try sync.addHandler(RedisPipelineHandler(onPush: onPush))
@@ -50,7 +53,8 @@ final class RedisConnection: Sendable {
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            throw BackplaneError.unavailable("cannot connect to redis at \(configuration.host):\(configuration.port): \(error)")
+            throw BackplaneError.unavailable(
+                "cannot connect to redis at \(configuration.host):\(configuration.port): \(error)")
         }
         let connection = RedisConnection(channel: channel, timeout: timeout)
         do {

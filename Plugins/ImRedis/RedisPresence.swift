@@ -58,8 +58,9 @@ public final class RedisPresence: Presence {
         guard let split = value.firstIndex(of: Character(Self.separator)) else { return nil }
         let flagged = value[value.index(after: split)...]
         let meta = flagged.first == "1" ? String(flagged.dropFirst()) : nil
-        return ConnectionRecord(client: ClientID(rawValue: user), node: NodeID(rawValue: String(value[..<split])),
-                                connection: ConnectionID(rawValue: connection), meta: meta)
+        return ConnectionRecord(
+            client: ClientID(rawValue: user), node: NodeID(rawValue: String(value[..<split])),
+            connection: ConnectionID(rawValue: connection), meta: meta)
     }
 
     private func nodeMember(_ record: ConnectionRecord) -> String {
@@ -72,8 +73,10 @@ public final class RedisPresence: Presence {
         let reply = try await client.evaluate(
             RedisScripts.connect,
             keys: [connections(connection.client), online, nodeConnections(connection.node)],
-            arguments: [connection.connection.rawValue, stored(connection), connection.client.rawValue,
-                        nodeMember(connection)])
+            arguments: [
+                connection.connection.rawValue, stored(connection), connection.client.rawValue,
+                nodeMember(connection),
+            ])
         return try count(reply)
     }
 
@@ -86,7 +89,9 @@ public final class RedisPresence: Presence {
     }
 
     private func count(_ reply: RedisValue) throws -> Int? {
-        guard let value = reply.int else { throw BackplaneError.protocolViolation("redis answered a connection count with \(reply)") }
+        guard let value = reply.int else {
+            throw BackplaneError.protocolViolation("redis answered a connection count with \(reply)")
+        }
         return value < 0 ? nil : value
     }
 
@@ -108,8 +113,11 @@ public final class RedisPresence: Presence {
 
     private func page(_ key: String, after: String?, limit: Int) async throws -> [String] {
         guard limit > 0 else { return [] }
-        let reply = try await client.send(RedisCommand(["ZRANGE", key, after.map { "(" + $0 } ?? "-", "+",
-                                                        "BYLEX", "LIMIT", "0", String(limit)]))
+        let reply = try await client.send(
+            RedisCommand([
+                "ZRANGE", key, after.map { "(" + $0 } ?? "-", "+",
+                "BYLEX", "LIMIT", "0", String(limit),
+            ]))
         return (reply.array ?? []).compactMap(\.string)
     }
 
@@ -117,8 +125,9 @@ public final class RedisPresence: Presence {
 
     public func renewLease(of node: NodeID, ttl: Duration) async throws {
         let milliseconds = max(ttl.clamped(to: Duration.claimTTLRange).nanoseconds / 1_000_000, 1)
-        _ = try await client.evaluate(RedisScripts.renewLease, keys: [leases],
-                                      arguments: [node.rawValue, String(milliseconds)])
+        _ = try await client.evaluate(
+            RedisScripts.renewLease, keys: [leases],
+            arguments: [node.rawValue, String(milliseconds)])
     }
 
     public func reapExpiredNodes() async throws -> [ConnectionRecord] {
@@ -130,7 +139,8 @@ public final class RedisPresence: Presence {
     }
 
     private func drop(node: String) async throws -> [ConnectionRecord] {
-        let reply = try await client.evaluate(RedisScripts.dropNodes, keys: [leases, online], arguments: [prefix, node])
+        let reply = try await client.evaluate(
+            RedisScripts.dropNodes, keys: [leases, online], arguments: [prefix, node])
         let fields = (reply.array ?? []).compactMap(\.string)
         return stride(from: 0, to: fields.count - 3, by: 4).compactMap { index in
             record(user: fields[index], connection: fields[index + 2], stored: fields[index + 3])
@@ -141,25 +151,29 @@ public final class RedisPresence: Presence {
 
     public func join(_ user: ClientID, channels: [String]) async throws {
         guard !channels.isEmpty else { return }
-        _ = try await client.evaluate(RedisScripts.join, keys: [self.channels(user), channelIndex],
-                                      arguments: [prefix, user.rawValue] + channels)
+        _ = try await client.evaluate(
+            RedisScripts.join, keys: [self.channels(user), channelIndex],
+            arguments: [prefix, user.rawValue] + channels)
     }
 
     public func leave(_ user: ClientID, channels: [String]) async throws {
         guard !channels.isEmpty else { return }
-        _ = try await client.evaluate(RedisScripts.leave, keys: [channelIndex],
-                                      arguments: [prefix] + channels.flatMap { [user.rawValue, $0] })
+        _ = try await client.evaluate(
+            RedisScripts.leave, keys: [channelIndex],
+            arguments: [prefix] + channels.flatMap { [user.rawValue, $0] })
     }
 
     public func remove(_ users: [ClientID], from channel: String) async throws {
         guard !users.isEmpty else { return }
-        _ = try await client.evaluate(RedisScripts.leave, keys: [channelIndex],
-                                      arguments: [prefix] + users.flatMap { [$0.rawValue, channel] })
+        _ = try await client.evaluate(
+            RedisScripts.leave, keys: [channelIndex],
+            arguments: [prefix] + users.flatMap { [$0.rawValue, channel] })
     }
 
     public func clear(_ channel: String) async throws -> [ClientID] {
-        let reply = try await client.evaluate(RedisScripts.clear, keys: [channelIndex, members(channel)],
-                                              arguments: [prefix, channel])
+        let reply = try await client.evaluate(
+            RedisScripts.clear, keys: [channelIndex, members(channel)],
+            arguments: [prefix, channel])
         return (reply.array ?? []).compactMap(\.string).map(ClientID.init(rawValue:))
     }
 
@@ -177,8 +191,10 @@ public final class RedisPresence: Presence {
     }
 
     public func stats(of channel: String) async throws -> ChannelStats {
-        let replies = try await client.send([RedisCommand(["ZCARD", members(channel)]),
-                                             RedisCommand(["ZINTERCARD", "2", members(channel), online])])
+        let replies = try await client.send([
+            RedisCommand(["ZCARD", members(channel)]),
+            RedisCommand(["ZINTERCARD", "2", members(channel), online]),
+        ])
         guard let total = try replies[0].unwrapped("ZCARD").int, let online = try replies[1].unwrapped("ZINTERCARD").int
         else { throw BackplaneError.protocolViolation("redis answered channel stats with \(replies)") }
         return ChannelStats(members: total, online: online)

@@ -26,7 +26,9 @@ struct RedisScript: Sendable {
 /// channels), `P:members:{channel}` (sorted set of users), `P:channels` (sorted set of channel
 /// names), `P:token:<id>` (used connect tokens, with expiry).
 enum RedisScripts {
-    static let connect = RedisScript("connect", """
+    static let connect = RedisScript(
+        "connect",
+        """
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
         redis.call('SADD', KEYS[3], ARGV[4])
@@ -35,7 +37,9 @@ enum RedisScripts {
         return n
         """)
 
-    static let disconnect = RedisScript("disconnect", """
+    static let disconnect = RedisScript(
+        "disconnect",
+        """
         if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
         redis.call('SREM', KEYS[3], ARGV[4])
         local n = redis.call('HLEN', KEYS[1])
@@ -43,7 +47,9 @@ enum RedisScripts {
         return n
         """)
 
-    static let renewLease = RedisScript("renewLease", """
+    static let renewLease = RedisScript(
+        "renewLease",
+        """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
@@ -52,7 +58,9 @@ enum RedisScripts {
 
     /// Drops the connections of expired nodes (ARGV[2] empty) or of one node (ARGV[2]); returns
     /// user, node, connection, stored value for each user left with no connection.
-    static let dropNodes = RedisScript("dropNodes", """
+    static let dropNodes = RedisScript(
+        "dropNodes",
+        """
         local prefix = ARGV[1]
         local nodes
         if ARGV[2] == '' then
@@ -90,7 +98,9 @@ enum RedisScripts {
         return out
         """)
 
-    static let join = RedisScript("join", """
+    static let join = RedisScript(
+        "join",
+        """
         for i = 3, #ARGV do
           redis.call('SADD', KEYS[1], ARGV[i])
           redis.call('ZADD', ARGV[1] .. ':members:{' .. ARGV[i] .. '}', 0, ARGV[2])
@@ -100,7 +110,9 @@ enum RedisScripts {
         """)
 
     /// Removes (user, channel) pairs given as ARGV[2], ARGV[3], …
-    static let leave = RedisScript("leave", """
+    static let leave = RedisScript(
+        "leave",
+        """
         for i = 2, #ARGV, 2 do
           local user, channel = ARGV[i], ARGV[i + 1]
           redis.call('SREM', ARGV[1] .. ':chans:{' .. user .. '}', channel)
@@ -111,7 +123,9 @@ enum RedisScripts {
         return 1
         """)
 
-    static let clear = RedisScript("clear", """
+    static let clear = RedisScript(
+        "clear",
+        """
         local users = redis.call('ZRANGE', KEYS[2], 0, -1)
         for _, user in ipairs(users) do redis.call('SREM', ARGV[1] .. ':chans:{' .. user .. '}', ARGV[2]) end
         redis.call('DEL', KEYS[2])

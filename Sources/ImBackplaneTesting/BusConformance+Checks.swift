@@ -22,11 +22,14 @@ extension BusHarness {
 
         try await subscriber.unsubscribe([room])
         try await publish("while-unsubscribed", to: room)
-        try await witness.expect("while-unsubscribed", on: room, "the witness stayed subscribed, proving the message was published")
+        try await witness.expect(
+            "while-unsubscribed", on: room, "the witness stayed subscribed, proving the message was published")
         try await subscriber.subscribe([room])
         try await publish("marker", to: room)
-        try await subscriber.expect("marker", on: room,
-            "\"while-unsubscribed\" was published after unsubscribe(_:) returned and must not be delivered (filter locally if the backend drops the subscription later); the marker published after subscribing again must be the next message")
+        try await subscriber.expect(
+            "marker", on: room,
+            "\"while-unsubscribed\" was published after unsubscribe(_:) returned and must not be delivered (filter locally if the backend drops the subscription later); the marker published after subscribing again must be the next message"
+        )
         try await witness.expect("marker", on: room, "subscribed throughout")
     }
 
@@ -39,11 +42,14 @@ extension BusHarness {
         try await subscriber.unsubscribe([])
         try await other.unsubscribe([room])
         try await publish("still-here", to: room)
-        try await subscriber.expect("still-here", on: room,
-            "unsubscribing a subject it never subscribed, empty subscribe/unsubscribe calls, and another subscriber unsubscribing a subject that other never subscribed must change nothing")
+        try await subscriber.expect(
+            "still-here", on: room,
+            "unsubscribing a subject it never subscribed, empty subscribe/unsubscribe calls, and another subscriber unsubscribing a subject that other never subscribed must change nothing"
+        )
         try await other.subscribe([room])
         try await publish("marker", to: room)
-        try await other.expect("marker", on: room, "subscribed just before the marker was published, after \"still-here\"")
+        try await other.expect(
+            "marker", on: room, "subscribed just before the marker was published, after \"still-here\"")
         try await subscriber.expect("marker", on: room, "subscribed throughout")
     }
 
@@ -54,8 +60,10 @@ extension BusHarness {
         try await witness.expect("early", on: room, "subscribed, proving the message was accepted by the backend")
         let late = try await inbox("late subscriber", to: [room])
         try await publish("marker", to: room)
-        try await late.expect("marker", on: room,
-            "\"early\" was accepted before this subscriber subscribed and must not be delivered to it; the marker must be its first message")
+        try await late.expect(
+            "marker", on: room,
+            "\"early\" was accepted before this subscriber subscribed and must not be delivered to it; the marker must be its first message"
+        )
         try await witness.expect("marker", on: room, "subscribed throughout")
     }
 
@@ -67,7 +75,8 @@ extension BusHarness {
         try await publish("two", to: room)
         for subscriber in subscribers {
             try await subscriber.expect("one", on: room, "each of 3 subscribers of the subject gets every message")
-            try await subscriber.expect("two", on: room, "each subscriber gets exactly one copy of \"one\", then \"two\"")
+            try await subscriber.expect(
+                "two", on: room, "each subscriber gets exactly one copy of \"one\", then \"two\"")
         }
     }
 
@@ -79,7 +88,8 @@ extension BusHarness {
         try await publish("one", to: room)
         try await publish("two", to: room)
         try await subscriber.expect("one", on: room, "subscribed (three times, which is the same as once)")
-        try await subscriber.expect("two", on: room, "subscribing a subject again must not deliver a second copy of \"one\"")
+        try await subscriber.expect(
+            "two", on: room, "subscribing a subject again must not deliver a second copy of \"one\"")
 
         let witness = try await inbox("witness", to: [room])
         try await subscriber.unsubscribe([room])
@@ -87,8 +97,10 @@ extension BusHarness {
         try await witness.expect("gone", on: room, "subscribed, proving the message was published")
         try await subscriber.subscribe([room])
         try await publish("marker", to: room)
-        try await subscriber.expect("marker", on: room,
-            "one unsubscribe(_:) removes a subject subscribed several times, so \"gone\" must not arrive; the marker must be next")
+        try await subscriber.expect(
+            "marker", on: room,
+            "one unsubscribe(_:) removes a subject subscribed several times, so \"gone\" must not arrive; the marker must be next"
+        )
     }
 
     func onlySubscribedSubjects() async throws {
@@ -99,7 +111,8 @@ extension BusHarness {
         for other in others { try await publish("not-yours", to: other) }
         try await witness.expectAll(others.map { ("not-yours", $0) }, "the witness subscribed to all of them")
         try await publish("yours", to: room)
-        try await subscriber.expect("yours", on: room,
+        try await subscriber.expect(
+            "yours", on: room,
             "the subscriber subscribed only to room; messages to room2, room.sub, roo and other must not reach it")
         for other in others { try await publish("not-yours-2", to: other) }
         try await witness.expectAll(others.map { ("not-yours-2", $0) }, "the witness subscribed to all of them")
@@ -113,7 +126,8 @@ extension BusHarness {
         let staying = try await inbox("staying subscriber", to: [room])
         try await leaving.unsubscribe([room])
         try await publish("after-unsubscribe", to: room)
-        try await staying.expect("after-unsubscribe", on: room,
+        try await staying.expect(
+            "after-unsubscribe", on: room,
             "another subscriber unsubscribing the same subject must not end this one's subscription")
         try await leaving.subscribe([room])
         try await publish("marker", to: room)
@@ -129,7 +143,8 @@ extension BusHarness {
         await closing.close()
         try await closing.expectEnd("close() finishes messages")
         try await publish("after-close", to: room)
-        try await staying.expect("after-close", on: room,
+        try await staying.expect(
+            "after-close", on: room,
             "another subscriber of the same subject closing must not end this one's subscription")
         let newcomer = try await inbox("new subscriber", to: [lobby])
         try await publish("lobby", to: lobby)
@@ -146,8 +161,9 @@ extension BusHarness {
             try await publish(String(number), to: second)
         }
         let numbers = (0..<count).map(String.init)
-        try await receive([first: numbers, second: numbers], by: subscriber,
-                          "\(count) messages were published to each subject, interleaved, by one publisher")
+        try await receive(
+            [first: numbers, second: numbers], by: subscriber,
+            "\(count) messages were published to each subject, interleaved, by one publisher")
     }
 
     func batchArrivesCompleteInOrder() async throws {
@@ -164,8 +180,9 @@ extension BusHarness {
         try await publish("after-batch", to: first)
         try await publish("after-batch", to: second)
         let expected = (0..<150).map { "b\($0)" } + ["after-batch"]
-        try await receive([first: expected, second: expected], by: subscriber,
-                          "a batch of 300 messages over two subjects, then one single publish to each")
+        try await receive(
+            [first: expected, second: expected], by: subscriber,
+            "a batch of 300 messages over two subjects, then one single publish to each")
     }
 
     func payloadBytesIntact() async throws {
@@ -202,8 +219,12 @@ extension BusHarness {
         let message = try await subscriber.nextMessage("a 1 MiB payload was published")
         let received = Array(message.payload.readableBytesView)
         guard message.subject == room, received == bytes else {
-            let firstDifference = zip(received, bytes).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(received.count, bytes.count)
-            throw failure("subscriber: the 1 MiB payload arrived as \(received.count) bytes on \(message.subject), differing from byte \(firstDifference) on")
+            let firstDifference =
+                zip(received, bytes).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(received.count, bytes.count)
+            throw failure(
+                "subscriber: the 1 MiB payload arrived as \(received.count) bytes on \(message.subject), differing from byte \(firstDifference) on"
+            )
         }
         try await subscriber.expect("after-large", on: room, "published after the 1 MiB payload")
     }
@@ -220,7 +241,8 @@ extension BusHarness {
         try await witness.expectAll(subjects.map { ("gone", $0) }, "still subscribed to the 100 subjects")
         try await subscriber.subscribe([subjects[0]])
         try await publish("marker", to: subjects[0])
-        try await subscriber.expect("marker", on: subjects[0],
+        try await subscriber.expect(
+            "marker", on: subjects[0],
             "one unsubscribe(_:) call removed all 100 subjects, so no \"gone\" may arrive before the marker")
     }
 
@@ -239,7 +261,9 @@ extension BusHarness {
     }
 
     func healthUpWhileRunning() async throws {
-        guard bus.health.isUp else { throw failure("health is \(bus.health) right after it was .up, with run() running") }
+        guard bus.health.isUp else {
+            throw failure("health is \(bus.health) right after it was .up, with run() running")
+        }
         let room = subject("room")
         let subscriber = try await inbox("subscriber", to: [room])
         try await publish("ping", to: room)
@@ -254,18 +278,28 @@ extension BusHarness {
         var next = expected.mapValues { _ in 0 }
         var remaining = expected.values.reduce(0) { $0 + $1.count }
         while remaining > 0 {
-            let progress = next.sorted { $0.key < $1.key }.map { "\($0.value) of \(expected[$0.key]!.count) on \($0.key)" }
+            let progress = next.sorted { $0.key < $1.key }.map {
+                "\($0.value) of \(expected[$0.key]!.count) on \($0.key)"
+            }
             let message = try await inbox.nextMessage("\(why); received \(progress.joined(separator: ", ")) so far")
             guard let sequence = expected[message.subject], let index = next[message.subject] else {
                 throw failure("\(inbox.name): received \(describe(message)), a subject it did not subscribe to")
             }
             let got = String(buffer: message.payload)
             guard index < sequence.count else {
-                throw failure("\(inbox.name): received \(describe(message)) after all \(sequence.count) expected messages of that subject (\(why))")
+                throw failure(
+                    "\(inbox.name): received \(describe(message)) after all \(sequence.count) expected messages of that subject (\(why))"
+                )
             }
             guard got == sequence[index] else {
-                let seen = sequence.firstIndex(of: got).map { $0 < index ? "a duplicate of an earlier message" : "a later message: some were lost or reordered" } ?? "not a message that was published"
-                throw failure("\(inbox.name): expected \"\(sequence[index])\" on \(message.subject) next but received \"\(got)\", \(seen) (\(why); per-publisher order per subject must hold)")
+                let seen =
+                    sequence.firstIndex(of: got).map {
+                        $0 < index
+                            ? "a duplicate of an earlier message" : "a later message: some were lost or reordered"
+                    } ?? "not a message that was published"
+                throw failure(
+                    "\(inbox.name): expected \"\(sequence[index])\" on \(message.subject) next but received \"\(got)\", \(seen) (\(why); per-publisher order per subject must hold)"
+                )
             }
             next[message.subject] = index + 1
             remaining -= 1

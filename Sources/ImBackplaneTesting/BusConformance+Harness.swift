@@ -21,9 +21,10 @@ final class BusHarness: ConformanceHarness {
     let early = Mutex<Inbox?>(nil)
 
     /// A harness for `check` on `bus`.
-    init(bus: any Bus, check: String, timeout: Duration, reconnectTimeout: Duration,
-         restartBackend: (@Sendable () async throws -> Void)?)
-    {
+    init(
+        bus: any Bus, check: String, timeout: Duration, reconnectTimeout: Duration,
+        restartBackend: (@Sendable () async throws -> Void)?
+    ) {
         self.bus = bus
         self.check = check
         self.timeout = timeout

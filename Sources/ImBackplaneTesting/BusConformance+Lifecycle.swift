@@ -11,7 +11,9 @@ extension BusHarness {
         _ = try await beforeRun("publish(\"early\", to: room)", within: timeout) {
             try await bus.publish(ByteBuffer(string: "early"), to: room)
         }
-        guard let subscriber = try await beforeRun("makeSubscriber()", within: timeout, { try await bus.makeSubscriber() })
+        guard
+            let subscriber = try await beforeRun(
+                "makeSubscriber()", within: timeout, { try await bus.makeSubscriber() })
         else { return }
         let inbox = keep(subscriber, named: "subscriber made before run()")
         early.withLock { $0 = inbox }
@@ -22,8 +24,10 @@ extension BusHarness {
     func callsAfterRun() async throws {
         let room = subject("room")
         if let early = early.withLock({ $0 }) {
-            _ = try await publishUntilReceived(by: early, on: room, within: timeout,
-                "it subscribed to room before run() (if subscribe threw, the subscriber keeps the subject and subscribes it once connected)")
+            _ = try await publishUntilReceived(
+                by: early, on: room, within: timeout,
+                "it subscribed to room before run() (if subscribe threw, the subscriber keeps the subject and subscribes it once connected)"
+            )
         }
         let later = try await inbox("subscriber made once run() was up", to: [room])
         try await publish("marker", to: room)
@@ -41,8 +45,10 @@ extension BusHarness {
         } catch {
             throw failure("restartBackend threw \(error): the backend could not be restarted")
         }
-        _ = try await publishUntilReceived(by: subscriber, on: room, within: reconnectTimeout,
-            "it subscribed before the backend restarted and must receive messages published after the bus reconnected, without subscribing again")
+        _ = try await publishUntilReceived(
+            by: subscriber, on: room, within: reconnectTimeout,
+            "it subscribed before the backend restarted and must receive messages published after the bus reconnected, without subscribing again"
+        )
         try await publish("marker", to: room)
         while true {
             let message = try await subscriber.nextMessage("the marker was published once messages flowed again")
@@ -58,7 +64,8 @@ extension BusHarness {
         try await newcomer.expect("hello", on: lobby, "subscribed after the bus reconnected")
         let up = try await poll(for: reconnectTimeout) { bus.health.isUp ? true : nil }
         guard up != nil else {
-            throw failure("health is still \"\(bus.health)\" \(reconnectTimeout) after the restart, although messages flow again")
+            throw failure(
+                "health is still \"\(bus.health)\" \(reconnectTimeout) after the restart, although messages flow again")
         }
     }
 
@@ -84,12 +91,14 @@ extension BusHarness {
                 throw failure("\(inbox.name): messages finished while waiting for a message on \(subject) (\(why))")
             case .message(let message):
                 guard message.subject == subject, String(buffer: message.payload).hasPrefix("probe-") else {
-                    throw failure("\(inbox.name): received \(describe(message)) while waiting for a probe on \(subject)")
+                    throw failure(
+                        "\(inbox.name): received \(describe(message)) while waiting for a probe on \(subject)")
                 }
                 return number
             }
         }
         let cause = lastError.map { "; last failure: \($0)" } ?? ""
-        throw failure("\(inbox.name): none of \(number) messages published to \(subject) over \(bound) arrived (\(why))\(cause)")
+        throw failure(
+            "\(inbox.name): none of \(number) messages published to \(subject) over \(bound) arrived (\(why))\(cause)")
     }
 }

@@ -87,10 +87,11 @@ public struct BusConformance: Sendable {
     /// Checks buses made by `makeBus`, waiting up to `timeout` for each expected event; with
     /// `restartBackend`, also that the bus comes back within `reconnectTimeout` of a restart.
     /// Give ``Check/survivesBackendRestart`` a backend of its own: it disturbs every client.
-    public init(timeout: Duration = .seconds(5), reconnectTimeout: Duration = .seconds(30),
-                restartBackend: (@Sendable () async throws -> Void)? = nil,
-                makeBus: @escaping @Sendable () async throws -> any Bus)
-    {
+    public init(
+        timeout: Duration = .seconds(5), reconnectTimeout: Duration = .seconds(30),
+        restartBackend: (@Sendable () async throws -> Void)? = nil,
+        makeBus: @escaping @Sendable () async throws -> any Bus
+    ) {
         self.timeout = timeout
         self.reconnectTimeout = reconnectTimeout
         self.restartBackend = restartBackend
@@ -110,8 +111,9 @@ public struct BusConformance: Sendable {
         } catch {
             throw ConformanceFailure(check: check.rawValue, message: "makeBus threw \(error)")
         }
-        let harness = BusHarness(bus: bus, check: check.rawValue, timeout: timeout,
-                                 reconnectTimeout: reconnectTimeout, restartBackend: restartBackend)
+        let harness = BusHarness(
+            bus: bus, check: check.rawValue, timeout: timeout,
+            reconnectTimeout: reconnectTimeout, restartBackend: restartBackend)
         let prelude: (() async throws -> Void)? =
             check == .callsBeforeRunWaitOrThrow ? { try await harness.callsBeforeRun() } : nil
         try await whileRunning(

@@ -105,7 +105,8 @@ extension ConformanceHarness {
 
     /// The failure for `what` throwing `error`, which is not a `BackplaneError`.
     func notBackplaneError(_ what: String, _ error: any Error) -> ConformanceFailure {
-        failure("\(what) threw \(type(of: error)).\(error), which is not a BackplaneError; every failure must be "
+        failure(
+            "\(what) threw \(type(of: error)).\(error), which is not a BackplaneError; every failure must be "
                 + "thrown as BackplaneError (.unavailable, .timedOut, .protocolViolation or .closed) so callers "
                 + "can tell a backplane outage from their own mistakes")
     }
@@ -125,13 +126,15 @@ extension ConformanceHarness {
 
     /// Runs `operation` made before `run()`: it must return or throw a `BackplaneError` within
     /// `bound`; returns its value, or `nil` when it threw a `BackplaneError`.
-    func beforeRun<T: Sendable>(_ what: String, within bound: Duration,
-                                _ operation: @escaping @Sendable () async throws -> T) async throws -> T?
-    {
+    func beforeRun<T: Sendable>(
+        _ what: String, within bound: Duration,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T? {
         switch await withinBound(bound, operation) {
         case nil:
-            throw failure("\(what), called before run(), neither returned nor threw within \(bound); before run() has "
-                          + "connected, calls must wait a bounded time or throw BackplaneError")
+            throw failure(
+                "\(what), called before run(), neither returned nor threw within \(bound); before run() has "
+                    + "connected, calls must wait a bounded time or throw BackplaneError")
         case .success(let value)?:
             return value
         case .failure(let error)? where error is BackplaneError:
@@ -150,17 +153,19 @@ func withinBound<T: Sendable>(_ bound: Duration, _ operation: @escaping @Sendabl
     let race = Race<Result<T, any Error>?>()
     let result = await withCheckedContinuation { continuation in
         race.start(continuation)
-        race.add(Task {
-            do {
-                race.finish(.success(try await operation()))
-            } catch {
-                race.finish(.failure(error))
-            }
-        })
-        race.add(Task {
-            try? await Task.sleep(for: bound)
-            race.finish(nil)
-        })
+        race.add(
+            Task {
+                do {
+                    race.finish(.success(try await operation()))
+                } catch {
+                    race.finish(.failure(error))
+                }
+            })
+        race.add(
+            Task {
+                try? await Task.sleep(for: bound)
+                race.finish(nil)
+            })
     }
     race.cancelAll()
     return result
@@ -240,7 +245,8 @@ func whileRunning(
             group.cancelAll()
             await group.waitForAll()
             if let earlyEnd {
-                var message = "run() \(earlyEnd) while the check was running; it must keep running until graceful shutdown or cancellation"
+                var message =
+                    "run() \(earlyEnd) while the check was running; it must keep running until graceful shutdown or cancellation"
                 if case .failure(let error) = outcome { message += " (the check then failed: \(error))" }
                 outcome = .failure(harness.failure(message))
             }
@@ -266,11 +272,14 @@ private final class RunEnding: Sendable {
 }
 
 /// Polls `health` until it is `.up`, for at most `timeout`; fails the check otherwise.
-func waitUntilUp(_ health: () -> BackplaneHealth, _ what: String, timeout: Duration,
-                 harness: some ConformanceHarness) async throws
-{
+func waitUntilUp(
+    _ health: () -> BackplaneHealth, _ what: String, timeout: Duration,
+    harness: some ConformanceHarness
+) async throws {
     let up = try await poll(for: timeout) { health().isUp ? true : nil }
     guard up != nil else {
-        throw harness.failure("\(what) health was still \"\(health())\" \(timeout) after run() started; it must become .up once the backend is reachable")
+        throw harness.failure(
+            "\(what) health was still \"\(health())\" \(timeout) after run() started; it must become .up once the backend is reachable"
+        )
     }
 }

@@ -6,13 +6,19 @@ extension PresenceHarness {
         let alice = user("alice")
         let (one, two, three) = (channel("c1"), channel("c2"), channel("c3"))
         try await join(alice, channels: [three, one, two, one])
-        try expect(try await channels(of: alice), [one, two, three], "channels(of: alice) after joining c3, c1, c2 (and c1 twice)")
+        try expect(
+            try await channels(of: alice), [one, two, three],
+            "channels(of: alice) after joining c3, c1, c2 (and c1 twice)")
         try await join(alice, channels: [two])
         try await join(alice, channels: [])
         try await leave(alice, channels: [])
-        try expect(try await channels(of: alice), [one, two, three], "channels(of: alice) after joining c2 again and empty join/leave calls")
+        try expect(
+            try await channels(of: alice), [one, two, three],
+            "channels(of: alice) after joining c2 again and empty join/leave calls")
         try await leave(alice, channels: [two, channel("never-joined")])
-        try expect(try await channels(of: alice), [one, three], "channels(of: alice) after leaving c2 and a channel she never joined")
+        try expect(
+            try await channels(of: alice), [one, three],
+            "channels(of: alice) after leaving c2 and a channel she never joined")
         try expect(try await members(of: one), [alice], "members(of: c1)")
         try expect(try await members(of: two), [], "members(of: c2) after alice, its only member, left")
         try await leave(alice, channels: [one, three])
@@ -27,16 +33,23 @@ extension PresenceHarness {
             try await join(members[index], channels: [room])
         }
         try await join(members[3], channels: [room])
-        let paged = try await pageOwn("members(of: room)", from: ClientID(rawValue: prefix), limit: 10, own: { _ in true }) {
+        let paged = try await pageOwn(
+            "members(of: room)", from: ClientID(rawValue: prefix), limit: 10, own: { _ in true }
+        ) {
             try await self.members(of: room, after: $0, limit: $1)
         }
-        try expect(paged.items, members, "the members of room, paged by 10 (25 users joined in shuffled order, one twice)")
+        try expect(
+            paged.items, members, "the members of room, paged by 10 (25 users joined in shuffled order, one twice)")
         try expect(paged.pageSizes, [10, 10, 5], "how many members each page of 10 held")
         let firstPage = try await self.members(of: room, after: nil, limit: 10)
         try expect(firstPage, Array(members[0..<10]), "members(of: room, after: nil, limit: 10)")
         try expect(try await self.members(of: room, after: members[24], limit: 10), [], "members after the last one")
-        try expect(try await self.members(of: room, after: members[4], limit: 3), Array(members[5..<8]), "members after the 5th, limit 3")
-        try expect(try await self.members(of: channel("empty"), after: nil, limit: 10), [], "members of a channel nobody joined")
+        try expect(
+            try await self.members(of: room, after: members[4], limit: 3), Array(members[5..<8]),
+            "members after the 5th, limit 3")
+        try expect(
+            try await self.members(of: channel("empty"), after: nil, limit: 10), [],
+            "members of a channel nobody joined")
     }
 
     func channelNamesPaging() async throws {
@@ -50,14 +63,19 @@ extension PresenceHarness {
         }
         try expect(paged.items, names, "this check's channels, paged by 10 (alice joined 25, bob one of them too)")
         try expect(paged.pageSizes, [10, 10, 5], "how many of this check's 25 channels each page of 10 held")
-        try expect(try await channelNames(after: names[4], limit: 3), Array(names[5..<8]), "channelNames after ch005, limit 3")
+        try expect(
+            try await channelNames(after: names[4], limit: 3), Array(names[5..<8]), "channelNames after ch005, limit 3")
 
         try await leave(alice, channels: [names[4]])
-        try expect(try await ownChannelNames(), names.filter { $0 != names[4] }, "this check's channels after ch005's only member left")
+        try expect(
+            try await ownChannelNames(), names.filter { $0 != names[4] },
+            "this check's channels after ch005's only member left")
         try await leave(alice, channels: [names[0]])
-        try expect(try await ownChannelNames().first, names[0], "this check's first channel while bob is still in ch001")
+        try expect(
+            try await ownChannelNames().first, names[0], "this check's first channel while bob is still in ch001")
         try await leave(bob, channels: [names[0]])
-        try expect(try await ownChannelNames().first, names[1], "this check's first channel after ch001's last member left")
+        try expect(
+            try await ownChannelNames().first, names[1], "this check's first channel after ch001's last member left")
     }
 
     func statsMembersOnline() async throws {
@@ -70,15 +88,21 @@ extension PresenceHarness {
         _ = try await connect(record(members[0], on: nodeA, "m1-2"))
         _ = try await connect(record(members[1], on: nodeA, "m2"))
         _ = try await connect(record(outsider, on: nodeA, "outsider"))
-        try expect(try await stats(of: room), ChannelStats(members: 5, online: 2),
-                   "stats(of: room): 5 members, m001 online twice, m002 once, and an online non-member")
+        try expect(
+            try await stats(of: room), ChannelStats(members: 5, online: 2),
+            "stats(of: room): 5 members, m001 online twice, m002 once, and an online non-member")
         _ = try await disconnect(record(members[1], on: nodeA, "m2"))
-        try expect(try await stats(of: room), ChannelStats(members: 5, online: 1), "stats(of: room) after m002 went offline")
+        try expect(
+            try await stats(of: room), ChannelStats(members: 5, online: 1), "stats(of: room) after m002 went offline")
         try await leave(members[0], channels: [room])
-        try expect(try await stats(of: room), ChannelStats(members: 4, online: 0), "stats(of: room) after m001 (online) left")
+        try expect(
+            try await stats(of: room), ChannelStats(members: 4, online: 0), "stats(of: room) after m001 (online) left")
         _ = try await connect(record(members[2], on: nodeA, "m3"))
-        try expect(try await stats(of: room), ChannelStats(members: 4, online: 1), "stats(of: room) after m003 came online")
-        try expect(try await stats(of: channel("never-used")), ChannelStats(members: 0, online: 0), "stats of a channel nobody joined")
+        try expect(
+            try await stats(of: room), ChannelStats(members: 4, online: 1), "stats(of: room) after m003 came online")
+        try expect(
+            try await stats(of: channel("never-used")), ChannelStats(members: 0, online: 0),
+            "stats of a channel nobody joined")
     }
 
     func removeUsersFromChannel() async throws {
@@ -108,7 +132,9 @@ extension PresenceHarness {
         let removed = try await clear(room)
         try expect(removed.sorted(), members, "the users clear(room) returned, sorted (each member exactly once)")
         try expect(try await self.members(of: room), [], "members(of: room) after clear")
-        try expect(try await channels(of: members[0]), [other], "channels(of: u001) after room was cleared (its other channel stays)")
+        try expect(
+            try await channels(of: members[0]), [other],
+            "channels(of: u001) after room was cleared (its other channel stays)")
         try expect(try await channels(of: members[1]), [], "channels(of: u002) after its only channel was cleared")
         try expect(try await stats(of: room), ChannelStats(members: 0, online: 0), "stats(of: room) after clear")
         try expect(try await ownChannelNames(), [other], "this check's channels after room was cleared")
@@ -152,7 +178,9 @@ extension PresenceHarness {
         try expect(Set(try await ownChannelNames(limit: 4)), Set(channels), "this check's channels, paged by 4")
         for channel in channels {
             try expect(Set(try await members(of: channel)), Set(users), "members(of: \(channel))")
-            try expect(try await stats(of: channel), ChannelStats(members: users.count, online: users.count), "stats(of: \(channel))")
+            try expect(
+                try await stats(of: channel), ChannelStats(members: users.count, online: users.count),
+                "stats(of: \(channel))")
         }
         for user in users {
             try expect(Set(try await self.channels(of: user)), Set(channels), "channels(of: \(user))")

@@ -25,9 +25,10 @@ final class PresenceHarness: ConformanceHarness {
     private let created = Mutex(Created())
 
     /// A harness for `check` on `presence`.
-    init(presence: any Presence, check: String, timeout: Duration, reconnectTimeout: Duration,
-         restartBackend: (@Sendable () async throws -> Void)?)
-    {
+    init(
+        presence: any Presence, check: String, timeout: Duration, reconnectTimeout: Duration,
+        restartBackend: (@Sendable () async throws -> Void)?
+    ) {
         self.presence = presence
         self.check = check
         self.timeout = timeout
@@ -68,8 +69,9 @@ final class PresenceHarness: ConformanceHarness {
 
     /// A connection of `user` on `node`, its id and meta made from `tag`.
     func record(_ user: ClientID, on node: NodeID, _ tag: String) -> ConnectionRecord {
-        ConnectionRecord(client: user, node: node, connection: ConnectionID(rawValue: prefix + "-conn-" + tag),
-                         meta: "meta-" + tag)
+        ConnectionRecord(
+            client: user, node: node, connection: ConnectionID(rawValue: prefix + "-conn-" + tag),
+            meta: "meta-" + tag)
     }
 
     /// Whether `id` was made by this check.
@@ -121,7 +123,8 @@ final class PresenceHarness: ConformanceHarness {
                 throw failure("\(what) after \(after) returned \(page), not strictly ascending")
             }
             if let first = page.first, !(first > cursor) {
-                throw failure("\(what) after \(after) returned \(show(first)), which is not after the cursor (it is exclusive)")
+                throw failure(
+                    "\(what) after \(after) returned \(show(first)), which is not after the cursor (it is exclusive)")
             }
             let mine = page.filter(own)
             if !mine.isEmpty {
@@ -182,7 +185,9 @@ final class PresenceHarness: ConformanceHarness {
 
     /// `presence.leave(_:channels:)`.
     func leave(_ user: ClientID, channels: [String]) async throws {
-        try await attempt("leave(\(user), channels: \(channels))") { try await presence.leave(user, channels: channels) }
+        try await attempt("leave(\(user), channels: \(channels))") {
+            try await presence.leave(user, channels: channels)
+        }
     }
 
     /// `presence.remove(_:from:)`.

@@ -46,24 +46,31 @@ extension PresenceHarness {
         var lastError: String?
         var connected = false
         while clock.now < deadline {
-            if try await tolerating("connect(\(describe(connection)))", lastError: &lastError, {
-                try await presence.connect(connection)
-            }) != nil {
+            if try await tolerating(
+                "connect(\(describe(connection)))", lastError: &lastError,
+                {
+                    try await presence.connect(connection)
+                }) != nil
+            {
                 connected = true
                 break
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         guard connected else {
-            throw failure("calls did not work again within \(reconnectTimeout) of the backend restart"
-                          + (lastError.map { "; last failure: \($0)" } ?? ""))
+            throw failure(
+                "calls did not work again within \(reconnectTimeout) of the backend restart"
+                    + (lastError.map { "; last failure: \($0)" } ?? ""))
         }
         try expect(try await nodes(of: [bob]), [bob: [nodeA]], "nodes(of: [bob]) after the restart")
-        try expect(try await claimToken(id: prefix + "-after-restart", ttl: .seconds(60)), true,
-                   "claimToken of a fresh id after the restart")
+        try expect(
+            try await claimToken(id: prefix + "-after-restart", ttl: .seconds(60)), true,
+            "claimToken of a fresh id after the restart")
         let up = try await poll(for: reconnectTimeout) { presence.health.isUp ? true : nil }
         guard up != nil else {
-            throw failure("health is still \"\(presence.health)\" \(reconnectTimeout) after the restart, although calls work again")
+            throw failure(
+                "health is still \"\(presence.health)\" \(reconnectTimeout) after the restart, although calls work again"
+            )
         }
     }
 }

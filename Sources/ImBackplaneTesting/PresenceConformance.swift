@@ -90,10 +90,11 @@ public struct PresenceConformance: Sendable {
     /// Checks directories made by `makePresence`, waiting up to `timeout` for expirations; with
     /// `restartBackend`, also that the directory comes back within `reconnectTimeout` of a
     /// restart. Give ``Check/survivesBackendRestart`` a backend of its own.
-    public init(timeout: Duration = .seconds(5), reconnectTimeout: Duration = .seconds(30),
-                restartBackend: (@Sendable () async throws -> Void)? = nil,
-                makePresence: @escaping @Sendable () async throws -> any Presence)
-    {
+    public init(
+        timeout: Duration = .seconds(5), reconnectTimeout: Duration = .seconds(30),
+        restartBackend: (@Sendable () async throws -> Void)? = nil,
+        makePresence: @escaping @Sendable () async throws -> any Presence
+    ) {
         self.timeout = timeout
         self.reconnectTimeout = reconnectTimeout
         self.restartBackend = restartBackend
@@ -113,8 +114,9 @@ public struct PresenceConformance: Sendable {
         } catch {
             throw ConformanceFailure(check: check.rawValue, message: "makePresence threw \(error)")
         }
-        let harness = PresenceHarness(presence: presence, check: check.rawValue, timeout: timeout,
-                                      reconnectTimeout: reconnectTimeout, restartBackend: restartBackend)
+        let harness = PresenceHarness(
+            presence: presence, check: check.rawValue, timeout: timeout,
+            reconnectTimeout: reconnectTimeout, restartBackend: restartBackend)
         let prelude: (() async throws -> Void)? =
             check == .callsBeforeRunWaitOrThrow ? { try await harness.callsBeforeRun() } : nil
         try await whileRunning(

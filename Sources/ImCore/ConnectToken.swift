@@ -121,8 +121,9 @@ public struct ConnectTokens: Sendable {
         async throws(TokenError) -> String
     {
         guard lifetime <= maximumLifetime else { throw .lifetimeTooLong(maximum: maximumLifetime) }
-        let claims = ConnectClaims(client: client, expires: now.addingTimeInterval(lifetime.seconds),
-                                   id: randomHex(bytes: 16), meta: meta)
+        let claims = ConnectClaims(
+            client: client, expires: now.addingTimeInterval(lifetime.seconds),
+            id: randomHex(bytes: 16), meta: meta)
         do {
             return try await keys.sign(claims)
         } catch {

@@ -31,8 +31,9 @@ extension ConnectTokens {
         case .string(let text)?: meta = text
         case .number?, .other?: throw .malformed("meta must be a string or null")
         }
-        return ConnectClaims(client: ClientID(rawValue: sub), expires: Date(timeIntervalSince1970: exp), id: jti,
-                             meta: meta)
+        return ConnectClaims(
+            client: ClientID(rawValue: sub), expires: Date(timeIntervalSince1970: exp), id: jti,
+            meta: meta)
     }
 
     static func members(of part: ArraySlice<UInt8>, name: String) throws(TokenError)
@@ -48,8 +49,10 @@ extension ConnectTokens {
 
     /// `{"typ":"JWT","alg":"HS256"}` (what jwt-kit writes) and `{"alg":"HS256","typ":"JWT"}`
     /// (what most other libraries write), encoded: such a header needs no reading.
-    private static let standardHeaders = [Array("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9".utf8),
-                                          Array("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".utf8)]
+    private static let standardHeaders = [
+        Array("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9".utf8),
+        Array("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".utf8),
+    ]
 
     /// The bytes `text` encodes in unpadded base64url (RFC 4648 §5), or `nil` (other characters,
     /// padding, a length no encoding has, or stray bits in the last character).

@@ -19,7 +19,8 @@ public enum EnvelopeDecodingError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unsupportedVersion(let version): "envelope version \(version) is not supported (expected \(Envelope.formatVersion))"
+        case .unsupportedVersion(let version):
+            "envelope version \(version) is not supported (expected \(Envelope.formatVersion))"
         case .unknownKind(let kind): "unknown envelope kind \(kind)"
         case .truncated(let field): "envelope ends inside field '\(field)'"
         case .invalidLength(let field): "envelope field '\(field)' has an invalid length"
@@ -60,7 +61,8 @@ extension Envelope {
 
     /// The kind byte after the version. Values are never reused or renumbered.
     private enum Kind: UInt8 {
-        case delivery = 1, channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
+        case delivery = 1
+        case channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
     }
 
     /// The envelope's bytes.
@@ -153,7 +155,8 @@ extension Envelope {
             let receivers = try reader.readList("receivers").map(ClientID.init(rawValue:))
             let receiptFor = try reader.readList("receiptFor").map(ClientID.init(rawValue:))
             let nodes = try reader.readList("senderNodes").map(NodeID.init(rawValue:))
-            self = .delivery(Delivery(message: message, receivers: receivers, receiptFor: receiptFor, senderNodes: nodes))
+            self = .delivery(
+                Delivery(message: message, receivers: receivers, receiptFor: receiptFor, senderNodes: nodes))
         case .channel:
             let message = try reader.readMessage()
             guard message.channel != nil else { throw .invalidValue(field: "channel") }
@@ -166,8 +169,10 @@ extension Envelope {
             let receiver = try reader.readField("receiver")
             let statusByte = try reader.readByte("status")
             guard let status = Receipt.Status(rawValue: statusByte) else { throw .invalidValue(field: "status") }
-            self = .receipt(Receipt(messageID: id, sender: ClientID(rawValue: sender),
-                                    receiver: ClientID(rawValue: receiver), status: status))
+            self = .receipt(
+                Receipt(
+                    messageID: id, sender: ClientID(rawValue: sender),
+                    receiver: ClientID(rawValue: receiver), status: status))
         case .join, .leave, .forceOffline:
             let user = ClientID(rawValue: try reader.readField("user"))
             let command: NodeCommand
@@ -195,8 +200,10 @@ extension Envelope {
             let node = try reader.readField("node")
             let meta = try reader.readOptionalField("meta")
             guard let timestamp = reader.readInteger(as: Int64.self) else { throw .truncated(field: "timestamp") }
-            self = .event(PresenceEvent(kind: eventKind, client: ClientID(rawValue: client),
-                                        node: NodeID(rawValue: node), meta: meta, timestamp: timestamp))
+            self = .event(
+                PresenceEvent(
+                    kind: eventKind, client: ClientID(rawValue: client),
+                    node: NodeID(rawValue: node), meta: meta, timestamp: timestamp))
         case .batch:
             let count = try reader.readLength("batch")
             guard count <= reader.readableBytes else { throw .invalidLength(field: "batch") }
@@ -208,7 +215,7 @@ extension Envelope {
                 // A batch inside a batch is refused before it is decoded: decoding it first would
                 // recurse once per level, and a few hundred thousand nested headers overflow the stack.
                 if slice.getInteger(at: slice.readerIndex, as: UInt8.self) == Self.formatVersion,
-                   slice.getInteger(at: slice.readerIndex + 1, as: UInt8.self) == Kind.batch.rawValue
+                    slice.getInteger(at: slice.readerIndex + 1, as: UInt8.self) == Kind.batch.rawValue
                 {
                     throw .invalidValue(field: "batch")
                 }

@@ -67,7 +67,9 @@ struct FlatJSONObject {
             let name = try string()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            guard members.updateValue(try value(), forKey: name) == nil else { throw error("duplicate member \"\(name)\"") }
+            guard members.updateValue(try value(), forKey: name) == nil else {
+                throw error("duplicate member \"\(name)\"")
+            }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
@@ -102,7 +104,7 @@ struct FlatJSONObject {
     private mutating func literal(_ word: StaticString) throws(Malformed) {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count,
-              word.withUTF8Buffer({ bytes[index..<index + count].elementsEqual($0) })
+            word.withUTF8Buffer({ bytes[index..<index + count].elementsEqual($0) })
         else { throw error("bad literal") }
         index += count
     }

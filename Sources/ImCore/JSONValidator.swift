@@ -145,7 +145,7 @@ package struct JSONValidator {
         index += 1
         switch byte {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             return true
         case UInt8(ascii: "u"):
             guard bytes.count - index >= 4 else { return false }
@@ -165,12 +165,20 @@ package struct JSONValidator {
         var upper: UInt8 = 0xBF
         switch lead {
         case 0xC2...0xDF: count = 1
-        case 0xE0: count = 2; lower = 0xA0
+        case 0xE0:
+            count = 2
+            lower = 0xA0
         case 0xE1...0xEC, 0xEE...0xEF: count = 2
-        case 0xED: count = 2; upper = 0x9F
-        case 0xF0: count = 3; lower = 0x90
+        case 0xED:
+            count = 2
+            upper = 0x9F
+        case 0xF0:
+            count = 3
+            lower = 0x90
         case 0xF1...0xF3: count = 3
-        case 0xF4: count = 3; upper = 0x8F
+        case 0xF4:
+            count = 3
+            upper = 0x8F
         default: return false
         }
         guard bytes.count - index > count else { return false }

@@ -20,10 +20,11 @@ public struct HelperConfiguration: Sendable {
     public var eventBufferLimit: Int = 10_000
 
     /// A configuration with the documented defaults.
-    public init(publicURL: String = "ws://127.0.0.1:6001/ws", subjects: Subjects = Subjects(),
-                tokenLifetime: Duration = .seconds(30), commandTimeout: Duration = .seconds(3),
-                systemSender: ClientID = "system", onSend: (@Sendable (SentMessage) -> Void)? = nil)
-    {
+    public init(
+        publicURL: String = "ws://127.0.0.1:6001/ws", subjects: Subjects = Subjects(),
+        tokenLifetime: Duration = .seconds(30), commandTimeout: Duration = .seconds(3),
+        systemSender: ClientID = "system", onSend: (@Sendable (SentMessage) -> Void)? = nil
+    ) {
         self.publicURL = publicURL
         self.subjects = subjects
         self.tokenLifetime = tokenLifetime

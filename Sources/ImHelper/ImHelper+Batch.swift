@@ -29,14 +29,18 @@ extension ImHelper {
         let prepared = messages.map { outgoing in
             var seen = Set<ClientID>()
             let unique = outgoing.receivers.filter { seen.insert($0).inserted }
-            return (message: makeMessage(outgoing.data, from: outgoing.sender, channel: nil), receivers: unique,
-                    receipt: outgoing.receipt)
+            return (
+                message: makeMessage(outgoing.data, from: outgoing.sender, channel: nil), receivers: unique,
+                receipt: outgoing.receipt
+            )
         }
         let results = try await queue.send(prepared)
         if let onSend = configuration.onSend {
             for (outgoing, sent) in zip(prepared, messages) {
-                onSend(SentMessage(id: outgoing.message.id, sender: sent.sender, target: .users(outgoing.receivers),
-                                   data: sent.data))
+                onSend(
+                    SentMessage(
+                        id: outgoing.message.id, sender: sent.sender, target: .users(outgoing.receivers),
+                        data: sent.data))
             }
         }
         return results

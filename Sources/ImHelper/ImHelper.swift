@@ -21,9 +21,10 @@ public final class ImHelper: Sendable {
     private let droppedEventCount = DropCounter()
 
     /// A helper on `backplane` that mints tokens with `tokens`.
-    public init(backplane: Backplane, tokens: ConnectTokens, configuration: HelperConfiguration = HelperConfiguration(),
-                logger: Logger = Logger(label: "imhelper"))
-    {
+    public init(
+        backplane: Backplane, tokens: ConnectTokens, configuration: HelperConfiguration = HelperConfiguration(),
+        logger: Logger = Logger(label: "imhelper")
+    ) {
         self.backplane = backplane
         self.tokens = tokens
         self.configuration = configuration
@@ -101,8 +102,9 @@ public final class ImHelper: Sendable {
     package var queuedSends: Int { queue.waiting }
 
     func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?) -> Message {
-        Message(id: messageIDs.next(), sender: sender, channel: channel,
-                timestamp: Int64(Date().timeIntervalSince1970 * 1000), data: data.bytes)
+        Message(
+            id: messageIDs.next(), sender: sender, channel: channel,
+            timestamp: Int64(Date().timeIntervalSince1970 * 1000), data: data.bytes)
     }
 
     // MARK: Channels
@@ -218,8 +220,9 @@ public final class ImHelper: Sendable {
                     droppedHere += 1
                     dropped.add(1)
                     if droppedHere == 1 || droppedHere.isMultiple(of: 10_000) {
-                        logger.warning("an event stream's consumer is not keeping up: dropped its oldest events",
-                                       metadata: ["dropped": "\(droppedHere)", "buffer": "\(limit)"])
+                        logger.warning(
+                            "an event stream's consumer is not keeping up: dropped its oldest events",
+                            metadata: ["dropped": "\(droppedHere)", "buffer": "\(limit)"])
                     }
                 }
             }

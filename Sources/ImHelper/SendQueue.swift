@@ -55,11 +55,13 @@ final class SendQueue: Sendable {
         guard !sends.isEmpty else { return [] }
         return try await withCheckedThrowingContinuation { continuation in
             let collector = ResultCollector(count: sends.count) { continuation.resume(with: $0) }
-            enqueue(sends.enumerated().map { index, send in
-                .users(UserSend(message: send.message, receivers: send.receivers, receipt: send.receipt) {
-                    collector.set(index, $0)
+            enqueue(
+                sends.enumerated().map { index, send in
+                    .users(
+                        UserSend(message: send.message, receivers: send.receivers, receipt: send.receipt) {
+                            collector.set(index, $0)
+                        })
                 })
-            })
         }
     }
 
@@ -158,14 +160,16 @@ final class SendQueue: Sendable {
             if send.receipt { reportedBy[first, default: []].append(receiver) }
         }
         for (node, users) in byNode.sorted(by: { $0.key < $1.key }) {
-            let delivery = Delivery(message: message, receivers: users, receiptFor: reportedBy[node] ?? [],
-                                    senderNodes: senderNodes)
+            let delivery = Delivery(
+                message: message, receivers: users, receiptFor: reportedBy[node] ?? [],
+                senderNodes: senderNodes)
             outbox.append(.delivery(delivery), to: subjects.node(node))
         }
         for node in senderNodes {
             for receiver in offline {
-                let receipt = Receipt(messageID: message.id, sender: message.sender, receiver: receiver,
-                                      status: .offline)
+                let receipt = Receipt(
+                    messageID: message.id, sender: message.sender, receiver: receiver,
+                    status: .offline)
                 outbox.append(.receipt(receipt), to: subjects.node(node))
             }
         }

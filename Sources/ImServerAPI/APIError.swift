@@ -26,8 +26,9 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     /// 401 `unauthorized`.
-    public static let unauthorized = APIError(.unauthorized, code: "unauthorized",
-                                              message: "missing or wrong API key (send Authorization: Bearer <key>)")
+    public static let unauthorized = APIError(
+        .unauthorized, code: "unauthorized",
+        message: "missing or wrong API key (send Authorization: Bearer <key>)")
 
     /// 403 `forbidden`.
     public static func forbidden(_ message: String) -> APIError {
@@ -46,8 +47,9 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONEncoder().encode(ErrorBody(error: .init(code: code, message: message)))
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
@@ -71,8 +73,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             throw error
         } catch let error as HTTPError {
-            throw APIError(error.status, code: error.status == .notFound ? "not_found" : "invalid_request",
-                           message: error.body ?? error.status.reasonPhrase)
+            throw APIError(
+                error.status, code: error.status == .notFound ? "not_found" : "invalid_request",
+                message: error.body ?? error.status.reasonPhrase)
         } catch let error as DecodingError {
             throw APIError.invalidRequest("request body is not the expected JSON: \(describe(error))")
         } catch let error as IdentifierError {
@@ -97,7 +100,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case .keyNotFound(let key, _): "missing field '\(key.stringValue)'"
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            context.codingPath.isEmpty ? context.debugDescription
+            context.codingPath.isEmpty
+                ? context.debugDescription
                 : "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
         @unknown default: "\(error)"
         }

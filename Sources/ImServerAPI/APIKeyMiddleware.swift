@@ -8,9 +8,10 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        let presented = request.headers[.authorization].flatMap { value -> Substring? in
-            value.hasPrefix("Bearer ") ? value.dropFirst("Bearer ".count) : nil
-        } ?? request.headers.first { $0.name.canonicalName == "x-api-key" }.map { Substring($0.value) }
+        let presented =
+            request.headers[.authorization].flatMap { value -> Substring? in
+                value.hasPrefix("Bearer ") ? value.dropFirst("Bearer ".count) : nil
+            } ?? request.headers.first { $0.name.canonicalName == "x-api-key" }.map { Substring($0.value) }
         guard let presented, !presented.isEmpty, !key.isEmpty, constantTimeEqual(Array(presented.utf8), key) else {
             throw APIError.unauthorized
         }

@@ -21,14 +21,16 @@ struct APIRoutes: Sendable {
         api.post("messages") { request, context -> SendResult in
             let body = try await request.decode(as: Models.SendRequest.self, context: context)
             guard !body.to.isEmpty else { throw APIError.invalidRequest("'to' must name at least one client") }
-            return try await helper.send(try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
-                                         to: try body.to.map { try ClientID(validating: $0) },
-                                         receipt: body.receipt ?? false)
+            return try await helper.send(
+                try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
+                to: try body.to.map { try ClientID(validating: $0) },
+                receipt: body.receipt ?? false)
         }
         api.post("channels/:channel/messages") { request, context -> Models.MessageID in
             let body = try await request.decode(as: Models.ChannelMessageRequest.self, context: context)
-            let id = try await helper.send(try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
-                                           toChannel: try channel(context))
+            let id = try await helper.send(
+                try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
+                toChannel: try channel(context))
             return Models.MessageID(id: id)
         }
         api.post("broadcasts") { request, context -> Models.MessageID in
@@ -56,14 +58,17 @@ struct APIRoutes: Sendable {
         }
         api.get("channels/:channel/members") { request, context -> Models.ClientPage in
             let (after, limit) = try page(request, maximum: 10_000, default: 1000)
-            let members = try await helper.members(of: try channel(context), after: after.map(ClientID.init(rawValue:)),
-                                                   limit: limit)
-            return Models.ClientPage(clients: members.map(\.rawValue),
-                                     next: members.count == limit ? members.last?.rawValue : nil)
+            let members = try await helper.members(
+                of: try channel(context), after: after.map(ClientID.init(rawValue:)),
+                limit: limit)
+            return Models.ClientPage(
+                clients: members.map(\.rawValue),
+                next: members.count == limit ? members.last?.rawValue : nil)
         }
         api.post("channels/:channel/remove") { request, context -> Models.Done in
             let body = try await request.decode(as: Models.ClientsRequest.self, context: context)
-            try await helper.remove(try body.clients.map { try ClientID(validating: $0) }, fromChannel: try channel(context))
+            try await helper.remove(
+                try body.clients.map { try ClientID(validating: $0) }, fromChannel: try channel(context))
             return Models.Done()
         }
         api.delete("channels/:channel/members") { _, context -> Models.Removed in
@@ -99,12 +104,14 @@ struct APIRoutes: Sendable {
         api.get("online") { request, _ -> Models.ClientPage in
             let (after, limit) = try page(request, maximum: 10_000, default: 1000)
             let users = try await helper.onlineUsers(after: after.map(ClientID.init(rawValue:)), limit: limit)
-            return Models.ClientPage(clients: users.map(\.rawValue), next: users.count == limit ? users.last?.rawValue : nil)
+            return Models.ClientPage(
+                clients: users.map(\.rawValue), next: users.count == limit ? users.last?.rawValue : nil)
         }
         api.post("online") { request, context -> Models.OnlineStatuses in
             let body = try await request.decode(as: Models.ClientsRequest.self, context: context)
             let status = try await helper.onlineStatus(of: try body.clients.map { try ClientID(validating: $0) })
-            return Models.OnlineStatuses(online: Dictionary(uniqueKeysWithValues: status.map { ($0.key.rawValue, $0.value) }))
+            return Models.OnlineStatuses(
+                online: Dictionary(uniqueKeysWithValues: status.map { ($0.key.rawValue, $0.value) }))
         }
     }
 

@@ -14,8 +14,10 @@ struct DemoGuard: Sendable {
     func refusal(for request: PublicRequest) -> PublicResponse? {
         if loopbackOnly {
             guard let host = request.headers.first(name: "host"), LoopbackNames.isLoopback(authority: host) else {
-                return .error(.forbidden, "the demo answers only requests addressed to a loopback Host "
-                    + "(localhost, 127.0.0.1, [::1])")
+                return .error(
+                    .forbidden,
+                    "the demo answers only requests addressed to a loopback Host "
+                        + "(localhost, 127.0.0.1, [::1])")
             }
             if let origin = request.headers.first(name: "origin"), !LoopbackNames.isLoopback(origin: origin) {
                 return .error(.forbidden, "the demo refuses requests from web pages of other origins")
@@ -33,9 +35,10 @@ struct DemoGuard: Sendable {
 
 extension PublicRoutes {
     /// Serves `method path` with `handler` behind `guard`.
-    mutating func add(_ method: HTTPMethod, _ path: String, guardedBy demoGuard: DemoGuard,
-                      _ handler: @escaping Handler)
-    {
+    mutating func add(
+        _ method: HTTPMethod, _ path: String, guardedBy demoGuard: DemoGuard,
+        _ handler: @escaping Handler
+    ) {
         add(method, path) { request in
             if let refusal = demoGuard.refusal(for: request) { return refusal }
             return await handler(request)

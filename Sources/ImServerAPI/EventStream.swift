@@ -62,8 +62,9 @@ struct EventStream: Sendable {
                     }
                     group.addTask {
                         while (try? await Task.sleep(for: .seconds(15))) != nil {
-                            try await Self.queue(": keep-alive\n\n", into: sink, backlog: backlog,
-                                                 grace: limits.closeGrace)
+                            try await Self.queue(
+                                ": keep-alive\n\n", into: sink, backlog: backlog,
+                                grace: limits.closeGrace)
                         }
                         return .keepAlive
                     }
@@ -75,8 +76,9 @@ struct EventStream: Sendable {
                 sink.finish()
             }
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
-                        body: body)
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+            body: body)
     }
 
     /// Writes `lines` as they come; after they end, the reason when the reader fell behind.
@@ -95,9 +97,10 @@ struct EventStream: Sendable {
     /// Queues `line` for the pump, unless the reader is behind the limits: then ends the queue
     /// and, if the pump has not finished within `grace` (so the reader took the final comment),
     /// throws ``SlowReader``, which closes the connection.
-    private static func queue(_ line: String, into sink: AsyncStream<String>.Continuation, backlog: Backlog,
-                              grace: Duration) async throws
-    {
+    private static func queue(
+        _ line: String, into sink: AsyncStream<String>.Continuation, backlog: Backlog,
+        grace: Duration
+    ) async throws {
         guard backlog.add(bytes: line.utf8.count) else {
             sink.finish()
             try await Task.sleep(for: grace)
@@ -141,7 +144,8 @@ private final class Backlog: Sendable {
         let (accepted, newOverflow) = state.withLock { state -> (Bool, String?) in
             guard state.overflow == nil else { return (false, nil) }
             if state.events >= limits.maximumBacklog || state.bytes + bytes > limits.maximumBacklogBytes {
-                let reason = "reader fell more than \(limits.maximumBacklog) events or "
+                let reason =
+                    "reader fell more than \(limits.maximumBacklog) events or "
                     + "\(limits.maximumBacklogBytes) bytes behind; reconnect and resynchronise"
                 state.overflow = reason
                 return (false, reason)

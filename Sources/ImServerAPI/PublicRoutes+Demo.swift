@@ -20,7 +20,7 @@ extension PublicRoutes {
         }
         add(.GET, "/demo/login", guardedBy: demoGuard) { request in
             guard let name = request.query["user"], let user = try? ClientID(validating: name),
-                  name.utf8.count <= 32
+                name.utf8.count <= 32
             else { return .error(.badRequest, "user must be 1 to 32 bytes") }
             do {
                 try await helper.join(user, channels: [lobby])
@@ -40,11 +40,12 @@ extension PublicRoutes {
         }
         add(.POST, "/demo/send", guardedBy: demoGuard) { request in
             guard let body = try? JSONDecoder().decode(DemoSend.self, from: Data(request.body.readableBytesView)),
-                  let from = try? ClientID(validating: body.from), let to = try? ClientID(validating: body.to)
+                let from = try? ClientID(validating: body.from), let to = try? ClientID(validating: body.to)
             else { return .error(.badRequest, #"expected {"from":…,"to":…,"text":…}"#) }
             do {
-                let result = try await helper.send(try JSONPayload(encoding: ["text": body.text]), from: from, to: [to],
-                                                   receipt: true)
+                let result = try await helper.send(
+                    try JSONPayload(encoding: ["text": body.text]), from: from, to: [to],
+                    receipt: true)
                 return PublicResponse(contentType: "application/json", text: try encodeJSON(result))
             } catch {
                 return .error(.serviceUnavailable, "\(error)")
@@ -52,11 +53,12 @@ extension PublicRoutes {
         }
         add(.POST, "/demo/room", guardedBy: demoGuard) { request in
             guard let body = try? JSONDecoder().decode(DemoRoom.self, from: Data(request.body.readableBytesView)),
-                  let from = try? ClientID(validating: body.from)
+                let from = try? ClientID(validating: body.from)
             else { return .error(.badRequest, #"expected {"from":…,"text":…}"#) }
             do {
-                let id = try await helper.send(try JSONPayload(encoding: ["text": body.text]), from: from,
-                                               toChannel: lobby)
+                let id = try await helper.send(
+                    try JSONPayload(encoding: ["text": body.text]), from: from,
+                    toChannel: lobby)
                 return .json(["id": id])
             } catch {
                 return .error(.serviceUnavailable, "\(error)")

@@ -9,7 +9,8 @@ struct JSONBodyMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         let headers = request.headers
-        let hasBody = headers[.contentType] != nil || headers[.transferEncoding] != nil
+        let hasBody =
+            headers[.contentType] != nil || headers[.transferEncoding] != nil
             || (headers[.contentLength].map { $0 != "0" } ?? false)
         if hasBody {
             guard let type = headers[.contentType], LoopbackNames.isJSON(contentType: type) else {
@@ -28,14 +29,16 @@ struct LoopbackOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         guard let authority = request.head.authority,
-              LoopbackNames.isLoopback(authority: authority)
+            LoopbackNames.isLoopback(authority: authority)
         else {
-            throw APIError.forbidden("the API has no key, so it answers only requests addressed to a loopback "
-                + "Host (localhost, 127.0.0.1, [::1]); configure an API key to serve other names")
+            throw APIError.forbidden(
+                "the API has no key, so it answers only requests addressed to a loopback "
+                    + "Host (localhost, 127.0.0.1, [::1]); configure an API key to serve other names")
         }
         if let origin = request.headers[.origin], !LoopbackNames.isLoopback(origin: origin) {
-            throw APIError.forbidden("the API has no key, so it refuses requests from web pages of other origins "
-                + "(Origin: \(origin.prefix(100)))")
+            throw APIError.forbidden(
+                "the API has no key, so it refuses requests from web pages of other origins "
+                    + "(Origin: \(origin.prefix(100)))")
         }
         return try await next(request, context)
     }

@@ -95,16 +95,18 @@ public enum ServerAPI {
         router.get("/v1/health") { _, _ -> Response in
             let state = health()
             let body = #"{"status":"\#(state.isUp ? "up" : "down")","backplane":\#(jsonQuoted(state.description))}"#
-            return Response(status: state.isUp ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+            return Response(
+                status: state.isUp ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
         }
         let keyed = configuration.apiKey.map { APIKeyMiddleware<BasicRequestContext>(key: Array($0.utf8)) }
         if let metrics {
             let group = router.group("metrics")
             if let keyed { group.add(middleware: keyed) }
             group.get { _, _ -> Response in
-                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                         body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
             }
         }
         let api = router.group("v1")
@@ -112,8 +114,9 @@ public enum ServerAPI {
         APIRoutes(helper: helper, eventLimits: configuration.eventLimits).register(on: api)
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                 serverName: "imserver-api"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "imserver-api"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -30,13 +30,15 @@ struct ImServerCommand: AsyncParsableCommand {
     var listen: String?
     @Option(help: "WebSocket path (default /ws). [public.path]")
     var path: String?
-    @Option(help: "URL clients are given to connect, e.g. wss://chat.example.com/ws (default from --listen). [public.url]")
+    @Option(
+        help: "URL clients are given to connect, e.g. wss://chat.example.com/ws (default from --listen). [public.url]")
     var publicURL: String?
     @Option(help: "Server API listener, host:port (default 127.0.0.1:6002), or 'off'. [api.listen]")
     var apiListen: String?
     @Option(help: "Server API key; required unless the API listens on loopback. [api.key]")
     var apiKey: String?
-    @Option(help: "HS256 secret for connect tokens, at least 32 bytes (default: random, with a warning). [token.secret]")
+    @Option(
+        help: "HS256 secret for connect tokens, at least 32 bytes (default: random, with a warning). [token.secret]")
     var tokenSecret: String?
     @Option(help: "Bus subject prefix (default im). [subject.prefix]")
     var subjectPrefix: String?

@@ -19,30 +19,35 @@ struct Launcher {
             secret = configured
         } else {
             secret = randomHex(bytes: 32)
-            logger.warning("""
+            logger.warning(
+                """
                 no token secret configured (IM_TOKEN_SECRET or --token-secret): using a random one; \
                 tokens minted by other processes will be refused
                 """)
         }
         let tokens = try await ConnectTokens(secret: secret)
-        let backplane = try await BackplaneFactory.withPlugins().makeBackplane(url: settings.backplaneURL, logger: logger)
+        let backplane = try await BackplaneFactory.withPlugins().makeBackplane(
+            url: settings.backplaneURL, logger: logger)
         let helper = ImHelper(
             backplane: backplane, tokens: tokens,
-            configuration: HelperConfiguration(publicURL: settings.publicURL, subjects: settings.node.subjects,
-                                               tokenLifetime: settings.tokenLifetime,
-                                               commandTimeout: settings.commandTimeout),
+            configuration: HelperConfiguration(
+                publicURL: settings.publicURL, subjects: settings.node.subjects,
+                tokenLifetime: settings.tokenLifetime,
+                commandTimeout: settings.commandTimeout),
             logger: logger)
         var routes = PublicRoutes()
         routes.addClientScript()
         if settings.demo { routes.addDemo(helper: helper, loopbackOnly: !settings.demoAllowPublic) }
-        let node = ImNode(configuration: settings.node, backplane: backplane, tokens: tokens, routes: routes,
-                          logger: logger)
+        let node = ImNode(
+            configuration: settings.node, backplane: backplane, tokens: tokens, routes: routes,
+            logger: logger)
         var dependents: [any Service] = []
         if let api = settings.api {
             let registry = metricsRegistry
-            dependents.append(try ServerAPI.makeApplication(
-                helper: helper, configuration: api, health: { backplane.health },
-                metrics: { registry.emitToString() }, logger: logger))
+            dependents.append(
+                try ServerAPI.makeApplication(
+                    helper: helper, configuration: api, health: { backplane.health },
+                    metrics: { registry.emitToString() }, logger: logger))
         }
         if settings.demo {
             dependents.append(DemoAnnouncer(helper: helper))
@@ -52,9 +57,10 @@ struct Launcher {
         // The backplane first: the group stops services in reverse order, so it stops last,
         // after the node has unregistered its connections (see NodeServices.ordered).
         let services = NodeServices.ordered(backplane: backplane, node: node, dependents: dependents)
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await helper.close()
     }

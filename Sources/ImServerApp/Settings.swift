@@ -41,18 +41,23 @@ struct Settings: Sendable {
         node.pingInterval = try Self.seconds(reader, "heartbeat.interval", default: defaults.pingInterval)
         node.idleTimeout = try Self.seconds(reader, "heartbeat.idleTimeout", default: defaults.idleTimeout)
         node.leaseTTL = try Self.seconds(reader, "lease.ttl", default: defaults.leaseTTL)
-        node.flushInterval = try Self.seconds(reader, "delivery.flushInterval", default: defaults.flushInterval, in: 0...1)
+        node.flushInterval = try Self.seconds(
+            reader, "delivery.flushInterval", default: defaults.flushInterval, in: 0...1)
         var limits = defaults.limits
         limits.maxFrameSize = reader.int(forKey: "limits.maxFrameSize", default: limits.maxFrameSize)
         limits.messagesPerSecond = reader.int(forKey: "limits.messagesPerSecond", default: limits.messagesPerSecond)
         limits.messageBurst = reader.int(forKey: "limits.messageBurst", default: limits.messageBurst)
         limits.connectionsPerUser = reader.int(forKey: "limits.connectionsPerUser", default: limits.connectionsPerUser)
         limits.connectionsPerNode = reader.int(forKey: "limits.connectionsPerNode", default: limits.connectionsPerNode)
-        limits.handshakesPerSecond = reader.int(forKey: "limits.handshakesPerSecond", default: limits.handshakesPerSecond)
-        limits.handshakesPerSource = reader.int(forKey: "limits.handshakesPerSource", default: limits.handshakesPerSource)
-        limits.writeBufferHighWater = reader.int(forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
+        limits.handshakesPerSecond = reader.int(
+            forKey: "limits.handshakesPerSecond", default: limits.handshakesPerSecond)
+        limits.handshakesPerSource = reader.int(
+            forKey: "limits.handshakesPerSource", default: limits.handshakesPerSource)
+        limits.writeBufferHighWater = reader.int(
+            forKey: "limits.writeBufferHighWater", default: limits.writeBufferHighWater)
         limits.maxQueuedBytes = reader.int(forKey: "limits.maxQueuedBytes", default: limits.maxQueuedBytes)
-        limits.slowConsumerTimeout = try Self.seconds(reader, "limits.slowConsumerTimeout", default: limits.slowConsumerTimeout)
+        limits.slowConsumerTimeout = try Self.seconds(
+            reader, "limits.slowConsumerTimeout", default: limits.slowConsumerTimeout)
         limits.handshakeTimeout = try Self.seconds(reader, "limits.handshakeTimeout", default: limits.handshakeTimeout)
         limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
@@ -71,14 +76,16 @@ struct Settings: Sendable {
             api = nil
         } else {
             let (apiHost, apiPort) = try Self.address(apiListen, key: "api.listen")
-            let configuration = ServerAPIConfiguration(host: apiHost, port: apiPort,
-                                                       apiKey: reader.string(forKey: "api.key", isSecret: true))
+            let configuration = ServerAPIConfiguration(
+                host: apiHost, port: apiPort,
+                apiKey: reader.string(forKey: "api.key", isSecret: true))
             try configuration.validate()
             api = configuration
         }
         tokenSecret = reader.string(forKey: "token.secret", isSecret: true)
-        tokenLifetime = try Self.seconds(reader, "token.lifetime", default: helperDefaults.tokenLifetime,
-                                         in: 0.001...ConnectTokens.defaultMaximumLifetime.seconds)
+        tokenLifetime = try Self.seconds(
+            reader, "token.lifetime", default: helperDefaults.tokenLifetime,
+            in: 0.001...ConnectTokens.defaultMaximumLifetime.seconds)
         commandTimeout = try Self.seconds(reader, "command.timeout", default: helperDefaults.commandTimeout)
         let level = reader.string(forKey: "log.level", default: "info")
         guard let parsed = Logger.Level(rawValue: level) else {
@@ -93,9 +100,10 @@ struct Settings: Sendable {
 
     /// The setting `key` in seconds (`fallback` when unset), refused (not trapped on) when it
     /// is not a finite number in `range` (default: 1 ms to one day).
-    static func seconds(_ reader: ConfigReader, _ key: String, default fallback: Duration,
-                        in range: ClosedRange<Double> = 0.001...86_400) throws(ConfigurationError) -> Duration
-    {
+    static func seconds(
+        _ reader: ConfigReader, _ key: String, default fallback: Duration,
+        in range: ClosedRange<Double> = 0.001...86_400
+    ) throws(ConfigurationError) -> Duration {
         try Duration.setting(key, seconds: reader.double(forKey: ConfigKey(key), default: fallback.seconds), in: range)
     }
 
@@ -116,11 +124,10 @@ struct Settings: Sendable {
     /// Splits `host:port` (IPv6 as `[::1]:6001`).
     static func address(_ text: String, key: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (0...65535).contains(port)
+            (0...65535).contains(port)
         else { throw ConfigurationError(key: key, value: text, expected: "host:port") }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 }
-

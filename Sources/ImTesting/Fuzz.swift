@@ -36,7 +36,8 @@ public struct FuzzBudget: Sendable {
 
     /// Runs `body` for each case with its own generator; returns the number of cases run.
     @discardableResult
-    public func run(_ body: (_ index: Int, _ random: inout SeededGenerator) async throws -> Void) async rethrows -> Int {
+    public func run(_ body: (_ index: Int, _ random: inout SeededGenerator) async throws -> Void) async rethrows -> Int
+    {
         let end = duration.map { ContinuousClock.now + $0 }
         var index = 0
         while index < iterations || (end.map { ContinuousClock.now < $0 } ?? false) {
@@ -52,8 +53,10 @@ public struct FuzzBudget: Sendable {
 /// duplicated and swapped ranges, truncation.
 public enum Mutator {
     /// Bytes that often sit on a boundary.
-    public static let interestingBytes: [UInt8] = [0x00, 0x01, 0x7E, 0x7F, 0x80, 0x81, 0xFE, 0xFF, 0x22, 0x5C, 0x7B, 0x7D,
-                                                   0x2E, 0x3A, 0x2C, 0xC0, 0xED, 0xF4, 0xF8]
+    public static let interestingBytes: [UInt8] = [
+        0x00, 0x01, 0x7E, 0x7F, 0x80, 0x81, 0xFE, 0xFF, 0x22, 0x5C, 0x7B, 0x7D,
+        0x2E, 0x3A, 0x2C, 0xC0, 0xED, 0xF4, 0xF8,
+    ]
 
     /// `bytes` with 1 to `maxMutations` random mutations applied.
     public static func mutate(_ bytes: [UInt8], maxMutations: Int = 4, using random: inout SeededGenerator) -> [UInt8] {
@@ -100,7 +103,8 @@ public enum Mutator {
         var chunks: [[UInt8]] = []
         var start = 0
         while start < bytes.count {
-            let size = Int.random(in: 0...min(bytes.count - start, Bool.random(using: &random) ? 4 : 256), using: &random)
+            let size = Int.random(
+                in: 0...min(bytes.count - start, Bool.random(using: &random) ? 4 : 256), using: &random)
             chunks.append(Array(bytes[start..<start + size]))
             start += size
         }

@@ -24,9 +24,10 @@ public final class LocalServer: Sendable {
     /// How long ``stop(timeout:)`` waits after SIGTERM before it kills the process.
     private let stopGrace: Duration
 
-    private init(executable: URL, arguments: [String], environment: [String: String], port: Int,
-                 stopGrace: Duration)
-    {
+    private init(
+        executable: URL, arguments: [String], environment: [String: String], port: Int,
+        stopGrace: Duration
+    ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -37,12 +38,15 @@ public final class LocalServer: Sendable {
 
     /// Starts `executable` with `arguments` and waits until `port` accepts connections;
     /// ``stop(timeout:)`` waits `stopGrace` for it to exit on SIGTERM before killing it.
-    public static func start(_ executable: URL, arguments: [String], environment: [String: String] = [:],
-                             port: Int, timeout: Duration = .seconds(20), stopGrace: Duration = .seconds(20))
+    public static func start(
+        _ executable: URL, arguments: [String], environment: [String: String] = [:],
+        port: Int, timeout: Duration = .seconds(20), stopGrace: Duration = .seconds(20)
+    )
         async throws -> LocalServer
     {
-        let server = LocalServer(executable: executable, arguments: arguments, environment: environment, port: port,
-                                 stopGrace: stopGrace)
+        let server = LocalServer(
+            executable: executable, arguments: arguments, environment: environment, port: port,
+            stopGrace: stopGrace)
         try await server.launch(timeout: timeout)
         return server
     }
@@ -50,7 +54,9 @@ public final class LocalServer: Sendable {
     /// Starts `redis-server` on loopback with no persistence, in a temporary directory: on
     /// `port`, or a free port when `nil` (pass a port to start Redis where a node already
     /// waits for it). With `tls`, the port speaks only TLS with that certificate and key (PEM files).
-    public static func redis(port: Int? = nil, tls: (certificate: String, key: String)? = nil) async throws -> LocalServer {
+    public static func redis(port: Int? = nil, tls: (certificate: String, key: String)? = nil) async throws
+        -> LocalServer
+    {
         guard let binary = findExecutable("redis-server") else { throw LocalServerError.notInstalled("redis-server") }
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
@@ -59,26 +65,35 @@ public final class LocalServer: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var listen = ["--port", String(port)]
         if let tls {
-            listen = ["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificate,
-                      "--tls-key-file", tls.key, "--tls-auth-clients", "no"]
+            listen = [
+                "--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificate,
+                "--tls-key-file", tls.key, "--tls-auth-clients", "no",
+            ]
         }
-        return try await start(binary, arguments: listen + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                                            "--dir", directory.path, "--loglevel", "warning"],
-                               port: port, stopGrace: .seconds(2))
+        return try await start(
+            binary,
+            arguments: listen + [
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory.path, "--loglevel", "warning",
+            ],
+            port: port, stopGrace: .seconds(2))
     }
 
     /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
     /// (with `openssl`); returns their paths.
     public static func selfSignedCertificate() throws -> (certificate: String, key: String) {
         guard let openssl = findExecutable("openssl") else { throw LocalServerError.notInstalled("openssl") }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imserver-tls-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "imserver-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
         let process = Process()
         process.executableURL = openssl
-        process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate]
+        process.arguments = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
+        ]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -118,7 +133,9 @@ public final class LocalServer: Sendable {
     /// The process's resident set size in bytes (`VmRSS` of `/proc/<pid>/status`; Linux only),
     /// or `nil` when it is not running or the value cannot be read.
     public var residentBytes: Int? {
-        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else {
+            return nil
+        }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             // "VmRSS:	  123456 kB"
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
@@ -166,8 +183,9 @@ public final class LocalServer: Sendable {
     }
 
     private static func accepts(port: Int) async -> Bool {
-        guard let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port).get()
+        guard
+            let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
         else { return false }
         try? await channel.close()
         return true

@@ -74,7 +74,8 @@ public final class TestClient: Sendable {
                     })
                 var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
                 pipeline.leftOverBytesStrategy = .forwardBytes
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
+                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                    configuration: pipeline)
             }
         }
         switch try await upgrade.get() {
@@ -106,7 +107,9 @@ public final class TestClient: Sendable {
     }
 
     /// The next JSON frame whose `type` is `type`, skipping others of the types in `skipping`.
-    public func next(type: String, skipping: Set<String> = [], timeout: Duration = .seconds(5)) async throws -> JSONValue {
+    public func next(type: String, skipping: Set<String> = [], timeout: Duration = .seconds(5)) async throws
+        -> JSONValue
+    {
         while true {
             let value = try await nextJSON(timeout: timeout)
             let actual = value["type"]?.string ?? ""
@@ -220,9 +223,13 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
             var reply = ByteBuffer()
             reply.writeInteger(code ?? 1000)
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose,
-                                                                 maskKey: .random(), data: reply)))
-                .whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(
+                wrapOutboundOut(
+                    WebSocketFrame(
+                        fin: true, opcode: .connectionClose,
+                        maskKey: .random(), data: reply))
+            )
+            .whenComplete { _ in channel.close(promise: nil) }
         default:
             break
         }

@@ -39,12 +39,15 @@ public final class TestCluster: Sendable {
         for index in 0..<count {
             var configuration = NodeConfiguration(nodeID: NodeID(rawValue: "test-node-\(index)"), port: 0)
             configure(&configuration, index)
-            nodes.append(try await TestNode.start(configuration: configuration, backplane: backplane,
-                                                  tokens: tokens, waitUntilLinked: waitUntilLinked, logger: logger))
+            nodes.append(
+                try await TestNode.start(
+                    configuration: configuration, backplane: backplane,
+                    tokens: tokens, waitUntilLinked: waitUntilLinked, logger: logger))
         }
-        let helper = ImHelper(backplane: backplane, tokens: tokens,
-                              configuration: HelperConfiguration(publicURL: nodes.first?.url ?? "ws://127.0.0.1:1/ws"),
-                              logger: logger)
+        let helper = ImHelper(
+            backplane: backplane, tokens: tokens,
+            configuration: HelperConfiguration(publicURL: nodes.first?.url ?? "ws://127.0.0.1:1/ws"),
+            logger: logger)
         return TestCluster(backplane: backplane, helper: helper, nodes: nodes, backplaneRunner: backplaneRunner)
     }
 
@@ -55,10 +58,12 @@ public final class TestCluster: Sendable {
     }
 
     /// Connects `user` to node `node` and waits for the `ready` frame.
-    public func connect(_ user: ClientID, node: Int = 0, meta: String? = nil,
-                        options: TestClient.Options = TestClient.Options()) async throws -> TestClient
-    {
-        let client = try await TestClient.connect(to: try await url(for: user, node: node, meta: meta), options: options)
+    public func connect(
+        _ user: ClientID, node: Int = 0, meta: String? = nil,
+        options: TestClient.Options = TestClient.Options()
+    ) async throws -> TestClient {
+        let client = try await TestClient.connect(
+            to: try await url(for: user, node: node, meta: meta), options: options)
         let ready = try await client.nextJSON()
         guard ready["type"]?.string == "ready", ready["client"]?.string == user.rawValue else {
             throw TestClientError.unexpected(.text(ready.description))
@@ -92,9 +97,10 @@ public final class TestNode: Sendable {
         self.runner = runner
     }
 
-    static func start(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
-                      waitUntilLinked: Bool, logger: Logger) async throws -> TestNode
-    {
+    static func start(
+        configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
+        waitUntilLinked: Bool, logger: Logger
+    ) async throws -> TestNode {
         let node = ImNode(configuration: configuration, backplane: backplane, tokens: tokens, logger: logger)
         let runner = ServiceRunner(service: node, logger: logger)
         guard let port = await node.transport.waitUntilBound() else {

@@ -16,8 +16,10 @@ final class APISender: PacedSender, @unchecked Sendable {
     func open(lanes: Int, on loop: any EventLoop) async throws -> Int {
         var opened: [HTTPConnection] = []
         for index in 0..<max(1, lanes) {
-            opened.append(try await HTTPConnection.connect(to: api.nodes[index % api.nodes.count], apiKey: api.apiKey,
-                                                           on: loop))
+            opened.append(
+                try await HTTPConnection.connect(
+                    to: api.nodes[index % api.nodes.count], apiKey: api.apiKey,
+                    on: loop))
         }
         let ready = opened
         try await loop.submit { self.connections = ready }.get()

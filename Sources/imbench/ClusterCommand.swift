@@ -56,7 +56,8 @@ struct ClusterCommand: AsyncParsableCommand {
     func validate() throws {
         guard nodes > 0 else { throw ValidationError("--nodes must be positive") }
         if nodes > 1 && backplane.hasPrefix("memory:") && scenario != .connections {
-            throw ValidationError("""
+            throw ValidationError(
+                """
                 memory:// keeps each node's channels and presence in its own process, so a \(scenario.rawValue) \
                 run over \(nodes) nodes would lose messages by design; use a shared backplane URL or --nodes 1
                 """)
@@ -77,9 +78,10 @@ struct ClusterCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let code: Int32
         do {
-            try cluster.start(count: nodes, executable: imserver, backplane: backplane, basePort: basePort,
-                              baseAPIPort: baseAPIPort, apiKey: apiKey, extraEnvironment: extra,
-                              logDirectory: logDirectory)
+            try cluster.start(
+                count: nodes, executable: imserver, backplane: backplane, basePort: basePort,
+                baseAPIPort: baseAPIPort, apiKey: apiKey, extraEnvironment: extra,
+                logDirectory: logDirectory)
             try await cluster.waitUntilHealthy(timeout: 60, group: group)
             Console.log("\(nodes) node(s) healthy")
             code = try await runScenario(on: cluster)
@@ -97,17 +99,21 @@ struct ClusterCommand: AsyncParsableCommand {
         let targets = Targets(apis: cluster.nodes.map(\.api), apiKey: apiKey, websocket: nil)
         switch scenario {
         case .connections:
-            return try await ConnectionsScenario(targets: targets, client: client, count: count, hold: hold,
-                                                 pids: cluster.pids, broadcast: broadcast).run()
+            return try await ConnectionsScenario(
+                targets: targets, client: client, count: count, hold: hold,
+                pids: cluster.pids, broadcast: broadcast
+            ).run()
         case .fanout, .p2p:
             var load = try LoadOptions.parse(["--rate", String(rate), "--duration", String(duration)])
             load.settle = settle
             load.inFlight = inFlight
             load.sender = sender
             load.backplane = backplane
-            return try await DeliveryScenario(plan: scenario == .fanout ? .channel(channel) : .pairs(members),
-                                              targets: targets, client: client, members: members, load: load,
-                                              pids: cluster.pids).run()
+            return try await DeliveryScenario(
+                plan: scenario == .fanout ? .channel(channel) : .pairs(members),
+                targets: targets, client: client, members: members, load: load,
+                pids: cluster.pids
+            ).run()
         }
     }
 }

@@ -20,34 +20,40 @@ struct ConnectionsScenario {
         let rssBefore = ProcessResources.residentKiB(of: pids)
         let phase = PhaseClock()
 
-        let mint = try await Progress.reporting({ _ in
-            guard let snapshot = try? await fleet.snapshot() else { return nil }
-            return "[\(phase.elapsed)] minting: \(snapshot.minted)/\(count) connect URLs"
-        }, while: { try await fleet.mint() })
+        let mint = try await Progress.reporting(
+            { _ in
+                guard let snapshot = try? await fleet.snapshot() else { return nil }
+                return "[\(phase.elapsed)] minting: \(snapshot.minted)/\(count) connect URLs"
+            }, while: { try await fleet.mint() })
         let mintSeconds = MonotonicClock.seconds(from: mint.start, to: mint.end)
-        Console.log("minted \(mint.outcome.ok)/\(count) URLs in \(format(mintSeconds, decimals: 2)) s"
-            + (mint.outcome.failed > 0 ? ", \(mint.outcome.failed) failed" : ""))
+        Console.log(
+            "minted \(mint.outcome.ok)/\(count) URLs in \(format(mintSeconds, decimals: 2)) s"
+                + (mint.outcome.failed > 0 ? ", \(mint.outcome.failed) failed" : ""))
         report(mint.outcome.failures, title: "mint failures")
 
         let previous = LastValue()
-        let connected = try await Progress.reporting({ elapsed in
-            guard let snapshot = try? await fleet.snapshot() else { return nil }
-            let gained = snapshot.open - previous.exchange(snapshot.open)
-            return "[\(phase.elapsed)] connecting: open=\(snapshot.open)/\(count) failed=\(snapshot.failed)"
-                + " (+\(gained)/s)" + memory(pids)
-        }, while: { try await fleet.connect() })
-        Console.log("connected \(connected.ok)/\(count) in "
-            + "\(format(MonotonicClock.seconds(from: connected.firstStart, to: connected.lastReady), decimals: 2)) s: "
-            + "\(format(connected.handshakesPerSecond, decimals: 0)) handshakes/s")
+        let connected = try await Progress.reporting(
+            { elapsed in
+                guard let snapshot = try? await fleet.snapshot() else { return nil }
+                let gained = snapshot.open - previous.exchange(snapshot.open)
+                return "[\(phase.elapsed)] connecting: open=\(snapshot.open)/\(count) failed=\(snapshot.failed)"
+                    + " (+\(gained)/s)" + memory(pids)
+            }, while: { try await fleet.connect() })
+        Console.log(
+            "connected \(connected.ok)/\(count) in "
+                + "\(format(MonotonicClock.seconds(from: connected.firstStart, to: connected.lastReady), decimals: 2)) s: "
+                + "\(format(connected.handshakesPerSecond, decimals: 0)) handshakes/s")
         report(connected.failures, title: "connection failures")
 
         let held = max(hold, pids.isEmpty ? 0 : 1)
         var dropped = 0
         if held > 0 {
-            try await Progress.reporting({ _ in
-                guard let snapshot = try? await fleet.snapshot() else { return nil }
-                return "[\(phase.elapsed)] holding: open=\(snapshot.open) dropped=\(snapshot.dropped)" + memory(pids)
-            }, while: { try await Task.sleep(for: .seconds(held)) })
+            try await Progress.reporting(
+                { _ in
+                    guard let snapshot = try? await fleet.snapshot() else { return nil }
+                    return "[\(phase.elapsed)] holding: open=\(snapshot.open) dropped=\(snapshot.dropped)"
+                        + memory(pids)
+                }, while: { try await Task.sleep(for: .seconds(held)) })
             dropped = (try? await fleet.snapshot().dropped) ?? 0
         }
         let rssAfter = ProcessResources.residentKiB(of: pids)
@@ -85,9 +91,12 @@ struct ConnectionsScenario {
     private func broadcastReach(_ fleet: any Fleet, expected: Int) async throws -> DeliveryReport {
         let session = ServerAPI.Session(api: targets.api, loop: MultiThreadedEventLoopGroup.singleton.next())
         defer { session.close() }
-        let reply = try await session.request(node: 0, .POST, "/v1/broadcasts",
-                                              json: #"{"data":{"seq":0,"t":\#(MonotonicClock.now())}}"#)
-        guard reply.isSuccess else { throw BenchError.server("broadcast: HTTP \(reply.status) \(reply.text.prefix(120))") }
+        let reply = try await session.request(
+            node: 0, .POST, "/v1/broadcasts",
+            json: #"{"data":{"seq":0,"t":\#(MonotonicClock.now())}}"#)
+        guard reply.isSuccess else {
+            throw BenchError.server("broadcast: HTTP \(reply.status) \(reply.text.prefix(120))")
+        }
         let deadline = MonotonicClock.now() + 30_000_000_000
         while MonotonicClock.now() < deadline, try await fleet.snapshot().delivered < expected {
             try await Task.sleep(for: .milliseconds(20))

@@ -18,20 +18,26 @@ struct DeliveryScenario {
 
     /// Runs the scenario and prints its result line; returns the exit code.
     func run() async throws -> Int32 {
-        let spec = try client.spec(targets: targets, prefix: isFanout ? "bench-" : "r", count: members,
-                                   stride: isFanout ? 1 : members)
+        let spec = try client.spec(
+            targets: targets, prefix: isFanout ? "bench-" : "r", count: members,
+            stride: isFanout ? 1 : members)
         let fleet = try client.makeFleet(spec)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let phase = PhaseClock()
 
-        let mint = try await Progress.reporting({ _ in
-            (try? await fleet.snapshot()).map { "[\(phase.elapsed)] minting: \($0.minted)/\(members)" }
-        }, while: { try await fleet.mint() })
+        let mint = try await Progress.reporting(
+            { _ in
+                (try? await fleet.snapshot()).map { "[\(phase.elapsed)] minting: \($0.minted)/\(members)" }
+            }, while: { try await fleet.mint() })
         report(mint.outcome.failures, title: "mint failures")
-        let connected = try await Progress.reporting({ _ in
-            (try? await fleet.snapshot()).map { "[\(phase.elapsed)] connecting: open=\($0.open)/\(members) failed=\($0.failed)" }
-        }, while: { try await fleet.connect() })
-        Console.log("connected \(connected.ok)/\(members) (\(format(connected.handshakesPerSecond, decimals: 0)) handshakes/s)")
+        let connected = try await Progress.reporting(
+            { _ in
+                (try? await fleet.snapshot()).map {
+                    "[\(phase.elapsed)] connecting: open=\($0.open)/\(members) failed=\($0.failed)"
+                }
+            }, while: { try await fleet.connect() })
+        Console.log(
+            "connected \(connected.ok)/\(members) (\(format(connected.handshakesPerSecond, decimals: 0)) handshakes/s)")
         report(connected.failures, title: "connection failures")
 
         if case .channel(let channel) = plan {
@@ -44,19 +50,21 @@ struct DeliveryScenario {
         }
 
         let total = Int((load.rate * load.duration).rounded())
-        let sender: any PacedSender = switch load.sender {
-        case .api: APISender(api: targets.api, plan: plan)
-        case .helper: try await HelperSender(backplane: load.backplane ?? "", plan: plan)
-        }
+        let sender: any PacedSender =
+            switch load.sender {
+            case .api: APISender(api: targets.api, plan: plan)
+            case .helper: try await HelperSender(backplane: load.backplane ?? "", plan: plan)
+            }
         let pacer = Pacer(rate: load.rate, total: total, sender: sender, loop: group.next())
         let previous = LastValue()
-        let sent = try await Progress.reporting({ _ in
-            guard let snapshot = try? await fleet.snapshot() else { return nil }
-            let rate = snapshot.delivered - previous.exchange(snapshot.delivered)
-            return "[\(phase.elapsed)] sending: sent=\(pacer.sentOK.load(ordering: .relaxed))/\(total)"
-                + " delivered=\(snapshot.delivered) (\(rate)/s) p99_1s=\(format(Double(snapshot.intervalP99) / 1000, decimals: 2))ms"
-                + " open=\(snapshot.open) dropped=\(snapshot.dropped)" + memory(pids)
-        }, while: { try await pacer.run(lanes: load.inFlight) })
+        let sent = try await Progress.reporting(
+            { _ in
+                guard let snapshot = try? await fleet.snapshot() else { return nil }
+                let rate = snapshot.delivered - previous.exchange(snapshot.delivered)
+                return "[\(phase.elapsed)] sending: sent=\(pacer.sentOK.load(ordering: .relaxed))/\(total)"
+                    + " delivered=\(snapshot.delivered) (\(rate)/s) p99_1s=\(format(Double(snapshot.intervalP99) / 1000, decimals: 2))ms"
+                    + " open=\(snapshot.open) dropped=\(snapshot.dropped)" + memory(pids)
+            }, while: { try await pacer.run(lanes: load.inFlight) })
         report(sent.failures, title: "send failures")
 
         let expected = isFanout ? sent.ok * connected.ok : sent.ok * connected.ok / max(members, 1)
@@ -108,7 +116,8 @@ struct DeliveryScenario {
         result.add("dropped", delivery.dropped)
         result.add("send_lag_max_ms", Double(sent.maxLag) / 1e6)
         Console.output(result.text)
-        let clean = delivery.lost == 0 && delivery.duplicates == 0 && delivery.misrouted == 0
+        let clean =
+            delivery.lost == 0 && delivery.duplicates == 0 && delivery.misrouted == 0
             && connected.failed == 0 && sent.failedSeqs.isEmpty && delivery.dropped == 0
         return clean ? 0 : 1
     }

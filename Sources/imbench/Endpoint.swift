@@ -19,7 +19,7 @@ struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
         // On the UTF-8 view: a connect URL is parsed per connection, and its token is long.
         let bytes = text.utf8
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
-              bytes[colon...].starts(with: "://".utf8)
+            bytes[colon...].starts(with: "://".utf8)
         else {
             throw .invalidArgument("'\(text)' is not a URL (expected ws://host:port/path or http://host:port)")
         }
@@ -28,7 +28,8 @@ struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
             throw .invalidArgument("'\(text)': only ws:// and http:// are supported (no TLS in the benchmark)")
         }
         let rest = bytes[bytes.index(colon, offsetBy: 3)...]
-        let authorityEnd = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) ?? rest.endIndex
+        let authorityEnd =
+            rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) ?? rest.endIndex
         let authority = Substring(rest[..<authorityEnd])
         target = authorityEnd == rest.endIndex ? "/" : String(Substring(rest[authorityEnd...]))
         if target.hasPrefix("?") { target = "/" + target }

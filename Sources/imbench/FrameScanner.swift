@@ -37,9 +37,10 @@ enum FrameScanner {
     static func sequenceAndTime(in payload: UnsafeRawBufferPointer) -> (seq: Int, time: UInt64)? {
         // `q` is rare in a frame, `"` is everywhere: jump between `q`s.
         guard let afterKey = payload.end(of: seqKey, anchoredAt: 3),
-              let (seq, afterSeq) = integer(at: afterKey, in: payload)
+            let (seq, afterSeq) = integer(at: afterKey, in: payload)
         else { return nil }
-        let time = payload.hasBytes(timeFollower, at: afterSeq)
+        let time =
+            payload.hasBytes(timeFollower, at: afterSeq)
             ? integer(at: afterSeq + timeFollower.count, in: payload)?.value
             : payload.end(of: timeKey, anchoredAt: 1).flatMap { integer(at: $0, in: payload)?.value }
         guard let time else { return nil }

@@ -35,8 +35,10 @@ final class HTTPConnection: Sendable {
     private let hostHeader: String
     private let authorization: String?
 
-    private init(channel: any Channel, endpoint: Endpoint, handler: NIOLoopBound<HTTPReplyHandler>,
-                 hostHeader: String, authorization: String?) {
+    private init(
+        channel: any Channel, endpoint: Endpoint, handler: NIOLoopBound<HTTPReplyHandler>,
+        hostHeader: String, authorization: String?
+    ) {
         self.channel = channel
         self.endpoint = endpoint
         self.handler = handler
@@ -68,8 +70,9 @@ final class HTTPConnection: Sendable {
             .connect(host: endpoint.host, port: endpoint.port)
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: HTTPReplyHandler.self)
-                return HTTPConnection(channel: channel, endpoint: endpoint, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
-                                      hostHeader: hostHeader, authorization: authorization)
+                return HTTPConnection(
+                    channel: channel, endpoint: endpoint, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+                    hostHeader: hostHeader, authorization: authorization)
             }
     }
 

@@ -52,13 +52,16 @@ final class HelperSender: PacedSender {
                 do {
                     let outgoing = try due.map { message in
                         let pair = String(message.seq % pairs)
-                        return OutgoingMessage(try Self.payload(message), from: ClientID(rawValue: "s" + pair),
-                                               to: [ClientID(rawValue: "r" + pair)])
+                        return OutgoingMessage(
+                            try Self.payload(message), from: ClientID(rawValue: "s" + pair),
+                            to: [ClientID(rawValue: "r" + pair)])
                     }
                     let results = try await helper.send(outgoing)
                     for (message, result) in zip(due, results) {
-                        completion(message, result.offline.isEmpty
-                            ? .success(()) : .failure(BenchError.server("receiver \(result.offline[0]) offline")))
+                        completion(
+                            message,
+                            result.offline.isEmpty
+                                ? .success(()) : .failure(BenchError.server("receiver \(result.offline[0]) offline")))
                     }
                 } catch {
                     for message in due { completion(message, .failure(error)) }

@@ -22,8 +22,10 @@ struct IMBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imbench",
         abstract: "Benchmarks ImServer: connections, channel fan-out, point-to-point delivery, clusters.",
-        subcommands: [ConnectionsCommand.self, FanoutCommand.self, PointToPointCommand.self, ClusterCommand.self,
-                      WorkerCommand.self])
+        subcommands: [
+            ConnectionsCommand.self, FanoutCommand.self, PointToPointCommand.self, ClusterCommand.self,
+            WorkerCommand.self,
+        ])
 }
 
 /// Ends the process with `code` (ArgumentParser treats non-zero as a failure).

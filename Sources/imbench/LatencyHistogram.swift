@@ -7,7 +7,8 @@ enum LatencyHistogram {
 
     /// An empty histogram of the benchmark's layout.
     static func make() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
+        Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
     }
 
     /// The value at `percentile` (0-100) in milliseconds.

@@ -34,8 +34,9 @@ final class LocalFleet: Fleet {
     }
 
     func connect() async throws -> ConnectReport {
-        let connector = WebSocketConnector(recorders: recorders,
-                                           readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)))
+        let connector = WebSocketConnector(
+            recorders: recorders,
+            readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)))
         let next = IndexDispenser(limit: spec.count)
         let lanes = (0..<max(1, min(spec.concurrency, spec.count))).map { _ in
             let loop = group.next()
@@ -100,9 +101,10 @@ final class LocalFleet: Fleet {
             defer { recorder.interval.reset() }
             return recorder.interval.totalCount == 0 ? 0 : recorder.interval.valueAtPercentile(99)
         }
-        return Snapshot(minted: minted.load(ordering: .relaxed), open: recorders.open,
-                        failed: connectFailed.load(ordering: .relaxed), dropped: recorders.dropped,
-                        delivered: recorders.delivered, intervalP99: p99s.max() ?? 0)
+        return Snapshot(
+            minted: minted.load(ordering: .relaxed), open: recorders.open,
+            failed: connectFailed.load(ordering: .relaxed), dropped: recorders.dropped,
+            delivered: recorders.delivered, intervalP99: p99s.max() ?? 0)
     }
 
     func finish(sent: Int, failed: [Int]) async throws -> DeliveryReport {

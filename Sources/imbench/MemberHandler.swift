@@ -95,9 +95,10 @@ final class MemberHandler: ChannelInboundHandler {
     private(set) var channel: (any Channel)?
 
     /// A member that sends `request` (the complete upgrade request) once connected.
-    init(recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: MemberOutcome.Slot,
-         readyTimeout: TimeAmount)
-    {
+    init(
+        recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: MemberOutcome.Slot,
+        readyTimeout: TimeAmount
+    ) {
         self.recorder = recorder
         self.tracker = tracker
         self.request = request
@@ -213,8 +214,9 @@ final class MemberHandler: ChannelInboundHandler {
             }
             guard let header else { break }
             guard header.mask == nil else { return protocolError("masked server frame", context: context) }
-            let payload = bytes.readSlice(length: header.totalLength)?.getSlice(at: header.headerLength,
-                                                                                 length: header.payloadLength)
+            let payload = bytes.readSlice(length: header.totalLength)?.getSlice(
+                at: header.headerLength,
+                length: header.payloadLength)
             guard let payload else { break }
             switch header.opcode {
             case WireFrame.text where header.isFinal: received(payload)

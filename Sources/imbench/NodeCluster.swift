@@ -18,8 +18,10 @@ final class NodeCluster: @unchecked Sendable {
     /// Starts `count` nodes of `executable`: node `i` (from 1) is `bench-i`, listens on
     /// `basePort + i - 1` and serves its API on `baseAPIPort + i - 1`, with generous limits.
     /// Their output goes to `node-i.log` in `logDirectory`.
-    func start(count: Int, executable: String, backplane: String, basePort: Int, baseAPIPort: Int, apiKey: String?,
-               extraEnvironment: [String: String], logDirectory: String) throws {
+    func start(
+        count: Int, executable: String, backplane: String, basePort: Int, baseAPIPort: Int, apiKey: String?,
+        extraEnvironment: [String: String], logDirectory: String
+    ) throws {
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         for number in 1...count {
             let port = basePort + number - 1
@@ -46,10 +48,14 @@ final class NodeCluster: @unchecked Sendable {
             process.standardError = output
             process.standardInput = FileHandle.nullDevice
             try process.run()
-            nodes.append(Node(process: process,
-                              publicEndpoint: try Endpoint(parsing: "http://127.0.0.1:\(port)/ws"),
-                              api: try Endpoint(parsing: "http://127.0.0.1:\(apiPort)")))
-            Console.log("started node bench-\(number) (pid \(process.processIdentifier)) on :\(port), API :\(apiPort), log \(log)")
+            nodes.append(
+                Node(
+                    process: process,
+                    publicEndpoint: try Endpoint(parsing: "http://127.0.0.1:\(port)/ws"),
+                    api: try Endpoint(parsing: "http://127.0.0.1:\(apiPort)")))
+            Console.log(
+                "started node bench-\(number) (pid \(process.processIdentifier)) on :\(port), API :\(apiPort), log \(log)"
+            )
         }
     }
 

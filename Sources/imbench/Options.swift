@@ -12,7 +12,8 @@ struct ServerOptions: ParsableArguments {
 
     /// The API endpoints and WebSocket override these options name.
     func targets() throws -> Targets {
-        Targets(apis: [try Endpoint(parsing: api)], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) })
+        Targets(
+            apis: [try Endpoint(parsing: api)], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) })
     }
 }
 
@@ -30,10 +31,11 @@ struct ClientOptions: ParsableArguments {
     var threads: Int?
     @Option(help: "Seconds to wait for a connection's ready frame.")
     var readyTimeout = 30.0
-    @Option(help: """
-        Process id of the server, to read its memory (VmRSS) before and after; use a freshly \
-        started server, since memory freed by earlier runs is not returned to the system.
-        """)
+    @Option(
+        help: """
+            Process id of the server, to read its memory (VmRSS) before and after; use a freshly \
+            started server, since memory freed by earlier runs is not returned to the system.
+            """)
     var pid: Int32?
 
     /// A fleet spec for `count` members named `prefix<i>`, expecting sequence numbers by `stride`.
@@ -44,10 +46,11 @@ struct ClientOptions: ParsableArguments {
         }
         let sources = try sourceAddresses.map { try SourceAddresses(parsing: $0) } ?? .none
         let defaultThreads = workers > 1 ? 1 : System.coreCount
-        return FleetSpec(apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
-                         first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
-                         mintConcurrency: mintConcurrency, readyTimeout: readyTimeout,
-                         threads: threads ?? defaultThreads)
+        return FleetSpec(
+            apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
+            first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
+            mintConcurrency: mintConcurrency, readyTimeout: readyTimeout,
+            threads: threads ?? defaultThreads)
     }
 
     /// The fleet for `spec`: in this process, or over `--workers` processes.

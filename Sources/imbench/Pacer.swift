@@ -72,8 +72,9 @@ final class Pacer: @unchecked Sendable {
         await sender.close()
         let onLoop = try await loop.submit { self.report }.get()
         return shared.withLock { shared in
-            PacerReport(issued: onLoop.issued, ok: shared.ok, failedSeqs: shared.failedSeqs, failures: shared.failures,
-                        start: onLoop.start, end: shared.end, maxLag: onLoop.maxLag)
+            PacerReport(
+                issued: onLoop.issued, ok: shared.ok, failedSeqs: shared.failedSeqs, failures: shared.failures,
+                start: onLoop.start, end: shared.end, maxLag: onLoop.maxLag)
         }
     }
 

@@ -1,8 +1,10 @@
 /// Prints a progress line to standard error every second while a phase runs.
 enum Progress {
     /// Runs `body`; meanwhile, every second, prints what `line` returns for the seconds elapsed.
-    static func reporting<T: Sendable>(_ line: @escaping @Sendable (Double) async -> String?,
-                                       while body: () async throws -> T) async rethrows -> T {
+    static func reporting<T: Sendable>(
+        _ line: @escaping @Sendable (Double) async -> String?,
+        while body: () async throws -> T
+    ) async rethrows -> T {
         let start = MonotonicClock.now()
         let ticker = Task {
             var next = 1

@@ -17,8 +17,9 @@ struct ConnectionsCommand: AsyncParsableCommand {
 
     func run() async throws {
         prepareProcess()
-        let scenario = ConnectionsScenario(targets: try server.targets(), client: client, count: count, hold: hold,
-                                           pids: client.pid.map { [$0] } ?? [], broadcast: broadcast)
+        let scenario = ConnectionsScenario(
+            targets: try server.targets(), client: client, count: count, hold: hold,
+            pids: client.pid.map { [$0] } ?? [], broadcast: broadcast)
         try finish(with: try await scenario.run())
     }
 }
@@ -39,8 +40,9 @@ struct FanoutCommand: AsyncParsableCommand {
 
     func run() async throws {
         prepareProcess()
-        let scenario = DeliveryScenario(plan: .channel(channel), targets: try server.targets(), client: client,
-                                        members: members, load: load, pids: client.pid.map { [$0] } ?? [])
+        let scenario = DeliveryScenario(
+            plan: .channel(channel), targets: try server.targets(), client: client,
+            members: members, load: load, pids: client.pid.map { [$0] } ?? [])
         try finish(with: try await scenario.run())
     }
 }
@@ -59,8 +61,9 @@ struct PointToPointCommand: AsyncParsableCommand {
 
     func run() async throws {
         prepareProcess()
-        let scenario = DeliveryScenario(plan: .pairs(pairs), targets: try server.targets(), client: client,
-                                        members: pairs, load: load, pids: client.pid.map { [$0] } ?? [])
+        let scenario = DeliveryScenario(
+            plan: .pairs(pairs), targets: try server.targets(), client: client,
+            members: pairs, load: load, pids: client.pid.map { [$0] } ?? [])
         try finish(with: try await scenario.run())
     }
 }

@@ -51,16 +51,22 @@ struct ServerAPI: Sendable {
 
         /// `POST /v1/connect-url` for `client` on node `node`: the single-use WebSocket URL.
         func connectURL(for client: String, node: Int) async throws -> String {
-            let reply = try await request(node: node, .POST, "/v1/connect-url", json: #"{"client":\#(jsonString(client))}"#)
-            guard reply.isSuccess else { throw BenchError.server("connect-url: HTTP \(reply.status) \(reply.text.prefix(120))") }
+            let reply = try await request(
+                node: node, .POST, "/v1/connect-url", json: #"{"client":\#(jsonString(client))}"#)
+            guard reply.isSuccess else {
+                throw BenchError.server("connect-url: HTTP \(reply.status) \(reply.text.prefix(120))")
+            }
             return try JSONDecoder().decode(ConnectURL.self, from: Data(reply.body.readableBytesView)).url
         }
 
         /// `POST /v1/clients/{client}/join` with one channel.
         func join(_ client: String, channel: String, node: Int) async throws {
-            let reply = try await request(node: node, .POST, "/v1/clients/\(client)/join",
-                                          json: #"{"channels":[\#(jsonString(channel))]}"#)
-            guard reply.isSuccess else { throw BenchError.server("join: HTTP \(reply.status) \(reply.text.prefix(120))") }
+            let reply = try await request(
+                node: node, .POST, "/v1/clients/\(client)/join",
+                json: #"{"channels":[\#(jsonString(channel))]}"#)
+            guard reply.isSuccess else {
+                throw BenchError.server("join: HTTP \(reply.status) \(reply.text.prefix(120))")
+            }
         }
 
         /// Closes the session's connections.
@@ -72,8 +78,10 @@ struct ServerAPI: Sendable {
 
     /// Runs `body(session, index)` for every index in `0..<count`, `concurrency` at a time, each
     /// task with its own session; returns how many succeeded and the failures by reason.
-    func forEach(count: Int, concurrency: Int, group: any EventLoopGroup,
-                 _ body: @escaping @Sendable (Session, Int) async throws -> Void) async -> BatchOutcome {
+    func forEach(
+        count: Int, concurrency: Int, group: any EventLoopGroup,
+        _ body: @escaping @Sendable (Session, Int) async throws -> Void
+    ) async -> BatchOutcome {
         let next = IndexDispenser(limit: count)
         return await withTaskGroup(of: BatchOutcome.self) { tasks in
             for _ in 0..<max(1, min(concurrency, count)) {

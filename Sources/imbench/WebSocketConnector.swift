@@ -20,9 +20,10 @@ struct WebSocketConnector: Sendable {
     /// given; the member tracks sequence numbers with `tracker`. Completes when `ready` arrived
     /// or the server refused the upgrade. Futures on the loop, no task per connection: the
     /// client's cost per handshake is part of what the machine can measure.
-    func connect(to endpoint: Endpoint, from source: String?, tracker: SeqTracker,
-                 on loop: any EventLoop) -> EventLoopFuture<MemberOutcome>
-    {
+    func connect(
+        to endpoint: Endpoint, from source: String?, tracker: SeqTracker,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<MemberOutcome> {
         let recorder = recorders.recorder(for: loop)
         let readyTimeout = self.readyTimeout
         // Each bootstrap option is a future step per connection: only what must precede the
@@ -30,11 +31,14 @@ struct WebSocketConnector: Sendable {
         var bootstrap = ClientBootstrap(group: loop).connectTimeout(.seconds(15))
         do {
             if let source {
-                bootstrap = bootstrap
+                bootstrap =
+                    bootstrap
                     // Defer picking the source port to connect() (which keeps the 4-tuple
                     // unique): bind() alone searches the whole port range of that address for
                     // each socket.
-                    .channelOption(ChannelOptions.Types.SocketOption(level: .ip, name: Self.bindAddressNoPort), value: 1)
+                    .channelOption(
+                        ChannelOptions.Types.SocketOption(level: .ip, name: Self.bindAddressNoPort), value: 1
+                    )
                     .bind(to: try addresses.address(of: source, port: 0))
             }
             let address = try addresses.address(of: endpoint.host, port: endpoint.port)
@@ -44,8 +48,9 @@ struct WebSocketConnector: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
                     try channel.pipeline.syncOperations.addHandler(
-                        MemberHandler(recorder: recorder, tracker: tracker, request: request, outcome: outcome,
-                                      readyTimeout: readyTimeout))
+                        MemberHandler(
+                            recorder: recorder, tracker: tracker, request: request, outcome: outcome,
+                            readyTimeout: readyTimeout))
                 }
             }
             .connect(to: address)
@@ -90,7 +95,8 @@ final class AddressCache: Sendable {
     func address(of host: String, port: Int) throws -> SocketAddress {
         let key = Key(host: host, port: port)
         if let known = cache.withLock({ $0[key] }) { return known }
-        let address = try (try? SocketAddress(ipAddress: host, port: port))
+        let address =
+            try (try? SocketAddress(ipAddress: host, port: port))
             ?? SocketAddress.makeAddressResolvingHost(host, port: port)
         cache.withLock { $0[key] = address }
         return address

@@ -38,7 +38,8 @@ enum WireFrame {
     /// still incomplete.
     static func header(in bytes: UnsafeRawBufferPointer, maxPayload: Int) throws(ParseError) -> Header? {
         guard bytes.count >= 2 else { return nil }
-        let first = bytes[0], second = bytes[1]
+        let first = bytes[0]
+        let second = bytes[1]
         guard first & 0x70 == 0 else { throw .reservedBits }
         var headerLength = 2
         var length = Int(second & 0x7F)
@@ -63,8 +64,9 @@ enum WireFrame {
             mask = key
             headerLength += 4
         }
-        let header = Header(isFinal: first & 0x80 != 0, opcode: first & 0x0F, headerLength: headerLength,
-                            payloadLength: length, mask: mask)
+        let header = Header(
+            isFinal: first & 0x80 != 0, opcode: first & 0x0F, headerLength: headerLength,
+            payloadLength: length, mask: mask)
         return bytes.count >= header.totalLength ? header : nil
     }
 

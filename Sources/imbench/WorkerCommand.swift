@@ -21,7 +21,8 @@ struct WorkerCommand: AsyncParsableCommand {
         let limit = ProcessResources.raiseOpenFileLimit()
         let spec = try JSONDecoder().decode(FleetSpec.self, from: Data(self.spec.utf8))
         if spec.count + 64 > limit {
-            Console.log("worker \(index): \(spec.count) clients but only \(limit) open files allowed; use more --workers")
+            Console.log(
+                "worker \(index): \(spec.count) clients but only \(limit) open files allowed; use more --workers")
         }
         let fleet = LocalFleet(spec: spec)
         let commands = LineReader(descriptor: 0)

@@ -13,8 +13,10 @@ final class WorkerFleet: Fleet {
         var offset = 0
         for index in 0..<count {
             let size = spec.count / count + (index < spec.count % count ? 1 : 0)
-            workers.append(try WorkerProcess(executable: executable, spec: spec.slice(from: offset, count: size),
-                                             index: index))
+            workers.append(
+                try WorkerProcess(
+                    executable: executable, spec: spec.slice(from: offset, count: size),
+                    index: index))
             offset += size
         }
         self.workers = workers
@@ -46,7 +48,8 @@ final class WorkerFleet: Fleet {
     }
 
     func finish(sent: Int, failed: [Int]) async throws -> DeliveryReport {
-        let argument = String(decoding: try JSONEncoder().encode(FinishRequest(sent: sent, failed: failed)), as: UTF8.self)
+        let argument = String(
+            decoding: try JSONEncoder().encode(FinishRequest(sent: sent, failed: failed)), as: UTF8.self)
         return DeliveryReport.merged(try await all("FINISH", argument, as: DeliveryReport.self))
     }
 

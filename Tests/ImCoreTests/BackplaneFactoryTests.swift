@@ -13,7 +13,9 @@ struct BackplaneFactoryTests {
         let urls = Mutex<[URL]>([])
     }
 
-    @Test("memory:// builds a fresh in-process backplane", arguments: ["memory://", "memory://anything/here", "MEMORY://", "Memory:"])
+    @Test(
+        "memory:// builds a fresh in-process backplane",
+        arguments: ["memory://", "memory://anything/here", "MEMORY://", "Memory:"])
     func memory(_ url: String) async throws {
         let factory = BackplaneFactory()
         let first = try await factory.makeBackplane(url: url, logger: logger)
@@ -54,7 +56,9 @@ struct BackplaneFactoryTests {
         }
     }
 
-    @Test("a URL without a scheme is invalid", arguments: ["", "   ", "no scheme here", "//host:1234/path", "/just/a/path", "127.0.0.1:6379"])
+    @Test(
+        "a URL without a scheme is invalid",
+        arguments: ["", "   ", "no scheme here", "//host:1234/path", "/just/a/path", "127.0.0.1:6379"])
     func invalidURL(_ url: String) async throws {
         let factory = BackplaneFactory()
         do {

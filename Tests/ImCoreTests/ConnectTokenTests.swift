@@ -57,7 +57,9 @@ struct ConnectTokenTests {
         #expect(try await tokens.verify(token, now: Self.epoch) == verified)
     }
 
-    @Test("meta is optional and unusual client ids survive", arguments: ["-42", "用户", "a b", String(repeating: "x", count: 256)])
+    @Test(
+        "meta is optional and unusual client ids survive",
+        arguments: ["-42", "用户", "a b", String(repeating: "x", count: 256)])
     func withoutMeta(_ client: String) async throws {
         let tokens = try await ConnectTokens(secret: Self.secret)
         let token = try await tokens.mint(for: ClientID(rawValue: client), now: Self.epoch)
@@ -116,7 +118,9 @@ struct ConnectTokenTests {
             chars[index] = chars[index] == "A" ? "B" : "A"
             let edited = [parts[0], String(chars), parts[2]].joined(separator: ".")
             let editError = await Self.tokenError { _ = try await tokens.verify(edited) }
-            #expect(editError == .badSignature || Self.isMalformed(editError), "edit at \(index): \(String(describing: editError))")
+            #expect(
+                editError == .badSignature || Self.isMalformed(editError),
+                "edit at \(index): \(String(describing: editError))")
         }
     }
 
@@ -157,12 +161,18 @@ struct ConnectTokenTests {
 
         // Minted now, verified in the future.
         let fresh = try await tokens.mint(for: "alice", lifetime: .seconds(30), now: Self.epoch)
-        #expect(await Self.tokenError { _ = try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(3600)) } == .expired)
+        #expect(
+            await Self.tokenError { _ = try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(3600)) }
+                == .expired)
 
         // The boundary: valid until just before exp, refused from exp on.
         #expect(try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(29)).client == "alice")
-        #expect(await Self.tokenError { _ = try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(30)) } == .expired)
-        #expect(await Self.tokenError { _ = try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(31)) } == .expired)
+        #expect(
+            await Self.tokenError { _ = try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(30)) }
+                == .expired)
+        #expect(
+            await Self.tokenError { _ = try await tokens.verify(fresh, now: Self.epoch.addingTimeInterval(31)) }
+                == .expired)
     }
 
     @Test("the lifetime sets the expiry")
@@ -172,7 +182,9 @@ struct ConnectTokenTests {
         let token = try await tokens.mint(for: "alice", lifetime: .seconds(3600), now: Self.epoch)
         let verified = try await tokens.verify(token, now: Self.epoch.addingTimeInterval(3599))
         #expect(verified.expires == Self.epoch.addingTimeInterval(3600))
-        #expect(await Self.tokenError { _ = try await tokens.verify(token, now: Self.epoch.addingTimeInterval(3600)) } == .expired)
+        #expect(
+            await Self.tokenError { _ = try await tokens.verify(token, now: Self.epoch.addingTimeInterval(3600)) }
+                == .expired)
 
         let zero = try await tokens.mint(for: "alice", lifetime: .zero, now: Self.epoch)
         #expect(await Self.tokenError { _ = try await tokens.verify(zero, now: Self.epoch) } == .expired)
@@ -184,9 +196,11 @@ struct ConnectTokenTests {
         #expect(await Self.tokenError { _ = try await tokens.verify("") } == .missing)
     }
 
-    @Test("text that is not a JWT is malformed", arguments: [
-        "garbage", "a.b", "a.b.c", "...", "a.b.c.d", " ", "eyJhbGciOiJIUzI1NiJ9", "😀.😀.😀",
-    ])
+    @Test(
+        "text that is not a JWT is malformed",
+        arguments: [
+            "garbage", "a.b", "a.b.c", "...", "a.b.c.d", " ", "eyJhbGciOiJIUzI1NiJ9", "😀.😀.😀",
+        ])
     func garbage(_ text: String) async throws {
         let tokens = try await ConnectTokens(secret: Self.secret)
         let error = await Self.tokenError { _ = try await tokens.verify(text) }
@@ -237,8 +251,9 @@ struct ConnectTokenTests {
     @Test("a validly signed token with an empty sub is malformed")
     func emptySubject() async throws {
         let tokens = try await ConnectTokens(secret: Self.secret)
-        let claims = ConnectClaims(client: ClientID(rawValue: ""), expires: Self.epoch.addingTimeInterval(60),
-                                   id: "jti-1", meta: nil)
+        let claims = ConnectClaims(
+            client: ClientID(rawValue: ""), expires: Self.epoch.addingTimeInterval(60),
+            id: "jti-1", meta: nil)
         let token = try await tokens.keys.sign(claims)
         let error = await Self.tokenError { _ = try await tokens.verify(token, now: Self.epoch) }
         #expect(Self.isMalformed(error), "\(String(describing: error))")
@@ -252,8 +267,9 @@ struct ConnectTokenTests {
     func overlongSubject() async throws {
         let tokens = try await ConnectTokens(secret: Self.secret)
         let sub = String(repeating: "x", count: ClientID.maximumLength + 1)
-        let claims = ConnectClaims(client: ClientID(rawValue: sub), expires: Self.epoch.addingTimeInterval(60),
-                                   id: "jti-2", meta: nil)
+        let claims = ConnectClaims(
+            client: ClientID(rawValue: sub), expires: Self.epoch.addingTimeInterval(60),
+            id: "jti-2", meta: nil)
         let token = try await tokens.keys.sign(claims)
         #expect(Self.isMalformed(await Self.tokenError { _ = try await tokens.verify(token, now: Self.epoch) }))
     }
@@ -279,8 +295,10 @@ struct ConnectTokenTests {
 
     @Test("errors describe themselves distinctly")
     func descriptions() {
-        let all: [TokenError] = [.missing, .malformed("detail-x"), .badSignature, .expired, .replayed,
-                                 .signingFailed("why-y"), .weakSecret]
+        let all: [TokenError] = [
+            .missing, .malformed("detail-x"), .badSignature, .expired, .replayed,
+            .signingFailed("why-y"), .weakSecret,
+        ]
         #expect(Set(all.map(\.description)).count == all.count)
         #expect(TokenError.malformed("detail-x").description.contains("detail-x"))
         #expect(TokenError.signingFailed("why-y").description.contains("why-y"))

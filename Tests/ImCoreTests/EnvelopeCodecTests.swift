@@ -16,15 +16,17 @@ private func roundTrip(_ envelope: Envelope) throws -> Envelope {
     try Envelope(decoding: envelope.encoded())
 }
 
-private func message(id: String = "m-1", sender: ClientID = "alice", channel: String? = nil,
-                     timestamp: Int64 = 1_700_000_000_123, data: String = #"{"text":"hi"}"#) -> Message
-{
+private func message(
+    id: String = "m-1", sender: ClientID = "alice", channel: String? = nil,
+    timestamp: Int64 = 1_700_000_000_123, data: String = #"{"text":"hi"}"#
+) -> Message {
     Message(id: id, sender: sender, channel: channel, timestamp: timestamp, data: ByteBuffer(string: data))
 }
 
 /// One envelope of every shape, for the truncation and mutation tests.
 private let samples: [Envelope] = [
-    .delivery(Delivery(message: message(), receivers: ["bob", "carol"], receiptFor: ["bob"], senderNodes: ["n1", "n2"])),
+    .delivery(
+        Delivery(message: message(), receivers: ["bob", "carol"], receiptFor: ["bob"], senderNodes: ["n1", "n2"])),
     .delivery(Delivery(message: message(channel: "room"), receivers: ["x"])),
     .channel(message(channel: "room-1")),
     .broadcast(message()),
@@ -90,7 +92,9 @@ struct EnvelopeCodecTests {
         // Every truncation of a batch is an error, never a crash or a shorter batch.
         let bytes = Envelope.batch(Array(items.prefix(3))).encoded()
         for length in 0..<bytes.readableBytes {
-            #expect(throws: EnvelopeDecodingError.self) { try Envelope(decoding: bytes.getSlice(at: 0, length: length)!) }
+            #expect(throws: EnvelopeDecodingError.self) {
+                try Envelope(decoding: bytes.getSlice(at: 0, length: length)!)
+            }
         }
     }
 
@@ -110,8 +114,10 @@ struct EnvelopeCodecTests {
         let receivers = (0..<10_000).map { ClientID(rawValue: "user-\($0)") }
         let receiptFor = stride(from: 0, to: 10_000, by: 3).map { ClientID(rawValue: "user-\($0)") }
         let nodes = (0..<300).map { NodeID(rawValue: "node-\($0)") }
-        let envelope = Envelope.delivery(Delivery(message: message(), receivers: receivers,
-                                                  receiptFor: receiptFor, senderNodes: nodes))
+        let envelope = Envelope.delivery(
+            Delivery(
+                message: message(), receivers: receivers,
+                receiptFor: receiptFor, senderNodes: nodes))
         let decoded = try roundTrip(envelope)
         #expect(decoded == envelope)
         if case .delivery(let out) = decoded {
@@ -128,40 +134,54 @@ struct EnvelopeCodecTests {
         let zeros: [UInt8] = [0, 0, 1, 0, 0xFF, 0]
         for bytes in [big, zeros, [0], []] {
             let msg = Message(id: "m", sender: "s", channel: "c", timestamp: 0, data: ByteBuffer(bytes: bytes))
-            for envelope in [Envelope.channel(msg), .broadcast(msg),
-                             .delivery(Delivery(message: msg, receivers: ["r"]))]
-            {
+            for envelope in [
+                Envelope.channel(msg), .broadcast(msg),
+                .delivery(Delivery(message: msg, receivers: ["r"])),
+            ] {
                 let decoded = try roundTrip(envelope)
                 #expect(decoded == envelope)
-                let data: ByteBuffer? = switch decoded {
-                case .channel(let m), .broadcast(let m): m.data
-                case .delivery(let d): d.message.data
-                default: nil
-                }
+                let data: ByteBuffer? =
+                    switch decoded {
+                    case .channel(let m), .broadcast(let m): m.data
+                    case .delivery(let d): d.message.data
+                    default: nil
+                    }
                 #expect(data.map { Array($0.readableBytesView) } == bytes)
             }
         }
     }
 
-    @Test("unicode and empty strings in every text field round-trip", arguments: ["", "é", "中文", "🌍👨‍👩‍👧", "a\u{0}b", "\n\t\""])
+    @Test(
+        "unicode and empty strings in every text field round-trip",
+        arguments: ["", "é", "中文", "🌍👨‍👩‍👧", "a\u{0}b", "\n\t\""])
     func unicodeAndEmptyText(_ text: String) throws {
         let all: [Envelope] = [
-            .delivery(Delivery(message: Message(id: text, sender: ClientID(rawValue: text), channel: text,
-                                                timestamp: 1, data: ByteBuffer(string: text)),
-                               receivers: [ClientID(rawValue: text)], receiptFor: [ClientID(rawValue: text)],
-                               senderNodes: [NodeID(rawValue: text)])),
-            .channel(Message(id: text, sender: ClientID(rawValue: text), channel: text, timestamp: 1,
-                             data: ByteBuffer(string: text))),
+            .delivery(
+                Delivery(
+                    message: Message(
+                        id: text, sender: ClientID(rawValue: text), channel: text,
+                        timestamp: 1, data: ByteBuffer(string: text)),
+                    receivers: [ClientID(rawValue: text)], receiptFor: [ClientID(rawValue: text)],
+                    senderNodes: [NodeID(rawValue: text)])),
+            .channel(
+                Message(
+                    id: text, sender: ClientID(rawValue: text), channel: text, timestamp: 1,
+                    data: ByteBuffer(string: text))),
             .broadcast(Message(id: text, sender: ClientID(rawValue: text), timestamp: 1, data: ByteBuffer())),
-            .receipt(Receipt(messageID: text, sender: ClientID(rawValue: text), receiver: ClientID(rawValue: text),
-                             status: .delivered)),
-            .command(.join(ClientID(rawValue: text), channels: [text, text]),
-                     reply: ReplyAddress(subject: text, requestID: text)),
+            .receipt(
+                Receipt(
+                    messageID: text, sender: ClientID(rawValue: text), receiver: ClientID(rawValue: text),
+                    status: .delivered)),
+            .command(
+                .join(ClientID(rawValue: text), channels: [text, text]),
+                reply: ReplyAddress(subject: text, requestID: text)),
             .command(.leave(ClientID(rawValue: text), channels: [text]), reply: nil),
             .command(.forceOffline(ClientID(rawValue: text)), reply: ReplyAddress(subject: text, requestID: text)),
             .reply(requestID: text),
-            .event(PresenceEvent(kind: .online, client: ClientID(rawValue: text), node: NodeID(rawValue: text),
-                                 meta: text, timestamp: 0)),
+            .event(
+                PresenceEvent(
+                    kind: .online, client: ClientID(rawValue: text), node: NodeID(rawValue: text),
+                    meta: text, timestamp: 0)),
         ]
         for envelope in all {
             #expect(try roundTrip(envelope) == envelope)
@@ -210,8 +230,9 @@ struct EnvelopeCodecTests {
             }
         }
         // Different commands with the same user do not decode as each other.
-        #expect(try roundTrip(.command(.join("a", channels: ["x"]), reply: nil))
-            != .command(.leave("a", channels: ["x"]), reply: nil))
+        #expect(
+            try roundTrip(.command(.join("a", channels: ["x"]), reply: nil))
+                != .command(.leave("a", channels: ["x"]), reply: nil))
     }
 
     @Test("replies round-trip")
@@ -226,7 +247,8 @@ struct EnvelopeCodecTests {
         for kind in [PresenceEvent.Kind.online, .offline] {
             for meta in [String?.none, "", #"{"plan":"pro","name":"Zoë"}"#] {
                 for timestamp in [Int64.min, -1, 0, 1_700_000_000_000, .max] {
-                    let event = PresenceEvent(kind: kind, client: "alice", node: "node-a", meta: meta, timestamp: timestamp)
+                    let event = PresenceEvent(
+                        kind: kind, client: "alice", node: "node-a", meta: meta, timestamp: timestamp)
                     let decoded = try roundTrip(.event(event))
                     #expect(decoded == .event(event))
                     if case .event(let out) = decoded {
@@ -252,7 +274,8 @@ struct EnvelopeCodecTests {
     @Test("the first byte is the format version")
     func firstByteIsVersion() {
         for sample in samples {
-            #expect(sample.encoded().getInteger(at: sample.encoded().readerIndex, as: UInt8.self) == Envelope.formatVersion)
+            #expect(
+                sample.encoded().getInteger(at: sample.encoded().readerIndex, as: UInt8.self) == Envelope.formatVersion)
         }
     }
 
@@ -301,8 +324,11 @@ struct EnvelopeCodecTests {
     @Test("every proper prefix of every sample fails to decode with a length or truncation error")
     func everyTruncationThrows() {
         var samplesWithBigData = samples
-        samplesWithBigData.append(.channel(Message(id: "big", sender: "s", channel: "c", timestamp: 5,
-                                                   data: ByteBuffer(repeating: 0xAB, count: 300))))
+        samplesWithBigData.append(
+            .channel(
+                Message(
+                    id: "big", sender: "s", channel: "c", timestamp: 5,
+                    data: ByteBuffer(repeating: 0xAB, count: 300))))
         for sample in samplesWithBigData {
             let full = sample.encoded()
             let bytes = Array(full.readableBytesView)
@@ -339,8 +365,9 @@ struct EnvelopeCodecTests {
         // A reply whose request id is the 2 bytes C3 28 (invalid continuation).
         let reply = ByteBuffer(bytes: [Envelope.formatVersion, 9, 2, 0xC3, 0x28])
         // Check the hand-made layout against the encoder first (with valid text of the same length).
-        #expect(Array(Envelope.reply(requestID: "ab").encoded().readableBytesView)
-            == [Envelope.formatVersion, 9, 2, UInt8(ascii: "a"), UInt8(ascii: "b")])
+        #expect(
+            Array(Envelope.reply(requestID: "ab").encoded().readableBytesView)
+                == [Envelope.formatVersion, 9, 2, UInt8(ascii: "a"), UInt8(ascii: "b")])
         let result = decodeResult(reply)
         guard case .failure(.invalidText) = result else {
             Issue.record("expected invalidText, got \(result)")
@@ -350,7 +377,8 @@ struct EnvelopeCodecTests {
         // Corrupt each text byte of a receipt in turn: the decoder must call it invalid text.
         let receipt = Envelope.receipt(Receipt(messageID: "mmm", sender: "sss", receiver: "rrr", status: .offline))
         let good = Array(receipt.encoded().readableBytesView)
-        for (index, byte) in good.enumerated() where byte == UInt8(ascii: "m") || byte == UInt8(ascii: "s")
+        for (index, byte) in good.enumerated()
+        where byte == UInt8(ascii: "m") || byte == UInt8(ascii: "s")
             || byte == UInt8(ascii: "r")
         {
             var bad = good
@@ -376,10 +404,10 @@ struct EnvelopeCodecTests {
     @Test("an over-long or oversized varint length is refused as invalidLength")
     func overLongVarint() {
         let cases: [[UInt8]] = [
-            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],          // more continuation bytes than any length needs
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // more continuation bytes than any length needs
             [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
-            [0x80, 0x80, 0x80, 0x80, 0x01],                // 2^28: larger than the 64 MiB limit
-            [0x81, 0x80, 0x80, 0x20],                      // 64 MiB + 1
+            [0x80, 0x80, 0x80, 0x80, 0x01],  // 2^28: larger than the 64 MiB limit
+            [0x81, 0x80, 0x80, 0x20],  // 64 MiB + 1
         ]
         for varint in cases {
             let bytes = [Envelope.formatVersion, 9] + varint + [UInt8](repeating: 0x61, count: 8)
@@ -440,7 +468,8 @@ struct EnvelopeCodecTests {
         }
         // Event kind is the byte after the envelope kind.
         for kind: UInt8 in [0, 3, 0xFF] {
-            var bytes = Envelope.event(PresenceEvent(kind: .online, client: "a", node: "n", meta: nil, timestamp: 0)).encoded()
+            var bytes = Envelope.event(PresenceEvent(kind: .online, client: "a", node: "n", meta: nil, timestamp: 0))
+                .encoded()
             bytes.setInteger(kind, at: bytes.readerIndex + 2)
             let result = decodeResult(bytes)
             guard case .failure(.invalidValue) = result else {
@@ -484,7 +513,9 @@ struct EnvelopeCodecTests {
         var generator = SeededGenerator(seed: 0xC0DE_CAFE)
         for round in 0..<20_000 {
             // Mostly short buffers (where the interesting edges are), some long ones.
-            let length = round % 10 == 0 ? Int.random(in: 0...2048, using: &generator) : Int.random(in: 0...48, using: &generator)
+            let length =
+                round % 10 == 0
+                ? Int.random(in: 0...2048, using: &generator) : Int.random(in: 0...48, using: &generator)
             var bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
             // Bias half the inputs towards a valid header so the fuzzing reaches the field decoders.
             if length >= 2, Bool.random(using: &generator) {
@@ -516,7 +547,8 @@ struct EnvelopeCodecTests {
                 var bytes = good
                 let flips = Int.random(in: 1...3, using: &generator)
                 for _ in 0..<flips {
-                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
                 }
                 if case .success(let envelope) = decodeResult(ByteBuffer(bytes: bytes)) {
                     #expect(decodeResult(envelope.encoded()) == .success(envelope))

@@ -10,18 +10,22 @@ private func message(id: String, sender: ClientID, channel: String?, timestamp: 
 /// Valid envelopes of every kind, the seeds the mutations start from.
 private let seeds: [Envelope] = {
     let long = String(repeating: "é", count: 100)
-    let plain = message(id: "0b7e2d4c9a1f3e5d6c8b", sender: "alice", channel: nil, timestamp: 1_732_712_345_678,
-                        data: #"{"text":"hi","n":[1,2.5,null,true]}"#)
+    let plain = message(
+        id: "0b7e2d4c9a1f3e5d6c8b", sender: "alice", channel: nil, timestamp: 1_732_712_345_678,
+        data: #"{"text":"hi","n":[1,2.5,null,true]}"#)
     let inRoom = message(id: "m", sender: "bob", channel: "room-1", timestamp: -1, data: "\"" + long + "\"")
     return [
-        .delivery(Delivery(message: plain, receivers: ["bob", "carol", ClientID(rawValue: long)], receiptFor: ["bob"],
-                           senderNodes: ["node-1", "node-2"])),
+        .delivery(
+            Delivery(
+                message: plain, receivers: ["bob", "carol", ClientID(rawValue: long)], receiptFor: ["bob"],
+                senderNodes: ["node-1", "node-2"])),
         .delivery(Delivery(message: inRoom, receivers: ["x"])),
         .channel(inRoom),
         .broadcast(plain),
         .receipt(Receipt(messageID: "m-9", sender: "alice", receiver: "bob", status: .delivered)),
         .receipt(Receipt(messageID: "m-9", sender: "alice", receiver: "bob", status: .acked)),
-        .command(.join("alice", channels: ["a", "b", long]), reply: ReplyAddress(subject: "_reply.h1", requestID: "r-1")),
+        .command(
+            .join("alice", channels: ["a", "b", long]), reply: ReplyAddress(subject: "_reply.h1", requestID: "r-1")),
         .command(.leave("bob", channels: []), reply: nil),
         .command(.forceOffline("carol"), reply: ReplyAddress(subject: "s", requestID: "r-2")),
         .reply(requestID: "r-3"),
@@ -65,8 +69,10 @@ struct EnvelopeFuzzTests {
         } catch {
             return  // typed: EnvelopeDecodingError
         }
-        let again = Result { () throws(EnvelopeDecodingError) -> Envelope in try Envelope(decoding: envelope.encoded()) }
-        #expect(again == .success(envelope), "case \(index): \(bytes) decoded to \(envelope), which does not round-trip")
+        let again = Result { () throws(EnvelopeDecodingError) -> Envelope in try Envelope(decoding: envelope.encoded())
+        }
+        #expect(
+            again == .success(envelope), "case \(index): \(bytes) decoded to \(envelope), which does not round-trip")
     }
 
     @Test("mutated encodings of valid envelopes: an error or an envelope that re-encodes, never a trap")
@@ -85,7 +91,8 @@ struct EnvelopeFuzzTests {
     func randomBodies() {
         FuzzBudget(seed: 0xE1_0002, iterations: 20_000).run { index, random in
             let body = (0..<Int.random(in: 0...64, using: &random)).map { _ in
-                Int.random(in: 0..<3, using: &random) == 0 ? UInt8.random(in: 0...3, using: &random) : UInt8.random(in: 0...255, using: &random)
+                Int.random(in: 0..<3, using: &random) == 0
+                    ? UInt8.random(in: 0...3, using: &random) : UInt8.random(in: 0...255, using: &random)
             }
             Self.check([Envelope.formatVersion, UInt8.random(in: 0...11, using: &random)] + body, index: index)
         }
@@ -94,7 +101,9 @@ struct EnvelopeFuzzTests {
     @Test("regression: a deeply nested batch is refused without recursing (stack overflow)")
     func deeplyNestedBatch() {
         for depth in [1, 2, 100, 2_000, 200_000] {
-            let result = Result { () throws(EnvelopeDecodingError) -> Envelope in try Envelope(decoding: nestedBatch(depth: depth)) }
+            let result = Result { () throws(EnvelopeDecodingError) -> Envelope in
+                try Envelope(decoding: nestedBatch(depth: depth))
+            }
             #expect(result == .failure(.invalidValue(field: "batch")), "depth \(depth)")
         }
     }

@@ -16,8 +16,9 @@ struct FlatJSONObjectTests {
 
     @Test("strings and numbers are read; other values are passed over")
     func values() throws {
-        let read = try members(#" { "sub" : "alice", "exp":1900000000.5, "n":-2e3, "t":true, "f":false, "z":null, "#
-            + #""o":{"a":[1,{"b":"}"}],"c":{}}, "a":[], "s":"" } "#)
+        let read = try members(
+            #" { "sub" : "alice", "exp":1900000000.5, "n":-2e3, "t":true, "f":false, "z":null, "#
+                + #""o":{"a":[1,{"b":"}"}],"c":{}}, "a":[], "s":"" } "#)
         #expect(read["sub"] == .string("alice"))
         #expect(read["exp"] == .number(1_900_000_000.5))
         #expect(read["n"] == .number(-2000))
@@ -35,12 +36,14 @@ struct FlatJSONObjectTests {
         #expect(try members(#"{"raw":"Zoë 用户 😀"}"#)["raw"] == .string("Zoë 用户 😀"))
     }
 
-    @Test("what is not one well-formed object is refused", arguments: [
-        "", "[]", "\"x\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{a:1}", "{\"a\":1}x",
-        "{\"a\":tru}", "{\"a\":nul}", "{\"a\":\"x}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\\ud83d\"}",
-        "{\"a\":\"\\ude00\"}", "{\"a\":\"tab\there\"}", "{\"a\":[1,}", "{\"a\":{\"b\"}}", "{\"a\":1e}", "{\"a\":-}",
-        "{\"a\":1,\"a\":2}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":truex}",
-    ])
+    @Test(
+        "what is not one well-formed object is refused",
+        arguments: [
+            "", "[]", "\"x\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{a:1}", "{\"a\":1}x",
+            "{\"a\":tru}", "{\"a\":nul}", "{\"a\":\"x}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\\ud83d\"}",
+            "{\"a\":\"\\ude00\"}", "{\"a\":\"tab\there\"}", "{\"a\":[1,}", "{\"a\":{\"b\"}}", "{\"a\":1e}", "{\"a\":-}",
+            "{\"a\":1,\"a\":2}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":truex}",
+        ])
     func malformed(_ text: String) {
         #expect(isMalformed(text), "\(text)")
     }
@@ -55,7 +58,9 @@ struct FlatJSONObjectTests {
     func depth() {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         #expect(isMalformed(#"{"a":"# + deep + "}"))
-        let fine = String(repeating: "[", count: JSONValidator.maximumDepth) + String(repeating: "]", count: JSONValidator.maximumDepth)
+        let fine =
+            String(repeating: "[", count: JSONValidator.maximumDepth)
+            + String(repeating: "]", count: JSONValidator.maximumDepth)
         #expect(!isMalformed(#"{"a":"# + fine + "}"))
     }
 
@@ -73,9 +78,11 @@ struct FlatJSONObjectTests {
         #expect(decode("Y!Q") == nil)
     }
 
-    @Test("the HS256 path reads what jwt-kit reads", arguments: [
-        nil, "", "plain", #"{"name":"Zoë","plan":"pro"}"#, "line\nbreak\t\"quoted\" \\ / \u{1F600} \u{7F} \u{0}",
-    ])
+    @Test(
+        "the HS256 path reads what jwt-kit reads",
+        arguments: [
+            nil, "", "plain", #"{"name":"Zoë","plan":"pro"}"#, "line\nbreak\t\"quoted\" \\ / \u{1F600} \u{7F} \u{0}",
+        ])
     func sameAsJWTKit(_ meta: String?) async throws {
         let tokens = try await ConnectTokens(secret: ConnectTokenTests.secret)
         let token = try await tokens.mint(for: "用户 a", meta: meta, lifetime: .seconds(90), now: ConnectTokenTests.epoch)
@@ -89,9 +96,10 @@ struct FlatJSONObjectTests {
     private static let key = SymmetricKey(data: Array(ConnectTokenTests.secret.utf8))
 
     /// A token signed with ``key`` over exactly these header and claims texts.
-    private static func token(header: String = #"{"alg":"HS256","typ":"JWT"}"#,
-                              claims: String = #"{"sub":"a","exp":4000000000,"jti":"j"}"#) -> String
-    {
+    private static func token(
+        header: String = #"{"alg":"HS256","typ":"JWT"}"#,
+        claims: String = #"{"sub":"a","exp":4000000000,"jti":"j"}"#
+    ) -> String {
         let encode = { (bytes: [UInt8]) in
             Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
                 .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
@@ -106,15 +114,20 @@ struct FlatJSONObjectTests {
         #expect(try ConnectTokens.verifiedHS256(Self.token(header: #"{"alg":"HS256"}"#), secret: key)?.jti.value == "j")
         #expect(try ConnectTokens.verifiedHS256(Self.token(header: #"{"alg":"HS512"}"#), secret: key) == nil)
         #expect(try ConnectTokens.verifiedHS256(Self.token(header: #"{"alg":"HS256","kid":"k1"}"#), secret: key) == nil)
-        #expect(throws: TokenError.self) { try ConnectTokens.verifiedHS256(Self.token(header: "not json"), secret: key) }
+        #expect(throws: TokenError.self) {
+            try ConnectTokens.verifiedHS256(Self.token(header: "not json"), secret: key)
+        }
     }
 
-    @Test("claims of the wrong type are malformed, as jwt-kit has them; meta may be null", arguments: [
-        #"{"sub":1,"exp":4000000000,"jti":"j"}"#, #"{"sub":"a","exp":"soon","jti":"j"}"#,
-        #"{"sub":"a","exp":4000000000,"jti":["j"]}"#, #"{"sub":"a","exp":4000000000,"jti":"j","meta":true}"#,
-        #"{"sub":"a","exp":4000000000,"jti":"j","meta":{"x":1}}"#, #"{"sub":"a","exp":4000000000,"jti":"j","meta":2}"#,
-        #"{"sub":"a","jti":"j"}"#,
-    ])
+    @Test(
+        "claims of the wrong type are malformed, as jwt-kit has them; meta may be null",
+        arguments: [
+            #"{"sub":1,"exp":4000000000,"jti":"j"}"#, #"{"sub":"a","exp":"soon","jti":"j"}"#,
+            #"{"sub":"a","exp":4000000000,"jti":["j"]}"#, #"{"sub":"a","exp":4000000000,"jti":"j","meta":true}"#,
+            #"{"sub":"a","exp":4000000000,"jti":"j","meta":{"x":1}}"#,
+            #"{"sub":"a","exp":4000000000,"jti":"j","meta":2}"#,
+            #"{"sub":"a","jti":"j"}"#,
+        ])
     func wrongTypes(_ claims: String) async throws {
         let token = Self.token(claims: claims)
         #expect(throws: TokenError.self) { try ConnectTokens.verifiedHS256(token, secret: Self.key) }

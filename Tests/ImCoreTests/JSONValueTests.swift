@@ -40,9 +40,9 @@ struct JSONValueTests {
     @Test("a nested value survives decode, encode and decode again")
     func nestedRoundTrip() throws {
         let text = #"""
-        {"user":{"id":"u-1","tags":["a","b",""],"age":31,"score":-0.25,"active":true,"manager":null,
-         "history":[[1,2],[],{"deep":{"deeper":[{"x":"y"}]}}],"name":"Zoë \"Z\" \\ 🌍\n"}}
-        """#
+            {"user":{"id":"u-1","tags":["a","b",""],"age":31,"score":-0.25,"active":true,"manager":null,
+             "history":[[1,2],[],{"deep":{"deeper":[{"x":"y"}]}}],"name":"Zoë \"Z\" \\ 🌍\n"}}
+            """#
         let value = try Self.decode(text)
         guard case .object(let root) = value, case .object(let user)? = root["user"] else {
             Issue.record("expected an object with a user object, got \(value)")
@@ -54,11 +54,13 @@ struct JSONValueTests {
         #expect(user["active"] == .bool(true))
         #expect(user["manager"] == .null)
         #expect(user["name"]?.string == "Zoë \"Z\" \\ 🌍\n")
-        #expect(value["user"]?["history"] == .array([
-            .array([.number(1), .number(2)]),
-            .array([]),
-            .object(["deep": .object(["deeper": .array([.object(["x": .string("y")])])])]),
-        ]))
+        #expect(
+            value["user"]?["history"]
+                == .array([
+                    .array([.number(1), .number(2)]),
+                    .array([]),
+                    .object(["deep": .object(["deeper": .array([.object(["x": .string("y")])])])]),
+                ]))
 
         let reencoded = try Self.encode(value)
         #expect(try Self.decode(reencoded) == value)
@@ -90,12 +92,14 @@ struct JSONValueTests {
         #expect(try Self.decode(text) == value)
     }
 
-    @Test("large integers survive decode and re-encode exactly", arguments: [
-        "12345678901234567890",
-        "-9223372036854775809",
-        "9007199254740993",
-        "18446744073709551615",
-    ])
+    @Test(
+        "large integers survive decode and re-encode exactly",
+        arguments: [
+            "12345678901234567890",
+            "-9223372036854775809",
+            "9007199254740993",
+            "18446744073709551615",
+        ])
     func largeIntegerExact(_ number: String) throws {
         #expect(try Self.encode(try Self.decode(number)) == number)
         #expect(try Self.encode(try Self.decode("[\(number)]")) == "[\(number)]")

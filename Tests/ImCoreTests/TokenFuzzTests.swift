@@ -10,17 +10,22 @@ private enum RandomJSON {
     static let keys = ["sub", "exp", "jti", "meta", "iat", "nbf", "aud", "x", "", "s\\u0075b", "sub "]
 
     static func string(using random: inout SeededGenerator) -> String {
-        let pieces = ["a", "alice", "é", "日本", "😀", "\\n", "\\\"", "\\\\", "\\/", "\\u0000", "\\u00e9", "\\ud83d\\ude00",
-                      "\\ud800", "\\udc00", "\\uZZZZ", "\\x", " ", "\u{7F}", String(repeating: "x", count: 300)]
+        let pieces = [
+            "a", "alice", "é", "日本", "😀", "\\n", "\\\"", "\\\\", "\\/", "\\u0000", "\\u00e9", "\\ud83d\\ude00",
+            "\\ud800", "\\udc00", "\\uZZZZ", "\\x", " ", "\u{7F}", String(repeating: "x", count: 300),
+        ]
         var text = "\""
         for _ in 0..<Int.random(in: 0...4, using: &random) { text += pieces.randomElement(using: &random)! }
         return text + "\""
     }
 
     static func number(using random: inout SeededGenerator) -> String {
-        ["0", "-0", "1", "1.5", "1e3", "1E+400", "-1e400", "1e-400", "4000000000", "-4000000000", "9007199254740993",
-         "01", "1.", ".5", "-", "1e", "NaN", "Infinity", "0x10", String(Int.random(in: -1_000_000...4_000_000_000, using: &random)),
-         String(Double.random(in: 0...5e9, using: &random))].randomElement(using: &random)!
+        [
+            "0", "-0", "1", "1.5", "1e3", "1E+400", "-1e400", "1e-400", "4000000000", "-4000000000", "9007199254740993",
+            "01", "1.", ".5", "-", "1e", "NaN", "Infinity", "0x10",
+            String(Int.random(in: -1_000_000...4_000_000_000, using: &random)),
+            String(Double.random(in: 0...5e9, using: &random)),
+        ].randomElement(using: &random)!
     }
 
     static func value(depth: Int = 0, using random: inout SeededGenerator) -> String {
@@ -43,7 +48,8 @@ private enum RandomJSON {
     static func object(depth: Int = 0, using random: inout SeededGenerator) -> String {
         var members: [String] = []
         for _ in 0..<Int.random(in: 0...6, using: &random) {
-            let key = Bool.random(using: &random) ? "\"" + keys.randomElement(using: &random)! + "\"" : string(using: &random)
+            let key =
+                Bool.random(using: &random) ? "\"" + keys.randomElement(using: &random)! + "\"" : string(using: &random)
             members.append(key + ":" + value(depth: depth, using: &random))
         }
         return "{" + members.joined(separator: ",") + "}"
@@ -53,18 +59,24 @@ private enum RandomJSON {
     static func claims(duplicates: Bool = true, using random: inout SeededGenerator) -> String {
         var members: [String] = []
         let valid = Date().timeIntervalSince1970 + 60
-        for key in ["sub", "exp", "jti", "meta"].shuffled(using: &random) where Int.random(in: 0..<8, using: &random) != 0 {
-            let value: String = switch (key, Int.random(in: 0..<3, using: &random)) {
-            case ("sub", 0), ("jti", 0), ("meta", 0): string(using: &random)
-            case ("exp", 0): String(Int(valid))
-            case ("exp", 1): String(valid)
-            default: value(using: &random)
-            }
+        for key in ["sub", "exp", "jti", "meta"].shuffled(using: &random)
+        where Int.random(in: 0..<8, using: &random) != 0 {
+            let value: String =
+                switch (key, Int.random(in: 0..<3, using: &random)) {
+                case ("sub", 0), ("jti", 0), ("meta", 0): string(using: &random)
+                case ("exp", 0): String(Int(valid))
+                case ("exp", 1): String(valid)
+                default: value(using: &random)
+                }
             members.append("\"\(key)\":\(value)")
         }
-        if duplicates, Bool.random(using: &random), let duplicate = members.randomElement(using: &random) { members.append(duplicate) }
+        if duplicates, Bool.random(using: &random), let duplicate = members.randomElement(using: &random) {
+            members.append(duplicate)
+        }
         var text = "{" + members.joined(separator: ",") + "}"
-        if Int.random(in: 0..<6, using: &random) == 0 { text = String(decoding: Mutator.mutate(Array(text.utf8), using: &random), as: UTF8.self) }
+        if Int.random(in: 0..<6, using: &random) == 0 {
+            text = String(decoding: Mutator.mutate(Array(text.utf8), using: &random), as: UTF8.self)
+        }
         return text
     }
 }
@@ -81,7 +93,8 @@ struct TokenFuzzTests {
     /// A token over `header` and `claims` (JSON text), signed with HS256 and `secret` like a real one.
     static func signed(header: String, claims: String, secret: String = secret) -> String {
         let signingInput = base64URL(Array(header.utf8)) + "." + base64URL(Array(claims.utf8))
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array(signingInput.utf8), using: SymmetricKey(data: Array(secret.utf8)))
         return signingInput + "." + base64URL(Array(mac))
     }
 
@@ -105,18 +118,22 @@ struct TokenFuzzTests {
     @Test("correctly signed tokens with random claim JSON: a valid token or a typed error, never a trap")
     func signedRandomClaims() async throws {
         let tokens = try await ConnectTokens(secret: Self.secret)
-        let headers = [#"{"typ":"JWT","alg":"HS256"}"#, #"{"alg":"HS256","typ":"JWT"}"#, #"{"alg":"HS256"}"#,
-                       #"{"alg":"HS256","kid":"k"}"#, #"{"alg":"none"}"#, #"{"alg":"RS256"}"#, #"{"alg":"HS256","alg":"none"}"#,
-                       "{}", "[]", "", "{\"alg\":\"HS256\"", #"{"alg":"hs256"}"#]
+        let headers = [
+            #"{"typ":"JWT","alg":"HS256"}"#, #"{"alg":"HS256","typ":"JWT"}"#, #"{"alg":"HS256"}"#,
+            #"{"alg":"HS256","kid":"k"}"#, #"{"alg":"none"}"#, #"{"alg":"RS256"}"#, #"{"alg":"HS256","alg":"none"}"#,
+            "{}", "[]", "", "{\"alg\":\"HS256\"", #"{"alg":"hs256"}"#,
+        ]
         var accepted = 0
         let count = await FuzzBudget(seed: 0x70CE_0001, iterations: 3000).run { index, random in
-            let header = Int.random(in: 0..<4, using: &random) == 0
+            let header =
+                Int.random(in: 0..<4, using: &random) == 0
                 ? RandomJSON.object(using: &random) : headers.randomElement(using: &random)!
             let token = Self.signed(header: header, claims: RandomJSON.claims(using: &random))
             if (try? await tokens.verify(token)) != nil { accepted += 1 }
             await Self.check(token, tokens: tokens, index: index)
         }
-        #expect(accepted > 0 && accepted < count, "the generator reaches both outcomes (\(accepted) of \(count) accepted)")
+        #expect(
+            accepted > 0 && accepted < count, "the generator reaches both outcomes (\(accepted) of \(count) accepted)")
     }
 
     @Test("mutated valid tokens: a valid token or a typed error, never a trap")
@@ -124,14 +141,20 @@ struct TokenFuzzTests {
         let tokens = try await ConnectTokens(secret: Self.secret)
         var originals: [String] = []
         for index in 0..<8 {
-            originals.append(try await tokens.mint(for: ClientID(rawValue: "user-\(index)"), meta: index.isMultiple(of: 2) ? "m" : nil))
+            originals.append(
+                try await tokens.mint(
+                    for: ClientID(rawValue: "user-\(index)"), meta: index.isMultiple(of: 2) ? "m" : nil))
         }
-        originals.append(Self.signed(header: #"{"alg":"HS256","typ":"JWT"}"#,
-                                     claims: #"{"sub":"bob","exp":4000000000,"jti":"j","meta":null}"#))
+        originals.append(
+            Self.signed(
+                header: #"{"alg":"HS256","typ":"JWT"}"#,
+                claims: #"{"sub":"bob","exp":4000000000,"jti":"j","meta":null}"#))
         await FuzzBudget(seed: 0x70CE_0002, iterations: 3000).run { index, random in
             let original = Array(originals.randomElement(using: &random)!.utf8)
             var bytes = Mutator.mutate(original, maxMutations: 3, using: &random)
-            if Int.random(in: 0..<10, using: &random) == 0 { bytes = bytes.map { $0 == UInt8(ascii: ".") ? UInt8(ascii: "A") : $0 } }
+            if Int.random(in: 0..<10, using: &random) == 0 {
+                bytes = bytes.map { $0 == UInt8(ascii: ".") ? UInt8(ascii: "A") : $0 }
+            }
             await Self.check(String(decoding: bytes, as: UTF8.self), tokens: tokens, index: index)
         }
     }
@@ -144,7 +167,8 @@ struct TokenFuzzTests {
             let length = Int.random(in: 0...200, using: &random)
             var bytes: [UInt8] = []
             for _ in 0..<length {
-                let byte: UInt8 = Bool.random(using: &random)
+                let byte: UInt8 =
+                    Bool.random(using: &random)
                     ? alphabet.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
                 bytes.append(byte)
             }
@@ -171,7 +195,9 @@ extension TokenFuzzTests {
         do { return .success(try await tokens.verify(token)) } catch { return .failure(error) }
     }
 
-    @Test("differential: the in-place HS256 reader and jwt-kit agree on random signed claim sets (without duplicate members, which it refuses)")
+    @Test(
+        "differential: the in-place HS256 reader and jwt-kit agree on random signed claim sets (without duplicate members, which it refuses)"
+    )
     func agreesWithJWTKit() async throws {
         let fast = try await ConnectTokens(secret: Self.secret)
         let reference = ConnectTokens(keys: fast.keys)
@@ -190,10 +216,15 @@ extension TokenFuzzTests {
             case (.success(let x), .success(let y)) where x == y: break
             case (.failure, .failure): break
             default:
-                if disagreements.count < 5 { disagreements.append("case \(index): \(claims) → fast \(a), jwt-kit \(b)") }
-                else { disagreements.append("") }
+                if disagreements.count < 5 {
+                    disagreements.append("case \(index): \(claims) → fast \(a), jwt-kit \(b)")
+                } else {
+                    disagreements.append("")
+                }
             }
         }
-        #expect(disagreements.isEmpty, "\(disagreements.count) of \(count) disagree: \(disagreements.prefix(5).joined(separator: "\n"))")
+        #expect(
+            disagreements.isEmpty,
+            "\(disagreements.count) of \(count) disagree: \(disagreements.prefix(5).joined(separator: "\n"))")
     }
 }

@@ -39,9 +39,12 @@ struct TokenLimitTests {
         }
     }
 
-    @Test("an absurd or non-numeric exp is refused, never a trap",
-          arguments: ["9.3e18", "1e300", "-1e300", "1.7976931348623157e308", "1e400", #""NaN""#, #""Infinity""#,
-                      #""1e300""#, "-1", "253402300800"])
+    @Test(
+        "an absurd or non-numeric exp is refused, never a trap",
+        arguments: [
+            "9.3e18", "1e300", "-1e300", "1.7976931348623157e308", "1e400", #""NaN""#, #""Infinity""#,
+            #""1e300""#, "-1", "253402300800",
+        ])
     func absurdExpiry(exp: String) async throws {
         let token = Self.signed(claims: #"{"sub":"alice","exp":\#(exp),"jti":"j1"}"#)
         for (name, tokens) in try await Self.verifiers() {
@@ -77,9 +80,12 @@ struct TokenLimitTests {
         }
     }
 
-    @Test("a header alg other than the key's, or none, is refused",
-          arguments: [#"{"alg":"HS384","typ":"JWT"}"#, #"{"alg":"HS512"}"#, #"{"alg":"RS256","typ":"JWT"}"#,
-                      #"{"alg":"none","typ":"JWT"}"#, #"{"alg":"NONE"}"#, #"{"typ":"JWT"}"#, #"{"alg":1}"#])
+    @Test(
+        "a header alg other than the key's, or none, is refused",
+        arguments: [
+            #"{"alg":"HS384","typ":"JWT"}"#, #"{"alg":"HS512"}"#, #"{"alg":"RS256","typ":"JWT"}"#,
+            #"{"alg":"none","typ":"JWT"}"#, #"{"alg":"NONE"}"#, #"{"typ":"JWT"}"#, #"{"alg":1}"#,
+        ])
     func wrongAlgorithm(header: String) async throws {
         let exp = Int(Date().timeIntervalSince1970) + 60
         let token = Self.signed(header: header, claims: #"{"sub":"alice","exp":\#(exp),"jti":"j4"}"#)
@@ -90,8 +96,9 @@ struct TokenLimitTests {
             default: Issue.record("\(name), header \(header): \(String(describing: error))")
             }
         }
-        let good = Self.signed(header: #"{"typ":"JWT","alg":"HS256","x":1}"#,
-                               claims: #"{"sub":"alice","exp":\#(exp),"jti":"j5"}"#)
+        let good = Self.signed(
+            header: #"{"typ":"JWT","alg":"HS256","x":1}"#,
+            claims: #"{"sub":"alice","exp":\#(exp),"jti":"j5"}"#)
         for (name, tokens) in try await Self.verifiers() {
             #expect(try await tokens.verify(good).client == "alice", "\(name)")
         }

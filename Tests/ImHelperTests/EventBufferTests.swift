@@ -8,8 +8,9 @@ import Testing
 struct EventBufferTests {
     private func publish(_ clients: Range<Int>, on cluster: TestCluster) async throws {
         let messages = clients.map { index in
-            let event = PresenceEvent(kind: .online, client: ClientID(rawValue: "u\(index)"), node: "n1", meta: nil,
-                                      timestamp: Int64(index))
+            let event = PresenceEvent(
+                kind: .online, client: ClientID(rawValue: "u\(index)"), node: "n1", meta: nil,
+                timestamp: Int64(index))
             return BusMessage(subject: Subjects().events, payload: Envelope.event(event).encoded())
         }
         try await cluster.backplane.bus.publish(messages)

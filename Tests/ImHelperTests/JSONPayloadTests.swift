@@ -16,40 +16,44 @@ struct JSONPayloadTests {
         try JSONDecoder().decode(T.self, from: Data(payload.bytes.readableBytesView))
     }
 
-    @Test("every kind of JSON value is accepted and kept byte for byte", arguments: [
-        #"{"a":1,"b":[true,false,null],"c":{"d":"e"}}"#,
-        #"[1, 2.5, -3e10, "x"]"#,
-        #""just a string""#,
-        "42",
-        "-0.5",
-        "true",
-        "false",
-        "null",
-        "  { \"padded\" : true }\n",
-        #"{"unicode":"héllo 🌍 \u00e9"}"#,
-        "[]",
-        "{}",
-    ])
+    @Test(
+        "every kind of JSON value is accepted and kept byte for byte",
+        arguments: [
+            #"{"a":1,"b":[true,false,null],"c":{"d":"e"}}"#,
+            #"[1, 2.5, -3e10, "x"]"#,
+            #""just a string""#,
+            "42",
+            "-0.5",
+            "true",
+            "false",
+            "null",
+            "  { \"padded\" : true }\n",
+            #"{"unicode":"héllo 🌍 \u00e9"}"#,
+            "[]",
+            "{}",
+        ])
     func acceptsValidJSON(_ text: String) throws {
         let payload = try JSONPayload(json: text)
         #expect(payload.json == text)
         #expect(Array(payload.bytes.readableBytesView) == Array(text.utf8))
     }
 
-    @Test("text that is not one JSON value is refused with invalidJSON", arguments: [
-        "{",
-        "}",
-        #"{"a":}"#,
-        #"{"a" 1}"#,
-        "[1,2",
-        "'single quoted'",
-        "undefined",
-        "NaN",
-        "tru",
-        #""unterminated"#,
-        "hello",
-        "{a:1}",
-    ])
+    @Test(
+        "text that is not one JSON value is refused with invalidJSON",
+        arguments: [
+            "{",
+            "}",
+            #"{"a":}"#,
+            #"{"a" 1}"#,
+            "[1,2",
+            "'single quoted'",
+            "undefined",
+            "NaN",
+            "tru",
+            #""unterminated"#,
+            "hello",
+            "{a:1}",
+        ])
     func refusesInvalidJSON(_ text: String) {
         #expect {
             _ = try JSONPayload(json: text)
@@ -58,12 +62,14 @@ struct JSONPayloadTests {
         }
     }
 
-    @Test("two JSON values in one body are refused", arguments: [
-        "1 2",
-        "{} {}",
-        #"{"a":1}{"b":2}"#,
-        "[1] x",
-    ])
+    @Test(
+        "two JSON values in one body are refused",
+        arguments: [
+            "1 2",
+            "{} {}",
+            #"{"a":1}{"b":2}"#,
+            "[1] x",
+        ])
     func refusesTrailingContent(_ text: String) {
         #expect {
             _ = try JSONPayload(json: text)
@@ -119,8 +125,9 @@ struct JSONPayloadTests {
 
     @Test("an Encodable value is encoded as JSON that decodes back to it")
     func encodesEncodable() throws {
-        let value = Sample(name: "Zoë \"quoted\" \\ back", count: -7, tags: ["a", "", "🙂"],
-                           nested: .init(flag: true, ratio: 0.25))
+        let value = Sample(
+            name: "Zoë \"quoted\" \\ back", count: -7, tags: ["a", "", "🙂"],
+            nested: .init(flag: true, ratio: 0.25))
         let payload = try JSONPayload(encoding: value)
         #expect(try Self.decoded(Sample.self, payload) == value)
         // The result is itself valid JSON by the type's own rules.
@@ -155,17 +162,19 @@ struct JSONPayloadTests {
         }
     }
 
-    @Test("text makes a JSON string that decodes back to the original text", arguments: [
-        "",
-        "plain",
-        "quote \" inside",
-        "back\\slash",
-        "new\nline\r\ttab",
-        "control \u{01}\u{1F}\u{00} chars",
-        "unicode é 中文 🌍",
-        "</script>",
-        "\u{2028}\u{2029}",
-    ])
+    @Test(
+        "text makes a JSON string that decodes back to the original text",
+        arguments: [
+            "",
+            "plain",
+            "quote \" inside",
+            "back\\slash",
+            "new\nline\r\ttab",
+            "control \u{01}\u{1F}\u{00} chars",
+            "unicode é 中文 🌍",
+            "</script>",
+            "\u{2028}\u{2029}",
+        ])
     func textEscapes(_ text: String) throws {
         let payload = JSONPayload.text(text)
         let json = payload.json

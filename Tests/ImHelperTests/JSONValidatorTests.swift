@@ -16,43 +16,55 @@ struct JSONValidatorTests {
         (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
     }
 
-    @Test("numbers follow the RFC 8259 grammar", arguments: [
-        ("0", true), ("-0", true), ("1.5", true), ("1e5", true), ("1E+5", true), ("-1.25e-3", true),
-        ("01", false), ("1.", false), (".5", false), ("1e", false), ("-", false), ("+1", false), ("1.e5", false),
-        ("0x10", false), ("Infinity", false),
-    ])
+    @Test(
+        "numbers follow the RFC 8259 grammar",
+        arguments: [
+            ("0", true), ("-0", true), ("1.5", true), ("1e5", true), ("1E+5", true), ("-1.25e-3", true),
+            ("01", false), ("1.", false), (".5", false), ("1e", false), ("-", false), ("+1", false), ("1.e5", false),
+            ("0x10", false), ("Infinity", false),
+        ])
     func numbers(_ text: String, _ valid: Bool) {
         #expect(Self.accepts(Array(text.utf8)) == valid)
     }
 
-    @Test("strings: escapes checked, control characters refused", arguments: [
-        (#""a\"b""#, true), (#""\\ \/ \b \f \n \r \t""#, true), (#""\u00e9\uD83D\uDE00""#, true),
-        (#""\x""#, false), (#""\u12""#, false), (#""\u12G4""#, false), ("\"tab\there\"", false), ("\"nl\n\"", false),
-    ])
+    @Test(
+        "strings: escapes checked, control characters refused",
+        arguments: [
+            (#""a\"b""#, true), (#""\\ \/ \b \f \n \r \t""#, true), (#""\u00e9\uD83D\uDE00""#, true),
+            (#""\x""#, false), (#""\u12""#, false), (#""\u12G4""#, false), ("\"tab\there\"", false),
+            ("\"nl\n\"", false),
+        ])
     func strings(_ text: String, _ valid: Bool) {
         #expect(Self.accepts(Array(text.utf8)) == valid)
     }
 
-    @Test("UTF-8 inside strings: overlong forms, surrogates and truncated sequences are refused", arguments: [
-        ([0xC3, 0xA9], true), ([0xF0, 0x9F, 0x8C, 0x8D], true), ([0xE2, 0x82, 0xAC], true),
-        ([0xC0, 0xAF], false), ([0xE0, 0x80, 0xAF], false), ([0xED, 0xA0, 0x80], false), ([0xF4, 0x90, 0x80, 0x80], false),
-        ([0xF8, 0x88, 0x80, 0x80, 0x80], false), ([0xC3], false), ([0xE2, 0x82], false), ([0x80], false),
-    ] as [([UInt8], Bool)])
+    @Test(
+        "UTF-8 inside strings: overlong forms, surrogates and truncated sequences are refused",
+        arguments: [
+            ([0xC3, 0xA9], true), ([0xF0, 0x9F, 0x8C, 0x8D], true), ([0xE2, 0x82, 0xAC], true),
+            ([0xC0, 0xAF], false), ([0xE0, 0x80, 0xAF], false), ([0xED, 0xA0, 0x80], false),
+            ([0xF4, 0x90, 0x80, 0x80], false),
+            ([0xF8, 0x88, 0x80, 0x80, 0x80], false), ([0xC3], false), ([0xE2, 0x82], false), ([0x80], false),
+        ] as [([UInt8], Bool)])
     func utf8(_ scalar: [UInt8], _ valid: Bool) {
         #expect(Self.accepts([UInt8(ascii: "\"")] + scalar + [UInt8(ascii: "\"")]) == valid)
     }
 
     @Test("nesting is limited to 512 levels")
     func nesting() {
-        let deep = { (levels: Int) in Array(String(repeating: "[", count: levels).utf8) + Array(String(repeating: "]", count: levels).utf8) }
+        let deep = { (levels: Int) in
+            Array(String(repeating: "[", count: levels).utf8) + Array(String(repeating: "]", count: levels).utf8)
+        }
         #expect(Self.accepts(deep(512)))
         #expect(!Self.accepts(deep(513)))
         #expect(!Self.accepts(deep(100_000)))
     }
 
-    @Test("trailing commas are refused (JSON.parse refuses them), huge exponents are grammatical", arguments: [
-        ("[1,2,]", false), (#"{"a":1,}"#, false), ("[,]", false), ("1e400", true), ("-2E-999", true),
-    ])
+    @Test(
+        "trailing commas are refused (JSON.parse refuses them), huge exponents are grammatical",
+        arguments: [
+            ("[1,2,]", false), (#"{"a":1,}"#, false), ("[,]", false), ("1e400", true), ("-2E-999", true),
+        ])
     func edges(_ text: String, _ valid: Bool) {
         #expect(Self.accepts(Array(text.utf8)) == valid)
     }

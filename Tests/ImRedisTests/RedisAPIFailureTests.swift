@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(FoundationNetworking)
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+    #if canImport(FoundationNetworking)
+        import FoundationNetworking
+    #endif
 #endif
 import Hummingbird
 import ImCore
@@ -20,13 +20,15 @@ import Testing
 struct RedisAPIFailureTests {
     static let key = "redis-api-key-0123456789"
 
-    @Test("Redis answering an error (out of memory) makes the API answer 503 backplane_unavailable, and 200 again after")
+    @Test(
+        "Redis answering an error (out of memory) makes the API answer 503 backplane_unavailable, and 200 again after")
     func redisErrorIs503() async throws {
         let redis = try await LocalServer.redis()
         let configuration = RedisConfiguration(port: redis.port, keyPrefix: "api-failure")
         let backplane = Backplane.redis(configuration, logger: Logger(label: "redis-api"))
         let running = ServiceRunner(service: backplane, logger: Logger(label: "redis-api"))
-        let helper = ImHelper(backplane: backplane, tokens: try await ConnectTokens(secret: "redis-api-secret-0123456789abcdef01"))
+        let helper = ImHelper(
+            backplane: backplane, tokens: try await ConnectTokens(secret: "redis-api-secret-0123456789abcdef01"))
         let ports = AsyncQueue<Int>()
         let app = try ServerAPI.makeApplication(
             helper: helper, configuration: ServerAPIConfiguration(port: 0, apiKey: Self.key),

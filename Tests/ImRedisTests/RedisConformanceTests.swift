@@ -26,18 +26,23 @@ struct RedisConformanceTests {
         guard check != .survivesBackendRestart else {
             // Restarting disturbs every client: this check gets a redis-server of its own.
             try await withDedicatedRedis { configuration, restart in
-                let outcome = try await BusConformance(restartBackend: restart, makeBus: {
-                    RedisBus(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                             logger: Logger(label: "redis-conformance"))
-                }).run(check)
+                let outcome = try await BusConformance(
+                    restartBackend: restart,
+                    makeBus: {
+                        RedisBus(
+                            configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                            logger: Logger(label: "redis-conformance"))
+                    }
+                ).run(check)
                 #expect(outcome == .passed)
             }
             return
         }
         let configuration = try await SharedRedis.configuration()
         let outcome = try await BusConformance(makeBus: {
-            RedisBus(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                     logger: Logger(label: "redis-conformance"))
+            RedisBus(
+                configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                logger: Logger(label: "redis-conformance"))
         }).run(check)
         #expect(outcome == .passed)
     }
@@ -46,18 +51,23 @@ struct RedisConformanceTests {
     func presence(_ check: PresenceConformance.Check) async throws {
         guard check != .survivesBackendRestart else {
             try await withDedicatedRedis { configuration, restart in
-                let outcome = try await PresenceConformance(restartBackend: restart, makePresence: {
-                    RedisPresence(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                                  logger: Logger(label: "redis-conformance"))
-                }).run(check)
+                let outcome = try await PresenceConformance(
+                    restartBackend: restart,
+                    makePresence: {
+                        RedisPresence(
+                            configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                            logger: Logger(label: "redis-conformance"))
+                    }
+                ).run(check)
                 #expect(outcome == .passed)
             }
             return
         }
         let configuration = try await SharedRedis.configuration()
         let outcome = try await PresenceConformance(makePresence: {
-            RedisPresence(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                          logger: Logger(label: "redis-conformance"))
+            RedisPresence(
+                configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                logger: Logger(label: "redis-conformance"))
         }).run(check)
         #expect(outcome == .passed)
     }
@@ -83,14 +93,24 @@ struct RedisConformanceTests {
 
     @Test("redis:// URLs parse with user, password, database and parameters; bad ones are refused")
     func urlParsing() throws {
-        let full = try RedisConfiguration(url: #require(URL(string: "rediss://app:s3cr%40t@cache.local:6380/2?prefix=chat&timeout=0.5&pool=4")))
-        #expect(full == RedisConfiguration(host: "cache.local", port: 6380, user: "app", password: "s3cr@t", database: 2,
-                                           keyPrefix: "chat", commandTimeout: .milliseconds(500), poolSize: 4, tls: true))
+        let full = try RedisConfiguration(
+            url: #require(URL(string: "rediss://app:s3cr%40t@cache.local:6380/2?prefix=chat&timeout=0.5&pool=4")))
+        #expect(
+            full
+                == RedisConfiguration(
+                    host: "cache.local", port: 6380, user: "app", password: "s3cr@t", database: 2,
+                    keyPrefix: "chat", commandTimeout: .milliseconds(500), poolSize: 4, tls: true))
         let passwordOnly = try RedisConfiguration(url: #require(URL(string: "redis://:pw@127.0.0.1")))
         #expect(passwordOnly.password == "pw" && passwordOnly.user == nil && passwordOnly.port == 6379)
-        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h/x"))) }
-        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h?bogus=1"))) }
-        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(url: #require(URL(string: "redis://h?pool=0"))) }
+        #expect(throws: RedisConfigurationError.self) {
+            try RedisConfiguration(url: #require(URL(string: "redis://h/x")))
+        }
+        #expect(throws: RedisConfigurationError.self) {
+            try RedisConfiguration(url: #require(URL(string: "redis://h?bogus=1")))
+        }
+        #expect(throws: RedisConfigurationError.self) {
+            try RedisConfiguration(url: #require(URL(string: "redis://h?pool=0")))
+        }
     }
 
     @Test("rediss:// with ca= talks TLS to a TLS-only Redis: publish, subscribe and presence work")
@@ -111,19 +131,22 @@ struct RedisConformanceTests {
         let configuration = try RedisConfiguration(url: #require(URL(string: url)))
         #expect(configuration.tls && configuration.certificateAuthorities == certificate)
         try await BusConformance(makeBus: {
-            RedisBus(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                     logger: Logger(label: "redis-tls"))
+            RedisBus(
+                configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                logger: Logger(label: "redis-tls"))
         }).run(.deliversToSubscriber)
         try await PresenceConformance(makePresence: {
-            RedisPresence(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                          logger: Logger(label: "redis-tls"))
+            RedisPresence(
+                configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                logger: Logger(label: "redis-tls"))
         }).run(.connectCountsPerUser)
 
         // Without the private CA the certificate is not trusted: the connection fails, clearly.
         var untrusted = configuration
         untrusted.certificateAuthorities = nil
-        let presence = RedisPresence(configuration: untrusted, group: MultiThreadedEventLoopGroup.singleton,
-                                     logger: Logger(label: "redis-tls"))
+        let presence = RedisPresence(
+            configuration: untrusted, group: MultiThreadedEventLoopGroup.singleton,
+            logger: Logger(label: "redis-tls"))
         await #expect(throws: BackplaneError.self) { _ = try await presence.nodes(of: ["alice"]) }
         #expect(throws: RedisConfigurationError.self) {
             try RedisConfiguration(url: #require(URL(string: "redis://127.0.0.1?ca=/x.pem")))

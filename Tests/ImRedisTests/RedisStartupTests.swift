@@ -8,7 +8,9 @@ import Testing
 /// A node started before its Redis: it waits, refusing handshakes, and serves once Redis is up.
 @Suite("A node whose Redis starts after it", .enabled(if: redisAvailable))
 struct RedisStartupTests {
-    @Test("health 503 and handshakes refused while nothing listens; once redis-server starts on that port: health 200, a client connects and receives")
+    @Test(
+        "health 503 and handshakes refused while nothing listens; once redis-server starts on that port: health 200, a client connects and receives"
+    )
     func redisStartsAfterTheNode() async throws {
         let port = try await freePort()
         let configuration = RedisConfiguration(port: port, keyPrefix: "startup-\(randomHex(bytes: 4))")

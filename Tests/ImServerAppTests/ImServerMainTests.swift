@@ -7,7 +7,9 @@ import Testing
 
 @Suite("The stock server as a library")
 struct ImServerMainTests {
-    @Test("schemes a package adds through ImServerMain reach the stock server's backplane factory, next to the built-in ones")
+    @Test(
+        "schemes a package adds through ImServerMain reach the stock server's backplane factory, next to the built-in ones"
+    )
     func pluginsReachTheFactory() async throws {
         ImServerMain.extraPlugins.withLock { plugins in
             plugins = { factory in factory.register(scheme: "loopback-test") { _, _ in .memory() } }

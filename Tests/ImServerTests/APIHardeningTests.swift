@@ -29,15 +29,18 @@ struct APIHardeningTests {
     func emptyAndShortKeys() async throws {
         let cluster = try await TestCluster.start()
         func make(_ configuration: ServerAPIConfiguration) throws(ServerAPIError) {
-            _ = try ServerAPI.makeApplication(helper: cluster.helper, configuration: configuration, health: { .up },
-                                              logger: Logger(label: "t"))
+            _ = try ServerAPI.makeApplication(
+                helper: cluster.helper, configuration: configuration, health: { .up },
+                logger: Logger(label: "t"))
         }
         #expect(throws: ServerAPIError.emptyKey) { try make(ServerAPIConfiguration(apiKey: "")) }
         #expect(throws: ServerAPIError.emptyKey) { try make(ServerAPIConfiguration(host: "0.0.0.0", apiKey: "")) }
         #expect(throws: ServerAPIError.shortKey(length: 15)) {
             try make(ServerAPIConfiguration(host: "0.0.0.0", apiKey: String(repeating: "k", count: 15)))
         }
-        #expect(throws: ServerAPIError.missingKey(host: "0.0.0.0")) { try make(ServerAPIConfiguration(host: "0.0.0.0")) }
+        #expect(throws: ServerAPIError.missingKey(host: "0.0.0.0")) {
+            try make(ServerAPIConfiguration(host: "0.0.0.0"))
+        }
         try make(ServerAPIConfiguration(host: "0.0.0.0", apiKey: String(repeating: "k", count: 16)))
         try make(ServerAPIConfiguration())
         #expect(ServerAPIError.emptyKey.description.contains("empty"))
@@ -60,8 +63,9 @@ struct APIHardeningTests {
         router.add(middleware: APIKeyMiddleware(key: []))
         router.get("/x") { _, _ in "ok" }
         let ports = AsyncQueue<Int>()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { ports.push($0.localAddress?.port ?? 0) })
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { ports.push($0.localAddress?.port ?? 0) })
         let runner = ServiceRunner(service: app, logger: Logger(label: "t"))
         let bare = try await ports.next(timeout: .seconds(10)) ?? 0
         for headers in [["X-Api-Key": ""], ["Authorization": "Bearer "], [:]] {
@@ -117,12 +121,16 @@ struct APIHardeningTests {
     @Test("without a key, a Host that is not loopback (DNS rebinding) or a foreign Origin is refused with 403")
     func loopbackOnlyWithoutKey() async throws {
         let (cluster, api, port) = try await start(key: nil)
-        for host in ["evil.example", "evil.example:\(port)", "127.0.0.1.evil.example", "10.0.0.1:\(port)", "[::2]:\(port)"] {
-            let (status, text) = try await StreamingHTTP.exchange(port: port, "GET /v1/online HTTP/1.1\r\nHost: \(host)\r\n")
+        for host in [
+            "evil.example", "evil.example:\(port)", "127.0.0.1.evil.example", "10.0.0.1:\(port)", "[::2]:\(port)",
+        ] {
+            let (status, text) = try await StreamingHTTP.exchange(
+                port: port, "GET /v1/online HTTP/1.1\r\nHost: \(host)\r\n")
             #expect(status == 403, "\(host): \(text)")
         }
         for host in ["127.0.0.1", "127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "[::1]:\(port)", "127.1.2.3"] {
-            let (status, text) = try await StreamingHTTP.exchange(port: port, "GET /v1/online HTTP/1.1\r\nHost: \(host)\r\n")
+            let (status, text) = try await StreamingHTTP.exchange(
+                port: port, "GET /v1/online HTTP/1.1\r\nHost: \(host)\r\n")
             #expect(status == 200, "\(host): \(text)")
         }
         for origin in ["http://evil.example", "null", "https://127.0.0.1.evil.example"] {
@@ -138,7 +146,8 @@ struct APIHardeningTests {
         // With a key, the key is what protects the API: any Host is served.
         let (_, keyed, keyedPort) = try await start()
         let (status, _) = try await StreamingHTTP.exchange(
-            port: keyedPort, "GET /v1/online HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer \(Self.key)\r\n")
+            port: keyedPort, "GET /v1/online HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer \(Self.key)\r\n"
+        )
         #expect(status == 200)
         try await keyed.stop()
         try await cluster.stop()
@@ -164,9 +173,10 @@ struct APIHardeningTests {
     func metaTooLong() async throws {
         let (cluster, api, port) = try await start()
         let meta = String(repeating: "m", count: ImHelper.maximumMetaLength + 1)
-        let response = try await httpRequest("POST", "http://127.0.0.1:\(port)/v1/connect-url",
-                                             body: #"{"client":"alice","meta":"\#(meta)"}"#,
-                                             headers: ["X-Api-Key": Self.key])
+        let response = try await httpRequest(
+            "POST", "http://127.0.0.1:\(port)/v1/connect-url",
+            body: #"{"client":"alice","meta":"\#(meta)"}"#,
+            headers: ["X-Api-Key": Self.key])
         #expect(response.status == 400)
         #expect(response.json?["error"]?["message"]?.string?.contains("meta has 2049 bytes") == true)
         try await api.stop()

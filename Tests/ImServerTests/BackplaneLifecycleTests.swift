@@ -9,18 +9,22 @@ import Testing
 /// The backplane is run as one service with one health, stopped after the node.
 @Suite("Backplane lifecycle")
 struct BackplaneLifecycleTests {
-    @Test("the whole service group stops gracefully with the backplane last: the node's removeNode and offline announcement reach it")
+    @Test(
+        "the whole service group stops gracefully with the backplane last: the node's removeNode and offline announcement reach it"
+    )
     func groupStopsBackplaneLast() async throws {
         let presence = ControlledPresence()
         let backplane = Backplane(bus: MemoryBus(), presence: presence)
         var logger = Logger(label: "group-order")
         logger.logLevel = .warning
         let tokens = try await ConnectTokens(secret: "group-order-secret-0123456789abcdef")
-        let node = ImNode(configuration: NodeConfiguration(nodeID: "order-node", port: 0), backplane: backplane,
-                          tokens: tokens, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: NodeServices.ordered(backplane: backplane, node: node).map { .init(service: $0) },
-            gracefulShutdownSignals: [], logger: logger))
+        let node = ImNode(
+            configuration: NodeConfiguration(nodeID: "order-node", port: 0), backplane: backplane,
+            tokens: tokens, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: NodeServices.ordered(backplane: backplane, node: node).map { .init(service: $0) },
+                gracefulShutdownSignals: [], logger: logger))
         let running = Task { try await group.run() }
         let port = try #require(await node.transport.waitUntilBound())
         try await waitUntil { node.isLinked }
@@ -42,13 +46,17 @@ struct BackplaneLifecycleTests {
                 announced.append("\(event.kind.name) \(event.client)")
             }
         }
-        #expect(announced == ["online alice", "offline alice"],
-                "the offline announcement must reach the bus before the backplane stops")
-        #expect(try await presence.inner.onlineUsers(after: nil, limit: 10).isEmpty,
-                "the node must remove its connections from Presence before the backplane stops")
+        #expect(
+            announced == ["online alice", "offline alice"],
+            "the offline announcement must reach the bus before the backplane stops")
+        #expect(
+            try await presence.inner.onlineUsers(after: nil, limit: 10).isEmpty,
+            "the node must remove its connections from Presence before the backplane stops")
     }
 
-    @Test("an outage of the presence alone: health 503 meanwhile, and the node re-registers its connections once it is back")
+    @Test(
+        "an outage of the presence alone: health 503 meanwhile, and the node re-registers its connections once it is back"
+    )
     func presenceOutageReregisters() async throws {
         let presence = ControlledPresence()
         let cluster = try await TestCluster.start(backplane: Backplane(bus: MemoryBus(), presence: presence))

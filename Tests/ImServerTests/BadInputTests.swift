@@ -30,8 +30,9 @@ struct BadInputTests {
         #expect(forgedStatus == 401)
         #expect(forgedReason == TokenError.badSignature.description)
 
-        let stale = try await cluster.helper.tokens.mint(for: "alice", lifetime: .seconds(30),
-                                                         now: Date().addingTimeInterval(-60))
+        let stale = try await cluster.helper.tokens.mint(
+            for: "alice", lifetime: .seconds(30),
+            now: Date().addingTimeInterval(-60))
         let (expiredStatus, expiredReason) = try await refusal(base + "?token=" + stale)
         #expect(expiredStatus == 401)
         #expect(expiredReason == TokenError.expired.description)
@@ -148,7 +149,8 @@ struct BadInputTests {
 
 @Suite("Sockets that never finish their upgrade are closed")
 struct HandshakeTimeoutTests {
-    @Test("an unfinished upgrade request and a silent socket are closed after limits.handshakeTimeout; others are served")
+    @Test(
+        "an unfinished upgrade request and a silent socket are closed after limits.handshakeTimeout; others are served")
     func unfinishedRequests() async throws {
         let cluster = try await TestCluster.start { configuration, _ in
             configuration.limits.handshakeTimeout = .milliseconds(300)

@@ -46,8 +46,11 @@ struct ChannelTests {
         try await cluster.helper.join("alice", channels: ["other"])
 
         var list = try await cluster.helper.channelList()
-        #expect(list == [ChannelSummary(name: "other", members: 1, online: 1),
-                         ChannelSummary(name: "room", members: 3, online: 2)])
+        #expect(
+            list == [
+                ChannelSummary(name: "other", members: 1, online: 1),
+                ChannelSummary(name: "room", members: 3, online: 2),
+            ])
         #expect(try await cluster.helper.members(of: "room", limit: 2) == ["alice", "bob"])
         #expect(try await cluster.helper.members(of: "room", after: "bob", limit: 2) == ["carol"])
 

@@ -60,8 +60,9 @@ struct ConfigurationValidationTests {
         #expect(error { $0.limits.maxFrameSize = 5_000_000_000 }?.expected.contains("16777216") == true)
     }
 
-    @Test("seconds that are NaN, infinite or out of range are refused, not trapped on",
-          arguments: [Double.nan, .infinity, -.infinity, 1e300, -1, 86_401, .greatestFiniteMagnitude])
+    @Test(
+        "seconds that are NaN, infinite or out of range are refused, not trapped on",
+        arguments: [Double.nan, .infinity, -.infinity, 1e300, -1, 86_401, .greatestFiniteMagnitude])
     func secondsSetting(value: Double) {
         #expect(throws: ConfigurationError.self) {
             _ = try Duration.setting("heartbeat.interval", seconds: value, in: 0.001...86_400)
@@ -79,9 +80,10 @@ struct ConfigurationValidationTests {
         var configuration = NodeConfiguration(port: 0)
         configuration.flushInterval = .seconds(Int64.max)
         configuration.limits.maxFrameSize = 5_000_000_000
-        let node = ImNode(configuration: configuration, backplane: .memory(),
-                          tokens: try await ConnectTokens(secret: "test-secret-of-at-least-32-bytes!!"),
-                          logger: Logger(label: "t"))
+        let node = ImNode(
+            configuration: configuration, backplane: .memory(),
+            tokens: try await ConnectTokens(secret: "test-secret-of-at-least-32-bytes!!"),
+            logger: Logger(label: "t"))
         await #expect(throws: ConfigurationError.self) { try await node.run() }
     }
 }

@@ -9,8 +9,10 @@ struct DeliveryTests {
     @Test("a broadcast reaches every connection of every user")
     func broadcastReachesEveryone() async throws {
         let cluster = try await TestCluster.start()
-        let clients = [try await cluster.connect("alice"), try await cluster.connect("alice"),
-                       try await cluster.connect("bob"), try await cluster.connect("carol")]
+        let clients = [
+            try await cluster.connect("alice"), try await cluster.connect("alice"),
+            try await cluster.connect("bob"), try await cluster.connect("carol"),
+        ]
         let id = try await cluster.helper.broadcast(try JSONPayload(json: #"{"notice":"maintenance"}"#))
         for client in clients {
             let message = try await client.next(type: "message")
@@ -70,8 +72,9 @@ struct DeliveryTests {
     func auditHook() async throws {
         let seen = AsyncQueue<SentMessage>()
         let cluster = try await TestCluster.start()
-        let helper = ImHelper(backplane: cluster.backplane, tokens: cluster.helper.tokens,
-                              configuration: HelperConfiguration(onSend: { seen.push($0) }))
+        let helper = ImHelper(
+            backplane: cluster.backplane, tokens: cluster.helper.tokens,
+            configuration: HelperConfiguration(onSend: { seen.push($0) }))
         let id = try await helper.send(.text("x"), from: "a", toChannel: "room")
         let sent = try await seen.next(timeout: .seconds(2))
         #expect(sent?.id == id)

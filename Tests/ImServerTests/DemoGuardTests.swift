@@ -16,8 +16,9 @@ struct DemoGuardTests {
         let cluster = try await TestCluster.start()
         var routes = PublicRoutes()
         routes.addDemo(helper: cluster.helper, loopbackOnly: loopbackOnly)
-        let node = ImNode(configuration: NodeConfiguration(nodeID: "demo-node", port: 0), backplane: cluster.backplane,
-                          tokens: cluster.helper.tokens, routes: routes, logger: Logger(label: "demo-test"))
+        let node = ImNode(
+            configuration: NodeConfiguration(nodeID: "demo-node", port: 0), backplane: cluster.backplane,
+            tokens: cluster.helper.tokens, routes: routes, logger: Logger(label: "demo-test"))
         let runner = ServiceRunner(service: node, logger: Logger(label: "demo-test"))
         let port = try #require(await node.transport.waitUntilBound())
         return (cluster, node, runner, port)

@@ -24,9 +24,10 @@ struct EventStreamTests {
         let disconnects = AsyncQueue<String>()
         configuration.eventLimits.onDisconnect = { disconnects.push($0) }
         let ports = AsyncQueue<Int>()
-        let app = try ServerAPI.makeApplication(helper: cluster.helper, configuration: configuration,
-                                                health: { .up }, logger: Logger(label: "sse-test"),
-                                                onRunning: { ports.push($0) })
+        let app = try ServerAPI.makeApplication(
+            helper: cluster.helper, configuration: configuration,
+            health: { .up }, logger: Logger(label: "sse-test"),
+            onRunning: { ports.push($0) })
         let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
         let port = try await ports.next(timeout: .seconds(10)) ?? 0
         let request = "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n"
@@ -44,12 +45,14 @@ struct EventStreamTests {
         var received = 0
         for batch in 0..<batches {
             let messages = (0..<perBatch).map { index in
-                let event = PresenceEvent(kind: .online, client: ClientID(rawValue: "u\(batch)-\(index)"),
-                                          node: "n1", meta: meta, timestamp: 1)
+                let event = PresenceEvent(
+                    kind: .online, client: ClientID(rawValue: "u\(batch)-\(index)"),
+                    node: "n1", meta: meta, timestamp: 1)
                 return BusMessage(subject: subjects.events, payload: Envelope.event(event).encoded())
             }
             try await cluster.backplane.bus.publish(messages)
-            received += try await reader.skip(until: #""client":"u\#(batch)-\#(perBatch - 1)""#, counting: "event: online")
+            received += try await reader.skip(
+                until: #""client":"u\#(batch)-\#(perBatch - 1)""#, counting: "event: online")
         }
         #expect(received == batches * perBatch, "the reading reader gets every event")
         #expect(try await disconnects.next(timeout: .seconds(10))?.contains("reader fell more than") == true)
@@ -73,29 +76,33 @@ struct EventStreamTests {
         let disconnects = AsyncQueue<String>()
         configuration.eventLimits.onDisconnect = { disconnects.push($0) }
         let ports = AsyncQueue<Int>()
-        let app = try ServerAPI.makeApplication(helper: cluster.helper, configuration: configuration,
-                                                health: { .up }, logger: Logger(label: "sse-test"),
-                                                onRunning: { ports.push($0) })
+        let app = try ServerAPI.makeApplication(
+            helper: cluster.helper, configuration: configuration,
+            health: { .up }, logger: Logger(label: "sse-test"),
+            onRunning: { ports.push($0) })
         let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
         let port = try await ports.next(timeout: .seconds(10)) ?? 0
         let stream = try await StreamingHTTP.open(
-            port: port, request: "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n",
+            port: port,
+            request: "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n",
             receiveBuffer: 4096)
         _ = try await stream.read(until: ": connected")
         try await stream.pause()
         // 5000 events of about 2 KiB while the reader reads nothing: more than the socket buffers hold.
         let subjects = Subjects()
         let messages = (0..<5000).map { index in
-            let event = PresenceEvent(kind: .offline, client: ClientID(rawValue: "u\(index)"), node: "n1",
-                                      meta: String(repeating: "x", count: 2000), timestamp: 1)
+            let event = PresenceEvent(
+                kind: .offline, client: ClientID(rawValue: "u\(index)"), node: "n1",
+                meta: String(repeating: "x", count: 2000), timestamp: 1)
             return BusMessage(subject: subjects.events, payload: Envelope.event(event).encoded())
         }
         try await cluster.backplane.bus.publish(messages)
         #expect(try await disconnects.next(timeout: .seconds(10)) != nil)
         try await stream.resume()
         // The response ends after the reason (keep-alive may keep the connection open).
-        let delivered = try await stream.skip(until: ": disconnected: reader fell more than 10 events",
-                                              counting: "event: offline")
+        let delivered = try await stream.skip(
+            until: ": disconnected: reader fell more than 10 events",
+            counting: "event: offline")
         #expect(delivered < 5000)
         await stream.close()
         try await api.stop()

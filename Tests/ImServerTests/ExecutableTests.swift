@@ -33,9 +33,12 @@ struct ExecutableTests {
     func runsAndShutsDownGracefully() async throws {
         let port = try await freePort()
         let apiPort = try await freePort()
-        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--demo",
-                                       "--threads", "1"],
-                                      environment: ["IM_TOKEN_SECRET": Self.secret, "IM_NODE_ID": "exe-node"])
+        let (process, _) = try launch(
+            [
+                "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--demo",
+                "--threads", "1",
+            ],
+            environment: ["IM_TOKEN_SECRET": Self.secret, "IM_NODE_ID": "exe-node"])
         defer { if process.isRunning { process.terminate() } }
         try await waitUntil(timeout: .seconds(20)) {
             (try? await httpRequest("GET", "http://127.0.0.1:\(port)/health"))?.status == 200
@@ -49,7 +52,8 @@ struct ExecutableTests {
         let url = try #require(login.json?["url"]?.string)
         let alice = try await TestClient.connect(to: url)
         #expect(try await alice.next(type: "ready")["node"]?.string == "exe-node")
-        let minted = try await httpRequest("POST", "http://127.0.0.1:\(apiPort)/v1/connect-url", body: #"{"client":"bob"}"#)
+        let minted = try await httpRequest(
+            "POST", "http://127.0.0.1:\(apiPort)/v1/connect-url", body: #"{"client":"bob"}"#)
         let bob = try await TestClient.connect(to: try #require(minted.json?["url"]?.string))
         _ = try await bob.next(type: "ready")
         try await waitUntil {
@@ -65,8 +69,9 @@ struct ExecutableTests {
 
     @Test("an unknown backplane scheme stops start-up with the list of known schemes")
     func unknownScheme() async throws {
-        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "off"],
-                                           environment: ["IM_BACKPLANE_URL": "bogus://somewhere", "IM_TOKEN_SECRET": Self.secret])
+        let (process, errors) = try launch(
+            ["--listen", "127.0.0.1:0", "--api-listen", "off"],
+            environment: ["IM_BACKPLANE_URL": "bogus://somewhere", "IM_TOKEN_SECRET": Self.secret])
         #expect(try await waitForExit(process) != 0)
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("unknown backplane scheme 'bogus://'"))
@@ -75,8 +80,9 @@ struct ExecutableTests {
 
     @Test("an API on a public address without a key refuses to start")
     func apiWithoutKey() async throws {
-        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "0.0.0.0:0"],
-                                           environment: ["IM_TOKEN_SECRET": Self.secret])
+        let (process, errors) = try launch(
+            ["--listen", "127.0.0.1:0", "--api-listen", "0.0.0.0:0"],
+            environment: ["IM_TOKEN_SECRET": Self.secret])
         #expect(try await waitForExit(process) != 0)
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("no API key is configured"))
@@ -84,7 +90,9 @@ struct ExecutableTests {
 
     @Test("a token secret shorter than 32 bytes is refused")
     func weakSecret() async throws {
-        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "off", "--token-secret", "short"])
+        let (process, errors) = try launch([
+            "--listen", "127.0.0.1:0", "--api-listen", "off", "--token-secret", "short",
+        ])
         #expect(try await waitForExit(process) != 0)
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("at least 32 bytes"))
@@ -92,8 +100,9 @@ struct ExecutableTests {
 
     @Test("a thread count out of range is refused with the key and the allowed range")
     func badThreadCount() async throws {
-        let (process, errors) = try launch(["--listen", "127.0.0.1:0", "--api-listen", "off"],
-                                           environment: ["IM_TOKEN_SECRET": Self.secret, "IM_THREADS": "0"])
+        let (process, errors) = try launch(
+            ["--listen", "127.0.0.1:0", "--api-listen", "off"],
+            environment: ["IM_TOKEN_SECRET": Self.secret, "IM_THREADS": "0"])
         #expect(try await waitForExit(process) != 0)
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("threads"))
@@ -101,26 +110,30 @@ struct ExecutableTests {
     }
 
     /// Runs the binary with `arguments` and `environment`; its exit status and standard error.
-    private func failedStart(_ arguments: [String] = [], environment: [String: String]) async throws -> (Int32, String) {
+    private func failedStart(_ arguments: [String] = [], environment: [String: String]) async throws -> (Int32, String)
+    {
         let api = arguments.contains("--api-listen") ? [] : ["--api-listen", "off"]
-        let (process, errors) = try launch(["--listen", "127.0.0.1:0"] + api + arguments,
-                                           environment: ["IM_TOKEN_SECRET": Self.secret].merging(environment) { $1 })
+        let (process, errors) = try launch(
+            ["--listen", "127.0.0.1:0"] + api + arguments,
+            environment: ["IM_TOKEN_SECRET": Self.secret].merging(environment) { $1 })
         defer { if process.isRunning { process.terminate() } }
         let status = try await waitForExit(process)
         return (status, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 
-    @Test("a setting out of its range stops start-up with the key named, never a trap", arguments: [
-        ("IM_LIMITS_MAX_FRAME_SIZE", "5000000000", "limits.maxFrameSize"),
-        ("IM_HEARTBEAT_INTERVAL", "1e300", "heartbeat.interval"),
-        ("IM_HEARTBEAT_INTERVAL", "nan", "heartbeat.interval"),
-        ("IM_TOKEN_LIFETIME", "nan", "token.lifetime"),
-        ("IM_TOKEN_LIFETIME", "3600", "token.lifetime"),
-        ("IM_LEASE_TTL", "inf", "lease.ttl"),
-        ("IM_COMMAND_TIMEOUT", "-1", "command.timeout"),
-        ("IM_LIMITS_SLOW_CONSUMER_TIMEOUT", "1e300", "limits.slowConsumerTimeout"),
-        ("IM_DELIVERY_FLUSH_INTERVAL", "1e300", "delivery.flushInterval"),
-    ])
+    @Test(
+        "a setting out of its range stops start-up with the key named, never a trap",
+        arguments: [
+            ("IM_LIMITS_MAX_FRAME_SIZE", "5000000000", "limits.maxFrameSize"),
+            ("IM_HEARTBEAT_INTERVAL", "1e300", "heartbeat.interval"),
+            ("IM_HEARTBEAT_INTERVAL", "nan", "heartbeat.interval"),
+            ("IM_TOKEN_LIFETIME", "nan", "token.lifetime"),
+            ("IM_TOKEN_LIFETIME", "3600", "token.lifetime"),
+            ("IM_LEASE_TTL", "inf", "lease.ttl"),
+            ("IM_COMMAND_TIMEOUT", "-1", "command.timeout"),
+            ("IM_LIMITS_SLOW_CONSUMER_TIMEOUT", "1e300", "limits.slowConsumerTimeout"),
+            ("IM_DELIVERY_FLUSH_INTERVAL", "1e300", "delivery.flushInterval"),
+        ])
     func settingOutOfRange(variable: String, value: String, key: String) async throws {
         let (status, output) = try await failedStart(environment: [variable: value])
         #expect(status == 1, "exit status \(status) (a trap is a signal): \(output)")
@@ -129,15 +142,18 @@ struct ExecutableTests {
 
     @Test("an empty or short API key stops start-up with a clear message")
     func emptyOrShortKey() async throws {
-        let (flagStatus, flagOutput) = try await failedStart(["--api-listen", "127.0.0.1:0", "--api-key", ""],
-                                                             environment: [:])
+        let (flagStatus, flagOutput) = try await failedStart(
+            ["--api-listen", "127.0.0.1:0", "--api-key", ""],
+            environment: [:])
         #expect(flagStatus == 1)
         #expect(flagOutput.contains("is empty"), "\(flagOutput)")
-        let (envStatus, envOutput) = try await failedStart(["--api-listen", "0.0.0.0:0"], environment: ["IM_API_KEY": ""])
+        let (envStatus, envOutput) = try await failedStart(
+            ["--api-listen", "0.0.0.0:0"], environment: ["IM_API_KEY": ""])
         #expect(envStatus == 1)
         #expect(envOutput.contains("is empty"), "\(envOutput)")
-        let (shortStatus, shortOutput) = try await failedStart(["--api-listen", "0.0.0.0:0"],
-                                                               environment: ["IM_API_KEY": "short"])
+        let (shortStatus, shortOutput) = try await failedStart(
+            ["--api-listen", "0.0.0.0:0"],
+            environment: ["IM_API_KEY": "short"])
         #expect(shortStatus == 1)
         #expect(shortOutput.contains("too short"), "\(shortOutput)")
     }
@@ -145,8 +161,9 @@ struct ExecutableTests {
     @Test("a correctly signed token with an absurd exp is refused and the node keeps running")
     func absurdTokenExpiry() async throws {
         let port = try await freePort()
-        let (process, _) = try launch(["--listen", "127.0.0.1:\(port)", "--api-listen", "off", "--threads", "1"],
-                                      environment: ["IM_TOKEN_SECRET": Self.secret])
+        let (process, _) = try launch(
+            ["--listen", "127.0.0.1:\(port)", "--api-listen", "off", "--threads", "1"],
+            environment: ["IM_TOKEN_SECRET": Self.secret])
         defer { if process.isRunning { process.terminate() } }
         try await waitUntil(timeout: .seconds(20)) {
             (try? await httpRequest("GET", "http://127.0.0.1:\(port)/health"))?.status == 200

@@ -30,8 +30,10 @@ import Testing
 
     private func makeWheel(_ loop: EmbeddedEventLoop, lag: Lag = Lag()) throws -> FlushWheel<Target> {
         loop.advanceTime(to: Self.start)
-        return try #require(FlushWheel<Target>(eventLoop: loop, interval: .milliseconds(10),
-                                                clock: { loop.now + lag.amount }))
+        return try #require(
+            FlushWheel<Target>(
+                eventLoop: loop, interval: .milliseconds(10),
+                clock: { loop.now + lag.amount }))
     }
 
     private func milliseconds(_ deadline: NIODeadline) -> Int64 { Int64(deadline.uptimeNanoseconds / 1_000_000) }

@@ -45,7 +45,10 @@ private enum ClientBytes {
                 stream += frame(0x1, Array(text[..<cut]), fin: false, mask: mask)
                 if Bool.random(using: &random) { stream += frame(0x9, [], mask: mask) }
                 stream += frame(0x0, Array(text[cut...]), mask: mask)
-            case 6: stream += frame(0x1, Array((#"{"type":"ping","pad":""# + String(repeating: "x", count: 200) + #""}"#).utf8), mask: mask)
+            case 6:
+                stream += frame(
+                    0x1, Array((#"{"type":"ping","pad":""# + String(repeating: "x", count: 200) + #""}"#).utf8),
+                    mask: mask)
             default: stream += frame(0x2, [1, 2, 3], mask: mask)
             }
         }
@@ -67,7 +70,8 @@ private struct ServerFrameReader {
     mutating func next() -> Result<(opcode: UInt8, payload: [UInt8]), Problem>? {
         guard index < bytes.count else { return nil }
         guard bytes.count - index >= 2 else { return .failure(Problem(text: "a truncated header")) }
-        let first = bytes[index], second = bytes[index + 1]
+        let first = bytes[index]
+        let second = bytes[index + 1]
         var length = Int(second & 0x7F)
         var header = 2
         if length == 126 {
@@ -106,7 +110,8 @@ private final class Findings: @unchecked Sendable {
 
     func report(cases: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         for (kind, entry) in found.sorted(by: { $0.key < $1.key }) {
-            Issue.record("\(kind): \(entry.count) of \(cases) cases; first: \(entry.example)", sourceLocation: sourceLocation)
+            Issue.record(
+                "\(kind): \(entry.count) of \(cases) cases; first: \(entry.example)", sourceLocation: sourceLocation)
         }
     }
 }
@@ -125,8 +130,9 @@ struct FrameFuzzTests {
         let channel = NIOAsyncTestingChannel(loop: loop)
         let limits = core.configuration.limits
         let hub = try #require(core.shard(for: loop))
-        let record = ConnectionRecord(client: "fuzz", node: core.configuration.nodeID, connection: core.makeConnectionID(),
-                                      meta: nil)
+        let record = ConnectionRecord(
+            client: "fuzz", node: core.configuration.nodeID, connection: core.makeConnectionID(),
+            meta: nil)
         try await loop.submit {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(WebSocketFrameEncoder())
@@ -150,7 +156,9 @@ struct FrameFuzzTests {
         return (output, closed)
     }
 
-    @Test("random and mutated client byte streams: never a trap; the node writes only valid frames, any close frame carries a sendable code and precedes the close")
+    @Test(
+        "random and mutated client byte streams: never a trap; the node writes only valid frames, any close frame carries a sendable code and precedes the close"
+    )
     func mutatedStreams() async throws {
         let backplane = Backplane.memory()
         var logger = Logger(label: "fuzz")
@@ -160,18 +168,23 @@ struct FrameFuzzTests {
         var configuration = NodeConfiguration(port: 0)
         configuration.limits.maxFrameSize = 1024
         configuration.flushInterval = .zero
-        let core = NodeCore(configuration: configuration, backplane: backplane,
-                            tokens: try await ConnectTokens(secret: "fuzz-secret-0123456789abcdef0123456789"),
-                            group: loop, logger: logger)
+        let core = NodeCore(
+            configuration: configuration, backplane: backplane,
+            tokens: try await ConnectTokens(secret: "fuzz-secret-0123456789abcdef0123456789"),
+            group: loop, logger: logger)
         let findings = Findings()
         let cases = try await FuzzBudget(seed: 0xF2A3_0001, iterations: 1500).run { index, random in
             var stream = ClientBytes.random(using: &random)
             switch Int.random(in: 0..<10, using: &random) {
             case 0: break  // valid, only split differently
-            case 1: stream = (0..<Int.random(in: 1...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            case 1:
+                stream = (0..<Int.random(in: 1...64, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
             default: stream = Mutator.mutate(stream, maxMutations: 4, using: &random)
             }
-            let (output, closed) = try await Self.run(Mutator.chunks(of: stream, using: &random), core: core, loop: loop)
+            let (output, closed) = try await Self.run(
+                Mutator.chunks(of: stream, using: &random), core: core, loop: loop)
             let example = "case \(index), input \(hex(stream)), output \(hex(output))"
             var reader = ServerFrameReader(bytes: output)
             var sawClose = false
@@ -186,14 +199,20 @@ struct FrameFuzzTests {
                         if payload.count == 1 { findings.add("a close frame with a 1-byte payload", example) }
                         if payload.count >= 2 {
                             let code = UInt16(payload[0]) << 8 | UInt16(payload[1])
-                            if !isSendableCloseCode(code) { findings.add("a close frame with a code a server may not send (RFC 6455 §7.4)", "code \(code), " + example) }
+                            if !isSendableCloseCode(code) {
+                                findings.add(
+                                    "a close frame with a code a server may not send (RFC 6455 §7.4)",
+                                    "code \(code), " + example)
+                            }
                             if String(validating: payload[2...], as: UTF8.self) == nil {
                                 findings.add("a close reason that is not UTF-8", example)
                             }
                         }
                     } else if opcode == 0x1 {
                         let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
-                        if object?["type"] as? String == nil { findings.add("a text frame that is not a typed JSON object", example) }
+                        if object?["type"] as? String == nil {
+                            findings.add("a text frame that is not a typed JSON object", example)
+                        }
                     }
                 }
             }
@@ -206,15 +225,22 @@ struct FrameFuzzTests {
 
     @Test("random and mutated JSON text for ClientFrame: a frame or a typed error with close code 1007, never a trap")
     func mutatedClientJSON() {
-        let seeds = [#"{"type":"ping"}"#, #"{"type":"ack","id":"0b7e2d4c9a1f3e5d6c8b"}"#, #"{"id":"x","type":"ack","extra":[1,{"a":null}]}"#,
-                     #"{"type":"ping","type":"ack"}"#, #"{"type":"ack","id":"\u00e9\ud83d\ude00"}"#].map { Array($0.utf8) }
+        let seeds = [
+            #"{"type":"ping"}"#, #"{"type":"ack","id":"0b7e2d4c9a1f3e5d6c8b"}"#,
+            #"{"id":"x","type":"ack","extra":[1,{"a":null}]}"#,
+            #"{"type":"ping","type":"ack"}"#, #"{"type":"ack","id":"\u00e9\ud83d\ude00"}"#,
+        ].map { Array($0.utf8) }
         FuzzBudget(seed: 0xF2A3_0002, iterations: 20_000).run { index, random in
             var bytes = Mutator.mutate(seeds.randomElement(using: &random)!, maxMutations: 4, using: &random)
             if Int.random(in: 0..<50, using: &random) == 0 {
                 let depth = Int.random(in: 100...20_000, using: &random)
-                bytes = Array(#"{"type":"ping","x":"#.utf8) + [UInt8](repeating: 0x5B, count: depth) + [UInt8](repeating: 0x5D, count: depth) + [0x7D]
+                bytes =
+                    Array(#"{"type":"ping","x":"#.utf8) + [UInt8](repeating: 0x5B, count: depth)
+                    + [UInt8](repeating: 0x5D, count: depth) + [0x7D]
             }
-            let result = Result { () throws(ClientFrameError) -> ClientFrame in try ClientFrame(parsing: ByteBuffer(bytes: bytes)) }
+            let result = Result { () throws(ClientFrameError) -> ClientFrame in
+                try ClientFrame(parsing: ByteBuffer(bytes: bytes))
+            }
             switch result {
             case .success(.ack(let id)): #expect((1...128).contains(id.utf8.count), "case \(index): id \(id)")
             case .success(.ping): break

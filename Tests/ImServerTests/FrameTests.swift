@@ -40,8 +40,9 @@ private func decodeFrame(_ frame: ServerFrame) throws -> DecodedFrame {
     }
     if masked { header += 4 }
     #expect(UInt64(bytes.count - header) == length, "frame holds exactly the declared payload")
-    return DecodedFrame(fin: fin, opcode: opcode, masked: masked, headerLength: header,
-                        payload: Array(bytes[header...]))
+    return DecodedFrame(
+        fin: fin, opcode: opcode, masked: masked, headerLength: header,
+        payload: Array(bytes[header...]))
 }
 
 /// Parses a payload with Foundation's strict parser, as an object.
@@ -55,9 +56,10 @@ private func jsonValue(_ frame: DecodedFrame) throws -> JSONValue {
     try JSONDecoder().decode(JSONValue.self, from: Data(frame.payload))
 }
 
-private func message(id: String = "m-1", from: ClientID = "alice", channel: String? = nil,
-                     timestamp: Int64 = 1_700_000_000_123, data: String = #"{"text":"hi"}"#) -> Message
-{
+private func message(
+    id: String = "m-1", from: ClientID = "alice", channel: String? = nil,
+    timestamp: Int64 = 1_700_000_000_123, data: String = #"{"text":"hi"}"#
+) -> Message {
     Message(id: id, sender: from, channel: channel, timestamp: timestamp, data: ByteBuffer(string: data))
 }
 
@@ -77,10 +79,12 @@ struct ServerFrameTests {
         #expect(value["from"] == .string("alice"))
         #expect(value["chan"] == nil, "no channel key for a direct message")
         #expect(value["ts"] == .number(Decimal(1_700_000_000_123)))
-        #expect(value["data"] == .object([
-            "text": .string("hi"),
-            "n": .array([.number(1), .number(2), .object(["x": .null])]),
-        ]))
+        #expect(
+            value["data"]
+                == .object([
+                    "text": .string("hi"),
+                    "n": .array([.number(1), .number(2), .object(["x": .null])]),
+                ]))
         #expect(value["receipt"] == nil)
         let keys = try Set(jsonObject(frame).keys)
         #expect(keys == ["type", "id", "from", "data", "ts"])
@@ -110,9 +114,11 @@ struct ServerFrameTests {
         #expect(value["ts"] == .number(Decimal(string: String(ts))!))
     }
 
-    @Test("every kind of JSON body is embedded as it is", arguments: [
-        "null", "true", "0", "-1.5e3", #""text""#, "[]", "{}", #"[{"a":[{"b":"c"}]}]"#, #""\u0000 \" \\""#,
-    ])
+    @Test(
+        "every kind of JSON body is embedded as it is",
+        arguments: [
+            "null", "true", "0", "-1.5e3", #""text""#, "[]", "{}", #"[{"a":[{"b":"c"}]}]"#, #""\u0000 \" \\""#,
+        ])
     func dataEmbedded(_ data: String) throws {
         let frame = try decodeFrame(.message(message(data: data)))
         let value = try jsonValue(frame)
@@ -120,9 +126,11 @@ struct ServerFrameTests {
         #expect(value["data"] == expected)
     }
 
-    @Test("the header uses the shortest length form for each payload size", arguments: [
-        (125, 2), (126, 4), (127, 4), (65535, 4), (65536, 10), (70000, 10),
-    ])
+    @Test(
+        "the header uses the shortest length form for each payload size",
+        arguments: [
+            (125, 2), (126, 4), (127, 4), (65535, 4), (65536, 10), (70000, 10),
+        ])
     func lengthForms(_ size: Int, _ expectedHeader: Int) throws {
         // Measure the frame's own overhead with a one-byte body, then pad a JSON string body
         // so the payload is exactly `size` bytes.
@@ -252,9 +260,11 @@ struct ClientFrameTests {
         }
     }
 
-    @Test("ping parses, with or without extra fields and whitespace", arguments: [
-        #"{"type":"ping"}"#, #" { "type" : "ping" } "#, #"{"type":"ping","id":"ignored","x":[1]}"#,
-    ])
+    @Test(
+        "ping parses, with or without extra fields and whitespace",
+        arguments: [
+            #"{"type":"ping"}"#, #" { "type" : "ping" } "#, #"{"type":"ping","id":"ignored","x":[1]}"#,
+        ])
     func ping(_ text: String) {
         #expect(parse(text) == .success(.ping))
     }
@@ -267,10 +277,12 @@ struct ClientFrameTests {
         #expect(parse(#"{"type":"ack","id":"\#(longest)"}"#) == .success(.ack(messageID: longest)))
     }
 
-    @Test("ack without a usable id is refused as missing id", arguments: [
-        #"{"type":"ack"}"#, #"{"type":"ack","id":""}"#, #"{"type":"ack","id":null}"#,
-        #"{"type":"ack","id":"\#(String(repeating: "a", count: 129))"}"#,
-    ])
+    @Test(
+        "ack without a usable id is refused as missing id",
+        arguments: [
+            #"{"type":"ack"}"#, #"{"type":"ack","id":""}"#, #"{"type":"ack","id":null}"#,
+            #"{"type":"ack","id":"\#(String(repeating: "a", count: 129))"}"#,
+        ])
     func ackWithoutID(_ text: String) {
         #expect(parse(text) == .failure(.missingField("id")))
     }
@@ -299,10 +311,12 @@ struct ClientFrameTests {
         #expect(huge.hasPrefix(named))
     }
 
-    @Test("text that is not a JSON object with a string type is malformed", arguments: [
-        "", " ", "ping", "{", #"{"type":"ping""#, "[]", #"[{"type":"ping"}]"#, #""ping""#, "null", "42",
-        "{}", #"{"type":1}"#, #"{"type":null}"#, #"{"type":["ping"]}"#, #"{"kind":"ping"}"#,
-    ])
+    @Test(
+        "text that is not a JSON object with a string type is malformed",
+        arguments: [
+            "", " ", "ping", "{", #"{"type":"ping""#, "[]", #"[{"type":"ping"}]"#, #""ping""#, "null", "42",
+            "{}", #"{"type":1}"#, #"{"type":null}"#, #"{"type":["ping"]}"#, #"{"kind":"ping"}"#,
+        ])
     func malformed(_ text: String) {
         #expect(parse(text) == .failure(.malformedJSON))
     }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import ImCore
 import ImTesting
@@ -25,7 +25,8 @@ func httpRequest(_ method: String, _ url: String, body: String? = nil, headers: 
     if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
     for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
     let (data, response) = try await URLSession.shared.data(for: request)
-    return HTTPResult(status: (response as? HTTPURLResponse)?.statusCode ?? 0, text: String(decoding: data, as: UTF8.self))
+    return HTTPResult(
+        status: (response as? HTTPURLResponse)?.statusCode ?? 0, text: String(decoding: data, as: UTF8.self))
 }
 
 /// A raw HTTP exchange whose response arrives in chunks (server-sent events).
@@ -44,11 +45,13 @@ final class StreamingHTTP: Sendable {
         async throws -> StreamingHTTP
     {
         let chunks = AsyncQueue<String>()
-        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).channelOption(.autoRead, value: autoRead)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).channelOption(
+            .autoRead, value: autoRead)
         if let receiveBuffer {
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ChunkCollector(chunks: chunks))
@@ -93,7 +96,8 @@ final class StreamingHTTP: Sendable {
             guard let chunk = try await chunksStorage.next(timeout: timeout) else { throw TestClientError.closed }
             let keep = max(marker.utf8.count, count.utf8.count)
             let text = window + chunk
-            seen += text.components(separatedBy: count).count - 1
+            seen +=
+                text.components(separatedBy: count).count - 1
                 - (window.components(separatedBy: count).count - 1)
             if text.contains(marker) { return seen }
             window = String(text.suffix(keep))
@@ -116,8 +120,10 @@ final class StreamingHTTP: Sendable {
     /// One request on its own connection (`Connection: close` is added): the status and the
     /// whole response.
     static func exchange(port: Int, _ head: String, body: String = "") async throws -> (status: Int, text: String) {
-        let stream = try await open(port: port, request: head + "Connection: close\r\nContent-Length: \(body.utf8.count)"
-                                        + "\r\n\r\n" + body)
+        let stream = try await open(
+            port: port,
+            request: head + "Connection: close\r\nContent-Length: \(body.utf8.count)"
+                + "\r\n\r\n" + body)
         let text = try await stream.readToEnd()
         await stream.close()
         let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0

@@ -75,7 +75,9 @@ struct HardeningTests {
         let sender = try await cluster.connect("sender")
         let reader = try await cluster.connect("reader")
         let count = 300
-        let messages = (0..<count).map { OutgoingMessage(.text("m\($0)"), from: "sender", to: ["reader"], receipt: true) }
+        let messages = (0..<count).map {
+            OutgoingMessage(.text("m\($0)"), from: "sender", to: ["reader"], receipt: true)
+        }
         _ = try await cluster.helper.send(messages)
         var ids: [String] = []
         for _ in 0..<count {
@@ -115,27 +117,54 @@ struct HardeningTests {
         try await cluster.stop()
     }
 
-    @Test("frames RFC 6455 forbids close the connection with 1002 or 1007 and the reason", arguments: [
-        ("unmasked", WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#)), 1002),
-        ("reserved bit", WebSocketFrame(fin: true, rsv2: true, opcode: .text, maskKey: .random(),
-                                        data: ByteBuffer(string: #"{"type":"ping"}"#)), 1002),
-        ("reserved opcode", WebSocketFrame(fin: true, opcode: WebSocketOpcode(encodedWebSocketOpcode: 5)!,
-                                           maskKey: .random(), data: ByteBuffer()), 1002),
-        ("lone continuation", WebSocketFrame(fin: true, opcode: .continuation, maskKey: .random(),
-                                             data: ByteBuffer(string: "x")), 1002),
-        ("fragmented ping", WebSocketFrame(fin: false, opcode: .ping, maskKey: .random(), data: ByteBuffer()), 1002),
-        ("invalid UTF-8", WebSocketFrame(fin: true, opcode: .text, maskKey: .random(),
-                                         data: ByteBuffer(bytes: [0x7B, 0xC3, 0x28, 0x7D])), 1007),
-        ("close code 1005", WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(),
-                                           data: ByteBuffer(bytes: [0x03, 0xED])), 1002),
-    ] as [(String, WebSocketFrame, UInt16)])
+    @Test(
+        "frames RFC 6455 forbids close the connection with 1002 or 1007 and the reason",
+        arguments: [
+            ("unmasked", WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#)), 1002),
+            (
+                "reserved bit",
+                WebSocketFrame(
+                    fin: true, rsv2: true, opcode: .text, maskKey: .random(),
+                    data: ByteBuffer(string: #"{"type":"ping"}"#)), 1002
+            ),
+            (
+                "reserved opcode",
+                WebSocketFrame(
+                    fin: true, opcode: WebSocketOpcode(encodedWebSocketOpcode: 5)!,
+                    maskKey: .random(), data: ByteBuffer()), 1002
+            ),
+            (
+                "lone continuation",
+                WebSocketFrame(
+                    fin: true, opcode: .continuation, maskKey: .random(),
+                    data: ByteBuffer(string: "x")), 1002
+            ),
+            (
+                "fragmented ping", WebSocketFrame(fin: false, opcode: .ping, maskKey: .random(), data: ByteBuffer()),
+                1002
+            ),
+            (
+                "invalid UTF-8",
+                WebSocketFrame(
+                    fin: true, opcode: .text, maskKey: .random(),
+                    data: ByteBuffer(bytes: [0x7B, 0xC3, 0x28, 0x7D])), 1007
+            ),
+            (
+                "close code 1005",
+                WebSocketFrame(
+                    fin: true, opcode: .connectionClose, maskKey: .random(),
+                    data: ByteBuffer(bytes: [0x03, 0xED])), 1002
+            ),
+        ] as [(String, WebSocketFrame, UInt16)])
     func forbiddenFrames(_ name: String, _ frame: WebSocketFrame, _ code: UInt16) async throws {
         let cluster = try await TestCluster.start()
         let client = try await cluster.connect("strict")
         try await client.send(frame)
         var closing: TestClient.Frame?
         while closing == nil {
-            if case .close(let code, let reason) = try await client.next() { closing = .close(code: code, reason: reason) }
+            if case .close(let code, let reason) = try await client.next() {
+                closing = .close(code: code, reason: reason)
+            }
         }
         guard case .close(let received, let reason)? = closing else { return }
         #expect(received == code, "\(name): \(reason)")

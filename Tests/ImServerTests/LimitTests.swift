@@ -10,7 +10,9 @@ struct LimitTests {
         let cluster = try await TestCluster.start { configuration, _ in configuration.limits.connectionsPerUser = 2 }
         _ = try await cluster.connect("alice")
         _ = try await cluster.connect("alice")
-        await #expect(throws: TestClientError.refused(status: 429, reason: "user has 2 connections on this node already")) {
+        await #expect(
+            throws: TestClientError.refused(status: 429, reason: "user has 2 connections on this node already")
+        ) {
             _ = try await TestClient.connect(to: try await cluster.url(for: "alice"))
         }
         _ = try await cluster.connect("bob")

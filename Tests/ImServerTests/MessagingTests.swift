@@ -13,7 +13,8 @@ struct MessagingTests {
         let tab2 = try await cluster.connect("alice")
         let bob = try await cluster.connect("bob")
 
-        let result = try await cluster.helper.send(try JSONPayload(json: #"{"text":"hi"}"#), from: "bob", to: ["alice", "alice"])
+        let result = try await cluster.helper.send(
+            try JSONPayload(json: #"{"text":"hi"}"#), from: "bob", to: ["alice", "alice"])
         #expect(result.offline.isEmpty)
         for tab in [tab1, tab2] {
             let message = try await tab.next(type: "message")

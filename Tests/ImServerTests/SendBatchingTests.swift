@@ -131,9 +131,11 @@ struct SendBatchingTests {
         try await cluster.stop()
     }
 
-    @Test("a connection flushed moments ago gets its next messages in one later write, none lost", arguments: [
-        Duration.zero, .milliseconds(5), .milliseconds(300),
-    ])
+    @Test(
+        "a connection flushed moments ago gets its next messages in one later write, none lost",
+        arguments: [
+            Duration.zero, .milliseconds(5), .milliseconds(300),
+        ])
     func flushPacing(_ interval: Duration) async throws {
         let cluster = try await TestCluster.start { configuration, _ in configuration.flushInterval = interval }
         let bob = try await cluster.connect("bob")

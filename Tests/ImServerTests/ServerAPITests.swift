@@ -26,7 +26,9 @@ struct ServerAPITests {
         return (cluster, runner, "http://127.0.0.1:\(port)")
     }
 
-    private func call(_ method: String, _ base: String, _ path: String, _ body: String? = nil) async throws -> HTTPResult {
+    private func call(_ method: String, _ base: String, _ path: String, _ body: String? = nil) async throws
+        -> HTTPResult
+    {
         try await httpRequest(method, base + path, body: body, headers: ["Authorization": "Bearer \(Self.key)"])
     }
 
@@ -63,8 +65,9 @@ struct ServerAPITests {
         let alice = try await TestClient.connect(to: url)
         #expect(try await alice.next(type: "ready")["client"]?.string == "alice")
 
-        let sent = try await call("POST", base, "/v1/messages",
-                                  #"{"from":"bob","to":["alice","zed"],"data":{"n":12345678901234567890},"receipt":false}"#)
+        let sent = try await call(
+            "POST", base, "/v1/messages",
+            #"{"from":"bob","to":["alice","zed"],"data":{"n":12345678901234567890},"receipt":false}"#)
         #expect(sent.status == 200)
         #expect(sent.json?["offline"] == .array([.string("zed")]))
         guard case .text(let frame) = try await alice.next() else { throw TestClientError.closed }
@@ -79,10 +82,12 @@ struct ServerAPITests {
         #expect(roomMessage["chan"]?.string == "room")
 
         let channels = try await call("GET", base, "/v1/channels")
-        #expect(channels.json?["channels"] == .array([
-            .object(["name": .string("lobby"), "members": .number(1), "online": .number(1)]),
-            .object(["name": .string("room"), "members": .number(1), "online": .number(1)]),
-        ]))
+        #expect(
+            channels.json?["channels"]
+                == .array([
+                    .object(["name": .string("lobby"), "members": .number(1), "online": .number(1)]),
+                    .object(["name": .string("room"), "members": .number(1), "online": .number(1)]),
+                ]))
         #expect(try await call("GET", base, "/v1/channels/room/members").json?["clients"] == .array([.string("alice")]))
         #expect(try await call("GET", base, "/v1/clients/alice/online").json?["online"] == .bool(true))
         let statuses = try await call("POST", base, "/v1/online", #"{"clients":["alice","zed"]}"#)
@@ -110,9 +115,11 @@ struct ServerAPITests {
     func eventStream() async throws {
         let (cluster, api, base) = try await start()
         let port = try #require(URLComponents(string: base)?.port)
-        let stream = try await StreamingHTTP.open(port: port, request: """
-            GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n
-            """)
+        let stream = try await StreamingHTTP.open(
+            port: port,
+            request: """
+                GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n
+                """)
         _ = try await stream.read(until: ": connected")
         let client = try await cluster.connect("eve", meta: "tablet")
         let online = try await stream.read(until: "\n\n")
@@ -131,8 +138,9 @@ struct ServerAPITests {
     func refusesOpenAPIWithoutKey() async throws {
         let cluster = try await TestCluster.start()
         #expect(throws: ServerAPIError.self) {
-            _ = try ServerAPI.makeApplication(helper: cluster.helper, configuration: ServerAPIConfiguration(host: "0.0.0.0"),
-                                              health: { .up }, logger: Logger(label: "t"))
+            _ = try ServerAPI.makeApplication(
+                helper: cluster.helper, configuration: ServerAPIConfiguration(host: "0.0.0.0"),
+                health: { .up }, logger: Logger(label: "t"))
         }
         try await cluster.stop()
     }

@@ -46,8 +46,9 @@ struct StartupTests {
     @Test("keeps listening with health 503 while the bus refuses subscribers, then serves once it connects")
     func busDownAtStart() async throws {
         let bus = NotYetConnectedBus()
-        let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()),
-                                              waitUntilLinked: false)
+        let cluster = try await TestCluster.start(
+            backplane: Backplane(bus: bus, presence: MemoryPresence()),
+            waitUntilLinked: false)
         let node = cluster.nodes[0]
         try await waitUntil { bus.refusedSubscribers >= 2 }
         #expect(node.node.core.healthResponse().status == .serviceUnavailable)

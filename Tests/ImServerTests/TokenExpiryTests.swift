@@ -14,8 +14,9 @@ struct TokenExpiryTests {
         return try await minter.mint(for: user, lifetime: .zero, now: Date(timeIntervalSince1970: exp))
     }
 
-    @Test("a signed token expiring in 9.3e18 s or 1e300 s, or in an hour, is refused with 401; the node serves on",
-          arguments: [9.3e18, 1e300, 1.7976931348623157e308, 3600])
+    @Test(
+        "a signed token expiring in 9.3e18 s or 1e300 s, or in an hour, is refused with 401; the node serves on",
+        arguments: [9.3e18, 1e300, 1.7976931348623157e308, 3600])
     func absurdExpiry(offset: Double) async throws {
         let secret = "test-secret-of-at-least-32-bytes!!"
         let cluster = try await TestCluster.start(secret: secret)

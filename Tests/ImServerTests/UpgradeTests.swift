@@ -14,10 +14,11 @@ struct UpgradeTests {
         return components.path + "?" + (components.percentEncodedQuery ?? "")
     }
 
-    private static func request(_ target: String, method: String = "GET", version: String = "HTTP/1.1",
-                                connection: String? = "Upgrade", key: String? = UpgradeTests.key,
-                                webSocketVersion: String? = "13", host: String? = "127.0.0.1") -> String
-    {
+    private static func request(
+        _ target: String, method: String = "GET", version: String = "HTTP/1.1",
+        connection: String? = "Upgrade", key: String? = UpgradeTests.key,
+        webSocketVersion: String? = "13", host: String? = "127.0.0.1"
+    ) -> String {
         var lines = ["\(method) \(target) \(version)", "Upgrade: websocket"]
         if let host { lines.append("Host: \(host)") }
         if let connection { lines.append("Connection: \(connection)") }
@@ -33,31 +34,41 @@ struct UpgradeTests {
         return [0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $1 ^ mask[$0 % 4] }
     }
 
-    @Test("a malformed WebSocket request is refused with its status and reason, and its token stays usable",
-          arguments: [
-              ("POST", "HTTP/1.1", "Upgrade", key, "13", 405, "a WebSocket upgrade must be a GET request"),
-              ("GET", "HTTP/1.0", "Upgrade", key, "13", 400, "a WebSocket upgrade needs HTTP/1.1"),
-              ("GET", "HTTP/1.1", "keep-alive", key, "13", 400, "a WebSocket upgrade needs Connection: Upgrade"),
-              ("GET", "HTTP/1.1", "Upgrade", nil, "13", 400, "a WebSocket upgrade needs one Sec-WebSocket-Key"),
-              // RFC 6455 §4.1: the key is 16 random bytes in base64.
-              ("GET", "HTTP/1.1", "Upgrade", "abc", "13", 400, "Sec-WebSocket-Key: 16 bytes in base64"),
-              ("GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZQ", "13", 400, "Sec-WebSocket-Key: 16 bytes in base64"),
-              ("GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZ*==", "13", 400,
-               "Sec-WebSocket-Key: 16 bytes in base64"),
-              ("GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZQdGhl", "13", 400,
-               "Sec-WebSocket-Key: 16 bytes in base64"),
-              ("GET", "HTTP/1.1", "Upgrade", key, "8", 426, "Sec-WebSocket-Version must be 13"),
-              ("GET", "HTTP/1.1", "Upgrade", key, "13", 400, "a WebSocket upgrade needs one Host header"),
-          ] as [(String, String, String, String?, String, Int, String)])
-    func malformedRequests(_ method: String, _ version: String, _ connection: String, _ key: String?,
-                           _ webSocketVersion: String, _ status: Int, _ reason: String) async throws
-    {
+    @Test(
+        "a malformed WebSocket request is refused with its status and reason, and its token stays usable",
+        arguments: [
+            ("POST", "HTTP/1.1", "Upgrade", key, "13", 405, "a WebSocket upgrade must be a GET request"),
+            ("GET", "HTTP/1.0", "Upgrade", key, "13", 400, "a WebSocket upgrade needs HTTP/1.1"),
+            ("GET", "HTTP/1.1", "keep-alive", key, "13", 400, "a WebSocket upgrade needs Connection: Upgrade"),
+            ("GET", "HTTP/1.1", "Upgrade", nil, "13", 400, "a WebSocket upgrade needs one Sec-WebSocket-Key"),
+            // RFC 6455 §4.1: the key is 16 random bytes in base64.
+            ("GET", "HTTP/1.1", "Upgrade", "abc", "13", 400, "Sec-WebSocket-Key: 16 bytes in base64"),
+            (
+                "GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZQ", "13", 400,
+                "Sec-WebSocket-Key: 16 bytes in base64"
+            ),
+            (
+                "GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZ*==", "13", 400,
+                "Sec-WebSocket-Key: 16 bytes in base64"
+            ),
+            (
+                "GET", "HTTP/1.1", "Upgrade", "dGhlIHNhbXBsZSBub25jZQdGhl", "13", 400,
+                "Sec-WebSocket-Key: 16 bytes in base64"
+            ),
+            ("GET", "HTTP/1.1", "Upgrade", key, "8", 426, "Sec-WebSocket-Version must be 13"),
+            ("GET", "HTTP/1.1", "Upgrade", key, "13", 400, "a WebSocket upgrade needs one Host header"),
+        ] as [(String, String, String, String?, String, Int, String)])
+    func malformedRequests(
+        _ method: String, _ version: String, _ connection: String, _ key: String?,
+        _ webSocketVersion: String, _ status: Int, _ reason: String
+    ) async throws {
         let cluster = try await TestCluster.start()
         let url = try await cluster.url(for: "alice")
         let noHost = reason.contains("Host")
-        let request = Self.request(try Self.target(of: url), method: method, version: version,
-                                   connection: connection, key: key, webSocketVersion: webSocketVersion,
-                                   host: noHost ? nil : "127.0.0.1")
+        let request = Self.request(
+            try Self.target(of: url), method: method, version: version,
+            connection: connection, key: key, webSocketVersion: webSocketVersion,
+            host: noHost ? nil : "127.0.0.1")
         let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port, request: request)
         let response = try await exchange.read(until: reason)
         #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(response)")
@@ -96,8 +107,9 @@ struct UpgradeTests {
     @Test("a plain GET on the WebSocket path is plain HTTP, answered by the public routes")
     func plainRequestOnThePath() async throws {
         let cluster = try await TestCluster.start()
-        let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port,
-                                                    request: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let exchange = try await StreamingHTTP.open(
+            port: cluster.nodes[0].port,
+            request: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let response = try await exchange.read(until: "not found")
         #expect(response.hasPrefix("HTTP/1.1 404 "), "\(response)")
         await exchange.close()

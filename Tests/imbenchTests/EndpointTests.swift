@@ -27,7 +27,9 @@ import Testing
         #expect(base.withQuery(of: minted).description == "ws://127.0.0.1:1/ws?token=t")
     }
 
-    @Test(arguments: ["127.0.0.1:1/ws", "wss://h:1/ws", "ws://:1/ws", "ws://h:0/ws", "ws://h:70000", "ws://h:x/ws", "ws:/h"])
+    @Test(arguments: [
+        "127.0.0.1:1/ws", "wss://h:1/ws", "ws://:1/ws", "ws://h:0/ws", "ws://h:70000", "ws://h:x/ws", "ws:/h",
+    ])
     func refused(_ text: String) {
         #expect(throws: BenchError.self) { try Endpoint(parsing: text) }
     }

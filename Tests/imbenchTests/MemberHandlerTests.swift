@@ -19,8 +19,9 @@ import Testing
             recorder = LoopRecorder(eventLoop: channel.embeddedEventLoop)
             outcome = MemberOutcome.Slot(promise: channel.embeddedEventLoop.makePromise())
             let request = WebSocketConnector.upgradeRequest(target: "/ws?token=abc", host: "127.0.0.1:1")
-            handler = MemberHandler(recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0), request: request,
-                                    outcome: outcome, readyTimeout: .seconds(30))
+            handler = MemberHandler(
+                recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0), request: request,
+                outcome: outcome, readyTimeout: .seconds(30))
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }
@@ -34,8 +35,9 @@ import Testing
         }
     }
 
-    private static let response = Array(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-        + "Connection: upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n").utf8)
+    private static let response = Array(
+        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            + "Connection: upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n").utf8)
 
     private static func text(_ json: String) -> [UInt8] {
         let payload = Array(json.utf8)
@@ -57,7 +59,8 @@ import Testing
         let harness = try Harness()
         var outcome: MemberOutcome?
         harness.outcome.futureResult.assumeIsolated().whenSuccess { outcome = $0 }
-        let stream = Self.response + Self.text(#"{"type":"ready","client":"u"}"#)
+        let stream =
+            Self.response + Self.text(#"{"type":"ready","client":"u"}"#)
             + Self.text(#"{"type":"message","id":"1","data":{"seq":0,"t":1}}"#)
             + Self.text(#"{"type":"message","id":"2","data":{"seq":1,"t":1}}"#)
         // One byte at a time: every boundary (head, frame header, payload) is crossed.
@@ -129,8 +132,9 @@ import Testing
         let connector = WebSocketConnector(recorders: Recorders(group: group), readyTimeout: .seconds(30))
         // Port 1 on loopback: nothing listens there, so the connect is refused at once.
         let endpoint = try Endpoint(parsing: "ws://127.0.0.1:1/ws?token=x")
-        let attempt = connector.connect(to: endpoint, from: nil, tracker: SeqTracker(stride: 0, offset: 0),
-                                        on: group.next())
+        let attempt = connector.connect(
+            to: endpoint, from: nil, tracker: SeqTracker(stride: 0, offset: 0),
+            on: group.next())
         // The ready timeout is far away: a connect failure that did not reach the attempt would
         // hang here (the test's time limit) or end as `readyTimeout`.
         let error = await #expect(throws: (any Error).self) { try await attempt.get() }

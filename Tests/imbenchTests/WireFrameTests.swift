@@ -29,7 +29,8 @@ import Testing
 
     @Test func maskedFrameCarriesItsKey() throws {
         let frame = try header([0x89, 0x82, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0])
-        #expect(frame == WireFrame.Header(isFinal: true, opcode: 9, headerLength: 6, payloadLength: 2, mask: 0xA1B2_C3D4))
+        #expect(
+            frame == WireFrame.Header(isFinal: true, opcode: 9, headerLength: 6, payloadLength: 2, mask: 0xA1B2_C3D4))
     }
 
     @Test func refusesReservedBitsAndOversizedFrames() {
@@ -64,7 +65,8 @@ import Testing
     }
 
     @Test func readsSeqAndTimeOfAServerMessage() throws {
-        let frame = #"{"type":"message","id":"q1","from":"sequoia","chan":"bench","data":{"seq":4711,"t":123456789},"ts":1}"#
+        let frame =
+            #"{"type":"message","id":"q1","from":"sequoia","chan":"bench","data":{"seq":4711,"t":123456789},"ts":1}"#
         let found = try #require(scan(frame))
         #expect(found.seq == 4711)
         #expect(found.time == 123_456_789)

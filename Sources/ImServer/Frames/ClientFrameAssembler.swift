@@ -52,7 +52,9 @@ struct ClientFrameAssembler {
 
     /// Checks `frame` and returns what it completes.
     mutating func accept(_ frame: WebSocketFrame) throws(Violation) -> Output {
-        guard frame.maskKey != nil else { throw Violation(code: .protocolError, reason: "client frames must be masked") }
+        guard frame.maskKey != nil else {
+            throw Violation(code: .protocolError, reason: "client frames must be masked")
+        }
         guard !frame.rsv1 && !frame.rsv2 && !frame.rsv3 else {
             throw Violation(code: .protocolError, reason: "reserved bits set (no extension was negotiated)")
         }

@@ -44,9 +44,10 @@ public struct ServerFrame: Sendable {
     }
 
     /// `{"type":"message","id":…,"from":…,"chan":…,"data":…,"ts":…,"receipt":true}`.
-    public static func message(_ message: Message, wantsReceipt: Bool = false,
-                               allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ServerFrame
-    {
+    public static func message(
+        _ message: Message, wantsReceipt: Bool = false,
+        allocator: ByteBufferAllocator = ByteBufferAllocator()
+    ) -> ServerFrame {
         ServerFrame(allocator: allocator, capacity: 96 + message.data.readableBytes) { buffer in
             buffer.writeStaticString(#"{"type":"message","id":"#)
             buffer.writeJSONString(message.id)
@@ -66,7 +67,9 @@ public struct ServerFrame: Sendable {
     }
 
     /// `{"type":"receipt","id":…,"to":…,"status":…}`.
-    public static func receipt(_ receipt: Receipt, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ServerFrame {
+    public static func receipt(_ receipt: Receipt, allocator: ByteBufferAllocator = ByteBufferAllocator())
+        -> ServerFrame
+    {
         ServerFrame(allocator: allocator, capacity: 64) { buffer in
             buffer.writeStaticString(#"{"type":"receipt","id":"#)
             buffer.writeJSONString(receipt.messageID)

@@ -355,6 +355,5 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, Fl
     }
 }
 
-
 /// Confined to its channel's event loop: other threads reach it only through `execute`.
 extension ConnectionHandler: @unchecked Sendable {}

@@ -52,7 +52,7 @@ final class LoopHub: @unchecked Sendable {
     func remove(_ connection: ConnectionHandler) {
         eventLoop.assertInEventLoop()
         guard var list = connections[connection.client],
-              let index = list.firstIndex(where: { $0 === connection })
+            let index = list.firstIndex(where: { $0 === connection })
         else { return }
         list.remove(at: index)
         connectionCount -= 1
@@ -198,4 +198,3 @@ final class LoopHub: @unchecked Sendable {
         }
     }
 }
-

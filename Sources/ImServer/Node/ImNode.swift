@@ -22,10 +22,11 @@ public final class ImNode: Service {
     /// `routes` adds plain HTTP endpoints to the public port (health is always served).
     /// A configuration out of range (``NodeConfiguration/validate()``) makes ``run()`` throw
     /// the ``ConfigurationError`` at once (the node is built with the defaults meanwhile).
-    public init(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver"))
-    {
+    public init(
+        configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver")
+    ) {
         var configuration = configuration
         do throws(ConfigurationError) {
             try configuration.validate()
@@ -37,8 +38,9 @@ public final class ImNode: Service {
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.nodeID)"
         self.logger = logger
-        let core = NodeCore(configuration: configuration, backplane: backplane, tokens: tokens, group: group,
-                            logger: logger)
+        let core = NodeCore(
+            configuration: configuration, backplane: backplane, tokens: tokens, group: group,
+            logger: logger)
         self.core = core
         var routes = routes
         routes.add(.GET, "/health") { _ in core.healthResponse() }
@@ -136,8 +138,10 @@ extension ImNode {
                     await core.announce(.offline, record)
                 }
                 try await core.backplane.presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
-                try await subscriber.subscribe([configuration.subjects.node(configuration.nodeID),
-                                                configuration.subjects.broadcast])
+                try await subscriber.subscribe([
+                    configuration.subjects.node(configuration.nodeID),
+                    configuration.subjects.broadcast,
+                ])
                 core.markLinked()
                 return
             } catch {
@@ -187,7 +191,8 @@ extension NodeCore {
                 restored += 1
                 if count == 1 { await announce(.online, record) }
             }
-            logger.notice("re-registered connections", metadata: ["restored": "\(restored)", "live": "\(records.count)"])
+            logger.notice(
+                "re-registered connections", metadata: ["restored": "\(restored)", "live": "\(records.count)"])
             return true
         } catch {
             logger.warning("re-registration failed; retrying", metadata: ["error": "\(error)"])
@@ -208,8 +213,9 @@ extension NodeCore {
             do {
                 try await backplane.presence.renewLease(of: configuration.nodeID, ttl: ttl)
                 for record in try await backplane.presence.reapExpiredNodes() {
-                    logger.info("reaped connection of an expired node",
-                                metadata: ["client": "\(record.client)", "expiredNode": "\(record.node)"])
+                    logger.info(
+                        "reaped connection of an expired node",
+                        metadata: ["client": "\(record.client)", "expiredNode": "\(record.node)"])
                     await announce(.offline, record)
                 }
             } catch {
@@ -235,8 +241,9 @@ extension NodeCore {
             {"status":"\(health.isUp ? "up" : "down")","node":\(jsonQuoted(configuration.nodeID.rawValue)),\
             "connections":\(stats.openConnections),"backplane":\(jsonQuoted(health.description))}
             """
-        return PublicResponse(status: health.isUp ? .ok : .serviceUnavailable, contentType: "application/json",
-                              text: body)
+        return PublicResponse(
+            status: health.isUp ? .ok : .serviceUnavailable, contentType: "application/json",
+            text: body)
     }
 }
 

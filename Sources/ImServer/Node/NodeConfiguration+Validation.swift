@@ -40,8 +40,9 @@ extension NodeConfiguration {
         try Self.check("heartbeat.interval", pingInterval, oneMillisecond...Self.longestDuration)
         try Self.check("heartbeat.idleTimeout", idleTimeout, oneMillisecond...Self.longestDuration)
         guard idleTimeout > pingInterval else {
-            throw ConfigurationError(key: "heartbeat.idleTimeout", value: "\(idleTimeout)",
-                                     expected: "more than heartbeat.interval (\(pingInterval))")
+            throw ConfigurationError(
+                key: "heartbeat.idleTimeout", value: "\(idleTimeout)",
+                expected: "more than heartbeat.interval (\(pingInterval))")
         }
         try Self.check("lease.ttl", leaseTTL, oneMillisecond...Self.longestDuration)
         try Self.check("delivery.flushInterval", flushInterval, .zero...Self.longestFlushInterval)
@@ -49,8 +50,9 @@ extension NodeConfiguration {
 
     static func check(_ key: String, _ value: Duration, _ range: ClosedRange<Duration>) throws(ConfigurationError) {
         guard range.contains(value) else {
-            throw ConfigurationError(key: key, value: "\(value)",
-                                     expected: "\(describe(range.lowerBound)) to \(describe(range.upperBound))")
+            throw ConfigurationError(
+                key: key, value: "\(value)",
+                expected: "\(describe(range.lowerBound)) to \(describe(range.upperBound))")
         }
     }
 
@@ -83,11 +85,14 @@ extension Limits {
     /// Checks every limit against its range (see docs/configuration.md).
     public func validate() throws(ConfigurationError) {
         for (key, value, range) in counts where !range.contains(value) {
-            throw ConfigurationError(key: key, value: String(value),
-                                     expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw ConfigurationError(
+                key: key, value: String(value),
+                expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
-        let durations = [("limits.slowConsumerTimeout", slowConsumerTimeout),
-                         ("limits.handshakeTimeout", handshakeTimeout)]
+        let durations = [
+            ("limits.slowConsumerTimeout", slowConsumerTimeout),
+            ("limits.handshakeTimeout", handshakeTimeout),
+        ]
         for (key, value) in durations {
             try NodeConfiguration.check(key, value, Duration.milliseconds(1)...NodeConfiguration.longestDuration)
         }
@@ -101,8 +106,9 @@ extension Duration {
         throws(ConfigurationError) -> Duration
     {
         guard seconds.isFinite, range.contains(seconds) else {
-            throw ConfigurationError(key: key, value: String(seconds),
-                                     expected: "\(range.lowerBound) to \(range.upperBound) seconds")
+            throw ConfigurationError(
+                key: key, value: String(seconds),
+                expected: "\(range.lowerBound) to \(range.upperBound) seconds")
         }
         return .seconds(seconds)
     }

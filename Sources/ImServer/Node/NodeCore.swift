@@ -53,9 +53,10 @@ public final class NodeCore: Sendable {
     }
 
     /// A node core over `backplane` whose connections live on the loops of `group`.
-    public init(configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
-                group: any EventLoopGroup, logger: Logger)
-    {
+    public init(
+        configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
+        group: any EventLoopGroup, logger: Logger
+    ) {
         self.configuration = configuration
         self.backplane = backplane
         self.tokens = tokens
@@ -66,8 +67,9 @@ public final class NodeCore: Sendable {
         self.shards = shards
         self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
         self.subscriptions = SubscriptionQueue(subjects: configuration.subjects)
-        self.slots = ConnectionSlots(perNode: configuration.limits.connectionsPerNode,
-                                     perUser: configuration.limits.connectionsPerUser)
+        self.slots = ConnectionSlots(
+            perNode: configuration.limits.connectionsPerNode,
+            perUser: configuration.limits.connectionsPerUser)
     }
 
     var nodeID: NodeID { configuration.nodeID }
@@ -117,12 +119,13 @@ public final class NodeCore: Sendable {
             case .registered(let done)?: registration = { done }
             case .registering(let task)?: registration = { await task.value }
             }
-            lifecycles[id] = .unregistering(Task(executorPreference: connection.hub.taskExecutor) {
-                await self.unregister(record, registration: await registration())
-                self.lifecycles.withLock { lifecycles in
-                    if case .unregistering? = lifecycles[id] { lifecycles[id] = nil }
-                }
-            })
+            lifecycles[id] = .unregistering(
+                Task(executorPreference: connection.hub.taskExecutor) {
+                    await self.unregister(record, registration: await registration())
+                    self.lifecycles.withLock { lifecycles in
+                        if case .unregistering? = lifecycles[id] { lifecycles[id] = nil }
+                    }
+                })
         }
     }
 
@@ -146,7 +149,8 @@ public final class NodeCore: Sendable {
             let ready = ServerFrame.ready(client: record.client, node: nodeID)
             loop.execute { connection.markReady(ready) }
         } catch {
-            logger.warning("could not register connection", metadata: ["client": "\(record.client)", "error": "\(error)"])
+            logger.warning(
+                "could not register connection", metadata: ["client": "\(record.client)", "error": "\(error)"])
             loop.execute { connection.close(.tryAgainLater) }
         }
         return registration
@@ -164,8 +168,9 @@ public final class NodeCore: Sendable {
         do {
             if try await backplane.presence.disconnect(record) == 0 { await announce(.offline, record) }
         } catch {
-            logger.warning("could not unregister connection; the lease reaper will",
-                           metadata: ["client": "\(record.client)", "error": "\(error)"])
+            logger.warning(
+                "could not unregister connection; the lease reaper will",
+                metadata: ["client": "\(record.client)", "error": "\(error)"])
         }
     }
 
@@ -211,12 +216,14 @@ public final class NodeCore: Sendable {
     // MARK: Events and receipts
 
     func announce(_ kind: PresenceEvent.Kind, _ record: ConnectionRecord) async {
-        let event = PresenceEvent(kind: kind, client: record.client, node: record.node, meta: record.meta,
-                                  timestamp: Int64(Date().timeIntervalSince1970 * 1000))
+        let event = PresenceEvent(
+            kind: kind, client: record.client, node: record.node, meta: record.meta,
+            timestamp: Int64(Date().timeIntervalSince1970 * 1000))
         do {
             try await backplane.bus.publish(Envelope.event(event).encoded(), to: subjects.events)
         } catch {
-            logger.warning("could not publish \(kind) event", metadata: ["client": "\(record.client)", "error": "\(error)"])
+            logger.warning(
+                "could not publish \(kind) event", metadata: ["client": "\(record.client)", "error": "\(error)"])
         }
     }
 
@@ -258,7 +265,8 @@ public final class NodeCore: Sendable {
             envelope = try Envelope(decoding: message.payload)
         } catch {
             stats.countMalformed()
-            logger.error("dropping malformed envelope", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            logger.error(
+                "dropping malformed envelope", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
             return
         }
         await handle(envelope)
@@ -346,8 +354,9 @@ public final class NodeCore: Sendable {
         }
         let local = directory.withLock { directory in reported.map { directory.isLocal($0) } }
         let receipts = zip(reported, local).map { receiver, isLocal in
-            Receipt(messageID: id, sender: delivery.message.sender, receiver: receiver,
-                    status: isLocal ? .delivered : .offline)
+            Receipt(
+                messageID: id, sender: delivery.message.sender, receiver: receiver,
+                status: isLocal ? .delivered : .offline)
         }
         let nodes = delivery.senderNodes
         Task { await send(receipts, to: nodes) }

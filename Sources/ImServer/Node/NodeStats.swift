@@ -19,9 +19,10 @@ public final class NodeStats: Sendable {
     private let refusalCounters = Mutex([UInt: (counter: Counter, count: Int)]())
 
     init() {
-        envelopeCounters = Dictionary(uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command", "batch"].map {
-            ($0, Counter(label: "imserver_envelopes_total", dimensions: [("kind", $0)]))
-        })
+        envelopeCounters = Dictionary(
+            uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command", "batch"].map {
+                ($0, Counter(label: "imserver_envelopes_total", dimensions: [("kind", $0)]))
+            })
     }
 
     /// Connections open now.
@@ -68,7 +69,8 @@ public final class NodeStats: Sendable {
 
     func count(refusal status: UInt) {
         let counter = refusalCounters.withLock { counters in
-            let counter = counters[status]?.counter
+            let counter =
+                counters[status]?.counter
                 ?? Counter(label: "imserver_handshakes_refused_total", dimensions: [("status", String(status))])
             counters[status] = (counter, (counters[status]?.count ?? 0) + 1)
             return counter

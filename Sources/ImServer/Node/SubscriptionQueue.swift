@@ -35,8 +35,10 @@ final class SubscriptionQueue: Sendable {
         state.withLock { state in
             guard !change.subscribe.isEmpty || !change.unsubscribe.isEmpty else { return state.lastTicket }
             state.lastTicket += 1
-            continuation.yield(Item(subscribe: change.subscribe, unsubscribe: change.unsubscribe,
-                                    ticket: state.lastTicket))
+            continuation.yield(
+                Item(
+                    subscribe: change.subscribe, unsubscribe: change.unsubscribe,
+                    ticket: state.lastTicket))
             return state.lastTicket
         }
     }
@@ -59,11 +61,14 @@ final class SubscriptionQueue: Sendable {
     func run(applyingTo subscriber: any BusSubscriber, logger: Logger) async {
         for await item in stream {
             do {
-                if !item.unsubscribe.isEmpty { try await subscriber.unsubscribe(item.unsubscribe.map(subjects.channel)) }
+                if !item.unsubscribe.isEmpty {
+                    try await subscriber.unsubscribe(item.unsubscribe.map(subjects.channel))
+                }
                 if !item.subscribe.isEmpty { try await subscriber.subscribe(item.subscribe.map(subjects.channel)) }
             } catch {
-                logger.warning("channel subscription change failed; the bus retries on reconnect",
-                               metadata: ["error": "\(error)"])
+                logger.warning(
+                    "channel subscription change failed; the bus retries on reconnect",
+                    metadata: ["error": "\(error)"])
             }
             let ready = state.withLock { state in
                 state.applied = item.ticket

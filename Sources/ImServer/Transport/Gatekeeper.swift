@@ -20,10 +20,13 @@ final class Gatekeeper: Sendable {
     init(core: NodeCore) {
         self.core = core
         let limits = core.configuration.limits
-        self.handshakes = Mutex(TokenBucket(rate: limits.handshakesPerSecond,
-                                            burst: max(limits.handshakesPerSecond / 10, 1)))
-        self.sources = SourceRateLimiter(rate: limits.handshakesPerSource,
-                                         burst: max(limits.handshakesPerSource / 10, 10))
+        self.handshakes = Mutex(
+            TokenBucket(
+                rate: limits.handshakesPerSecond,
+                burst: max(limits.handshakesPerSecond / 10, 1)))
+        self.sources = SourceRateLimiter(
+            rate: limits.handshakesPerSource,
+            burst: max(limits.handshakesPerSource / 10, 10))
     }
 
     /// Checks the request line and limits that need no I/O; `nil` means go on to ``admit(token:)``.

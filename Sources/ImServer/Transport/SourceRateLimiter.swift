@@ -21,7 +21,8 @@ final class SourceRateLimiter: Sendable {
                 self = .v4(v4.address.sin_addr.s_addr)
             case .v6(let v6)?:
                 self = withUnsafeBytes(of: v6.address.sin6_addr) { raw in
-                    .v6(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                    .v6(
+                        raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
                         raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
                 }
             default:

@@ -53,8 +53,10 @@ enum WebSocketRequest {
     static func switchingProtocols(_ request: HTTPRequestHead) -> HTTPResponseHead {
         let key = request.headers.first(name: "sec-websocket-key") ?? ""
         let digest = Insecure.SHA1.hash(data: Array((key + acceptGUID).utf8))
-        let headers = HTTPHeaders([("upgrade", "websocket"), ("connection", "upgrade"),
-                                   ("sec-websocket-accept", Data(digest).base64EncodedString())])
+        let headers = HTTPHeaders([
+            ("upgrade", "websocket"), ("connection", "upgrade"),
+            ("sec-websocket-accept", Data(digest).base64EncodedString()),
+        ])
         return HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)
     }
 }

@@ -50,8 +50,12 @@ public final class WebSocketTransport: Transport {
         bound.withLock { $0 = (port, channel) }
         ready.continuation.yield(port)
         ready.continuation.finish()
-        core.logger.info("listening", metadata: ["address": "\(core.configuration.host):\(port ?? 0)",
-                                                 "path": "\(core.configuration.path)"])
+        core.logger.info(
+            "listening",
+            metadata: [
+                "address": "\(core.configuration.host):\(port ?? 0)",
+                "path": "\(core.configuration.path)",
+            ])
         try? await gracefulShutdown()
         try? await channel.close()
     }
@@ -101,9 +105,10 @@ public final class WebSocketTransport: Transport {
 
     private static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
-    private static func initialize(_ channel: any Channel, core: NodeCore, gatekeeper: Gatekeeper,
-                                   routes: PublicRoutes) -> EventLoopFuture<Void>
-    {
+    private static func initialize(
+        _ channel: any Channel, core: NodeCore, gatekeeper: Gatekeeper,
+        routes: PublicRoutes
+    ) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         let state = NIOLoopBound(HandshakeState(), eventLoop: loop)
         let limits = core.configuration.limits
@@ -121,8 +126,9 @@ public final class WebSocketTransport: Transport {
                 pipelining: HTTPServerPipelineHandler(), errors: HTTPServerProtocolErrorHandler(),
                 decoder: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                 encoder: HTTPResponseEncoder(), routes: PublicHTTPHandler(handshake: state.value, routes: routes))
-            let upgrade = WebSocketUpgradeHandler(core: core, gatekeeper: gatekeeper, handshake: state.value,
-                                                  handlers: http)
+            let upgrade = WebSocketUpgradeHandler(
+                core: core, gatekeeper: gatekeeper, handshake: state.value,
+                handlers: http)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(http.encoder)
             try sync.addHandler(http.decoder)

@@ -157,8 +157,9 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             gatekeeper.release(.admitted(token))
             return context.close(promise: nil)
         }
-        let record = ConnectionRecord(client: token.client, node: core.configuration.nodeID,
-                                      connection: core.makeConnectionID(), meta: token.meta)
+        let record = ConnectionRecord(
+            client: token.client, node: core.configuration.nodeID,
+            connection: core.makeConnectionID(), meta: token.meta)
         let sync = context.pipeline.syncOperations
         // The encoder goes after the 101 passed through it; the parser leaves on a later loop
         // turn (NIO's ByteToMessageHandler always does) and passes what it holds to the WebSocket

@@ -6,7 +6,8 @@ extension Backplane {
     public static func sharedDirectory(_ directory: SharedDirectory, pollInterval: Duration = .milliseconds(2))
         -> Backplane
     {
-        Backplane(bus: LogBus(directory: directory, pollInterval: pollInterval), presence: FilePresence(directory: directory))
+        Backplane(
+            bus: LogBus(directory: directory, pollInterval: pollInterval), presence: FilePresence(directory: directory))
     }
 }
 
@@ -18,7 +19,8 @@ extension BackplaneFactory {
         register(scheme: "shared-dir") { url, _ in
             let directory = try SharedDirectory(url: url)
             try directory.create()
-            let poll = URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems?
+            let poll =
+                URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems?
                 .first { $0.name == "poll" }?.value.flatMap(Int.init) ?? 2
             guard (1...1000).contains(poll) else { throw SharedDirectoryError.invalidURL(url.absoluteString) }
             return .sharedDirectory(directory, pollInterval: .milliseconds(poll))
@@ -30,7 +32,7 @@ extension SharedDirectory {
     /// The directory a `shared-dir:///path` URL names.
     public init(url: URL) throws(SharedDirectoryError) {
         guard url.scheme?.lowercased() == "shared-dir", url.host(percentEncoded: false)?.isEmpty ?? true,
-              url.path.hasPrefix("/"), url.path.count > 1
+            url.path.hasPrefix("/"), url.path.count > 1
         else { throw .invalidURL(url.absoluteString) }
         self.init(path: url.path)
     }

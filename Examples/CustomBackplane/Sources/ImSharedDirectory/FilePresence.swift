@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Foundation
 public import ImBackplane
@@ -36,7 +36,9 @@ public final class FilePresence: Presence {
     private func withState<T: Sendable>(_ change: @escaping @Sendable (inout PresenceState) -> T) async throws -> T {
         let directory = directory
         return try await SharedDirectory.io {
-            guard directory.exists else { throw BackplaneError.unavailable("shared directory \(directory.path) is missing") }
+            guard directory.exists else {
+                throw BackplaneError.unavailable("shared directory \(directory.path) is missing")
+            }
             let lock = try OpenFile(directory.presenceLock, flags: O_RDWR | O_CREAT)
             return try lock.withExclusiveLock {
                 let url = URL(fileURLWithPath: directory.presenceState)
@@ -45,7 +47,8 @@ public final class FilePresence: Presence {
                     do {
                         state = try JSONDecoder().decode(PresenceState.self, from: data)
                     } catch {
-                        throw BackplaneError.protocolViolation("\(directory.presenceState) is not presence state: \(error)")
+                        throw BackplaneError.protocolViolation(
+                            "\(directory.presenceState) is not presence state: \(error)")
                     }
                 }
                 let before = state
@@ -94,7 +97,8 @@ public final class FilePresence: Presence {
 
     public func onlineUsers(after: ClientID?, limit: Int) async throws -> [ClientID] {
         try await withState { state in
-            PresenceState.page(of: state.connections.keys, after: after?.rawValue, limit: limit).map(ClientID.init(rawValue:))
+            PresenceState.page(of: state.connections.keys, after: after?.rawValue, limit: limit).map(
+                ClientID.init(rawValue:))
         }
     }
 

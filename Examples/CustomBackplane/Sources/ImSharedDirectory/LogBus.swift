@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 public import ImBackplane
 public import NIOCore
@@ -28,9 +28,10 @@ public final class LogBus: Bus {
     private let subscribers = Mutex<[ObjectIdentifier: LogSubscriber]>([:])
 
     /// A bus in `directory`.
-    public init(directory: SharedDirectory, pollInterval: Duration = .milliseconds(2),
-                maximumLogSize: Int = 64 * 1024 * 1024, bufferLimit: Int = 1 << 16)
-    {
+    public init(
+        directory: SharedDirectory, pollInterval: Duration = .milliseconds(2),
+        maximumLogSize: Int = 64 * 1024 * 1024, bufferLimit: Int = 1 << 16
+    ) {
         self.directory = directory
         self.pollInterval = pollInterval
         self.maximumLogSize = maximumLogSize
@@ -59,7 +60,9 @@ public final class LogBus: Bus {
         let maximumLogSize = maximumLogSize
         let record = bytes
         try await SharedDirectory.io {
-            guard directory.exists else { throw BackplaneError.unavailable("shared directory \(directory.path) is missing") }
+            guard directory.exists else {
+                throw BackplaneError.unavailable("shared directory \(directory.path) is missing")
+            }
             let log = try OpenFile(directory.busLog, flags: O_WRONLY | O_APPEND | O_CREAT)
             try log.withExclusiveLock {
                 // Rotated under the lock, so no record is written to a file being renamed away.

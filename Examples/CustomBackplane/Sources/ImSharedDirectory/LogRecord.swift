@@ -14,8 +14,9 @@ enum LogRecord {
         let subject = Array(message.subject.utf8)
         let payload = message.payload.readableBytesView
         guard subject.count <= maximumSubjectLength, payload.count <= maximumPayloadLength else {
-            throw .protocolViolation("a message over \(maximumPayloadLength) bytes or a subject over "
-                + "\(maximumSubjectLength) bytes does not fit a log record")
+            throw .protocolViolation(
+                "a message over \(maximumPayloadLength) bytes or a subject over "
+                    + "\(maximumSubjectLength) bytes does not fit a log record")
         }
         appendLength(subject.count, to: &bytes)
         bytes += subject
@@ -47,8 +48,10 @@ enum LogRecord {
 
     private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
         let value = UInt32(truncatingIfNeeded: length)
-        bytes += [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8),
-                  UInt8(truncatingIfNeeded: value)]
+        bytes += [
+            UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8),
+            UInt8(truncatingIfNeeded: value),
+        ]
     }
 
     private static func length(in bytes: ArraySlice<UInt8>, at index: Int) -> Int? {

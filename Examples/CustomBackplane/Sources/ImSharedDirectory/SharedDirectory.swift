@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 public import Foundation
 import ImBackplane
@@ -106,6 +106,8 @@ final class OpenFile: @unchecked Sendable {
 
     /// Empties the file.
     func truncate() throws(BackplaneError) {
-        guard ftruncate(descriptor, 0) == 0 else { throw .unavailable("ftruncate: \(String(cString: strerror(errno)))") }
+        guard ftruncate(descriptor, 0) == 0 else {
+            throw .unavailable("ftruncate: \(String(cString: strerror(errno)))")
+        }
     }
 }

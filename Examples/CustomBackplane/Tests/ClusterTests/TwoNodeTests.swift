@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import ImCore
 import ImTesting
@@ -23,10 +23,13 @@ struct TwoNodeTests {
             .appendingPathComponent("imserver-shared-dir")
         let port = try await freePort()
         let apiPort = try await freePort()
-        let server = try await LocalServer.start(binary, arguments: [
-            "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--node-id", "dir-node-\(index)",
-            "--backplane-url", "shared-dir://\(directory)",
-        ], environment: ["IM_TOKEN_SECRET": Self.secret, "IM_LEASE_TTL": "3", "IM_LOG_LEVEL": "error"], port: port)
+        let server = try await LocalServer.start(
+            binary,
+            arguments: [
+                "--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--node-id",
+                "dir-node-\(index)",
+                "--backplane-url", "shared-dir://\(directory)",
+            ], environment: ["IM_TOKEN_SECRET": Self.secret, "IM_LEASE_TTL": "3", "IM_LOG_LEVEL": "error"], port: port)
         let node = Node(server: server, apiPort: apiPort)
         try await waitUntil(timeout: .seconds(10)) { await health(node) == 200 }
         return node
@@ -34,7 +37,7 @@ struct TwoNodeTests {
 
     private func health(_ node: Node) async -> Int {
         guard let url = URL(string: "http://127.0.0.1:\(node.port)/health"),
-              let (_, response) = try? await URLSession.shared.data(from: url)
+            let (_, response) = try? await URLSession.shared.data(from: url)
         else { return 0 }
         return (response as? HTTPURLResponse)?.statusCode ?? 0
     }
@@ -58,7 +61,9 @@ struct TwoNodeTests {
 
     @Test("a message sent through one node's API reaches a client on the other")
     func acrossNodes() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("im-two-nodes-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "im-two-nodes-\(UUID().uuidString)"
+        ).path
         let first = try await startNode(1, directory: directory)
         let second = try await startNode(2, directory: directory)
 

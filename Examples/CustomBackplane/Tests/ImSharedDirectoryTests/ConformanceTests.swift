@@ -6,8 +6,9 @@ import Testing
 
 /// A fresh directory per check, so checks run in parallel without seeing each other.
 private func freshDirectory() throws -> SharedDirectory {
-    let directory = SharedDirectory(path: FileManager.default.temporaryDirectory
-        .appendingPathComponent("im-shared-dir-\(UUID().uuidString)").path)
+    let directory = SharedDirectory(
+        path: FileManager.default.temporaryDirectory
+            .appendingPathComponent("im-shared-dir-\(UUID().uuidString)").path)
     try directory.create()
     return directory
 }
@@ -29,18 +30,24 @@ struct SharedDirectoryConformanceTests {
     @Test(arguments: BusConformance.Check.allCases)
     func bus(_ check: BusConformance.Check) async throws {
         let directory = try freshDirectory()
-        let outcome = try await BusConformance(restartBackend: restart(directory), makeBus: {
-            LogBus(directory: directory)
-        }).run(check)
+        let outcome = try await BusConformance(
+            restartBackend: restart(directory),
+            makeBus: {
+                LogBus(directory: directory)
+            }
+        ).run(check)
         #expect(outcome == .passed)
     }
 
     @Test(arguments: PresenceConformance.Check.allCases)
     func presence(_ check: PresenceConformance.Check) async throws {
         let directory = try freshDirectory()
-        let outcome = try await PresenceConformance(restartBackend: restart(directory), makePresence: {
-            FilePresence(directory: directory)
-        }).run(check)
+        let outcome = try await PresenceConformance(
+            restartBackend: restart(directory),
+            makePresence: {
+                FilePresence(directory: directory)
+            }
+        ).run(check)
         #expect(outcome == .passed)
     }
 
@@ -48,7 +55,9 @@ struct SharedDirectoryConformanceTests {
     func urls() throws {
         #expect(try SharedDirectory(url: #require(URL(string: "shared-dir:///var/lib/im"))).path == "/var/lib/im")
         for bad in ["shared-dir://host/var", "shared-dir:relative", "shared-dir:///", "redis:///x"] {
-            #expect(throws: SharedDirectoryError.self, "\(bad)") { try SharedDirectory(url: #require(URL(string: bad))) }
+            #expect(throws: SharedDirectoryError.self, "\(bad)") {
+                try SharedDirectory(url: #require(URL(string: bad)))
+            }
         }
     }
 }
