@@ -145,9 +145,9 @@ struct ClientFrameAssembler {
     }
 }
 
-extension Collection where Element == UInt8 {
+extension Collection<UInt8> {
     /// Whether the bytes are well-formed UTF-8.
-    var isValidUTF8: Bool {
+    fileprivate var isValidUTF8: Bool {
         var decoder = UTF8()
         var iterator = makeIterator()
         while true {

@@ -106,8 +106,7 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, Fl
         ackOrder.removeAll()
         hub.remove(self)
         core.closed(self)
-        core.slots.release(client)
-        core.slots.releaseNode()
+        core.slots.releaseConnection(of: client)
         context.fireChannelInactive()
     }
 

@@ -10,6 +10,11 @@ final class ConnectionSlots: Sendable {
     private struct State {
         var total = 0
         var perUser: [ClientID: Int] = [:]
+
+        mutating func release(_ user: ClientID) {
+            let left = perUser[user, default: 1] - 1
+            perUser[user] = left > 0 ? left : nil
+        }
     }
 
     /// The most connections (admitted or being admitted) on the node.
@@ -50,9 +55,14 @@ final class ConnectionSlots: Sendable {
 
     /// Gives back a place taken with ``reserve(_:)``.
     func release(_ user: ClientID) {
+        state.withLock { $0.release(user) }
+    }
+
+    /// Gives back both places of a connection (``reserveNode()`` and ``reserve(_:)``), in one step.
+    func releaseConnection(of user: ClientID) {
         state.withLock { state in
-            let left = state.perUser[user, default: 1] - 1
-            state.perUser[user] = left > 0 ? left : nil
+            state.total -= 1
+            state.release(user)
         }
     }
 

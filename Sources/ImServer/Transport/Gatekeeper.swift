@@ -86,7 +86,10 @@ final class Gatekeeper: Sendable {
     /// Gives back the places a handshake that will not become a connection holds: the node's
     /// (taken by ``precheck(uri:from:)``) and, if it was admitted, the user's.
     func release(_ verdict: Admission?) {
-        if case .admitted(let token)? = verdict { core.slots.release(token.client) }
-        core.slots.releaseNode()
+        if case .admitted(let token)? = verdict {
+            core.slots.releaseConnection(of: token.client)
+        } else {
+            core.slots.releaseNode()
+        }
     }
 }

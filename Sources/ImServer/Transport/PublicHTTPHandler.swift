@@ -65,7 +65,7 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(to head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         if let refusal = handshake.refusal {
             handshake.refusal = nil
-            write(.error(refusal.status, refusal.reason), keepAlive: false, context: context)
+            write(refusal, keepAlive: false, context: context)
             return
         }
         if tooLarge {
@@ -93,10 +93,7 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
         headers.add(name: "cache-control", value: "no-store")
-        if response.status == .upgradeRequired {
-            // RFC 6455 §4.4: the versions the server speaks.
-            headers.add(name: "sec-websocket-version", value: "13")
-        }
+        headers.add(contentsOf: response.headers)
         if !keepAlive { headers.add(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)

@@ -23,6 +23,8 @@ public struct PublicResponse: Sendable {
     public var contentType: String
     /// The body.
     public var body: ByteBuffer
+    /// Headers besides `Content-Type`, `Content-Length` and `Cache-Control`.
+    public var headers: HTTPHeaders = [:]
 
     /// A response with a body.
     public init(status: HTTPResponseStatus = .ok, contentType: String, body: ByteBuffer) {

@@ -8,27 +8,29 @@ enum WebSocketRequest {
     /// The GUID RFC 6455 appends to the client's key before hashing it.
     private static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-    /// Why `head` is not a well-formed WebSocket upgrade request, as a status and a one-line
-    /// reason; `nil` when it is one.
-    static func problem(in head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
+    /// Why `head` is not a well-formed WebSocket upgrade request, as the answer to send (a status
+    /// and a one-line reason); `nil` when it is one.
+    static func problem(in head: HTTPRequestHead) -> PublicResponse? {
         guard head.method == .GET else {
-            return (.methodNotAllowed, "a WebSocket upgrade must be a GET request")
+            return .error(.methodNotAllowed, "a WebSocket upgrade must be a GET request")
         }
         guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else {
-            return (.badRequest, "a WebSocket upgrade needs HTTP/1.1")
+            return .error(.badRequest, "a WebSocket upgrade needs HTTP/1.1")
         }
         guard head.headers["host"].count == 1 else {
-            return (.badRequest, "a WebSocket upgrade needs one Host header")
+            return .error(.badRequest, "a WebSocket upgrade needs one Host header")
         }
         guard head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else {
-            return (.badRequest, "a WebSocket upgrade needs Connection: Upgrade")
+            return .error(.badRequest, "a WebSocket upgrade needs Connection: Upgrade")
         }
         let keys = head.headers["sec-websocket-key"]
         guard keys.count == 1, let key = keys.first, isWellFormedKey(key) else {
-            return (.badRequest, "a WebSocket upgrade needs one Sec-WebSocket-Key: 16 bytes in base64")
+            return .error(.badRequest, "a WebSocket upgrade needs one Sec-WebSocket-Key: 16 bytes in base64")
         }
         guard head.headers["sec-websocket-version"] == ["13"] else {
-            return (.upgradeRequired, "Sec-WebSocket-Version must be 13")
+            var refusal = PublicResponse.error(.upgradeRequired, "Sec-WebSocket-Version must be 13")
+            refusal.headers.add(name: "sec-websocket-version", value: "13")  // RFC 6455 §4.4: the versions spoken
+            return refusal
         }
         return nil
     }

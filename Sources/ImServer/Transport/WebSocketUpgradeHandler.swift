@@ -90,13 +90,13 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         guard case .head(let head) = part, Self.asksForWebSocket(head) else {
             return passOn(part, context: context)
         }
-        if let (status, reason) = WebSocketRequest.problem(in: head) {
-            refuse(status, reason)
+        if let problem = WebSocketRequest.problem(in: head) {
+            refuse(problem)
             return passOn(part, context: context)
         }
         let (token, refusal) = gatekeeper.precheck(uri: head.uri, from: context.channel.remoteAddress)
         guard let token else {
-            if case .refused(let status, let reason) = refusal { refuse(status, reason) }
+            if case .refused(let status, let reason) = refusal { refuse(.error(status, reason)) }
             return passOn(part, context: context)
         }
         phase = .admitting(head: head, verdict: nil, ended: false)
@@ -126,7 +126,7 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             upgrade(head, token: token, context: context)
         case .refused(let status, let reason):
             gatekeeper.release(verdict)
-            refuse(status, reason)
+            refuse(.error(status, reason))
             phase = .passing
             context.fireChannelRead(wrapInboundOut(.head(head)))
             context.fireChannelRead(wrapInboundOut(.end(nil)))
@@ -135,9 +135,9 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
-    private func refuse(_ status: HTTPResponseStatus, _ reason: String) {
-        handshake.refusal = (status, reason)
-        core.stats.count(refusal: status.code)
+    private func refuse(_ response: PublicResponse) {
+        handshake.refusal = response
+        core.stats.count(refusal: response.status.code)
     }
 
     private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
