@@ -24,12 +24,15 @@ public final class TestCluster: Sendable {
     }
 
     /// Starts `count` nodes on `backplane` (a fresh memory backplane by default; the cluster
-    /// runs it, so do not run it yourself), each on a free loopback port; `configure` adjusts each node's configuration (given its index).
+    /// runs it, so do not run it yourself), each on a free loopback port; `configure` adjusts each node's configuration (given its index),
+    /// `transports` gives each node transports besides its WebSocket listener (an
+    /// ``InMemoryTransport``, say).
     /// Returns once every node is linked to the backplane (ready for connections), unless
     /// `waitUntilLinked` is `false` (to test a node whose backplane is not up).
     public static func start(
         nodes count: Int = 1, backplane: Backplane = .memory(), secret: String = "test-secret-of-at-least-32-bytes!!",
-        waitUntilLinked: Bool = true, configure: (inout NodeConfiguration, Int) -> Void = { _, _ in }
+        waitUntilLinked: Bool = true, configure: (inout NodeConfiguration, Int) -> Void = { _, _ in },
+        transports: (NodeCore) -> [any Transport] = { _ in [] }
     ) async throws -> TestCluster {
         var logger = Logger(label: "test-cluster")
         logger.logLevel = .warning
@@ -42,7 +45,7 @@ public final class TestCluster: Sendable {
             nodes.append(
                 try await TestNode.start(
                     configuration: configuration, backplane: backplane,
-                    tokens: tokens, waitUntilLinked: waitUntilLinked, logger: logger))
+                    tokens: tokens, waitUntilLinked: waitUntilLinked, transports: transports, logger: logger))
         }
         let helper = ImHelper(
             backplane: backplane, tokens: tokens,
@@ -99,9 +102,11 @@ public final class TestNode: Sendable {
 
     static func start(
         configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
-        waitUntilLinked: Bool, logger: Logger
+        waitUntilLinked: Bool, transports: (NodeCore) -> [any Transport], logger: Logger
     ) async throws -> TestNode {
-        let node = ImNode(configuration: configuration, backplane: backplane, tokens: tokens, logger: logger)
+        let node = ImNode(
+            configuration: configuration, backplane: backplane, tokens: tokens, logger: logger,
+            transports: transports)
         let runner = ServiceRunner(service: node, logger: logger)
         guard let port = await node.transport.waitUntilBound() else {
             try? await runner.stop()
@@ -117,6 +122,11 @@ public final class TestNode: Sendable {
             }
         }
         return started
+    }
+
+    /// The node's ``InMemoryTransport``, if it was given one.
+    public var inMemory: InMemoryTransport? {
+        node.otherTransports.lazy.compactMap { $0 as? InMemoryTransport }.first
     }
 
     /// Shuts the node down gracefully and waits until it has.

@@ -1,5 +1,5 @@
 import Foundation
-import ImCore
+@testable import ImCore
 import ImTesting
 import Logging
 import NIOCore
@@ -121,7 +121,7 @@ private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x"
 @Suite("Fuzzing the client frame path", .serialized)
 struct FrameFuzzTests {
     /// Feeds `chunks` through the node's WebSocket pipeline as `WebSocketUpgradeHandler` builds it
-    /// (NIO's frame decoder bounded by `maxFrameSize`, the node's ``ConnectionHandler`` with its
+    /// (NIO's frame decoder bounded by `maxFrameSize`, the node's ``WebSocketConnectionHandler`` with its
     /// ``ClientFrameAssembler``) on a testing
     /// channel; returns every byte the node wrote and whether it closed the channel.
     private static func run(_ chunks: [[UInt8]], core: NodeCore, loop: NIOAsyncTestingEventLoop) async throws
@@ -129,15 +129,12 @@ struct FrameFuzzTests {
     {
         let channel = NIOAsyncTestingChannel(loop: loop)
         let limits = core.configuration.limits
-        let hub = try #require(core.shard(for: loop))
-        let record = ConnectionRecord(
-            client: "fuzz", node: core.configuration.nodeID, connection: core.makeConnectionID(),
-            meta: nil)
+        let token = VerifiedToken(client: "fuzz", id: "fuzz", meta: nil, expires: .distantFuture)
         try await loop.submit {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(WebSocketFrameEncoder())
             try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limits.maxFrameSize)))
-            try sync.addHandler(ConnectionHandler(record: record, hub: hub, core: core, limits: limits))
+            try sync.addHandler(WebSocketConnectionHandler(token: token, core: core))
         }.get()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
         var output: [UInt8] = []

@@ -16,7 +16,7 @@ struct HardeningTests {
         let core = cluster.nodes[0].node.core
         var clients: [TestClient] = []
         for index in 0..<40 { clients.append(try await cluster.connect(ClientID(rawValue: "user-\(index % 10)"))) }
-        #expect(core.stats.connectionHandlersInMemory == 40)
+        #expect(core.stats.connectionsInMemory == 40)
         // Half close themselves; the node closes the other half (forced offline).
         for client in clients.prefix(20) { await client.close() }
         for index in 0..<10 { try await cluster.helper.forceOffline(ClientID(rawValue: "user-\(index)")) }
@@ -24,7 +24,7 @@ struct HardeningTests {
         try await waitUntil { core.stats.openConnections == 0 }
         await core.waitForLifecycles()
         // Freed once the channels are gone: a loop turn or two after the close.
-        try await waitUntil { core.stats.connectionHandlersInMemory == 0 }
+        try await waitUntil { core.stats.connectionsInMemory == 0 }
         #expect(core.slots.taken == (0, 0))
         try await expectStillServing(cluster)
         try await cluster.stop()

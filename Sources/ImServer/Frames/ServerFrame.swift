@@ -9,6 +9,15 @@ public struct ServerFrame: Sendable {
 
     private static let headerSpace = 10
 
+    /// The frame's JSON text without the WebSocket header (a view of the same bytes, no copy),
+    /// for transports that frame it their own way.
+    public var payload: ByteBuffer {
+        let lengthByte = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self) ?? 0
+        let headerLength = lengthByte < 126 ? 2 : (lengthByte == 126 ? 4 : 10)
+        return bytes.getSlice(at: bytes.readerIndex + headerLength, length: bytes.readableBytes - headerLength)
+            ?? ByteBuffer()
+    }
+
     /// Builds a frame by letting `body` write the JSON payload.
     private init(allocator: ByteBufferAllocator, capacity: Int, body: (inout ByteBuffer) -> Void) {
         var buffer = allocator.buffer(capacity: Self.headerSpace + capacity)

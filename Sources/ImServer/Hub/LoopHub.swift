@@ -12,17 +12,17 @@ final class LoopHub: @unchecked Sendable {
     /// The loop that owns this shard.
     let eventLoop: any EventLoop
 
-    private var connections: [ClientID: [ConnectionHandler]] = [:]
+    private var connections: [ClientID: [NodeConnection]] = [:]
     private var members: [String: Set<ClientID>] = [:]
     private var channelsOf: [ClientID: Set<String>] = [:]
     /// Each channel's local connections as one array, built on the channel's first delivery and
     /// dropped when its membership or a member's connections change: a fan-out then walks an
     /// array instead of hashing every member's id.
-    private var channelConnections: [String: [ConnectionHandler]] = [:]
-    private var needsFlush: [ConnectionHandler] = []
+    private var channelConnections: [String: [NodeConnection]] = [:]
+    private var needsFlush: [NodeConnection] = []
     private var flushScheduled = false
     /// Paces hot connections' flushes; `nil` when every connection is flushed at once.
-    let wheel: FlushWheel<ConnectionHandler>?
+    let wheel: FlushWheel<NodeConnection>?
     /// Runs this loop's connections' handshake and registration tasks on the loop itself.
     let taskExecutor: LoopTaskExecutor
 
@@ -42,14 +42,14 @@ final class LoopHub: @unchecked Sendable {
 
     // MARK: Registry
 
-    func add(_ connection: ConnectionHandler) {
+    func add(_ connection: NodeConnection) {
         eventLoop.assertInEventLoop()
         connections[connection.client, default: []].append(connection)
         connectionCount += 1
         forgetConnections(ofChannelsOf: connection.client)
     }
 
-    func remove(_ connection: ConnectionHandler) {
+    func remove(_ connection: NodeConnection) {
         eventLoop.assertInEventLoop()
         guard var list = connections[connection.client],
             let index = list.firstIndex(where: { $0 === connection })
@@ -106,10 +106,10 @@ final class LoopHub: @unchecked Sendable {
         for connection in connections(of: channel) { connection.write(frame) }
     }
 
-    private func connections(of channel: String) -> [ConnectionHandler] {
+    private func connections(of channel: String) -> [NodeConnection] {
         if let cached = channelConnections[channel] { return cached }
         guard let users = members[channel] else { return [] }
-        var list: [ConnectionHandler] = []
+        var list: [NodeConnection] = []
         list.reserveCapacity(users.count)
         for user in users { list += connections[user] ?? [] }
         channelConnections[channel] = list
@@ -134,7 +134,7 @@ final class LoopHub: @unchecked Sendable {
     }
 
     /// Queues `connection` for the next flush pass.
-    func markNeedsFlush(_ connection: ConnectionHandler) {
+    func markNeedsFlush(_ connection: NodeConnection) {
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
         needsFlush.append(connection)

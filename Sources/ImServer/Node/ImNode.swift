@@ -12,20 +12,25 @@ import Synchronization
 public final class ImNode: Service {
     /// The node's state and router.
     public let core: NodeCore
-    /// The public listener.
+    /// The public listener: HTTP routes and WebSocket connections.
     public let transport: WebSocketTransport
+    /// The node's other transports (``Transport``), run beside ``transport``.
+    public let otherTransports: [any Transport]
     private let logger: Logger
     /// Why `configuration` was refused, thrown by ``run()``.
     private let invalidConfiguration: ConfigurationError?
 
     /// A node with `configuration` on `backplane`, its connections on the loops of `group`;
-    /// `routes` adds plain HTTP endpoints to the public port (health is always served).
+    /// `routes` adds plain HTTP endpoints to the public port (health is always served);
+    /// `transports` makes the node's other transports, given its core (they hand their
+    /// connections to it with ``NodeCore/open(_:on:output:)``).
     /// A configuration out of range (``NodeConfiguration/validate()``) makes ``run()`` throw
     /// the ``ConfigurationError`` at once (the node is built with the defaults meanwhile).
     public init(
         configuration: NodeConfiguration, backplane: Backplane, tokens: ConnectTokens,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver")
+        routes: PublicRoutes = PublicRoutes(), logger: Logger = Logger(label: "imserver"),
+        transports: (NodeCore) -> [any Transport] = { _ in [] }
     ) {
         var configuration = configuration
         do throws(ConfigurationError) {
@@ -45,6 +50,7 @@ public final class ImNode: Service {
         var routes = routes
         routes.add(.GET, "/health") { _ in core.healthResponse() }
         self.transport = WebSocketTransport(core: core, group: group, routes: routes)
+        self.otherTransports = transports(core)
     }
 
     /// The node's id.
@@ -69,10 +75,12 @@ public final class ImNode: Service {
         }
         let core = self.core
         let transport = self.transport
+        let otherTransports = self.otherTransports
         let logger = self.logger
         let subscriber = SubscriberHolder()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await transport.run() }
+            for other in otherTransports { group.addTask { try await other.run() } }
             group.addTask { await core.runCommands() }
             group.addTask { await core.maintainLease() }
             group.addTask { await core.watchBackplane() }
@@ -91,6 +99,7 @@ public final class ImNode: Service {
             logger.info("shutting down: closing connections")
             for heartbeat in heartbeats { heartbeat.cancel() }
             await transport.stopAccepting()
+            for other in otherTransports { await other.stopAccepting() }
             await core.closeAllConnections(code: .goingAway, grace: .seconds(2))
             await core.waitForLifecycles()
             for record in (try? await presence.removeNode(configuration.nodeID)) ?? [] {

@@ -16,9 +16,11 @@ public final class NodeCore: Sendable {
     public let tokens: ConnectTokens
     /// Counters.
     public let stats = NodeStats()
+    /// Checks every handshake of every transport: token, single use, limits.
+    public let gatekeeper: Gatekeeper
     /// Places for connections, reserved by handshakes (``Limits/connectionsPerNode`` and
     /// ``Limits/connectionsPerUser``).
-    let slots: ConnectionSlots
+    var slots: ConnectionSlots { gatekeeper.slots }
     let logger: Logger
     let shards: [LoopHub]
     private let shardsByLoop: [ObjectIdentifier: LoopHub]
@@ -34,7 +36,6 @@ public final class NodeCore: Sendable {
     /// The most commands waiting to run.
     static let maximumQueuedCommands = 65_536
     private let incarnation = randomHex(bytes: 4)
-    private let linked = Atomic<Bool>(false)
     private let counter = Atomic<UInt64>(0)
 
     /// Where a connection's registration stands. Only what is under way holds a task: a
@@ -67,20 +68,22 @@ public final class NodeCore: Sendable {
         self.shards = shards
         self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
         self.subscriptions = SubscriptionQueue(subjects: configuration.subjects)
-        self.slots = ConnectionSlots(
-            perNode: configuration.limits.connectionsPerNode,
-            perUser: configuration.limits.connectionsPerUser)
+        self.gatekeeper = Gatekeeper(
+            limits: configuration.limits, tokens: tokens, presence: backplane.presence)
     }
 
     var nodeID: NodeID { configuration.nodeID }
 
     /// Whether the node has taken its lease and subscribed to its own subject: until then a
     /// connection could not be reached, so handshakes are refused and health is 503.
-    var isLinked: Bool { linked.load(ordering: .acquiring) }
+    var isLinked: Bool { gatekeeper.isOpen }
 
-    /// Marks the node linked to the backplane (see ``isLinked``).
-    func markLinked() { linked.store(true, ordering: .releasing) }
+    /// Marks the node linked to the backplane (see ``isLinked``): handshakes are let through.
+    func markLinked() { gatekeeper.open() }
     var subjects: Subjects { configuration.subjects }
+
+    /// The event loops connections live on: a transport opens each connection on one of them.
+    public var eventLoops: [any EventLoop] { shards.map(\.eventLoop) }
 
     func shard(for loop: any EventLoop) -> LoopHub? { shardsByLoop[ObjectIdentifier(loop)] }
 
@@ -90,8 +93,27 @@ public final class NodeCore: Sendable {
 
     // MARK: Connection lifecycle
 
-    /// A connection finished its upgrade: register it, in the background.
-    func opened(_ connection: ConnectionHandler, on loop: any EventLoop) {
+    /// Hands a connection the ``Gatekeeper`` admitted to the node, which registers it in
+    /// Presence and sends it `ready`, then its messages, through `output`. Call it on `loop`,
+    /// one of the node's event loops, where the connection lives from now on; the connection
+    /// keeps the places its handshake reserved until ``NodeConnection/closed()``.
+    ///
+    /// Throws ``TransportError/notANodeLoop`` when `loop` is not one of the node's: the caller
+    /// then releases the admission (``Gatekeeper/release(_:)``) and closes the connection.
+    public func open(_ token: VerifiedToken, on loop: any EventLoop, output: any ConnectionOutput)
+        throws(TransportError) -> NodeConnection
+    {
+        loop.preconditionInEventLoop()
+        guard let shard = shard(for: loop) else { throw .notANodeLoop }
+        let record = ConnectionRecord(
+            client: token.client, node: nodeID, connection: makeConnectionID(), meta: token.meta)
+        let connection = NodeConnection(record: record, hub: shard, core: self, output: output)
+        opened(connection, on: loop)
+        return connection
+    }
+
+    /// A connection was opened: register it, in the background.
+    private func opened(_ connection: NodeConnection, on loop: any EventLoop) {
         stats.connectionOpened()
         let id = connection.record.connection
         lifecycles.withLock { lifecycles in
@@ -108,7 +130,7 @@ public final class NodeCore: Sendable {
     }
 
     /// A connection closed: undo its registration once that finished.
-    func closed(_ connection: ConnectionHandler) {
+    func closed(_ connection: NodeConnection) {
         stats.connectionClosed()
         let id = connection.record.connection
         let record = connection.record
@@ -129,7 +151,7 @@ public final class NodeCore: Sendable {
         }
     }
 
-    private func register(_ connection: ConnectionHandler, on loop: any EventLoop) async -> Registration {
+    private func register(_ connection: NodeConnection, on loop: any EventLoop) async -> Registration {
         let record = connection.record
         var registration = Registration()
         do {

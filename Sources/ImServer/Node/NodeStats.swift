@@ -9,7 +9,7 @@ import Synchronization
 /// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status}`.
 public final class NodeStats: Sendable {
     private let open = Atomic<Int>(0)
-    private let handlers = Atomic<Int>(0)
+    private let connectionObjects = Atomic<Int>(0)
     private let closes = Mutex([CloseCode: Int]())
     private let connectionsGauge = Gauge(label: "imserver_connections")
     private let backplaneGauge = Gauge(label: "imserver_backplane_up")
@@ -27,9 +27,10 @@ public final class NodeStats: Sendable {
 
     /// Connections open now.
     public var openConnections: Int { open.load(ordering: .relaxed) }
-    /// Connection handlers in memory: equal to ``openConnections`` once closes have settled;
-    /// more means closed connections are being kept alive (a leak).
-    public var connectionHandlersInMemory: Int { handlers.load(ordering: .relaxed) }
+    /// Connections in memory (``NodeConnection`` objects, which their transport's handlers hold):
+    /// equal to ``openConnections`` once closes have settled; more means closed connections are
+    /// being kept alive (a leak).
+    public var connectionsInMemory: Int { connectionObjects.load(ordering: .relaxed) }
     /// Server-initiated closes by code.
     public func closes(_ code: CloseCode) -> Int { closes.withLock { $0[code, default: 0] } }
     /// Sockets refused or closed before the upgrade, by HTTP status (408: handshake timeout).
@@ -39,9 +40,9 @@ public final class NodeStats: Sendable {
         connectionsGauge.record(open.add(1, ordering: .relaxed).newValue)
     }
 
-    func handlerCreated() { handlers.add(1, ordering: .relaxed) }
+    func connectionObjectCreated() { connectionObjects.add(1, ordering: .relaxed) }
 
-    func handlerFreed() { handlers.subtract(1, ordering: .relaxed) }
+    func connectionObjectFreed() { connectionObjects.subtract(1, ordering: .relaxed) }
 
     func connectionClosed() {
         connectionsGauge.record(open.subtract(1, ordering: .relaxed).newValue)

@@ -1,4 +1,4 @@
-public import ImCore
+import ImCore
 import Logging
 public import NIOCore
 import NIOHTTP1
@@ -11,8 +11,9 @@ import Synchronization
 /// Pipeline: NIO's HTTP/1 codec → ``WebSocketUpgradeHandler`` (token checked before the
 /// upgrade; a refused upgrade is answered by ``PublicHTTPHandler`` with a status and reason),
 /// which swaps it for NIO's WebSocket codec: frame decoder bounded by ``Limits/maxFrameSize`` →
-/// ``ConnectionHandler`` (which checks frames against RFC 6455 and joins fragments with a
-/// ``ClientFrameAssembler``).
+/// ``WebSocketConnectionHandler`` (which checks frames against RFC 6455, joins fragments with a
+/// ``ClientFrameAssembler`` and hands the connection to the node through the ``Transport`` seam:
+/// ``NodeCore/open(_:on:output:)``, public API only).
 /// A socket that has not upgraded within ``Limits/handshakeTimeout`` is closed.
 public final class WebSocketTransport: Transport {
     public let name = "websocket"
@@ -29,6 +30,7 @@ public final class WebSocketTransport: Transport {
         self.routes = routes
     }
 
+    /// The port the transport listens on, once bound (`nil` before).
     public var boundPort: Int? { bound.withLock { $0.port } }
 
     /// Waits until the listener is bound (or failed to bind); returns its port.
@@ -76,7 +78,6 @@ public final class WebSocketTransport: Transport {
         let core = self.core
         let routes = self.routes
         let limits = core.configuration.limits
-        let gatekeeper = Gatekeeper(core: core)
         let waterMark = ChannelOptions.Types.WriteBufferWaterMark(
             low: max(limits.writeBufferHighWater / 4, 1), high: max(limits.writeBufferHighWater, 2))
         return try await ServerBootstrap(group: group)
@@ -97,7 +98,7 @@ public final class WebSocketTransport: Transport {
                         return channel.eventLoop.makeFailedFuture(error)
                     }
                 }
-                return Self.initialize(channel, core: core, gatekeeper: gatekeeper, routes: routes)
+                return Self.initialize(channel, core: core, routes: routes)
             }
             .bind(host: core.configuration.host, port: core.configuration.port)
             .get()
@@ -106,8 +107,7 @@ public final class WebSocketTransport: Transport {
     private static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     private static func initialize(
-        _ channel: any Channel, core: NodeCore, gatekeeper: Gatekeeper,
-        routes: PublicRoutes
+        _ channel: any Channel, core: NodeCore, routes: PublicRoutes
     ) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         let state = NIOLoopBound(HandshakeState(), eventLoop: loop)
@@ -127,8 +127,7 @@ public final class WebSocketTransport: Transport {
                 decoder: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                 encoder: HTTPResponseEncoder(), routes: PublicHTTPHandler(handshake: state.value, routes: routes))
             let upgrade = WebSocketUpgradeHandler(
-                core: core, gatekeeper: gatekeeper, handshake: state.value,
-                handlers: http)
+                core: core, handshake: state.value, handlers: http)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(http.encoder)
             try sync.addHandler(http.decoder)

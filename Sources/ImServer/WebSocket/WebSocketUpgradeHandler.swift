@@ -47,14 +47,13 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private let core: NodeCore
-    private let gatekeeper: Gatekeeper
     private let handshake: HandshakeState
     private let handlers: HTTPHandlers
     private var phase = Phase.idle
+    private var gatekeeper: Gatekeeper { core.gatekeeper }
 
-    init(core: NodeCore, gatekeeper: Gatekeeper, handshake: HandshakeState, handlers: HTTPHandlers) {
+    init(core: NodeCore, handshake: HandshakeState, handlers: HTTPHandlers) {
         self.core = core
-        self.gatekeeper = gatekeeper
         self.handshake = handshake
         self.handlers = handlers
     }
@@ -91,12 +90,19 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             return passOn(part, context: context)
         }
         if let problem = WebSocketRequest.problem(in: head) {
-            refuse(problem)
+            refuse(response: problem)
             return passOn(part, context: context)
         }
-        let (token, refusal) = gatekeeper.precheck(uri: head.uri, from: context.channel.remoteAddress)
-        guard let token else {
-            if case .refused(let status, let reason) = refusal { refuse(.error(status, reason)) }
+        let target = RequestTarget(head.uri)
+        guard target.path == core.configuration.path else {
+            refuse(HandshakeRefusal(.notFound, "no WebSocket endpoint at this path"))
+            return passOn(part, context: context)
+        }
+        let token: String
+        do {
+            token = try gatekeeper.precheck(token: target.value(of: "token"), from: context.channel.remoteAddress)
+        } catch {
+            refuse(error)
             return passOn(part, context: context)
         }
         phase = .admitting(head: head, verdict: nil, ended: false)
@@ -124,9 +130,9 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             }
             handshake.token = token
             upgrade(head, token: token, context: context)
-        case .refused(let status, let reason):
+        case .refused(let refusal):
             gatekeeper.release(verdict)
-            refuse(.error(status, reason))
+            refuse(refusal)
             phase = .passing
             context.fireChannelRead(wrapInboundOut(.head(head)))
             context.fireChannelRead(wrapInboundOut(.end(nil)))
@@ -135,7 +141,11 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
-    private func refuse(_ response: PublicResponse) {
+    private func refuse(_ refusal: HandshakeRefusal) {
+        refuse(response: .error(refusal.status, refusal.reason))
+    }
+
+    private func refuse(response: PublicResponse) {
         handshake.refusal = response
         core.stats.count(refusal: response.status.code)
     }
@@ -152,14 +162,6 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         handshake.deadline?.cancel()
         handshake.deadline = nil
         phase = .upgrading
-        let limits = core.configuration.limits
-        guard let shard = core.shard(for: context.eventLoop) else {
-            gatekeeper.release(.admitted(token))
-            return context.close(promise: nil)
-        }
-        let record = ConnectionRecord(
-            client: token.client, node: core.configuration.nodeID,
-            connection: core.makeConnectionID(), meta: token.meta)
         let sync = context.pipeline.syncOperations
         // The encoder goes after the 101 passed through it; the parser leaves on a later loop
         // turn (NIO's ByteToMessageHandler always does) and passes what it holds to the WebSocket
@@ -172,9 +174,11 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         sync.removeHandler(handlers.routes, promise: nil)
         do {
             try sync.addHandler(WebSocketFrameEncoder())
-            try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limits.maxFrameSize)))
-            // Owns the node's and the user's places from here on; gives them back when it closes.
-            try sync.addHandler(ConnectionHandler(record: record, hub: shard, core: core, limits: limits))
+            let maxFrameSize = core.configuration.limits.maxFrameSize
+            try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)))
+            // Hands the connection to the node, whose connection owns the node's and the user's
+            // places from then on and gives them back when it closes.
+            try sync.addHandler(WebSocketConnectionHandler(token: token, core: core))
         } catch {
             core.logger.warning("could not set up a WebSocket pipeline", metadata: ["error": "\(error)"])
             gatekeeper.release(.admitted(token))

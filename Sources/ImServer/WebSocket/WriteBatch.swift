@@ -13,6 +13,9 @@ struct WriteBatch {
     private var buffer: ByteBuffer?
     private var isOwned = false
 
+    /// How many bytes are waiting.
+    var byteCount: Int { buffer?.readableBytes ?? 0 }
+
     /// Adds `frame`'s bytes after what is waiting.
     mutating func append(_ frame: ByteBuffer, allocator: ByteBufferAllocator) {
         guard var current = buffer else {

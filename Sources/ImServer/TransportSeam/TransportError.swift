@@ -1,0 +1,12 @@
+/// Why the node could not take a connection a transport handed it.
+public enum TransportError: Error, Sendable, CustomStringConvertible {
+    /// The connection's event loop is not one of the node's (``NodeCore/open(_:on:output:)``
+    /// needs a loop of the group the node was built on).
+    case notANodeLoop
+
+    public var description: String {
+        switch self {
+        case .notANodeLoop: "the connection's event loop is not one of the node's event loops"
+        }
+    }
+}
