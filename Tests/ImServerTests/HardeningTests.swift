@@ -22,7 +22,7 @@ struct HardeningTests {
         for index in 0..<10 { try await cluster.helper.forceOffline(ClientID(rawValue: "user-\(index)")) }
         for client in clients.suffix(20) { _ = try await client.closeCode() }
         try await waitUntil { core.stats.openConnections == 0 }
-        await core.waitForLifecycles()
+        await core.registrar.waitUntilSettled()
         // Freed once the channels are gone: a loop turn or two after the close.
         try await waitUntil { core.stats.connectionsInMemory == 0 }
         #expect(core.slots.taken == (0, 0))

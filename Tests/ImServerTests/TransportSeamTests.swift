@@ -29,7 +29,9 @@ struct TransportSeamTests {
         return client
     }
 
-    @Test("a client on another transport gets ready, messages and receipts like a WebSocket client; its ack reaches the sender")
+    @Test(
+        "a client on another transport gets ready, messages and receipts like a WebSocket client; its ack reaches the sender"
+    )
     func messagesReceiptsAndAcks() async throws {
         let (cluster, transport) = try await Self.start()
         let alice = try await cluster.connect("alice")

@@ -92,7 +92,7 @@ public final class NodeConnection: FlushTarget {
         }
         if case .ack(let messageID) = frame {
             if let route = pendingAcks.removeValue(forKey: messageID) {
-                return core.acknowledged(messageID, by: client, route: route)
+                return core.receipts.acknowledged(messageID, by: client, route: route)
             }
             if untrackedAcks > 0 {
                 untrackedAcks -= 1
@@ -148,7 +148,7 @@ public final class NodeConnection: FlushTarget {
         pendingAcks.removeAll()
         ackOrder.removeAll()
         hub.remove(self)
-        core.closed(self)
+        core.registrar.closed(self)
         core.slots.releaseConnection(of: client)
         output = nil
     }
@@ -238,7 +238,7 @@ public final class NodeConnection: FlushTarget {
         guard !isClosing, let output else { return }
         isClosing = true
         dropQueued()
-        core.count(close: code)
+        core.stats.count(close: code)
         output.close(code: code, reason: reason ?? code.reason, grace: grace)
     }
 

@@ -1,0 +1,69 @@
+import ImCore
+import NIOCore
+import Synchronization
+
+/// Which users have connections on this node and which channels they are in, kept alike in
+/// three places: the ``LocalDirectory``, every shard's channel index
+/// (``LoopHub/setChannels(of:to:)``) and the bus subscriptions (``SubscriptionQueue``).
+///
+/// Each change is decided and handed to the shards and the subscription queue under one lock,
+/// so both see changes in the order they were decided; nothing else writes to the three.
+final class ChannelDirectory: Sendable {
+    private let directory = Mutex(LocalDirectory())
+    private let shards: [LoopHub]
+    /// The bus subscriptions the directory's channels need.
+    let subscriptions: SubscriptionQueue
+
+    init(shards: [LoopHub], subjects: Subjects) {
+        self.shards = shards
+        self.subscriptions = SubscriptionQueue(subjects: subjects)
+    }
+
+    /// Adds `connection` to its shard, with its user's `channels`, and returns once the bus
+    /// subscriptions those channels need are in place.
+    func attach(_ connection: NodeConnection, channels: Set<String>) async {
+        let shard = connection.hub
+        let user = connection.client
+        let ticket = directory.withLock { directory in
+            let change = directory.attach(user, channels: channels)
+            // Queued before the channel sets of `apply`, so the shard has the connection when they arrive.
+            shard.eventLoop.execute { if !connection.isClosing { shard.add(connection) } }
+            apply(change, to: user)
+            return subscriptions.enqueue(change)
+        }
+        await subscriptions.waitUntilApplied(ticket)
+    }
+
+    /// Removes one connection of `user` (the shard already dropped it); unsubscribes, in the
+    /// background, what nobody on the node needs any more.
+    func detach(_ user: ClientID) {
+        directory.withLock { directory in
+            let change = directory.detach(user)
+            apply(change, to: user)
+            _ = subscriptions.enqueue(change)
+        }
+    }
+
+    /// Changes `user`'s channels and returns once the subscriptions are in place.
+    func update(_ user: ClientID, _ change: (inout LocalDirectory) -> LocalDirectory.Change) async {
+        let ticket = directory.withLock { directory in
+            let decided = change(&directory)
+            apply(decided, to: user)
+            return subscriptions.enqueue(decided)
+        }
+        await subscriptions.waitUntilApplied(ticket)
+    }
+
+    /// Whether each of `users` has a connection on this node.
+    func isLocal(_ users: [ClientID]) -> [Bool] {
+        directory.withLock { directory in users.map { directory.isLocal($0) } }
+    }
+
+    /// Hands `user`'s channel set to every shard (under the lock).
+    private func apply(_ change: LocalDirectory.Change, to user: ClientID) {
+        guard let channels = change.channels else { return }
+        for shard in shards {
+            shard.eventLoop.execute { shard.setChannels(of: user, to: channels) }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ImCore
+import Logging
+import NIOCore
+
+/// Routes what the node's bus subscriber receives: deliveries to users, channel messages and
+/// broadcasts to the event-loop shards (one hop per shard, one encoded frame per shard), receipts
+/// to their senders, commands to the ``CommandRunner``.
+final class EnvelopeRouter: Sendable {
+    private let shards: [LoopHub]
+    private let directory: ChannelDirectory
+    private let receipts: ReceiptSender
+    private let commands: CommandRunner
+    private let stats: NodeStats
+    private let logger: Logger
+
+    init(
+        shards: [LoopHub], directory: ChannelDirectory, receipts: ReceiptSender, commands: CommandRunner,
+        stats: NodeStats, logger: Logger
+    ) {
+        self.shards = shards
+        self.directory = directory
+        self.receipts = receipts
+        self.commands = commands
+        self.stats = stats
+        self.logger = logger
+    }
+
+    /// Routes one bus message; one that is not an envelope is dropped and logged.
+    func route(_ message: BusMessage) async {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(decoding: message.payload)
+        } catch {
+            stats.countMalformed()
+            logger.error(
+                "dropping malformed envelope", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            return
+        }
+        await handle(envelope)
+    }
+
+    private func handle(_ envelope: Envelope) async {
+        switch envelope {
+        case .delivery(let delivery):
+            stats.count(envelope: "delivery")
+            await deliver(delivery)
+        case .channel(let message):
+            stats.count(envelope: "channel")
+            guard let channel = message.channel else { return }
+            fanOut(ServerFrame.message(message)) { shard, frame in shard.deliver(frame, toChannel: channel) }
+        case .broadcast(let message):
+            stats.count(envelope: "broadcast")
+            fanOut(ServerFrame.message(message)) { shard, frame in shard.broadcast(frame) }
+        case .receipt(let receipt):
+            stats.count(envelope: "receipt")
+            let frame = ServerFrame.receipt(receipt)
+            let sender = [receipt.sender]
+            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: sender) } }
+        case .command(let command, let reply):
+            stats.count(envelope: "command")
+            commands.enqueue(command, reply: reply)
+        case .batch(let items):
+            stats.count(envelope: "batch")
+            await handle(batch: items)
+        case .event, .reply:
+            break
+        }
+    }
+
+    /// Handles a batch in order; runs of deliveries without receipts go to each shard in one hop.
+    private func handle(batch items: [Envelope]) async {
+        var run: [(frame: ServerFrame, receivers: [ClientID])] = []
+        for item in items {
+            if case .delivery(let delivery) = item, !delivery.wantsReceipt {
+                stats.count(envelope: "delivery")
+                run.append((ServerFrame.message(delivery.message, wantsReceipt: false), delivery.receivers))
+                continue
+            }
+            deliver(run)
+            run.removeAll()
+            await handle(item)
+        }
+        deliver(run)
+    }
+
+    private func deliver(_ run: [(frame: ServerFrame, receivers: [ClientID])]) {
+        guard !run.isEmpty else { return }
+        for shard in shards {
+            shard.eventLoop.execute {
+                for (frame, receivers) in run { shard.deliver(frame, to: receivers) }
+            }
+        }
+    }
+
+    /// Runs `body` on every shard's loop with a copy of `frame` of its own.
+    private func fanOut(_ frame: ServerFrame, _ body: @escaping @Sendable (LoopHub, ServerFrame) -> Void) {
+        for (index, shard) in shards.enumerated() {
+            let local = index == 0 ? frame : frame.copy()
+            shard.eventLoop.execute { body(shard, local) }
+        }
+    }
+
+    /// Delivers to the local connections of the receivers; with a receipt asked for, reports
+    /// `delivered` or `offline` for the receivers this node reports for.
+    private func deliver(_ delivery: Delivery) async {
+        let frame = ServerFrame.message(delivery.message, wantsReceipt: delivery.wantsReceipt)
+        let receivers = delivery.receivers
+        guard delivery.wantsReceipt else {
+            deliver([(frame, receivers)])
+            return
+        }
+        let route = AckRoute(sender: delivery.message.sender, senderNodes: delivery.senderNodes)
+        let reported = delivery.receiptFor
+        let others = Set(receivers).subtracting(reported)
+        let id = delivery.message.id
+        for shard in shards {
+            shard.eventLoop.execute {
+                shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
+                shard.deliver(frame, to: Array(others), awaitingAckOf: id, route: nil)
+            }
+        }
+        let receipts = zip(reported, directory.isLocal(reported)).map { receiver, isLocal in
+            Receipt(
+                messageID: id, sender: delivery.message.sender, receiver: receiver,
+                status: isLocal ? .delivered : .offline)
+        }
+        let nodes = delivery.senderNodes
+        let sender = self.receipts
+        Task { await sender.send(receipts, to: nodes) }
+    }
+}
