@@ -123,11 +123,33 @@ public final class RedisPresence: Presence {
 
     // MARK: Leases
 
-    public func renewLease(of node: NodeID, ttl: Duration) async throws {
+    public func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool {
         let milliseconds = max(ttl.clamped(to: Duration.claimTTLRange).nanoseconds / 1_000_000, 1)
-        _ = try await client.evaluate(
+        let reply = try await client.evaluate(
             RedisScripts.renewLease, keys: [leases],
             arguments: [node.rawValue, String(milliseconds)])
+        guard let wasLive = reply.int else {
+            throw BackplaneError.protocolViolation("redis answered a lease renewal with \(reply)")
+        }
+        return wasLive == 1
+    }
+
+    public func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges {
+        let arguments = live.filter { $0.node == node }.flatMap { record in
+            [record.connection.rawValue, record.client.rawValue, stored(record)]
+        }
+        let reply = try await client.evaluate(
+            RedisScripts.replaceConnections, keys: [online], arguments: [prefix, node.rawValue] + arguments)
+        let fields: [String] = (reply.array ?? []).compactMap(\.string)
+        var changes = PresenceChanges()
+        for index in stride(from: 0, to: fields.count - 3, by: 4) {
+            guard let record = record(user: fields[index + 1], connection: fields[index + 2], stored: fields[index + 3])
+            else { continue }
+            if fields[index] == "on" { changes.online.append(record) } else { changes.offline.append(record) }
+        }
+        changes.online.sort { $0.client < $1.client }
+        changes.offline.sort { $0.client < $1.client }
+        return changes
     }
 
     public func reapExpiredNodes() async throws -> [ConnectionRecord] {

@@ -47,13 +47,60 @@ enum RedisScripts {
         return n
         """)
 
+    /// Sets the lease of ARGV[1] to end ARGV[2] ms from now (Redis clock); returns 1 when the
+    /// node held a lease that had not run out, 0 otherwise.
     static let renewLease = RedisScript(
         "renewLease",
         """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
         redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-        return now
+        if old and tonumber(old) > now then return 1 end
+        return 0
+        """)
+
+    /// Makes node ARGV[2]'s connections exactly those given as (connection, user, stored value)
+    /// triples from ARGV[3] on: adds the missing ones first, then removes the rest. Returns
+    /// `on`|`off`, user, connection, stored value for each user who came online or went offline.
+    static let replaceConnections = RedisScript(
+        "replaceConnections",
+        """
+        local prefix, node = ARGV[1], ARGV[2]
+        local setkey = prefix .. ':nodeconns:{' .. node .. '}'
+        local live = {}
+        local out = {}
+        for i = 3, #ARGV, 3 do
+          local conn, user, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+          local member = conn .. '\\31' .. user
+          live[member] = true
+          local hkey = prefix .. ':conn:{' .. user .. '}'
+          redis.call('SADD', setkey, member)
+          if redis.call('HSETNX', hkey, conn, value) == 1 and redis.call('HLEN', hkey) == 1 then
+            redis.call('ZADD', KEYS[1], 0, user)
+            table.insert(out, 'on'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
+          end
+        end
+        for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
+          if not live[m] then
+            redis.call('SREM', setkey, m)
+            local sep = string.find(m, '\\31', 1, true)
+            if sep then
+              local conn = string.sub(m, 1, sep - 1)
+              local user = string.sub(m, sep + 1)
+              local hkey = prefix .. ':conn:{' .. user .. '}'
+              local value = redis.call('HGET', hkey, conn)
+              if value then
+                redis.call('HDEL', hkey, conn)
+                if redis.call('HLEN', hkey) == 0 then
+                  redis.call('ZREM', KEYS[1], user)
+                  table.insert(out, 'off'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
+                end
+              end
+            end
+          end
+        end
+        return out
         """)
 
     /// Drops the connections of expired nodes (ARGV[2] empty) or of one node (ARGV[2]); returns

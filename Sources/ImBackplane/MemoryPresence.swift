@@ -84,9 +84,39 @@ public final class MemoryPresence: Presence {
         state.withLock { page(of: $0.connections.keys, after: after, limit: limit) }
     }
 
-    public func renewLease(of node: NodeID, ttl: Duration) async throws {
-        let deadline = clock.now.advanced(by: ttl.clamped(to: Duration.claimTTLRange))
-        state.withLock { $0.leases[node] = deadline }
+    public func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool {
+        let now = clock.now
+        let deadline = now.advanced(by: ttl.clamped(to: Duration.claimTTLRange))
+        return state.withLock { state in
+            let wasLive = state.leases[node].map { $0 > now } ?? false
+            state.leases[node] = deadline
+            return wasLive
+        }
+    }
+
+    public func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges {
+        state.withLock { state in
+            var changes = PresenceChanges()
+            var liveIDs = Set<ConnectionID>()
+            for record in live where record.node == node {
+                liveIDs.insert(record.connection)
+                guard state.connections[record.client]?[record.connection] == nil else { continue }
+                state.connections[record.client, default: [:]][record.connection] = record
+                state.byNode[node, default: []].insert(record)
+                if state.connections[record.client]?.count == 1 { changes.online.append(record) }
+            }
+            for stale in state.byNode[node] ?? [] where !liveIDs.contains(stale.connection) {
+                state.byNode[node]?.remove(stale)
+                state.connections[stale.client]?[stale.connection] = nil
+                if state.connections[stale.client]?.isEmpty == true {
+                    state.connections[stale.client] = nil
+                    changes.offline.append(stale)
+                }
+            }
+            changes.online.sort { $0.client < $1.client }
+            changes.offline.sort { $0.client < $1.client }
+            return changes
+        }
     }
 
     public func reapExpiredNodes() async throws -> [ConnectionRecord] {

@@ -33,8 +33,18 @@ public protocol Presence: Service {
     func nodes(of users: [ClientID]) async throws -> [ClientID: Set<NodeID>]
     /// Online users in ascending order after `after`, at most `limit`.
     func onlineUsers(after: ClientID?, limit: Int) async throws -> [ClientID]
-    /// Keeps `node` alive for `ttl` more; a node whose lease runs out is reaped.
-    func renewLease(of node: NodeID, ttl: Duration) async throws
+    /// Keeps `node` alive for `ttl` more (from now, even when that is sooner than before); a
+    /// node whose lease runs out is reaped. Returns whether `node` held a lease that had not run
+    /// out: `false` for a new node, and for one that was reaped, that outlived its lease (a
+    /// paused process), or whose entries the backend lost. A node told `false` cannot trust
+    /// that its connections are registered, and calls ``replaceConnections(of:with:)``.
+    func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool
+    /// Makes `node`'s registered connections exactly `live` in one atomic step: registers those
+    /// missing (as ``connect(_:)`` would) and removes the others (as ``disconnect(_:)`` would),
+    /// adding before removing, so a user who keeps a connection never goes offline in between.
+    /// Records in `live` for another node are ignored. Returns the users this came online or
+    /// went offline (one record each), for the node to announce.
+    func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges
     /// Atomically removes every connection of every node whose lease expired, and returns one
     /// record for each user who had no connection left (the ones to announce offline).
     func reapExpiredNodes() async throws -> [ConnectionRecord]
@@ -61,6 +71,22 @@ public protocol Presence: Service {
     /// Any `ttl` is taken without trapping: the built-in directories clamp it to
     /// `Duration.claimTTLRange` (a token never lives longer than that).
     func claimToken(id: String, ttl: Duration) async throws -> Bool
+}
+
+/// The users a change to the directory brought online or took offline.
+public struct PresenceChanges: Sendable, Hashable {
+    /// One record for each user who came online (their first connection was registered),
+    /// ascending by user.
+    public var online: [ConnectionRecord]
+    /// One record for each user who went offline (their last connection was removed),
+    /// ascending by user.
+    public var offline: [ConnectionRecord]
+
+    /// Changes bringing `online` online and taking `offline` offline.
+    public init(online: [ConnectionRecord] = [], offline: [ConnectionRecord] = []) {
+        self.online = online
+        self.offline = offline
+    }
 }
 
 /// Member and online counts of one channel.

@@ -63,7 +63,14 @@ final class PresenceHarness: ConformanceHarness {
     func node(_ name: String) async throws -> NodeID {
         let node = NodeID(rawValue: prefix + "-" + name)
         created.withLock { _ = $0.nodes.insert(node) }
-        try await renewLease(of: node, ttl: .seconds(600))
+        _ = try await renewLease(of: node, ttl: .seconds(600))
+        return node
+    }
+
+    /// The node `name` under this check's prefix, without a lease (removed at the end).
+    func nodeWithoutLease(_ name: String) -> NodeID {
+        let node = NodeID(rawValue: prefix + "-" + name)
+        created.withLock { _ = $0.nodes.insert(node) }
         return node
     }
 
@@ -162,8 +169,19 @@ final class PresenceHarness: ConformanceHarness {
     }
 
     /// `presence.renewLease(of:ttl:)`.
-    func renewLease(of node: NodeID, ttl: Duration) async throws {
+    @discardableResult
+    func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool {
         try await attempt("renewLease(of: \(node), ttl: \(ttl))") { try await presence.renewLease(of: node, ttl: ttl) }
+    }
+
+    /// `presence.replaceConnections(of:with:)`, keeping this check's records.
+    func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges {
+        let changes = try await attempt("replaceConnections(of: \(node), with: \(live.count) records)") {
+            try await presence.replaceConnections(of: node, with: live)
+        }
+        return PresenceChanges(
+            online: changes.online.filter { isOwn($0.client.rawValue) },
+            offline: changes.offline.filter { isOwn($0.client.rawValue) })
     }
 
     /// `presence.reapExpiredNodes()`, keeping this check's records.

@@ -51,6 +51,13 @@ public struct PresenceConformance: Sendable {
         /// `reapExpiredNodes()` removes the connections of nodes whose lease ran out (and no others,
         /// and not before), returning one record per user who went offline.
         case reapExpiredNodes
+        /// `renewLease(of:ttl:)` returns `false` for a node without a lease, `true` while its lease
+        /// runs, and `false` again once it ran out or the node was removed.
+        case renewLeaseTellsWhetherLive
+        /// `replaceConnections(of:with:)` makes a node's connections exactly the live ones: adds
+        /// the missing, removes the rest (not other nodes' connections of the same users), and
+        /// returns the users it brought online and took offline; a second call changes nothing.
+        case replaceConnectionsReconciles
         /// `removeNode(_:)` removes a node's connections and returns one record (as connected,
         /// meta included) per user who went offline.
         case removeNodeReturnsOffline
@@ -146,6 +153,8 @@ extension PresenceHarness {
         case .clearChannel: try await clearChannel()
         case .membershipSurvivesDisconnect: try await membershipSurvivesDisconnect()
         case .reapExpiredNodes: try await reapsExpiredNodes()
+        case .renewLeaseTellsWhetherLive: try await renewLeaseTellsWhetherLive()
+        case .replaceConnectionsReconciles: try await replaceConnectionsReconciles()
         case .removeNodeReturnsOffline: try await removeNodeReturnsOffline()
         case .claimTokenOnce: try await claimTokenOnce()
         case .claimTokenExpires: try await claimTokenExpires()

@@ -111,7 +111,7 @@ struct TokenLimitTests {
             #expect(try await presence.claimToken(id: "t\(index)", ttl: ttl))
         }
         #expect(try await presence.claimToken(id: "t0", ttl: .seconds(1)) == false)
-        try await presence.renewLease(of: "n1", ttl: .seconds(Int64.max))
+        _ = try await presence.renewLease(of: "n1", ttl: .seconds(Int64.max))
         #expect(Duration.seconds(Int64.max).clamped(to: Duration.claimTTLRange) == .seconds(86_400))
     }
 }

@@ -55,9 +55,14 @@ final class ControlledPresence: Presence {
         return try await inner.onlineUsers(after: after, limit: limit)
     }
 
-    func renewLease(of node: NodeID, ttl: Duration) async throws {
+    func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool {
         try check()
-        try await inner.renewLease(of: node, ttl: ttl)
+        return try await inner.renewLease(of: node, ttl: ttl)
+    }
+
+    func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges {
+        try check()
+        return try await inner.replaceConnections(of: node, with: live)
     }
 
     func reapExpiredNodes() async throws -> [ConnectionRecord] {

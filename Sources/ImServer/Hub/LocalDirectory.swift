@@ -23,17 +23,20 @@ public struct LocalDirectory: Sendable {
         public var channels: Set<String>?
     }
 
-    private var users: [ClientID: User] = [:]
+    private var entries: [ClientID: User] = [:]
     private var channelUsers: [String: Int] = [:]
 
     /// An empty directory.
     public init() {}
 
     /// How many connections `user` has on this node.
-    public func connections(of user: ClientID) -> Int { users[user]?.connections ?? 0 }
+    public func connections(of user: ClientID) -> Int { entries[user]?.connections ?? 0 }
 
     /// Whether `user` has a connection on this node.
-    public func isLocal(_ user: ClientID) -> Bool { users[user] != nil }
+    public func isLocal(_ user: ClientID) -> Bool { entries[user] != nil }
+
+    /// The users with connections on this node, sorted.
+    public var users: [ClientID] { entries.keys.sorted() }
 
     /// The channels with local members, sorted (for resubscribing after a reconnect).
     public var channels: [String] { channelUsers.keys.sorted() }
@@ -44,11 +47,11 @@ public struct LocalDirectory: Sendable {
     /// its ``Change/channels`` is `nil` (so no loop is woken for it).
     public mutating func attach(_ user: ClientID, channels: Set<String>) -> Change {
         var change = Change()
-        let known = users[user]
+        let known = entries[user]
         var entry = known ?? User()
         entry.connections += 1
         replace(&entry, with: channels, change: &change)
-        users[user] = entry
+        entries[user] = entry
         change.channels = known == nil && channels.isEmpty ? nil : entry.channels
         return change
     }
@@ -56,15 +59,15 @@ public struct LocalDirectory: Sendable {
     /// A connection of `user` closed.
     public mutating func detach(_ user: ClientID) -> Change {
         var change = Change()
-        guard var entry = users[user] else { return change }
+        guard var entry = entries[user] else { return change }
         entry.connections -= 1
         if entry.connections > 0 {
-            users[user] = entry
+            entries[user] = entry
             change.channels = entry.channels
             return change
         }
         replace(&entry, with: [], change: &change)
-        users[user] = nil
+        entries[user] = nil
         change.channels = []
         return change
     }
@@ -79,11 +82,16 @@ public struct LocalDirectory: Sendable {
         update(user) { $0.subtracting(channels) }
     }
 
+    /// `user`'s channels are `channels` now (no effect unless the user is local).
+    public mutating func setChannels(of user: ClientID, to channels: Set<String>) -> Change {
+        update(user) { _ in channels }
+    }
+
     private mutating func update(_ user: ClientID, _ transform: (Set<String>) -> Set<String>) -> Change {
-        guard var entry = users[user] else { return Change() }
+        guard var entry = entries[user] else { return Change() }
         var change = Change()
         replace(&entry, with: transform(entry.channels), change: &change)
-        users[user] = entry
+        entries[user] = entry
         change.channels = entry.channels
         return change
     }

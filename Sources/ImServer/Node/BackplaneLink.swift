@@ -3,27 +3,41 @@ import Logging
 import NIOCore
 
 /// The node's standing in the backplane: its bus subscriber, its lease, and its connections in
-/// Presence after an outage. It links the node at start (clearing what a previous life left,
-/// taking the lease, subscribing the node's subjects, then opening the ``Gatekeeper``), renews
-/// the lease and reaps expired nodes, and registers every live connection again once the
-/// backplane is back.
+/// Presence. It links the node at start (clearing what a previous life left, taking the lease,
+/// subscribing the node's subjects, then opening the ``Gatekeeper``), renews the lease and reaps
+/// expired nodes, and reconciles Presence with the node's live connections whenever it cannot
+/// trust that they match:
+///
+/// - the lease had run out at a renewal (the node was paused past it and reaped, or the backend
+///   lost its data): within one renewal (a third of the lease) every live connection is
+///   registered again, and local users' channels are reloaded from Presence;
+/// - a registration or unregistration failed (a timeout whose command may have run, a backend
+///   blip): at the next renewal, stale entries are removed and missing ones added;
+/// - the backplane came back after an outage: at once.
 final class BackplaneLink: Sendable {
     private let backplane: Backplane
     private let configuration: NodeConfiguration
     private let gatekeeper: Gatekeeper
     private let announcer: PresenceAnnouncer
+    private let registrar: ConnectionRegistrar
+    private let directory: ChannelDirectory
+    private let commands: CommandRunner
     private let shards: [LoopHub]
     private let stats: NodeStats
     private let logger: Logger
 
     init(
         backplane: Backplane, configuration: NodeConfiguration, gatekeeper: Gatekeeper,
-        announcer: PresenceAnnouncer, shards: [LoopHub], stats: NodeStats, logger: Logger
+        announcer: PresenceAnnouncer, registrar: ConnectionRegistrar, directory: ChannelDirectory,
+        commands: CommandRunner, shards: [LoopHub], stats: NodeStats, logger: Logger
     ) {
         self.backplane = backplane
         self.configuration = configuration
         self.gatekeeper = gatekeeper
         self.announcer = announcer
+        self.registrar = registrar
+        self.directory = directory
+        self.commands = commands
         self.shards = shards
         self.stats = stats
         self.logger = logger
@@ -57,7 +71,7 @@ final class BackplaneLink: Sendable {
                 for record in try await presence.removeNode(configuration.nodeID) {
                     await announcer.announce(.offline, record)
                 }
-                try await presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
+                _ = try await presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
                 try await subscriber.subscribe([
                     configuration.subjects.node(configuration.nodeID),
                     configuration.subjects.broadcast,
@@ -72,9 +86,8 @@ final class BackplaneLink: Sendable {
     }
 
     /// Watches the backplane's health (both halves: an outage of the bus or of the presence
-    /// directory counts); when it comes back up, renews the lease and registers every live
-    /// connection again (announcing users others had reaped), so Presence is whole again
-    /// without any client reconnecting.
+    /// directory counts); when it comes back up, renews the lease and reconciles, so Presence
+    /// is whole again without any client reconnecting.
     func watch() async {
         var wasUp = backplane.health.isUp
         while !Task.isCancelled {
@@ -89,48 +102,71 @@ final class BackplaneLink: Sendable {
                 logger.log(level: health.isUp ? .notice : .warning, "backplane \(health)")
             }
             if health.isUp && !wasUp {
-                wasUp = await reregisterConnections()
+                wasUp = await renewAndReconcile(always: true)
             } else {
                 wasUp = health.isUp
             }
         }
     }
 
-    /// Registers every live connection in Presence again (idempotent for those still there);
-    /// `false` when it failed and should be tried again.
-    func reregisterConnections() async -> Bool {
+    /// Renews the node's lease, reconciling when it had run out (or `always`, or after a failed
+    /// registration); `false` when that failed and should be tried again.
+    func renewAndReconcile(always: Bool = false) async -> Bool {
         do {
-            try await presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
-            var records: [ConnectionRecord] = []
-            for shard in shards { records += (try? await shard.eventLoop.submit { shard.records }.get()) ?? [] }
-            var restored = 0
-            for record in records {
-                guard let count = try await presence.connect(record) else { continue }
-                restored += 1
-                if count == 1 { await announcer.announce(.online, record) }
+            let wasLive = try await presence.renewLease(of: configuration.nodeID, ttl: configuration.leaseTTL)
+            let unsure = registrar.takeUnsure()
+            guard always || !wasLive || unsure else { return true }
+            if !wasLive {
+                logger.warning("the node's lease had run out (paused, reaped, or the backend lost its data)")
             }
-            logger.notice(
-                "re-registered connections", metadata: ["restored": "\(restored)", "live": "\(records.count)"])
+            try await reconcile()
+            // The backend may have lost memberships too (or they changed while the node was gone).
+            if !wasLive { commands.reloadChannels(of: directory.localUsers) }
             return true
         } catch {
-            logger.warning("re-registration failed; retrying", metadata: ["error": "\(error)"])
+            registrar.markUnsure()
+            logger.warning("lease renewal or reconciliation failed; retrying", metadata: ["error": "\(error)"])
             return false
         }
     }
 
-    /// Renews the node's lease and reaps expired nodes (announcing their users offline) until
-    /// cancelled.
+    /// Makes Presence hold exactly the node's live connections (``Presence/replaceConnections(of:with:)``)
+    /// and announces whom that brought online or took offline. A connection that opened or
+    /// closed meanwhile may be missed or kept: then the next renewal reconciles again.
+    func reconcile() async throws {
+        let live = await liveRecords()
+        let changes = try await presence.replaceConnections(of: configuration.nodeID, with: live)
+        for record in changes.offline { await announcer.announce(.offline, record) }
+        for record in changes.online { await announcer.announce(.online, record) }
+        let after = await liveRecords()
+        if Set(after.map(\.connection)) != Set(live.map(\.connection)) { registrar.markUnsure() }
+        logger.notice(
+            "reconciled connections with presence",
+            metadata: [
+                "live": "\(live.count)", "restored": "\(changes.online.count)",
+                "removed": "\(changes.offline.count)",
+            ])
+    }
+
+    /// Every connection the node has or is registering.
+    private func liveRecords() async -> [ConnectionRecord] {
+        var records = registrar.registeringRecords
+        for shard in shards { records += (try? await shard.eventLoop.submit { shard.records }.get()) ?? [] }
+        return records
+    }
+
+    /// Renews the node's lease (reconciling when needed, see ``renewAndReconcile(always:)``) and
+    /// reaps expired nodes (announcing their users offline) until cancelled.
     func maintainLease() async {
-        let ttl = configuration.leaseTTL
-        let interval = ttl / 3
+        let interval = configuration.leaseTTL / 3
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
             } catch {
                 return
             }
+            guard await renewAndReconcile() else { continue }
             do {
-                try await presence.renewLease(of: configuration.nodeID, ttl: ttl)
                 for record in try await presence.reapExpiredNodes() {
                     logger.info(
                         "reaped connection of an expired node",
@@ -138,7 +174,7 @@ final class BackplaneLink: Sendable {
                     await announcer.announce(.offline, record)
                 }
             } catch {
-                logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+                logger.warning("reaping expired nodes failed", metadata: ["error": "\(error)"])
             }
         }
     }

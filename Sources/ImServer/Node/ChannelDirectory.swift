@@ -54,6 +54,9 @@ final class ChannelDirectory: Sendable {
         await subscriptions.waitUntilApplied(ticket)
     }
 
+    /// The users with connections on this node.
+    var localUsers: [ClientID] { directory.withLock { $0.users } }
+
     /// Whether each of `users` has a connection on this node.
     func isLocal(_ users: [ClientID]) -> [Bool] {
         directory.withLock { directory in users.map { directory.isLocal($0) } }

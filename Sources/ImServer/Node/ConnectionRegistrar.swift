@@ -11,7 +11,7 @@ final class ConnectionRegistrar: Sendable {
     /// finished task keeps its whole frame alive, so a registered connection keeps just the
     /// small ``Registration``.
     enum Lifecycle: Sendable {
-        case registering(Task<Registration, Never>)
+        case registering(Task<Registration, Never>, ConnectionRecord)
         case registered(Registration)
         case unregistering(Task<Void, Never>)
     }
@@ -23,6 +23,9 @@ final class ConnectionRegistrar: Sendable {
     }
 
     private let lifecycles = Mutex([ConnectionID: Lifecycle]())
+    /// Set when a registration or unregistration failed: Presence may hold a connection the
+    /// node does not have, or miss one it has, until ``BackplaneLink`` reconciles.
+    private let unsure = Atomic<Bool>(false)
     private let presence: any Presence
     private let directory: ChannelDirectory
     private let announcer: PresenceAnnouncer
@@ -55,7 +58,7 @@ final class ConnectionRegistrar: Sendable {
                 }
                 return registration
             }
-            lifecycles[id] = .registering(task)
+            lifecycles[id] = .registering(task, connection.record)
         }
     }
 
@@ -69,7 +72,7 @@ final class ConnectionRegistrar: Sendable {
             switch lifecycles[id] {
             case nil, .unregistering?: return
             case .registered(let done)?: registration = { done }
-            case .registering(let task)?: registration = { await task.value }
+            case .registering(let task, _)?: registration = { await task.value }
             }
             lifecycles[id] = .unregistering(
                 Task(executorPreference: connection.hub.taskExecutor) {
@@ -86,8 +89,9 @@ final class ConnectionRegistrar: Sendable {
         let loop = connection.hub.eventLoop
         var registration = Registration()
         do {
+            // `nil`: a reconciliation registered it first; it is in Presence all the same.
             let count = try await presence.connect(record)
-            registration.inPresence = count != nil
+            registration.inPresence = true
             if count == 1 { await announcer.announce(.online, record) }
             let channels = try await presence.channels(of: record.client)
             registration.attached = true
@@ -97,6 +101,8 @@ final class ConnectionRegistrar: Sendable {
         } catch {
             logger.warning(
                 "could not register connection", metadata: ["client": "\(record.client)", "error": "\(error)"])
+            // The connect may have taken effect all the same (a timeout whose command ran).
+            if !registration.inPresence { unsure.store(true, ordering: .relaxed) }
             loop.execute { connection.close(.tryAgainLater) }
         }
         return registration
@@ -109,8 +115,25 @@ final class ConnectionRegistrar: Sendable {
             if try await presence.disconnect(record) == 0 { await announcer.announce(.offline, record) }
         } catch {
             logger.warning(
-                "could not unregister connection; the lease reaper will",
+                "could not unregister connection; the next reconciliation will",
                 metadata: ["client": "\(record.client)", "error": "\(error)"])
+            unsure.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Whether a registration or unregistration failed since the last call (and clears that).
+    func takeUnsure() -> Bool { unsure.exchange(false, ordering: .relaxed) }
+
+    /// Notes that Presence may not match the node's connections (a reconciliation failed).
+    func markUnsure() { unsure.store(true, ordering: .relaxed) }
+
+    /// The connections whose registration is under way (they count as live: their own connect
+    /// may come before or after a reconciliation, and either way they stay registered).
+    var registeringRecords: [ConnectionRecord] {
+        lifecycles.withLock { lifecycles in
+            lifecycles.values.compactMap { lifecycle in
+                if case .registering(_, let record) = lifecycle { record } else { nil }
+            }
         }
     }
 
@@ -133,7 +156,7 @@ final class ConnectionRegistrar: Sendable {
             let pending = lifecycles.withLock { lifecycles in
                 lifecycles.values.compactMap { lifecycle -> (@Sendable () async -> Void)? in
                     switch lifecycle {
-                    case .registering(let task): { _ = await task.value }
+                    case .registering(let task, _): { _ = await task.value }
                     case .unregistering(let task): { await task.value }
                     case .registered: nil
                     }

@@ -57,19 +57,21 @@ public final class NodeCore: Sendable {
         let announcer = PresenceAnnouncer(bus: backplane.bus, subjects: configuration.subjects, logger: logger)
         let directory = ChannelDirectory(shards: shards, subjects: configuration.subjects)
         self.directory = directory
-        self.registrar = ConnectionRegistrar(
+        let registrar = ConnectionRegistrar(
             presence: backplane.presence, directory: directory, announcer: announcer,
             nodeID: configuration.nodeID, stats: stats, logger: logger)
+        self.registrar = registrar
         let receipts = ReceiptSender(bus: backplane.bus, subjects: configuration.subjects, logger: logger)
         self.receipts = receipts
-        let commands = CommandRunner(directory: directory, shards: shards, bus: backplane.bus, logger: logger)
+        let commands = CommandRunner(directory: directory, shards: shards, backplane: backplane, logger: logger)
         self.commands = commands
         self.router = EnvelopeRouter(
             shards: shards, directory: directory, receipts: receipts, commands: commands, stats: stats,
             logger: logger)
         self.link = BackplaneLink(
             backplane: backplane, configuration: configuration, gatekeeper: gatekeeper, announcer: announcer,
-            shards: shards, stats: stats, logger: logger)
+            registrar: registrar, directory: directory, commands: commands, shards: shards, stats: stats,
+            logger: logger)
     }
 
     var nodeID: NodeID { configuration.nodeID }

@@ -102,9 +102,18 @@ public final class FilePresence: Presence {
         }
     }
 
-    public func renewLease(of node: NodeID, ttl: Duration) async throws {
-        let expiry = Self.now + ttl.clamped(to: Duration.claimTTLRange).seconds
-        try await withState { $0.leases[node.rawValue] = expiry }
+    public func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool {
+        let now = Self.now
+        let expiry = now + ttl.clamped(to: Duration.claimTTLRange).seconds
+        return try await withState { state in
+            let wasLive = state.leases[node.rawValue].map { $0 > now } ?? false
+            state.leases[node.rawValue] = expiry
+            return wasLive
+        }
+    }
+
+    public func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges {
+        try await withState { $0.replaceConnections(of: node, with: live) }
     }
 
     public func reapExpiredNodes() async throws -> [ConnectionRecord] {

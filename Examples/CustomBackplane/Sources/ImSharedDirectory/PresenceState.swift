@@ -33,6 +33,32 @@ struct PresenceState: Codable, Equatable, Sendable {
         return offline
     }
 
+    /// Makes `node`'s connections exactly `live` (adding first); returns who came online and
+    /// who went offline.
+    mutating func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) -> PresenceChanges {
+        var changes = PresenceChanges()
+        var liveIDs = Set<String>()
+        for record in live where record.node == node {
+            liveIDs.insert(record.connection.rawValue)
+            let user = record.client.rawValue
+            guard connections[user]?[record.connection.rawValue] == nil else { continue }
+            connections[user, default: [:]][record.connection.rawValue] = record
+            if connections[user]?.count == 1 { changes.online.append(record) }
+        }
+        for (user, records) in connections {
+            for (id, record) in records where record.node == node && !liveIDs.contains(id) {
+                connections[user]?[id] = nil
+                if connections[user]?.isEmpty == true {
+                    connections[user] = nil
+                    changes.offline.append(record)
+                }
+            }
+        }
+        changes.online.sort { $0.client < $1.client }
+        changes.offline.sort { $0.client < $1.client }
+        return changes
+    }
+
     mutating func add(_ user: String, to channel: String) {
         members[channel, default: []].insert(user)
         channelsOf[user, default: []].insert(channel)
