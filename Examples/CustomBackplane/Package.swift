@@ -41,12 +41,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Two real imserver-shared-dir processes sharing a directory, driven like a back-end would.
+        // End to end: nodes in the test process on a shared-dir:// backplane (TestCluster), and two
+        // real imserver-shared-dir processes sharing a directory, driven like a back-end would.
         .testTarget(
             name: "ClusterTests",
             dependencies: [
+                "ImSharedDirectory",
                 "imserver-shared-dir",
+                .product(name: "ImBackplane", package: "ImServer"),
                 .product(name: "ImCore", package: "ImServer"),
+                .product(name: "ImHelper", package: "ImServer"),
                 .product(name: "ImTesting", package: "ImServer"),
             ]
         ),
