@@ -40,13 +40,18 @@ public final class InMemoryTransport: Transport {
         }
         guard accepting else { throw HandshakeRefusal(.serviceUnavailable, "transport stopped accepting") }
         let gatekeeper = core.gatekeeper
+        // No I/O: a token, the node linked, the source's handshake rate, a place on the node.
         let checked = try gatekeeper.precheck(token: token, from: nil)
-        let verdict = await gatekeeper.admit(token: checked)
-        guard case .admitted(let verified) = verdict else {
-            gatekeeper.release(verdict)
-            if case .refused(let refusal) = verdict { throw refusal }
-            throw HandshakeRefusal(.internalServerError, "no verdict")
+        // Signature and expiry, the node's handshake rate, the user's place, single use.
+        let verified: VerifiedToken
+        switch await gatekeeper.admit(token: checked) {
+        case .admitted(let admitted):
+            verified = admitted
+        case .refused(let refusal):
+            gatekeeper.release(.refused(refusal))  // gives the node's place back
+            throw refusal
         }
+        // On one of the node's loops, where the connection lives from now on.
         let loops = core.eventLoops
         let loop = loops[index % loops.count]
         let core = self.core
@@ -56,7 +61,7 @@ public final class InMemoryTransport: Transport {
                 let connection = try core.open(verified, on: loop, output: output)
                 return InMemoryClient(connection: connection, output: output, eventLoop: loop)
             } catch {
-                gatekeeper.release(verdict)
+                gatekeeper.release(.admitted(verified))
                 throw error
             }
         }.get()
