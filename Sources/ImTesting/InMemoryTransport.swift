@@ -138,6 +138,13 @@ public final class InMemoryClient: Sendable {
         output.answersKeepalives.withLock { $0 = answer }
     }
 
+    /// Whether the client answers the node's close at once (on by default); one that does not
+    /// keeps the connection until the close's grace has passed, as a client slow to answer a
+    /// WebSocket close frame does.
+    public func answerCloses(_ answer: Bool) {
+        output.answersCloses.withLock { $0 = answer }
+    }
+
     /// The client goes away, as a socket that closed would.
     public func close() async throws {
         let connection = self.connection
@@ -170,6 +177,7 @@ public enum InMemoryClientError: Error, Equatable, CustomStringConvertible {
 final class InMemoryOutput: ConnectionOutput, @unchecked Sendable {
     let events = AsyncQueue<InMemoryClient.Event>()
     let answersKeepalives = Mutex(true)
+    let answersCloses = Mutex(true)
     var writable = true
     /// The node's side, for answering keepalives and reporting the close.
     var client: NodeConnection?
@@ -200,14 +208,20 @@ final class InMemoryOutput: ConnectionOutput, @unchecked Sendable {
     }
 
     /// The client sees the close at once and answers on a later turn of the loop, as a socket's
-    /// client would (so the node is never re-entered from inside its own call).
+    /// client would (so the node is never re-entered from inside its own call), or, if it does
+    /// not answer closes, the connection ends after `grace`.
     func close(code: CloseCode, reason: String, grace: Duration) {
         flush()
         events.push(.closed(code, reason))
-        eventLoop.execute {
+        let end = {
             let client = self.client
             self.finish()
             client?.closed()
+        }
+        if answersCloses.withLock({ $0 }) {
+            eventLoop.execute(end)
+        } else {
+            eventLoop.scheduleTask(in: .nanoseconds(Int64(grace.nanoseconds)), end)
         }
     }
 

@@ -137,6 +137,24 @@ struct TransportSeamTests {
         try await cluster.stop()
     }
 
+    @Test("a message to a user whose only connection is closing is reported offline, not delivered")
+    func noDeliveredReceiptWhileClosing() async throws {
+        let (cluster, transport) = try await Self.start()
+        let alice = try await cluster.connect("alice")
+        let bob = try await Self.connect("bob", to: transport, in: cluster)
+        bob.answerCloses(false)
+        try await cluster.helper.forceOffline("bob")
+        #expect(try await bob.next() == .closed(.forcedOffline, "forced offline"))
+        // bob's connection stays (closing) for the close's grace of 2 s: the message is not
+        // written to it, and the receipt says so.
+        let result = try await cluster.helper.send(.text("too late"), from: "alice", to: ["bob"], receipt: true)
+        #expect(result.offline.isEmpty, "Presence still lists bob while his connection closes")
+        let receipt = try await alice.next(type: "receipt")
+        #expect(receipt["to"]?.string == "bob")
+        #expect(receipt["status"]?.string == "offline")
+        try await cluster.stop()
+    }
+
     @Test("stopping the node closes the transport's clients with 1001 and refuses new ones")
     func shutdown() async throws {
         let (cluster, transport) = try await Self.start()

@@ -93,12 +93,22 @@ final class LoopHub: @unchecked Sendable {
     }
 
     /// Writes a frame that asks for an `ack` to every connection of each of `users`; `route`
-    /// is where the `acked` receipt goes, `nil` when another node reports it.
-    func deliver(_ frame: ServerFrame, to users: [ClientID], awaitingAckOf messageID: String, route: AckRoute?) {
+    /// is where the `acked` receipt goes, `nil` when another node reports it. Returns the users
+    /// at least one of whose connections took the frame (not closing).
+    @discardableResult
+    func deliver(_ frame: ServerFrame, to users: [ClientID], awaitingAckOf messageID: String, route: AckRoute?)
+        -> [ClientID]
+    {
+        var delivered: [ClientID] = []
         for user in users {
             guard let list = connections[user] else { continue }
-            for connection in list { connection.write(frame, awaitingAckOf: messageID, route: route) }
+            var took = false
+            for connection in list where connection.write(frame, awaitingAckOf: messageID, route: route) {
+                took = true
+            }
+            if took { delivered.append(user) }
         }
+        return delivered
     }
 
     /// Writes `frame` to every connection of every local member of `channel`.

@@ -156,23 +156,28 @@ public final class NodeConnection: FlushTarget {
     // MARK: Writing
 
     /// Writes a frame (not flushed: the loop flushes once per batch, so frames written
-    /// meanwhile leave together).
-    func write(_ frame: ServerFrame) {
-        guard !isClosing, let output else { return }
+    /// meanwhile leave together). Returns whether the connection took it: `false` once
+    /// closing, or when the frame made it a slow consumer.
+    @discardableResult
+    func write(_ frame: ServerFrame) -> Bool {
+        guard !isClosing, let output else { return false }
         if isReady && unwritableSince == nil && backlog.isEmpty {
             output.write(frame)
             hub.markNeedsFlush(self)
-        } else {
-            backlog.append(frame)
-            backlogBytes += frame.bytes.readableBytes
-            if backlogBytes > limits.maxQueuedBytes { slowConsumer() }
+            return true
         }
+        backlog.append(frame)
+        backlogBytes += frame.bytes.readableBytes
+        if backlogBytes > limits.maxQueuedBytes { slowConsumer() }
+        return !isClosing
     }
 
     /// Writes a frame that asks for an `ack`, remembering where the `acked` receipt goes
     /// (`route`), or, without one, that an ack will come that needs no receipt from this node.
-    func write(_ frame: ServerFrame, awaitingAckOf messageID: String, route: AckRoute?) {
-        guard !isClosing else { return }
+    /// Returns whether the connection took it.
+    @discardableResult
+    func write(_ frame: ServerFrame, awaitingAckOf messageID: String, route: AckRoute?) -> Bool {
+        guard !isClosing else { return false }
         guard let route else {
             untrackedAcks += 1
             return write(frame)
@@ -184,7 +189,7 @@ public final class NodeConnection: FlushTarget {
                 untrackedAcks += 1
             }
         }
-        write(frame)
+        return write(frame)
     }
 
     /// Sends `ready` ahead of anything that waited for it; from now on writes go straight out.

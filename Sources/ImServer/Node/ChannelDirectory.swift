@@ -57,11 +57,6 @@ final class ChannelDirectory: Sendable {
     /// The users with connections on this node.
     var localUsers: [ClientID] { directory.withLock { $0.users } }
 
-    /// Whether each of `users` has a connection on this node.
-    func isLocal(_ users: [ClientID]) -> [Bool] {
-        directory.withLock { directory in users.map { directory.isLocal($0) } }
-    }
-
     /// Hands `user`'s channel set to every shard (under the lock).
     private func apply(_ change: LocalDirectory.Change, to user: ClientID) {
         guard let channels = change.channels else { return }

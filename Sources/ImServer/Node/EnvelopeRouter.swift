@@ -7,18 +7,16 @@ import NIOCore
 /// to their senders, commands to the ``CommandRunner``.
 final class EnvelopeRouter: Sendable {
     private let shards: [LoopHub]
-    private let directory: ChannelDirectory
     private let receipts: ReceiptSender
     private let commands: CommandRunner
     private let stats: NodeStats
     private let logger: Logger
 
     init(
-        shards: [LoopHub], directory: ChannelDirectory, receipts: ReceiptSender, commands: CommandRunner,
+        shards: [LoopHub], receipts: ReceiptSender, commands: CommandRunner,
         stats: NodeStats, logger: Logger
     ) {
         self.shards = shards
-        self.directory = directory
         self.receipts = receipts
         self.commands = commands
         self.stats = stats
@@ -100,8 +98,9 @@ final class EnvelopeRouter: Sendable {
         }
     }
 
-    /// Delivers to the local connections of the receivers; with a receipt asked for, reports
-    /// `delivered` or `offline` for the receivers this node reports for.
+    /// Delivers to the local connections of the receivers. With a receipt asked for, reports
+    /// for the receivers this node reports for: `delivered` when a connection of theirs here
+    /// took the message (one that is closing does not), `offline` otherwise.
     private func deliver(_ delivery: Delivery) async {
         let frame = ServerFrame.message(delivery.message, wantsReceipt: delivery.wantsReceipt)
         let receivers = delivery.receivers
@@ -111,21 +110,26 @@ final class EnvelopeRouter: Sendable {
         }
         let route = AckRoute(sender: delivery.message.sender, senderNodes: delivery.senderNodes)
         let reported = delivery.receiptFor
-        let others = Set(receivers).subtracting(reported)
+        let others = Array(Set(receivers).subtracting(reported))
         let id = delivery.message.id
-        for shard in shards {
-            shard.eventLoop.execute {
-                shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
-                shard.deliver(frame, to: Array(others), awaitingAckOf: id, route: nil)
+        let written = shards.map { shard in
+            shard.eventLoop.submit {
+                let delivered = shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
+                shard.deliver(frame, to: others, awaitingAckOf: id, route: nil)
+                return delivered
             }
-        }
-        let receipts = zip(reported, directory.isLocal(reported)).map { receiver, isLocal in
-            Receipt(
-                messageID: id, sender: delivery.message.sender, receiver: receiver,
-                status: isLocal ? .delivered : .offline)
         }
         let nodes = delivery.senderNodes
         let sender = self.receipts
-        Task { await sender.send(receipts, to: nodes) }
+        Task {
+            var delivered = Set<ClientID>()
+            for future in written { delivered.formUnion((try? await future.get()) ?? []) }
+            let receipts = reported.map { receiver in
+                Receipt(
+                    messageID: id, sender: delivery.message.sender, receiver: receiver,
+                    status: delivered.contains(receiver) ? .delivered : .offline)
+            }
+            await sender.send(receipts, to: nodes)
+        }
     }
 }

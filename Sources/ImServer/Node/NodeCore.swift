@@ -66,7 +66,7 @@ public final class NodeCore: Sendable {
         let commands = CommandRunner(directory: directory, shards: shards, backplane: backplane, logger: logger)
         self.commands = commands
         self.router = EnvelopeRouter(
-            shards: shards, directory: directory, receipts: receipts, commands: commands, stats: stats,
+            shards: shards, receipts: receipts, commands: commands, stats: stats,
             logger: logger)
         self.link = BackplaneLink(
             backplane: backplane, configuration: configuration, gatekeeper: gatekeeper, announcer: announcer,
