@@ -20,6 +20,9 @@ final class RedisClient: Sendable {
         var next = 0
         var backoff = Backoff()
         var lastFailure: String?
+        /// Why the last `PING` of ``watch(every:)`` got no answer (`nil` once one did): a
+        /// connection can be open to a Redis that answers nothing (hung, or stopped).
+        var unanswered: String?
     }
 
     init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
@@ -29,9 +32,10 @@ final class RedisClient: Sendable {
         self.state = Mutex(State(slots: Array(repeating: nil, count: configuration.poolSize)))
     }
 
-    /// `.down` with the last failure while no attempt has succeeded since.
+    /// `.down` with the last failure while no attempt has succeeded since, or while the last
+    /// `PING` got no answer within the command timeout: health is a round trip, not a connect.
     var health: BackplaneHealth {
-        state.withLock { $0.lastFailure.map(BackplaneHealth.down) ?? .up }
+        state.withLock { ($0.lastFailure ?? $0.unanswered).map(BackplaneHealth.down) ?? .up }
     }
 
     /// Sends one command; an error reply is thrown as ``BackplaneError/unavailable(_:)``.
@@ -119,11 +123,22 @@ final class RedisClient: Sendable {
     }
 
     /// Sends `PING` every `interval` until graceful shutdown or cancellation, so ``health``
-    /// follows Redis going away and coming back while nothing else is sent.
+    /// follows Redis going away, hanging, and coming back while nothing else is sent: a `PING`
+    /// not answered within the command timeout makes health `.down` until one is.
     func watch(every interval: Duration = .seconds(1)) async {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                _ = try? await self.send(RedisCommand(["PING"]))
+                do {
+                    _ = try await self.send(RedisCommand(["PING"]))
+                    self.state.withLock { $0.unanswered = nil }
+                } catch {
+                    let reason = "redis did not answer PING: \(error)"
+                    let wasAnswering = self.state.withLock { state in
+                        defer { state.unanswered = reason }
+                        return state.unanswered == nil
+                    }
+                    if wasAnswering { self.logger.warning("redis is not answering", metadata: ["error": "\(error)"]) }
+                }
                 try? await Task.sleep(for: interval)
             }
         }
