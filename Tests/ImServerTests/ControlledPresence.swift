@@ -5,10 +5,16 @@ import Synchronization
 /// its `run()` has returned (as a directory whose connection pool was closed would).
 final class ControlledPresence: Presence {
     /// The directory's data, reachable by the test even while the presence is "down".
-    let inner = MemoryPresence()
+    var inner: MemoryPresence { data.withLock { $0 } }
+    private let data = Mutex(MemoryPresence())
     private let down = Mutex<String?>(nil)
     private let stopped = Atomic<Bool>(false)
     private let reads = Atomic<Int>(0)
+    private let failingDisconnects = Atomic<Bool>(false)
+
+    /// Makes every `disconnect` throw (or stop throwing) while health stays up: a blip, or a
+    /// timeout whose command never ran.
+    func failDisconnects(_ fail: Bool) { failingDisconnects.store(fail, ordering: .releasing) }
 
     /// How often ``health`` was read: a test waits for the node's watcher to look.
     var healthReads: Int { reads.load(ordering: .acquiring) }
@@ -18,6 +24,10 @@ final class ControlledPresence: Presence {
 
     /// Ends an outage begun by ``goDown(_:)``.
     func comeBack() { down.withLock { $0 = nil } }
+
+    /// Forgets everything (a backend restarted without persistence): connections, leases,
+    /// memberships and token claims.
+    func loseData() { data.withLock { $0 = MemoryPresence() } }
 
     var health: BackplaneHealth {
         reads.add(1, ordering: .releasing)
@@ -42,6 +52,7 @@ final class ControlledPresence: Presence {
 
     func disconnect(_ connection: ConnectionRecord) async throws -> Int? {
         try check()
+        if failingDisconnects.load(ordering: .acquiring) { throw BackplaneError.unavailable("test: disconnect failed") }
         return try await inner.disconnect(connection)
     }
 

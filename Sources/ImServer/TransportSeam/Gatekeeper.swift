@@ -23,12 +23,19 @@ public final class Gatekeeper: Sendable {
     private let handshakes: Mutex<TokenBucket>
     private let sources: SourceRateLimiter
     private let linked = Atomic<Bool>(false)
+    /// Tokens admitted here, remembered until they expire (at most what the node can admit in
+    /// a token's default lifetime, ``ConnectTokens/defaultMaximumLifetime`` ×
+    /// ``Limits/handshakesPerSecond``, capped at 200,000).
+    let claims: RecentClaims
 
     init(limits: Limits, tokens: ConnectTokens, presence: any Presence) {
         self.limits = limits
         self.tokens = tokens
         self.presence = presence
         self.slots = ConnectionSlots(perNode: limits.connectionsPerNode, perUser: limits.connectionsPerUser)
+        let lifetime = Int(ConnectTokens.defaultMaximumLifetime.components.seconds)
+        let budget = lifetime.multipliedReportingOverflow(by: limits.handshakesPerSecond)
+        self.claims = RecentClaims(capacity: budget.overflow ? 200_000 : min(budget.partialValue, 200_000))
         self.handshakes = Mutex(
             TokenBucket(
                 rate: limits.handshakesPerSecond,
@@ -83,13 +90,19 @@ public final class Gatekeeper: Sendable {
             let limit = limits.connectionsPerUser
             return .refused(HandshakeRefusal(.tooManyRequests, "user has \(limit) connections on this node already"))
         }
+        let ttl = Duration.seconds(max(verified.expires.timeIntervalSinceNow, 0) + 5)
+        // This node's own memory first: it holds even when the backend lost its claims.
+        guard claims.claim(verified.id, until: ContinuousClock.now.advanced(by: ttl)) else {
+            slots.release(verified.client)
+            return .refused(HandshakeRefusal(.unauthorized, TokenError.replayed.description))
+        }
         do {
-            let ttl = Duration.seconds(max(verified.expires.timeIntervalSinceNow, 0) + 5)
             guard try await presence.claimToken(id: verified.id, ttl: ttl) else {
                 slots.release(verified.client)
                 return .refused(HandshakeRefusal(.unauthorized, TokenError.replayed.description))
             }
         } catch {
+            claims.forget(verified.id)
             slots.release(verified.client)
             return .refused(HandshakeRefusal(.serviceUnavailable, "backplane unavailable, retry shortly"))
         }
