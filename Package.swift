@@ -22,7 +22,6 @@ let package = Package(
         .library(name: "ImRedis", targets: ["ImRedis"]),
         .library(name: "ImServerApp", targets: ["ImServerApp"]),
         .executable(name: "imserver", targets: ["imserver"]),
-        .executable(name: "imbench", targets: ["imbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
@@ -36,7 +35,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
         // Plugin SDK: Bus, Presence, Backplane, BackplaneFactory, identifiers, the memory backplane.
@@ -161,21 +159,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "imbench",
-            dependencies: [
-                "ImCore",
-                "ImHelper",
-                "ImRedis",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            swiftSettings: strict
-        ),
         .testTarget(
             name: "ImCoreTests",
             dependencies: [
@@ -210,16 +193,6 @@ let package = Package(
             dependencies: [
                 "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "imbenchTests",
-            dependencies: [
-                "imbench",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Fan-out latency against offered load, on this machine.
 #
-# Builds release imserver and imbench (in their own scratch folder), starts one imserver on the
-# memory backplane with generous limits, runs `imbench fanout` once per rate against it, and
-# writes docs/bench/fanout.csv, docs/bench/fanout.png (p99 latency vs offered rate) and
-# docs/bench/fanout-results.txt (every RESULT line). Everything stays on 127.0.0.0/8.
+# Builds release imserver (this package) and imbench (the Benchmarks package) in their own
+# scratch folder, starts one imserver on the memory backplane with generous limits, runs
+# `imbench fanout` once per rate against it, and writes docs/bench/fanout.csv,
+# docs/bench/fanout.png (p99 latency vs offered rate) and docs/bench/fanout-results.txt
+# (every RESULT line). Everything stays on 127.0.0.0/8.
 #
 #   scripts/bench-fanout.sh                         # 1000 members, 50..600 msg/s, 20 s each
 #   MEMBERS=500 RATES="100 200" DURATION=10 scripts/bench-fanout.sh
@@ -12,6 +13,8 @@
 # Settings (environment): MEMBERS, RATES, DURATION (s per rate), SETTLE (s), PORT, API_PORT,
 # OUT (output folder), SCRATCH (build folder), JOBS (build jobs), WORKERS (imbench --workers),
 # SKIP_BUILD=1 (use what SCRATCH holds), LOG (the server's log file).
+# Binaries: imserver in $SCRATCH/release, imbench in $SCRATCH/imbench/release (Benchmarks is a
+# package of its own, built with its own scratch folder inside SCRATCH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,11 +29,13 @@ SCRATCH=${SCRATCH:-.build-bench}
 JOBS=${JOBS:-1}
 WORKERS=${WORKERS:-0}
 
+BENCH_SCRATCH="$SCRATCH/imbench"
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   swift build -c release -j "$JOBS" --scratch-path "$SCRATCH" --product imserver
-  swift build -c release -j "$JOBS" --scratch-path "$SCRATCH" --product imbench
+  swift build -c release -j "$JOBS" --package-path Benchmarks --scratch-path "$BENCH_SCRATCH" --product imbench
 fi
 BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
+BENCH_BIN=$(swift build -c release --package-path Benchmarks --scratch-path "$BENCH_SCRATCH" --show-bin-path)
 mkdir -p "$OUT"
 LOG=${LOG:-${TMPDIR:-/tmp}/imbench-fanout-imserver.log}
 
@@ -77,7 +82,7 @@ echo "offered_rate,p50_ms,p99_ms,p999_ms,deliveries_per_s" >"$CSV"
 status=0
 for rate in $RATES; do
   echo "== fanout: $MEMBERS members, $rate msg/s for $DURATION s" >&2
-  line=$("$BIN/imbench" fanout --url "ws://127.0.0.1:$PORT/ws" --api "http://127.0.0.1:$API_PORT" \
+  line=$("$BENCH_BIN/imbench" fanout --url "ws://127.0.0.1:$PORT/ws" --api "http://127.0.0.1:$API_PORT" \
     --members "$MEMBERS" --rate "$rate" --duration "$DURATION" --settle "$SETTLE" --pid "$SERVER" \
     --workers "$WORKERS" --source-addresses 127.0.0.2-127.0.0.30 | grep '^RESULT ') || status=1
   echo "$line" | tee -a "$RESULTS"

@@ -3,7 +3,9 @@
 # (libhiredis-dev, redis-server), builds everything and runs every test suite.
 # Integration tests start their own servers (redis-server, imserver nodes) on loopback.
 # Then builds and tests Examples/CustomBackplane, a plugin package outside the main package,
-# so the public plugin API cannot break unnoticed.
+# so the public plugin API cannot break unnoticed, and Benchmarks, the package of the load
+# generator imbench (kept out of the main package so downstream packages do not resolve its
+# dependencies).
 # Arguments are passed to `swift test` of the main package, and then only its tests run
 # (e.g. scripts/test.sh --filter MessagingTests).
 set -euo pipefail
@@ -13,7 +15,14 @@ scripts/install-deps.sh --test
 swift build --build-tests
 swift test --skip-build "$@"
 if [[ $# -eq 0 ]]; then
-  cd Examples/CustomBackplane
-  swift build --build-tests
-  swift test --skip-build
+  (
+    cd Examples/CustomBackplane
+    swift build --build-tests
+    swift test --skip-build
+  )
+  (
+    cd Benchmarks
+    swift build --build-tests
+    swift test --skip-build
+  )
 fi

@@ -21,7 +21,7 @@ final class HelperSender: PacedSender {
         logger.logLevel = .warning
         let backplane = try await factory.makeBackplane(url: url, logger: logger)
         // The benchmark mints its tokens through the API; this helper only sends.
-        let tokens = try await ConnectTokens(secret: randomHex(bytes: 32))
+        let tokens = try await ConnectTokens(secret: randomTokenSecret())
         self.helper = ImHelper(backplane: backplane, tokens: tokens, logger: logger)
         self.plan = plan
     }

@@ -13,7 +13,7 @@ final class NodeCluster: @unchecked Sendable {
 
     private(set) var nodes: [Node] = []
     /// The token secret every node shares.
-    let tokenSecret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    let tokenSecret = randomTokenSecret()
 
     /// Starts `count` nodes of `executable`: node `i` (from 1) is `bench-i`, listens on
     /// `basePort + i - 1` and serves its API on `baseAPIPort + i - 1`, with generous limits.
@@ -103,4 +103,9 @@ final class NodeCluster: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A fresh HS256 token secret: 32 random bytes (system generator) as 64 hex digits.
+func randomTokenSecret() -> String {
+    (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
 }
