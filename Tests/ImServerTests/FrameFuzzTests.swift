@@ -134,7 +134,9 @@ struct FrameFuzzTests {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(WebSocketFrameEncoder())
             try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limits.maxFrameSize)))
-            try sync.addHandler(WebSocketConnectionHandler(token: token, core: core))
+            let connection = WebSocketConnectionHandler(core: core)
+            try sync.addHandler(connection)
+            try connection.open(token)
         }.get()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
         var output: [UInt8] = []

@@ -22,9 +22,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    /// The node's side, once ``NodeCore/open(_:on:output:)`` made it.
+    /// The node's side, once ``NodeCore/open(_:on:output:)`` made it (``open(_:)``).
     private var connection: NodeConnection?
-    private let token: VerifiedToken
     private let core: NodeCore
     private var context: ChannelHandlerContext?
     /// The context of the frame encoder: writing there sends pre-encoded frame bytes as they are.
@@ -41,12 +40,18 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// The most bytes a batch gathers before it is handed to the channel unflushed.
     static let batchLimit = 64 * 1024
 
-    /// A handler for the connection `token` admitted; it hands itself to `core` once added to
-    /// the pipeline.
-    init(token: VerifiedToken, core: NodeCore) {
-        self.token = token
+    /// A handler for a connection to `core`; ``open(_:)`` hands it to the node once the handler
+    /// is in the pipeline.
+    init(core: NodeCore) {
         self.core = core
         self.assembler = ClientFrameAssembler(maximumMessageSize: core.configuration.limits.maxFrameSize)
+    }
+
+    /// Hands the connection `token` admitted to the node (on the channel's loop, after the
+    /// handler was added); throws when the node cannot take it.
+    func open(_ token: VerifiedToken) throws {
+        guard let context else { throw TransportError.notANodeLoop }
+        connection = try core.open(token, on: context.eventLoop, output: self)
     }
 
     // MARK: Channel events
@@ -55,13 +60,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.context = context
         allocator = context.channel.allocator
         rawContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        do {
-            connection = try core.open(token, on: context.eventLoop, output: self)
-        } catch {
-            core.logger.warning("could not open a connection", metadata: ["error": "\(error)"])
-            core.gatekeeper.release(.admitted(token))
-            context.close(promise: nil)
-        }
     }
 
     /// Drops the contexts: they hold the pipeline and channel, which hold this handler.
@@ -140,7 +138,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             // A control frame fragmented or over 125 bytes, or a frame length NIO cannot take.
             closeOrDrop(.protocolError, context: context)
         default:
-            core.logger.debug("connection error", metadata: ["client": "\(token.client)", "error": "\(error)"])
+            core.logger.debug(
+                "connection error", metadata: ["client": "\(connection?.record.client ?? "")", "error": "\(error)"])
             context.close(promise: nil)
         }
     }

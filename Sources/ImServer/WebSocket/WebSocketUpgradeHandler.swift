@@ -176,9 +176,11 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             try sync.addHandler(WebSocketFrameEncoder())
             let maxFrameSize = core.configuration.limits.maxFrameSize
             try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)))
+            let connection = WebSocketConnectionHandler(core: core)
+            try sync.addHandler(connection)
             // Hands the connection to the node, whose connection owns the node's and the user's
             // places from then on and gives them back when it closes.
-            try sync.addHandler(WebSocketConnectionHandler(token: token, core: core))
+            try connection.open(token)
         } catch {
             core.logger.warning("could not set up a WebSocket pipeline", metadata: ["error": "\(error)"])
             gatekeeper.release(.admitted(token))
