@@ -65,7 +65,7 @@ enum RedisScripts {
     /// `on`|`off`, user, connection, stored value for each user who came online or went offline.
     static let replaceConnections = RedisScript(
         "replaceConnections",
-        """
+        removeConnection + """
         local prefix, node = ARGV[1], ARGV[2]
         local setkey = prefix .. ':nodeconns:{' .. node .. '}'
         local live = {}
@@ -84,30 +84,40 @@ enum RedisScripts {
         for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
           if not live[m] then
             redis.call('SREM', setkey, m)
-            local sep = string.find(m, '\\31', 1, true)
-            if sep then
-              local conn = string.sub(m, 1, sep - 1)
-              local user = string.sub(m, sep + 1)
-              local hkey = prefix .. ':conn:{' .. user .. '}'
-              local value = redis.call('HGET', hkey, conn)
-              if value then
-                redis.call('HDEL', hkey, conn)
-                if redis.call('HLEN', hkey) == 0 then
-                  redis.call('ZREM', KEYS[1], user)
-                  table.insert(out, 'off'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
-                end
-              end
+            local user, conn, value = removeConnection(prefix, KEYS[1], m)
+            if user then
+              table.insert(out, 'off'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
             end
           end
         end
         return out
         """)
 
+    /// A Lua function the node scripts share: removes the connection a node-index member
+    /// (connection\x1fuser) names from its user's hash; when that was the user's last, removes
+    /// the user from the online index (`online`) and returns user, connection, stored value.
+    private static let removeConnection = """
+        local function removeConnection(prefix, online, member)
+          local sep = string.find(member, '\\31', 1, true)
+          if not sep then return nil end
+          local conn = string.sub(member, 1, sep - 1)
+          local user = string.sub(member, sep + 1)
+          local hkey = prefix .. ':conn:{' .. user .. '}'
+          local value = redis.call('HGET', hkey, conn)
+          if not value then return nil end
+          redis.call('HDEL', hkey, conn)
+          if redis.call('HLEN', hkey) > 0 then return nil end
+          redis.call('ZREM', online, user)
+          return user, conn, value
+        end
+
+        """
+
     /// Drops the connections of expired nodes (ARGV[2] empty) or of one node (ARGV[2]); returns
     /// user, node, connection, stored value for each user left with no connection.
     static let dropNodes = RedisScript(
         "dropNodes",
-        """
+        removeConnection + """
         local prefix = ARGV[1]
         local nodes
         if ARGV[2] == '' then
@@ -121,22 +131,12 @@ enum RedisScripts {
         for _, node in ipairs(nodes) do
           local setkey = prefix .. ':nodeconns:{' .. node .. '}'
           for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
-            local sep = string.find(m, '\\31', 1, true)
-            if sep then
-              local conn = string.sub(m, 1, sep - 1)
-              local user = string.sub(m, sep + 1)
-              local hkey = prefix .. ':conn:{' .. user .. '}'
-              local value = redis.call('HGET', hkey, conn)
-              if value then
-                redis.call('HDEL', hkey, conn)
-                if redis.call('HLEN', hkey) == 0 then
-                  redis.call('ZREM', KEYS[2], user)
-                  table.insert(out, user)
-                  table.insert(out, node)
-                  table.insert(out, conn)
-                  table.insert(out, value)
-                end
-              end
+            local user, conn, value = removeConnection(prefix, KEYS[2], m)
+            if user then
+              table.insert(out, user)
+              table.insert(out, node)
+              table.insert(out, conn)
+              table.insert(out, value)
             end
           end
           redis.call('DEL', setkey)
