@@ -66,32 +66,32 @@ enum RedisScripts {
     static let replaceConnections = RedisScript(
         "replaceConnections",
         removeConnection + """
-        local prefix, node = ARGV[1], ARGV[2]
-        local setkey = prefix .. ':nodeconns:{' .. node .. '}'
-        local live = {}
-        local out = {}
-        for i = 3, #ARGV, 3 do
-          local conn, user, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-          local member = conn .. '\\31' .. user
-          live[member] = true
-          local hkey = prefix .. ':conn:{' .. user .. '}'
-          redis.call('SADD', setkey, member)
-          if redis.call('HSETNX', hkey, conn, value) == 1 and redis.call('HLEN', hkey) == 1 then
-            redis.call('ZADD', KEYS[1], 0, user)
-            table.insert(out, 'on'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
-          end
-        end
-        for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
-          if not live[m] then
-            redis.call('SREM', setkey, m)
-            local user, conn, value = removeConnection(prefix, KEYS[1], m)
-            if user then
-              table.insert(out, 'off'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
+            local prefix, node = ARGV[1], ARGV[2]
+            local setkey = prefix .. ':nodeconns:{' .. node .. '}'
+            local live = {}
+            local out = {}
+            for i = 3, #ARGV, 3 do
+              local conn, user, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+              local member = conn .. '\\31' .. user
+              live[member] = true
+              local hkey = prefix .. ':conn:{' .. user .. '}'
+              redis.call('SADD', setkey, member)
+              if redis.call('HSETNX', hkey, conn, value) == 1 and redis.call('HLEN', hkey) == 1 then
+                redis.call('ZADD', KEYS[1], 0, user)
+                table.insert(out, 'on'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
+              end
             end
-          end
-        end
-        return out
-        """)
+            for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
+              if not live[m] then
+                redis.call('SREM', setkey, m)
+                local user, conn, value = removeConnection(prefix, KEYS[1], m)
+                if user then
+                  table.insert(out, 'off'); table.insert(out, user); table.insert(out, conn); table.insert(out, value)
+                end
+              end
+            end
+            return out
+            """)
 
     /// A Lua function the node scripts share: removes the connection a node-index member
     /// (connection\x1fuser) names from its user's hash; when that was the user's last, removes
@@ -118,32 +118,32 @@ enum RedisScripts {
     static let dropNodes = RedisScript(
         "dropNodes",
         removeConnection + """
-        local prefix = ARGV[1]
-        local nodes
-        if ARGV[2] == '' then
-          local t = redis.call('TIME')
-          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-          nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-        else
-          nodes = {ARGV[2]}
-        end
-        local out = {}
-        for _, node in ipairs(nodes) do
-          local setkey = prefix .. ':nodeconns:{' .. node .. '}'
-          for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
-            local user, conn, value = removeConnection(prefix, KEYS[2], m)
-            if user then
-              table.insert(out, user)
-              table.insert(out, node)
-              table.insert(out, conn)
-              table.insert(out, value)
+            local prefix = ARGV[1]
+            local nodes
+            if ARGV[2] == '' then
+              local t = redis.call('TIME')
+              local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+              nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+            else
+              nodes = {ARGV[2]}
             end
-          end
-          redis.call('DEL', setkey)
-          redis.call('ZREM', KEYS[1], node)
-        end
-        return out
-        """)
+            local out = {}
+            for _, node in ipairs(nodes) do
+              local setkey = prefix .. ':nodeconns:{' .. node .. '}'
+              for _, m in ipairs(redis.call('SMEMBERS', setkey)) do
+                local user, conn, value = removeConnection(prefix, KEYS[2], m)
+                if user then
+                  table.insert(out, user)
+                  table.insert(out, node)
+                  table.insert(out, conn)
+                  table.insert(out, value)
+                end
+              end
+              redis.call('DEL', setkey)
+              redis.call('ZREM', KEYS[1], node)
+            end
+            return out
+            """)
 
     static let join = RedisScript(
         "join",
