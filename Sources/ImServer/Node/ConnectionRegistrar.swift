@@ -11,7 +11,9 @@ final class ConnectionRegistrar: Sendable {
     /// finished task keeps its whole frame alive, so a registered connection keeps just the
     /// small ``Registration``.
     enum Lifecycle: Sendable {
-        case registering(Task<Registration, Never>, ConnectionRecord)
+        /// Boxed: every registered connection keeps a `Lifecycle`, which is as large as its
+        /// largest case; this one's record lives only while registering.
+        indirect case registering(Task<Registration, Never>, ConnectionRecord)
         case registered(Registration)
         case unregistering(Task<Void, Never>)
     }

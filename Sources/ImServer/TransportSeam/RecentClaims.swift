@@ -5,11 +5,13 @@ import Synchronization
 /// the backend lost its claims (a restart without persistence).
 ///
 /// Bounded: it remembers at most ``capacity`` tokens; beyond that the oldest are forgotten
-/// first (the backend's claim still holds for them while it keeps its data).
+/// first (the backend's claim still holds for them while it keeps its data). A token is kept
+/// as a 64-bit hash of its id under this process's random seed (about 40 bytes each, not the
+/// id's string): two ids sharing a hash are 2⁻⁶⁴-unlikely, and would only refuse a handshake.
 final class RecentClaims: Sendable {
     private struct State {
-        var expiries: [String: ContinuousClock.Instant] = [:]
-        var order: [(id: String, expires: ContinuousClock.Instant)] = []
+        var expiries: [Int: ContinuousClock.Instant] = [:]
+        var order: [(id: Int, expires: ContinuousClock.Instant)] = []
         var head = 0
     }
 
@@ -22,7 +24,8 @@ final class RecentClaims: Sendable {
     }
 
     /// Remembers `id` until `expires`; `false` when it is remembered already (a replay).
-    func claim(_ id: String, until expires: ContinuousClock.Instant) -> Bool {
+    func claim(_ token: String, until expires: ContinuousClock.Instant) -> Bool {
+        let id = token.hashValue
         let now = ContinuousClock.now
         return state.withLock { state in
             while state.head < state.order.count,
@@ -44,8 +47,8 @@ final class RecentClaims: Sendable {
     }
 
     /// Forgets `id` (its handshake was refused after all).
-    func forget(_ id: String) {
-        state.withLock { _ = $0.expiries.removeValue(forKey: id) }
+    func forget(_ token: String) {
+        state.withLock { _ = $0.expiries.removeValue(forKey: token.hashValue) }
     }
 
     /// How many tokens are remembered (for tests).
