@@ -118,10 +118,12 @@ final class BackplaneLink: Sendable {
             guard always || !wasLive || unsure else { return true }
             if !wasLive {
                 logger.warning("the node's lease had run out (paused, reaped, or the backend lost its data)")
+                // The backend may have lost memberships too (or they changed while the node was
+                // gone): queued before the users are registered again, so once they are listed,
+                // a join or leave sent to them comes after the reload.
+                commands.reloadChannels(of: directory.localUsers)
             }
             try await reconcile()
-            // The backend may have lost memberships too (or they changed while the node was gone).
-            if !wasLive { commands.reloadChannels(of: directory.localUsers) }
             return true
         } catch {
             registrar.markUnsure()

@@ -27,7 +27,8 @@ public final class NodeCore: Sendable {
     public let stats = NodeStats()
     /// Checks every handshake of every transport: token, single use, limits.
     public let gatekeeper: Gatekeeper
-    let logger: Logger
+    /// The node's logger (its metadata names the node), for transports too.
+    public let logger: Logger
     let shards: [LoopHub]
     private let shardsByLoop: [ObjectIdentifier: LoopHub]
     let directory: ChannelDirectory
@@ -88,6 +89,13 @@ public final class NodeCore: Sendable {
     public var eventLoops: [any EventLoop] { shards.map(\.eventLoop) }
 
     func shard(for loop: any EventLoop) -> LoopHub? { shardsByLoop[ObjectIdentifier(loop)] }
+
+    /// Runs tasks on `loop` itself, if it is one of the node's: a transport runs a handshake's
+    /// asynchronous part (``Gatekeeper/admit(token:)``) there, so the handshake never changes
+    /// threads.
+    public func taskExecutor(for loop: any EventLoop) -> (any TaskExecutor)? {
+        shard(for: loop)?.taskExecutor
+    }
 
     func makeConnectionID() -> ConnectionID {
         ConnectionID(incarnation: incarnation, number: counter.add(1, ordering: .relaxed).newValue)

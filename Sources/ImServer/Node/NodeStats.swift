@@ -68,7 +68,9 @@ public final class NodeStats: Sendable {
         counter.increment()
     }
 
-    func count(refusal status: UInt) {
+    /// Counts a socket a transport refused or closed before it became a connection, by the
+    /// HTTP status it was answered with (408 for a handshake that timed out).
+    public func count(refusal status: UInt) {
         let counter = refusalCounters.withLock { counters in
             let counter =
                 counters[status]?.counter

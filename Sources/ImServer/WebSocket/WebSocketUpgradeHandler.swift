@@ -108,7 +108,7 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         phase = .admitting(head: head, verdict: nil, ended: false)
         let promise = context.eventLoop.makePromise(of: Admission.self)
         let gatekeeper = self.gatekeeper
-        let executor = core.shard(for: context.eventLoop)?.taskExecutor
+        let executor = core.taskExecutor(for: context.eventLoop)
         Task(executorPreference: executor) { promise.succeed(await gatekeeper.admit(token: token)) }
         promise.futureResult.assumeIsolated().whenSuccess { verdict in
             guard case .admitting(let head, nil, let ended) = self.phase else {
