@@ -23,10 +23,14 @@ public final class LocalServer: Sendable {
     private let process: LockedProcess
     /// How long ``stop(timeout:)`` waits after SIGTERM before it kills the process.
     private let stopGrace: Duration
+    /// A directory of the server's own data, removed with the `LocalServer`.
+    private let scratchDirectory: URL?
+    /// Where its output goes, if anywhere.
+    private let log: URL?
 
     private init(
         executable: URL, arguments: [String], environment: [String: String], port: Int,
-        stopGrace: Duration
+        stopGrace: Duration, scratchDirectory: URL? = nil, log: URL? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -34,34 +38,45 @@ public final class LocalServer: Sendable {
         self.port = port
         self.process = LockedProcess()
         self.stopGrace = stopGrace
+        self.scratchDirectory = scratchDirectory
+        self.log = log
     }
 
     /// Starts `executable` with `arguments` and waits until `port` accepts connections;
-    /// ``stop(timeout:)`` waits `stopGrace` for it to exit on SIGTERM before killing it.
+    /// ``stop(timeout:)`` waits `stopGrace` for it to exit on SIGTERM before killing it. Its
+    /// standard output and error are dropped, or appended to `log` when one is given (every
+    /// start, restarts included).
     public static func start(
         _ executable: URL, arguments: [String], environment: [String: String] = [:],
-        port: Int, timeout: Duration = .seconds(20), stopGrace: Duration = .seconds(20)
+        port: Int, timeout: Duration = .seconds(20), stopGrace: Duration = .seconds(20), log: URL? = nil
     )
         async throws -> LocalServer
     {
         let server = LocalServer(
             executable: executable, arguments: arguments, environment: environment, port: port,
-            stopGrace: stopGrace)
+            stopGrace: stopGrace, log: log)
         try await server.launch(timeout: timeout)
         return server
     }
 
-    /// Starts `redis-server` on loopback with no persistence, in a temporary directory: on
-    /// `port`, or a free port when `nil` (pass a port to start Redis where a node already
-    /// waits for it). With `tls`, the port speaks only TLS with that certificate and key (PEM files).
-    public static func redis(port: Int? = nil, tls: (certificate: String, key: String)? = nil) async throws
-        -> LocalServer
-    {
+    /// Starts `redis-server` on loopback in a temporary directory: on `port`, or a free port
+    /// when `nil` (pass a port to start Redis where a node already waits for it). With `tls`,
+    /// the port speaks only TLS with that certificate and key (PEM files).
+    ///
+    /// Without `persistent` nothing is written: after ``kill()`` and ``restart(timeout:)`` the
+    /// data is gone. With `persistent`, every write is in an append-only file
+    /// (`--appendonly yes --appendfsync always`) in a directory of its own, which a restart
+    /// reads again: the data survives a ``kill()``. The directory is removed when the
+    /// `LocalServer` goes away.
+    public static func redis(
+        port: Int? = nil, tls: (certificate: String, key: String)? = nil, persistent: Bool = false
+    ) async throws -> LocalServer {
         guard let binary = findExecutable("redis-server") else { throw LocalServerError.notInstalled("redis-server") }
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
         let port = chosen
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imserver-redis-\(port)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            persistent ? "imserver-redis-\(port)-\(UUID().uuidString)" : "imserver-redis-\(port)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var listen = ["--port", String(port)]
         if let tls {
@@ -70,13 +85,15 @@ public final class LocalServer: Sendable {
                 "--tls-key-file", tls.key, "--tls-auth-clients", "no",
             ]
         }
-        return try await start(
-            binary,
-            arguments: listen + [
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        let persistence = persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]
+        let server = LocalServer(
+            executable: binary,
+            arguments: listen + ["--bind", "127.0.0.1", "--save", ""] + persistence + [
                 "--dir", directory.path, "--loglevel", "warning",
             ],
-            port: port, stopGrace: .seconds(2))
+            environment: [:], port: port, stopGrace: .seconds(2), scratchDirectory: persistent ? directory : nil)
+        try await server.launch(timeout: .seconds(20))
+        return server
     }
 
     /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
@@ -107,9 +124,19 @@ public final class LocalServer: Sendable {
         process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        var logHandle: FileHandle?
+        if let log {
+            if !FileManager.default.fileExists(atPath: log.path) {
+                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            }
+            let handle = try FileHandle(forWritingTo: log)
+            try handle.seekToEnd()
+            logHandle = handle
+        }
+        process.standardOutput = logHandle ?? FileHandle.nullDevice
+        process.standardError = logHandle ?? FileHandle.nullDevice
         _ = killRunningServersAtExit
+        defer { try? logHandle?.close() }  // the child has its own copy
         try process.run()
         let pid = process.processIdentifier
         runningServers.withLock { _ = $0.insert(pid) }
@@ -150,8 +177,10 @@ public final class LocalServer: Sendable {
     /// a blocked SIGTERM (the test's threads block signals that ServiceLifecycle handles), and
     /// redis-server then never sees it.
     /// (A redis-server started here gets 2 s: it has nothing to save.)
+    /// A paused process (``pause()``) is resumed first, so it sees the SIGTERM.
     @discardableResult
     public func stop(timeout: Duration? = nil) async throws -> Int32 {
+        if let process = process.get(), process.isRunning { Foundation.kill(process.processIdentifier, SIGCONT) }
         do {
             return try await signal(SIGTERM, timeout: timeout ?? stopGrace)
         } catch is TimedOut {
@@ -162,6 +191,25 @@ public final class LocalServer: Sendable {
     /// Kills it with SIGKILL and waits until it is gone.
     public func kill() async throws {
         _ = try await signal(SIGKILL, timeout: .seconds(10))
+    }
+
+    /// Stops the process with SIGSTOP: it keeps its sockets open (the kernel still accepts
+    /// connections on its port) but runs no code and answers nothing, like a hung server, until
+    /// ``resume()``. ``stop(timeout:)`` and ``kill()`` work on a paused process.
+    public func pause() throws {
+        try send(SIGSTOP)
+    }
+
+    /// Lets a process stopped by ``pause()`` run again (SIGCONT).
+    public func resume() throws {
+        try send(SIGCONT)
+    }
+
+    private func send(_ signal: Int32) throws {
+        guard let process = process.get(), process.isRunning else {
+            throw LocalServerError.notRunning(executable.lastPathComponent)
+        }
+        Foundation.kill(process.processIdentifier, signal)
     }
 
     /// Starts it again on the same port (after ``stop(timeout:)`` or ``kill()``).
@@ -180,6 +228,7 @@ public final class LocalServer: Sendable {
 
     deinit {
         if let process = process.get(), process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        if let scratchDirectory { try? FileManager.default.removeItem(at: scratchDirectory) }
     }
 
     private static func accepts(port: Int) async -> Bool {
@@ -200,12 +249,15 @@ public enum LocalServerError: Error, CustomStringConvertible {
     case exited(String)
     /// No port in the range ``freePort()`` uses could be bound.
     case noFreePort
+    /// The process is not running (it was never started, or has exited), so it cannot be signalled.
+    case notRunning(String)
 
     public var description: String {
         switch self {
         case .notInstalled(let name): "\(name) is not installed (scripts/test.sh installs it)"
         case .exited(let name): "\(name) exited before it accepted connections"
         case .noFreePort: "no free loopback port in 20000–31999"
+        case .notRunning(let name): "\(name) is not running"
         }
     }
 }

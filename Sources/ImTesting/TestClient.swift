@@ -25,6 +25,10 @@ public final class TestClient: Sendable {
         public var respondToPings = true
         /// The socket's receive buffer size, to fill it quickly in slow-consumer tests.
         public var receiveBufferSize: Int?
+        /// Answer the server's close frame with a close frame and close the socket (as browsers
+        /// do). When `false` the close frame is recorded and left unanswered: the server has to
+        /// end the connection itself, after its grace period (a client slow to answer a close).
+        public var answersClose = true
         /// Options with the defaults.
         public init() {}
     }
@@ -57,7 +61,9 @@ public final class TestClient: Sendable {
                     upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                FrameCollector(frames: frames, respondToPings: options.respondToPings))
+                                FrameCollector(
+                                    frames: frames, respondToPings: options.respondToPings,
+                                    answersClose: options.answersClose))
                             return UpgradeResult.upgraded(channel)
                         }
                     })
@@ -158,6 +164,20 @@ public final class TestClient: Sendable {
         try? await channel.close()
     }
 
+    /// Closes the way a browser does: sends a close frame and waits until the server has
+    /// answered it and ended the connection, so every frame the server sent before its close is
+    /// in ``frames``; closes the socket itself after `timeout` at the latest. Returns whether the
+    /// server ended the connection in time.
+    @discardableResult
+    public func closeGracefully(code: UInt16 = 1000, timeout: Duration = .seconds(5)) async -> Bool {
+        var data = ByteBuffer()
+        data.writeInteger(code)
+        try? await send(opcode: .connectionClose, data: data)
+        let ended = (try? await waitUntil(timeout: timeout) { !channel.isActive }) != nil
+        try? await channel.close()
+        return ended
+    }
+
     /// Whether the socket is still open.
     public var isActive: Bool { channel.isActive }
 }
@@ -198,10 +218,12 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
 
     let frames: AsyncQueue<TestClient.Frame>
     let respondToPings: Bool
+    let answersClose: Bool
 
-    init(frames: AsyncQueue<TestClient.Frame>, respondToPings: Bool) {
+    init(frames: AsyncQueue<TestClient.Frame>, respondToPings: Bool, answersClose: Bool) {
         self.frames = frames
         self.respondToPings = respondToPings
+        self.answersClose = answersClose
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -220,6 +242,7 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
             var data = frame.unmaskedData
             let code = data.readInteger(as: UInt16.self)
             frames.push(.close(code: code, reason: data.readString(length: data.readableBytes) ?? ""))
+            guard answersClose else { return }
             var reply = ByteBuffer()
             reply.writeInteger(code ?? 1000)
             let channel = context.channel
