@@ -284,7 +284,11 @@ extension ClusterSuites {
                 try await cluster.backend.restart()
                 try await cluster.waitForHealth(200, timeout: .seconds(20))
                 try await cluster.waitForOnline(["alice", "bob"], timeout: .seconds(20))
-                #expect(await cluster.metrics(node: 0).contains("imserver_backplane_up 1.0"))
+                // The metric is sampled every 250 ms: presence may be whole (a lease renewal
+                // reconciles) before the sampler has seen the backplane up again.
+                try await waitUntil(timeout: .seconds(5)) {
+                    await cluster.metrics(node: 0).contains("imserver_backplane_up 1.0")
+                }
                 try await waitUntil(timeout: .seconds(20)) { cluster.helper.backplane.health.isUp }
                 try await cluster.helper.send(.text("after restart"), from: "x", to: ["alice", "bob"])
                 try await alice.waitForMessage(data: .string("after restart"))
