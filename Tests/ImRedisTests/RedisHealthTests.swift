@@ -1,4 +1,3 @@
-import Foundation
 import ImCore
 import ImRedis
 import ImServer
@@ -18,20 +17,19 @@ struct RedisHealthTests {
             port: redis.port, keyPrefix: "hung-\(randomHex(bytes: 4))", commandTimeout: .seconds(1))
         let backplane = Backplane.redis(configuration, logger: Logger(label: "redis-hung"))
         let cluster = try await TestCluster.start(backplane: backplane)
-        let pid = try #require(redis.pid)
         do {
             let node = cluster.nodes[0].node
             #expect(node.core.healthResponse().status.code == 200)
-            kill(pid, SIGSTOP)
+            try redis.pause()
             let stopped = ContinuousClock.now
             try await waitUntil(timeout: .seconds(5)) { !backplane.health.isUp }
             #expect(ContinuousClock.now - stopped < .seconds(3), "health went down only after the hang was noticed")
             #expect(node.core.healthResponse().status.code == 503)
             #expect(backplane.health.description.contains("PING"), "\(backplane.health)")
-            kill(pid, SIGCONT)
+            try redis.resume()
             try await waitUntil(timeout: .seconds(10)) { node.core.healthResponse().status.code == 200 }
         } catch {
-            kill(pid, SIGCONT)
+            try? redis.resume()
             try? await cluster.stop()
             try? await redis.kill()
             throw error
