@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ImHelper", targets: ["ImHelper"]),
         .library(name: "ImTesting", targets: ["ImTesting"]),
         .library(name: "ImRedis", targets: ["ImRedis"]),
+        .library(name: "ImNATS", targets: ["ImNATS"]),
         .library(name: "ImServerApp", targets: ["ImServerApp"]),
         .executable(name: "imserver", targets: ["imserver"]),
     ],
@@ -139,6 +140,25 @@ let package = Package(
             path: "Plugins/ImRedis",
             swiftSettings: strict
         ),
+        // NATS: nats.c (Debian's libnats-dev) for the bus and presence.
+        .systemLibrary(
+            name: "CNATS",
+            path: "Plugins/CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        .target(
+            name: "ImNATS",
+            dependencies: [
+                "ImBackplane", "CNATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/ImNATS",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "imserver",
             dependencies: ["ImServerApp"],
@@ -174,6 +194,14 @@ let package = Package(
                 "ImCore", "ImRedis", "ImTesting", "ImServer", "ImServerAPI", "ImHelper",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ImNATSTests",
+            dependencies: [
+                "ImNATS", "ImTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -96,6 +96,24 @@ public final class LocalServer: Sendable {
         return server
     }
 
+    /// Starts `nats-server` with JetStream (`-js`) on loopback, on `port` or a free port when `nil`,
+    /// its store in a directory of its own (removed when the `LocalServer` goes away), so a
+    /// ``restart(timeout:)`` after ``kill()`` keeps what JetStream wrote.
+    public static func nats(port: Int? = nil) async throws -> LocalServer {
+        guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
+        let chosen: Int
+        if let port { chosen = port } else { chosen = try await freePort() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "imserver-nats-\(chosen)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let server = LocalServer(
+            executable: binary,
+            arguments: ["-a", "127.0.0.1", "-p", String(chosen), "-js", "-sd", directory.path],
+            environment: [:], port: chosen, stopGrace: .seconds(5), scratchDirectory: directory)
+        try await server.launch(timeout: .seconds(20))
+        return server
+    }
+
     /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
     /// (with `openssl`); returns their paths.
     public static func selfSignedCertificate() throws -> (certificate: String, key: String) {

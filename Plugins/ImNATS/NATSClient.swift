@@ -1,0 +1,161 @@
+import CNATS
+import Foundation
+import ImBackplane
+import Logging
+import Synchronization
+
+/// One nats.c connection: connects (and keeps reconnecting) in nats.c's own threads, reports
+/// its state as a ``BackplaneHealth``, publishes and subscribes.
+///
+/// nats.c's connection is safe to use from any thread (its documentation says every call is),
+/// so this class only guards its own state. A connection that could not connect yet keeps
+/// trying in the background (`RetryOnFailedConnect`); publishes meanwhile fail at once
+/// (the reconnect buffer is off), so a send never waits for a server that is not there.
+final class NATSClient: Sendable {
+    /// What nats.c's callbacks update; released by the closed callback (the last one).
+    final class Events: Sendable {
+        let health = Mutex<BackplaneHealth>(.down("not connected yet"))
+        let logger: Logger
+
+        init(logger: Logger) { self.logger = logger }
+    }
+
+    let configuration: NATSConfiguration
+    let events: Events
+    /// `natsConnection *`, safe to share: nats.c guards it (see the type's comment).
+    private nonisolated(unsafe) let connection: OpaquePointer
+    private let closed = Atomic<Bool>(false)
+
+    /// Creates the connection; it connects in the background. Throws only for options nats.c
+    /// refuses.
+    init(configuration: NATSConfiguration, logger: Logger) throws(BackplaneError) {
+        self.configuration = configuration
+        let events = Events(logger: logger)
+        self.events = events
+        var options: OpaquePointer?
+        try Self.check(natsOptions_Create(&options), "creating options")
+        guard let options else { throw BackplaneError.unavailable("nats: no options") }
+        defer { natsOptions_Destroy(options) }
+        var servers = configuration.servers.map { strdup($0) }
+        defer { for server in servers { free(server) } }
+        try servers.withUnsafeMutableBufferPointer { buffer throws(BackplaneError) in
+            try buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { rebound throws(BackplaneError) in
+                try Self.check(
+                    natsOptions_SetServers(options, rebound.baseAddress, Int32(rebound.count)), "setting servers")
+            }
+        }
+        if let user = configuration.user {
+            try Self.check(natsOptions_SetUserInfo(options, user, configuration.password ?? ""), "setting the user")
+        }
+        if let token = configuration.token { try Self.check(natsOptions_SetToken(options, token), "setting the token") }
+        let timeout =
+            Int64(configuration.commandTimeout.components.seconds * 1000)
+            + configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
+        try Self.check(natsOptions_SetTimeout(options, max(timeout, 1)), "setting the timeout")
+        try Self.check(natsOptions_SetMaxReconnect(options, -1), "allowing reconnects")
+        try Self.check(natsOptions_SetReconnectWait(options, 250), "setting the reconnect wait")
+        // No buffering while disconnected: a publish fails at once (at most once, never late).
+        try Self.check(natsOptions_SetReconnectBufSize(options, 0), "turning the reconnect buffer off")
+        let closure = Unmanaged.passRetained(events).toOpaque()
+        try Self.check(
+            natsOptions_SetDisconnectedCB(
+                options, { _, closure in NATSClient.events(closure)?.went(.down("nats disconnected")) }, closure),
+            "setting callbacks")
+        try Self.check(
+            natsOptions_SetReconnectedCB(options, { _, closure in NATSClient.events(closure)?.went(.up) }, closure),
+            "setting callbacks")
+        try Self.check(
+            natsOptions_SetClosedCB(
+                options,
+                { _, closure in
+                    guard let closure else { return }
+                    Unmanaged<Events>.fromOpaque(closure).release()
+                }, closure),
+            "setting callbacks")
+        try Self.check(
+            natsOptions_SetRetryOnFailedConnect(
+                options, true, { _, closure in NATSClient.events(closure)?.went(.up) }, closure),
+            "setting retries")
+        var connection: OpaquePointer?
+        let status = natsConnection_Connect(&connection, options)
+        guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
+            Unmanaged<Events>.fromOpaque(closure).release()
+            throw BackplaneError.unavailable("nats: cannot connect: \(Self.text(status))")
+        }
+        if status == NATS_OK { events.went(.up) }
+        self.connection = connection
+    }
+
+    deinit { close() }
+
+    var health: BackplaneHealth { events.health.withLock { $0 } }
+
+    /// Publishes `payload` on `subject` (nats.c sends it from its own flusher).
+    func publish(_ payload: UnsafeRawBufferPointer, to subject: String) throws(BackplaneError) {
+        guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
+        let status = natsConnection_Publish(connection, subject, payload.baseAddress, Int32(payload.count))
+        guard status == NATS_OK else { throw BackplaneError.unavailable("nats: publish failed: \(Self.text(status))") }
+    }
+
+    /// Subscribes `subject`, delivering to `handler` with `closure` on nats.c's thread;
+    /// `completed` runs once no more deliveries can come (after ``unsubscribe(_:)``).
+    func subscribe(
+        _ subject: String, handler: natsMsgHandler, closure: UnsafeMutableRawPointer,
+        completed: natsOnCompleteCB
+    ) throws(BackplaneError) -> OpaquePointer {
+        guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
+        var subscription: OpaquePointer?
+        try Self.check(natsConnection_Subscribe(&subscription, connection, subject, handler, closure), "subscribing")
+        guard let subscription else { throw BackplaneError.unavailable("nats: no subscription") }
+        natsSubscription_SetOnCompleteCB(subscription, completed, closure)
+        // Bounded: beyond these nats.c drops and counts (a slow consumer).
+        natsSubscription_SetPendingLimits(subscription, 1 << 20, 256 << 20)
+        return subscription
+    }
+
+    /// Ends a subscription made by ``subscribe(_:handler:closure:completed:)``.
+    func unsubscribe(_ subscription: OpaquePointer) {
+        natsSubscription_Unsubscribe(subscription)
+        natsSubscription_Destroy(subscription)
+    }
+
+    /// Round trip to the server within the command timeout (`PING`/`PONG`).
+    func ping() -> Bool {
+        guard !closed.load(ordering: .acquiring) else { return false }
+        let milliseconds =
+            configuration.commandTimeout.components.seconds * 1000
+            + configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
+        return natsConnection_FlushTimeout(connection, max(milliseconds, 1)) == NATS_OK
+    }
+
+    /// Closes the connection (idempotent).
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        events.went(.down("closed"))
+        natsConnection_Close(connection)
+        natsConnection_Destroy(connection)
+    }
+
+    private static func events(_ closure: UnsafeMutableRawPointer?) -> Events? {
+        closure.map { Unmanaged<Events>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    static func check(_ status: natsStatus, _ what: String) throws(BackplaneError) {
+        guard status == NATS_OK else { throw BackplaneError.unavailable("nats: \(what): \(text(status))") }
+    }
+
+    static func text(_ status: natsStatus) -> String {
+        natsStatus_GetText(status).map { String(cString: $0) } ?? "status \(status.rawValue)"
+    }
+}
+
+extension NATSClient.Events {
+    /// Records a change of the connection's state.
+    func went(_ health: BackplaneHealth) {
+        let changed = self.health.withLock { current in
+            defer { current = health }
+            return current.isUp != health.isUp
+        }
+        if changed { logger.log(level: health.isUp ? .info : .warning, "nats \(health)") }
+    }
+}

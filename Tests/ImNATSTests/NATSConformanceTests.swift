@@ -1,0 +1,62 @@
+import ImNATS
+import ImTesting
+import Logging
+import Testing
+
+/// One nats-server for the conformance suites of this process.
+enum SharedNATS {
+    static let server = Task { try await LocalServer.nats() }
+
+    static func configuration() async throws -> NATSConfiguration {
+        let server = try await server.value
+        return NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "conformance")
+    }
+}
+
+/// nats-server must be installed to run these; in CI its absence is a failure.
+let natsAvailable = findExecutable("nats-server") != nil || isContinuousIntegration
+
+@Suite("NATS backplane conformance", .enabled(if: natsAvailable))
+struct NATSConformanceTests {
+    @Test(arguments: BusConformance.Check.allCases)
+    func bus(_ check: BusConformance.Check) async throws {
+        guard check != .survivesBackendRestart else {
+            let server = try await LocalServer.nats()
+            let configuration = NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "restart")
+            do {
+                let outcome = try await BusConformance(
+                    restartBackend: {
+                        try await server.kill()
+                        try await server.restart()
+                    },
+                    makeBus: { try NATSBus(configuration: configuration, logger: Logger(label: "nats-conformance")) }
+                ).run(check)
+                #expect(outcome == .passed)
+            } catch {
+                try? await server.kill()
+                throw error
+            }
+            try await server.kill()
+            return
+        }
+        let configuration = try await SharedNATS.configuration()
+        let outcome = try await BusConformance(makeBus: {
+            try NATSBus(configuration: configuration, logger: Logger(label: "nats-conformance"))
+        }).run(check)
+        #expect(outcome == .passed)
+    }
+
+    @Test("nats:// URLs parse with credentials, several servers and parameters; bad ones are refused")
+    func urlParsing() throws {
+        let full = try NATSConfiguration(url: "nats://app:s3cr%40t@a.local:4223,b.local?prefix=chat&timeout=0.5")
+        #expect(
+            full
+                == NATSConfiguration(
+                    servers: ["nats://a.local:4223", "nats://b.local:4222"], user: "app", password: "s3cr@t",
+                    prefix: "chat", commandTimeout: .milliseconds(500)))
+        #expect(try NATSConfiguration(url: "nats://tok@h").token == "tok")
+        for bad in ["redis://h", "nats://", "nats://h:0", "nats://h:x", "nats://h?prefix=a.b", "nats://h?timeout=-1"] {
+            #expect(throws: NATSConfigurationError.self, "\(bad)") { try NATSConfiguration(url: bad) }
+        }
+    }
+}
