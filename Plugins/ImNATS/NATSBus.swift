@@ -13,12 +13,22 @@ import Synchronization
 public final class NATSBus: Bus {
     let client: NATSClient
     private let prefix: String
+    /// How many messages a subscriber's stream holds for a reader that falls behind; beyond
+    /// that the oldest are dropped and counted (``droppedMessages``).
+    let subscriberBufferLimit: Int
 
     /// A bus on the servers `configuration` names; it connects in the background.
-    public init(configuration: NATSConfiguration, logger: Logger) throws(BackplaneError) {
+    public init(
+        configuration: NATSConfiguration, logger: Logger, subscriberBufferLimit: Int = 1 << 20
+    ) throws(BackplaneError) {
         self.client = try NATSClient(configuration: configuration, logger: logger)
         self.prefix = configuration.prefix
+        self.subscriberBufferLimit = max(subscriberBufferLimit, 1)
     }
+
+    /// Messages dropped for subscribers that fell behind (nats.c's pending limits, or a
+    /// subscriber's own buffer), also exported as `imserver_nats_dropped_messages` and logged.
+    public var droppedMessages: Int64 { client.events.droppedMessages }
 
     public var health: BackplaneHealth { client.health }
 
@@ -63,10 +73,12 @@ public final class NATSBus: Bus {
 final class DeliveryTarget: Sendable {
     let subject: String
     let continuation: BusMessages.Continuation
+    let events: NATSClient.Events
 
-    init(subject: String, continuation: BusMessages.Continuation) {
+    init(subject: String, continuation: BusMessages.Continuation, events: NATSClient.Events) {
         self.subject = subject
         self.continuation = continuation
+        self.events = events
     }
 }
 
@@ -86,7 +98,8 @@ final class NATSSubscriber: BusSubscriber {
 
     init(bus: NATSBus) {
         self.bus = bus
-        (messages, continuation) = BusMessages.makeStream(bufferingPolicy: .bufferingNewest(1 << 20))
+        (messages, continuation) = BusMessages.makeStream(
+            bufferingPolicy: .bufferingNewest(bus.subscriberBufferLimit))
     }
 
     func subscribe(_ subjects: [String]) async throws {
@@ -96,7 +109,7 @@ final class NATSSubscriber: BusSubscriber {
                 return state.open[subject] != nil
             }
             if known { continue }
-            let target = DeliveryTarget(subject: subject, continuation: continuation)
+            let target = DeliveryTarget(subject: subject, continuation: continuation, events: bus.client.events)
             let closure = Unmanaged.passRetained(target).toOpaque()
             let pointer: OpaquePointer
             do {
@@ -148,7 +161,9 @@ private func deliver(
     if length > 0, let data = natsMsg_GetData(message) {
         payload.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
     }
-    target.continuation.yield(BusMessage(subject: target.subject, payload: payload))
+    if case .dropped = target.continuation.yield(BusMessage(subject: target.subject, payload: payload)) {
+        target.events.streamDropped()
+    }
 }
 
 /// nats.c's completion callback: no more deliveries can come, so the target is released.

@@ -2,6 +2,7 @@ import CNATS
 import Foundation
 import ImBackplane
 import Logging
+import Metrics
 import Synchronization
 
 /// One nats.c connection: connects (and keeps reconnecting) in nats.c's own threads, reports
@@ -16,8 +17,49 @@ final class NATSClient: Sendable {
     final class Events: Sendable {
         let health = Mutex<BackplaneHealth>(.down("not connected yet"))
         let logger: Logger
+        /// Messages nats.c dropped because a subscription was over its pending limits (a slow
+        /// consumer), as nats.c counts them per subscription; exported as
+        /// `imserver_nats_dropped_messages`.
+        let dropped = Mutex<[Int: Int64]>([:])
+        private let droppedCounter = Counter(label: "imserver_nats_dropped_messages")
 
         init(logger: Logger) { self.logger = logger }
+
+        private let streamDrops = Atomic<Int64>(0)
+
+        /// Every message dropped so far, by nats.c's pending limits or a subscriber's stream.
+        var droppedMessages: Int64 {
+            dropped.withLock { $0.values.reduce(0, +) } + streamDrops.load(ordering: .relaxed)
+        }
+
+        /// A subscriber's stream was full (its reader fell behind by its whole buffer): the
+        /// oldest message waiting was dropped.
+        func streamDropped() {
+            let total = streamDrops.add(1, ordering: .relaxed).newValue
+            droppedCounter.increment()
+            if total == 1 || total % 10_000 == 0 {
+                logger.warning(
+                    "a nats subscriber fell behind by its whole buffer; dropping its oldest messages",
+                    metadata: ["droppedInAll": "\(total)"])
+            }
+        }
+
+        /// nats.c reported a slow consumer on `subscription`: counts what it dropped since the
+        /// last report, and logs it.
+        func slowConsumer(_ subscription: OpaquePointer) {
+            var total: Int64 = 0
+            guard natsSubscription_GetDropped(subscription, &total) == NATS_OK else { return }
+            let key = Int(bitPattern: UnsafeMutableRawPointer(subscription))
+            let delta = dropped.withLock { counts in
+                defer { counts[key] = total }
+                return total - (counts[key] ?? 0)
+            }
+            guard delta > 0 else { return }
+            droppedCounter.increment(by: delta)
+            logger.warning(
+                "nats dropped messages for a slow subscriber (over its pending limits)",
+                metadata: ["dropped": "\(delta)", "droppedInAll": "\(total)"])
+        }
     }
 
     let configuration: NATSConfiguration
@@ -73,6 +115,14 @@ final class NATSClient: Sendable {
                 }, closure),
             "setting callbacks")
         try Self.check(
+            natsOptions_SetErrorHandler(
+                options,
+                { _, subscription, status, closure in
+                    guard status == NATS_SLOW_CONSUMER, let subscription else { return }
+                    NATSClient.events(closure)?.slowConsumer(subscription)
+                }, closure),
+            "setting the error handler")
+        try Self.check(
             natsOptions_SetRetryOnFailedConnect(
                 options, true, { _, closure in NATSClient.events(closure)?.went(.up) }, closure),
             "setting retries")
@@ -115,6 +165,7 @@ final class NATSClient: Sendable {
 
     /// Ends a subscription made by ``subscribe(_:handler:closure:completed:)``.
     func unsubscribe(_ subscription: OpaquePointer) {
+        events.dropped.withLock { _ = $0.removeValue(forKey: Int(bitPattern: UnsafeMutableRawPointer(subscription))) }
         natsSubscription_Unsubscribe(subscription)
         natsSubscription_Destroy(subscription)
     }

@@ -1,4 +1,5 @@
 import ImNATS
+import NIOCore
 import ImTesting
 import Logging
 import Testing
@@ -44,6 +45,22 @@ struct NATSConformanceTests {
             try NATSBus(configuration: configuration, logger: Logger(label: "nats-conformance"))
         }).run(check)
         #expect(outcome == .passed)
+    }
+
+    @Test("a subscriber that does not read loses its oldest messages beyond its buffer, and they are counted")
+    func slowSubscriberDropsAreCounted() async throws {
+        let configuration = try await SharedNATS.configuration()
+        let bus = try NATSBus(
+            configuration: configuration, logger: Logger(label: "nats-drops"), subscriberBufferLimit: 10)
+        let subscriber = try await bus.makeSubscriber()
+        try await waitUntil(timeout: .seconds(10)) { bus.health.isUp }
+        try await subscriber.subscribe(["drops"])
+        for index in 0..<100 { try await bus.publish(ByteBuffer(string: "m\(index)"), to: "drops") }
+        try await waitUntil(timeout: .seconds(5)) { bus.droppedMessages == 90 }
+        var kept: [String] = []
+        await subscriber.close()
+        for await message in subscriber.messages { kept.append(String(buffer: message.payload)) }
+        #expect(kept == (90..<100).map { "m\($0)" }, "the newest 10 are kept")
     }
 
     @Test("nats:// URLs parse with credentials, several servers and parameters; bad ones are refused")
