@@ -90,6 +90,10 @@ final class NATSClient: Sendable {
             try Self.check(natsOptions_SetUserInfo(options, user, configuration.password ?? ""), "setting the user")
         }
         if let token = configuration.token { try Self.check(natsOptions_SetToken(options, token), "setting the token") }
+        if configuration.tls { try Self.check(natsOptions_SetSecure(options, true), "turning TLS on") }
+        if let caFile = configuration.caFile {
+            try Self.check(natsOptions_LoadCATrustedCertificates(options, caFile), "loading the CA file \(caFile)")
+        }
         let timeout =
             Int64(configuration.commandTimeout.components.seconds * 1000)
             + configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Where the NATS backplane connects, read from its URL:
-/// `nats://[user:password@|token@]host:port[,host:port…][?prefix=im&timeout=2]`.
+/// `nats://[user:password@|token@]host:port[,host:port…][?prefix=im&timeout=2]`, or `tls://…`
+/// for TLS (`&ca=/path/ca.pem` to trust a CA of its own; the system's otherwise).
 public struct NATSConfiguration: Sendable, Equatable {
     /// The servers, as `nats://host:port` URLs (a cluster lists several).
     public var servers: [String]
@@ -15,11 +16,16 @@ public struct NATSConfiguration: Sendable, Equatable {
     public var prefix: String
     /// How long a command (a flush, a KV operation) may take before it fails.
     public var commandTimeout: Duration
+    /// Whether to speak TLS (`tls://`).
+    public var tls: Bool
+    /// A PEM file of CA certificates to trust for TLS, instead of the system's.
+    public var caFile: String?
 
     /// A configuration for the servers in `servers`.
     public init(
         servers: [String] = ["nats://127.0.0.1:4222"], user: String? = nil, password: String? = nil,
-        token: String? = nil, prefix: String = "im", commandTimeout: Duration = .seconds(2)
+        token: String? = nil, prefix: String = "im", commandTimeout: Duration = .seconds(2), tls: Bool = false,
+        caFile: String? = nil
     ) {
         self.servers = servers
         self.user = user
@@ -27,13 +33,18 @@ public struct NATSConfiguration: Sendable, Equatable {
         self.token = token
         self.prefix = prefix
         self.commandTimeout = commandTimeout
+        self.tls = tls
+        self.caFile = caFile
     }
 
     /// Reads a `nats://` URL, saying what is wrong with one it cannot take.
     public init(url: String) throws(NATSConfigurationError) {
-        guard let schemeEnd = url.range(of: "://"), url[..<schemeEnd.lowerBound].lowercased() == "nats" else {
-            throw NATSConfigurationError.invalid("a NATS URL starts with nats:// (got \(url))")
+        guard let schemeEnd = url.range(of: "://"),
+            ["nats", "tls"].contains(url[..<schemeEnd.lowerBound].lowercased())
+        else {
+            throw NATSConfigurationError.invalid("a NATS URL starts with nats:// or tls:// (got \(url))")
         }
+        let tls = url[..<schemeEnd.lowerBound].lowercased() == "tls"
         var rest = String(url[schemeEnd.upperBound...])
         var query: [String: String] = [:]
         if let mark = rest.firstIndex(of: "?") {
@@ -69,11 +80,20 @@ public struct NATSConfiguration: Sendable, Equatable {
             guard let port, (1...65535).contains(port) else {
                 throw NATSConfigurationError.invalid("'\(host)' has no valid port")
             }
-            servers.append("nats://\(name):\(port)")
+            servers.append("\(tls ? "tls" : "nats")://\(name):\(port)")
         }
         let prefix = query["prefix"] ?? "im"
         guard !prefix.isEmpty, prefix.utf8.allSatisfy({ SubjectToken.isPlain($0) }) else {
             throw NATSConfigurationError.invalid("prefix must be letters, digits, '-' or '_' (got '\(prefix)')")
+        }
+        let known: Set = ["prefix", "timeout", "ca"]
+        if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
+            throw NATSConfigurationError.invalid("unknown parameter '\(unknown)' (known: prefix, timeout, ca)")
+        }
+        let caFile = query["ca"]
+        if let caFile {
+            guard tls else { throw NATSConfigurationError.invalid("ca is for tls:// URLs") }
+            guard !caFile.isEmpty else { throw NATSConfigurationError.invalid("ca must name a PEM file") }
         }
         var timeout = Duration.seconds(2)
         if let text = query["timeout"] {
@@ -83,7 +103,8 @@ public struct NATSConfiguration: Sendable, Equatable {
             timeout = .milliseconds(Int64(seconds * 1000))
         }
         self.init(
-            servers: servers, user: user, password: password, token: token, prefix: prefix, commandTimeout: timeout)
+            servers: servers, user: user, password: password, token: token, prefix: prefix, commandTimeout: timeout,
+            tls: tls, caFile: caFile)
     }
 }
 

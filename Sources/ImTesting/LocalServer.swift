@@ -98,8 +98,11 @@ public final class LocalServer: Sendable {
 
     /// Starts `nats-server` with JetStream (`-js`) on loopback, on `port` or a free port when `nil`,
     /// its store in a directory of its own (removed when the `LocalServer` goes away), so a
-    /// ``restart(timeout:)`` after ``kill()`` keeps what JetStream wrote.
-    public static func nats(port: Int? = nil) async throws -> LocalServer {
+    /// ``restart(timeout:)`` after ``kill()`` keeps what JetStream wrote. With `tls`, clients must
+    /// speak TLS, with that certificate and key (PEM files).
+    public static func nats(port: Int? = nil, tls: (certificate: String, key: String)? = nil) async throws
+        -> LocalServer
+    {
         guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
@@ -108,7 +111,8 @@ public final class LocalServer: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let server = LocalServer(
             executable: binary,
-            arguments: ["-a", "127.0.0.1", "-p", String(chosen), "-js", "-sd", directory.path],
+            arguments: ["-a", "127.0.0.1", "-p", String(chosen), "-js", "-sd", directory.path]
+                + (tls.map { ["--tls", "--tlscert", $0.certificate, "--tlskey", $0.key] } ?? []),
             environment: [:], port: chosen, stopGrace: .seconds(5), scratchDirectory: directory)
         try await server.launch(timeout: .seconds(20))
         return server

@@ -63,6 +63,27 @@ struct NATSConformanceTests {
         #expect(kept == (90..<100).map { "m\($0)" }, "the newest 10 are kept")
     }
 
+    @Test("tls:// with a CA file: publish and subscribe over TLS")
+    func tls() async throws {
+        let pair = try LocalServer.selfSignedCertificate()
+        let server = try await LocalServer.nats(tls: pair)
+        do {
+            let url = "tls://127.0.0.1:\(server.port)?prefix=tls&ca=\(pair.certificate)"
+            let bus = try NATSBus(configuration: try NATSConfiguration(url: url), logger: Logger(label: "nats-tls"))
+            try await waitUntil(timeout: .seconds(10)) { bus.health.isUp }
+            let subscriber = try await bus.makeSubscriber()
+            try await subscriber.subscribe(["secure"])
+            try await bus.publish(ByteBuffer(string: "over tls"), to: "secure")
+            var iterator = subscriber.messages.makeAsyncIterator()
+            #expect(await iterator.next().map { String(buffer: $0.payload) } == "over tls")
+            await subscriber.close()
+        } catch {
+            try? await server.kill()
+            throw error
+        }
+        try await server.kill()
+    }
+
     @Test("nats:// URLs parse with credentials, several servers and parameters; bad ones are refused")
     func urlParsing() throws {
         let full = try NATSConfiguration(url: "nats://app:s3cr%40t@a.local:4223,b.local?prefix=chat&timeout=0.5")
@@ -72,7 +93,13 @@ struct NATSConformanceTests {
                     servers: ["nats://a.local:4223", "nats://b.local:4222"], user: "app", password: "s3cr@t",
                     prefix: "chat", commandTimeout: .milliseconds(500)))
         #expect(try NATSConfiguration(url: "nats://tok@h").token == "tok")
-        for bad in ["redis://h", "nats://", "nats://h:0", "nats://h:x", "nats://h?prefix=a.b", "nats://h?timeout=-1"] {
+        #expect(
+            try NATSConfiguration(url: "tls://h?ca=/etc/ca.pem")
+                == NATSConfiguration(servers: ["tls://h:4222"], tls: true, caFile: "/etc/ca.pem"))
+        for bad in [
+            "redis://h", "nats://", "nats://h:0", "nats://h:x", "nats://h?prefix=a.b", "nats://h?timeout=-1",
+            "nats://h?ca=/x.pem", "tls://h?ca=", "nats://h?bogus=1",
+        ] {
             #expect(throws: NATSConfigurationError.self, "\(bad)") { try NATSConfiguration(url: bad) }
         }
     }
