@@ -50,7 +50,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// Hands the connection `token` admitted to the node (on the channel's loop, after the
     /// handler was added); throws when the node cannot take it.
     func open(_ token: VerifiedToken) throws {
-        guard let context else { throw TransportError.notANodeLoop }
+        guard let context else { throw TransportError.connectionGone }
         connection = try core.open(token, on: context.eventLoop, output: self)
     }
 
