@@ -18,11 +18,18 @@ public final class NATSBus: Bus {
     let subscriberBufferLimit: Int
 
     /// A bus on the servers `configuration` names; it connects in the background.
-    public init(
+    public convenience init(
         configuration: NATSConfiguration, logger: Logger, subscriberBufferLimit: Int = 1 << 20
     ) throws(BackplaneError) {
-        self.client = try NATSClient(configuration: configuration, logger: logger)
-        self.prefix = configuration.prefix
+        self.init(
+            client: try NATSClient(configuration: configuration, logger: logger),
+            subscriberBufferLimit: subscriberBufferLimit)
+    }
+
+    /// A bus on `client`'s connection; the bus runs it (health checks, closing at the end).
+    init(client: NATSClient, subscriberBufferLimit: Int = 1 << 20) {
+        self.client = client
+        self.prefix = client.configuration.prefix
         self.subscriberBufferLimit = max(subscriberBufferLimit, 1)
     }
 
@@ -38,8 +45,7 @@ public final class NATSBus: Bus {
         let client = self.client
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let answered = (try? await NIOThreadPool.singleton.runIfActive { client.ping() }) ?? false
-                client.events.went(answered ? .up : .down("nats did not answer PING within the command timeout"))
+                await client.checkHealth()
                 try? await Task.sleep(for: .seconds(1))
             }
         }

@@ -3,6 +3,7 @@ import Foundation
 import ImBackplane
 import Logging
 import Metrics
+import NIOPosix
 import Synchronization
 
 /// One nats.c connection: connects (and keeps reconnecting) in nats.c's own threads, reports
@@ -24,6 +25,16 @@ final class NATSClient: Sendable {
         private let droppedCounter = Counter(label: "imserver_nats_dropped_messages")
 
         init(logger: Logger) { self.logger = logger }
+
+        /// How many times the connection was established (first connect and each reconnect):
+        /// state kept on the server side that a restart can lose is set up again when it changes.
+        let connects = Atomic<Int>(0)
+
+        /// The connection was established (again).
+        func connected() {
+            connects.add(1, ordering: .releasing)
+            went(.up)
+        }
 
         private let streamDrops = Atomic<Int64>(0)
 
@@ -108,7 +119,7 @@ final class NATSClient: Sendable {
                 options, { _, closure in NATSClient.events(closure)?.went(.down("nats disconnected")) }, closure),
             "setting callbacks")
         try Self.check(
-            natsOptions_SetReconnectedCB(options, { _, closure in NATSClient.events(closure)?.went(.up) }, closure),
+            natsOptions_SetReconnectedCB(options, { _, closure in NATSClient.events(closure)?.connected() }, closure),
             "setting callbacks")
         try Self.check(
             natsOptions_SetClosedCB(
@@ -128,7 +139,7 @@ final class NATSClient: Sendable {
             "setting the error handler")
         try Self.check(
             natsOptions_SetRetryOnFailedConnect(
-                options, true, { _, closure in NATSClient.events(closure)?.went(.up) }, closure),
+                options, true, { _, closure in NATSClient.events(closure)?.connected() }, closure),
             "setting retries")
         var connection: OpaquePointer?
         let status = natsConnection_Connect(&connection, options)
@@ -136,7 +147,7 @@ final class NATSClient: Sendable {
             Unmanaged<Events>.fromOpaque(closure).release()
             throw BackplaneError.unavailable("nats: cannot connect: \(Self.text(status))")
         }
-        if status == NATS_OK { events.went(.up) }
+        if status == NATS_OK { events.connected() }
         self.connection = connection
     }
 
@@ -149,6 +160,33 @@ final class NATSClient: Sendable {
         guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
         let status = natsConnection_Publish(connection, subject, payload.baseAddress, Int32(payload.count))
         guard status == NATS_OK else { throw BackplaneError.unavailable("nats: publish failed: \(Self.text(status))") }
+    }
+
+    /// Publishes `payload` with `headers` on `subject`, asking for the answer on `reply`.
+    func publish(
+        _ payload: [UInt8], to subject: String, reply: String, headers: [(String, String)]
+    ) throws(BackplaneError) {
+        guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
+        var message: OpaquePointer?
+        let created = payload.withUnsafeBytes { bytes in
+            natsMsg_Create(&message, subject, reply, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        }
+        try Self.check(created, "making a message")
+        guard let message else { throw BackplaneError.unavailable("nats: no message") }
+        defer { natsMsg_Destroy(message) }
+        for (name, value) in headers { try Self.check(natsMsgHeader_Set(message, name, value), "setting a header") }
+        let status = natsConnection_PublishMsg(connection, message)
+        guard status == NATS_OK else { throw BackplaneError.unavailable("nats: publish failed: \(Self.text(status))") }
+    }
+
+    /// Runs `body` with a JetStream context of this connection (for nats.c's KV watchers).
+    func withJetStream<T>(_ body: (OpaquePointer) throws(BackplaneError) -> T) throws(BackplaneError) -> T {
+        guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
+        var context: OpaquePointer?
+        try Self.check(natsConnection_JetStream(&context, connection, nil), "opening JetStream")
+        guard let context else { throw BackplaneError.unavailable("nats: no JetStream context") }
+        defer { jsCtx_Destroy(context) }
+        return try body(context)
     }
 
     /// Subscribes `subject`, delivering to `handler` with `closure` on nats.c's thread;
@@ -181,6 +219,12 @@ final class NATSClient: Sendable {
             configuration.commandTimeout.components.seconds * 1000
             + configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
         return natsConnection_FlushTimeout(connection, max(milliseconds, 1)) == NATS_OK
+    }
+
+    /// Sends a PING and records whether the PONG came within the command timeout.
+    func checkHealth() async {
+        let answered = (try? await NIOThreadPool.singleton.runIfActive { self.ping() }) ?? false
+        events.went(answered ? .up : .down("nats did not answer PING within the command timeout"))
     }
 
     /// Closes the connection (idempotent).

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Where the NATS backplane connects, read from its URL:
-/// `nats://[user:password@|token@]host:port[,host:port…][?prefix=im&timeout=2]`, or `tls://…`
-/// for TLS (`&ca=/path/ca.pem` to trust a CA of its own; the system's otherwise).
+/// `nats://[user:password@|token@]host:port[,host:port…][?prefix=im&timeout=2&replicas=1]`, or
+/// `tls://…` for TLS (`&ca=/path/ca.pem` to trust a CA of its own; the system's otherwise).
 public struct NATSConfiguration: Sendable, Equatable {
     /// The servers, as `nats://host:port` URLs (a cluster lists several).
     public var servers: [String]
@@ -20,13 +20,17 @@ public struct NATSConfiguration: Sendable, Equatable {
     public var tls: Bool
     /// A PEM file of CA certificates to trust for TLS, instead of the system's.
     public var caFile: String?
+    /// How many copies a NATS cluster keeps of the presence buckets (1…5; 3 for a three-server
+    /// cluster that must survive losing one).
+    public var replicas: Int
 
     /// A configuration for the servers in `servers`.
     public init(
         servers: [String] = ["nats://127.0.0.1:4222"], user: String? = nil, password: String? = nil,
         token: String? = nil, prefix: String = "im", commandTimeout: Duration = .seconds(2), tls: Bool = false,
-        caFile: String? = nil
+        caFile: String? = nil, replicas: Int = 1
     ) {
+        self.replicas = replicas
         self.servers = servers
         self.user = user
         self.password = password
@@ -86,9 +90,16 @@ public struct NATSConfiguration: Sendable, Equatable {
         guard !prefix.isEmpty, prefix.utf8.allSatisfy({ SubjectToken.isPlain($0) }) else {
             throw NATSConfigurationError.invalid("prefix must be letters, digits, '-' or '_' (got '\(prefix)')")
         }
-        let known: Set = ["prefix", "timeout", "ca"]
+        let known: Set = ["prefix", "timeout", "ca", "replicas"]
         if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
-            throw NATSConfigurationError.invalid("unknown parameter '\(unknown)' (known: prefix, timeout, ca)")
+            throw NATSConfigurationError.invalid("unknown parameter '\(unknown)' (known: prefix, timeout, ca, replicas)")
+        }
+        var replicas = 1
+        if let text = query["replicas"] {
+            guard let count = Int(text), (1...5).contains(count) else {
+                throw NATSConfigurationError.invalid("replicas must be 1 to 5 (got '\(text)')")
+            }
+            replicas = count
         }
         let caFile = query["ca"]
         if let caFile {
@@ -104,7 +115,7 @@ public struct NATSConfiguration: Sendable, Equatable {
         }
         self.init(
             servers: servers, user: user, password: password, token: token, prefix: prefix, commandTimeout: timeout,
-            tls: tls, caFile: caFile)
+            tls: tls, caFile: caFile, replicas: replicas)
     }
 }
 

@@ -47,6 +47,36 @@ struct NATSConformanceTests {
         #expect(outcome == .passed)
     }
 
+    @Test(arguments: PresenceConformance.Check.allCases)
+    func presence(_ check: PresenceConformance.Check) async throws {
+        guard check != .survivesBackendRestart else {
+            let server = try await LocalServer.nats()
+            let configuration = NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "restart")
+            do {
+                let outcome = try await PresenceConformance(
+                    restartBackend: {
+                        try await server.kill()
+                        try await server.restart()
+                    },
+                    makePresence: {
+                        try NATSPresence(configuration: configuration, logger: Logger(label: "nats-conformance"))
+                    }
+                ).run(check)
+                #expect(outcome == .passed)
+            } catch {
+                try? await server.kill()
+                throw error
+            }
+            try await server.kill()
+            return
+        }
+        let configuration = try await SharedNATS.configuration()
+        let outcome = try await PresenceConformance(makePresence: {
+            try NATSPresence(configuration: configuration, logger: Logger(label: "nats-conformance"))
+        }).run(check)
+        #expect(outcome == .passed)
+    }
+
     @Test("a subscriber that does not read loses its oldest messages beyond its buffer, and they are counted")
     func slowSubscriberDropsAreCounted() async throws {
         let configuration = try await SharedNATS.configuration()
@@ -98,7 +128,7 @@ struct NATSConformanceTests {
                 == NATSConfiguration(servers: ["tls://h:4222"], tls: true, caFile: "/etc/ca.pem"))
         for bad in [
             "redis://h", "nats://", "nats://h:0", "nats://h:x", "nats://h?prefix=a.b", "nats://h?timeout=-1",
-            "nats://h?ca=/x.pem", "tls://h?ca=", "nats://h?bogus=1",
+            "nats://h?ca=/x.pem", "tls://h?ca=", "nats://h?bogus=1", "nats://h?replicas=0", "nats://h?replicas=6",
         ] {
             #expect(throws: NATSConfigurationError.self, "\(bad)") { try NATSConfiguration(url: bad) }
         }

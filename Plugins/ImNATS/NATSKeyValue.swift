@@ -1,0 +1,234 @@
+import CNATS
+import ImBackplane
+import NIOPosix
+
+/// One JetStream KV bucket, spoken to directly: reads are direct gets and writes are publishes
+/// to `$KV.<bucket>.<key>` with an expected last revision where they must not race (the same
+/// wire operations as nats.c's `kvStore_Get`/`kvStore_Update`), sent many at once through
+/// ``NATSRequests``. Listing keys uses nats.c's KV watcher.
+///
+/// The bucket is the stream `KV_<bucket>` laid out as NATS KV buckets are (one value per key,
+/// direct gets allowed), so `nats kv` tools can read it.
+struct NATSKeyValue: Sendable {
+    /// A key's latest state: its value, or a delete marker (`isDeleted`), with its revision.
+    struct Entry: Sendable {
+        var key: String
+        var revision: UInt64
+        var value: [UInt8]
+        var isDeleted: Bool
+        /// When the server stored it, in nanoseconds since 1970 (server clock).
+        var created: Int64
+    }
+
+    /// One write of a batch.
+    enum Write: Sendable {
+        /// Stores `value`; with `expected`, only if the key's revision is still that (0: only if
+        /// the key never had a value, or its last one was deleted before revision… see
+        /// ``NATSPresence`` for how deleted keys are recreated).
+        case put(key: String, value: [UInt8], expected: UInt64? = nil)
+        /// Deletes the key (a delete marker); with `expected`, only at that revision.
+        case delete(key: String, expected: UInt64? = nil)
+    }
+
+    /// What a write did.
+    enum Outcome: Sendable, Equatable {
+        case stored(revision: UInt64)
+        /// The key's revision was not the expected one: someone else wrote it first.
+        case conflict
+    }
+
+    /// The bucket's name (`<prefix>_<role>`).
+    let bucket: String
+    /// Whether values are kept on disk (they survive a NATS restart) or in memory.
+    let persistent: Bool
+    /// The longest a value lives, or `nil` for ever.
+    let maximumAge: Duration?
+    let requests: NATSRequests
+    let client: NATSClient
+
+    var stream: String { "KV_" + bucket }
+
+    /// Creates the bucket's stream, or brings an existing one to this layout; throws a clear
+    /// error when the server has no JetStream.
+    func create() async throws(BackplaneError) {
+        let ageNanoseconds =
+            maximumAge.map { $0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000 } ?? 0
+        let duplicates = maximumAge == nil ? 120_000_000_000 : min(ageNanoseconds, 120_000_000_000)
+        let replicas = client.configuration.replicas
+        let config =
+            #"{"name":"\#(stream)","subjects":["$KV.\#(bucket).>"],"retention":"limits","max_consumers":-1,"#
+            + #""max_msgs_per_subject":1,"max_msgs":-1,"max_bytes":-1,"max_age":\#(ageNanoseconds),"#
+            + #""max_msg_size":-1,"storage":"\#(persistent ? "file" : "memory")","discard":"new","#
+            + #""num_replicas":\#(replicas),"duplicate_window":\#(duplicates),"allow_rollup_hdrs":true,"#
+            + #""deny_delete":true,"deny_purge":false,"allow_direct":true,"mirror_direct":false}"#
+        let payload = Array(config.utf8)
+        let created = try await requests.send(
+            [NATSRequest(subject: "$JS.API.STREAM.CREATE." + stream, payload: payload)], operation: "creating \(stream)")
+        switch created[0].acknowledgementOfAPI {
+        case .ok:
+            return
+        case .failed(let code, let errorCode, let description):
+            if code == 503 {
+                throw BackplaneError.unavailable(
+                    "nats: JetStream does not answer (start nats-server with -js; the presence lives in JetStream KV)")
+            }
+            guard errorCode == 10058 else {
+                throw BackplaneError.unavailable("nats: cannot create the stream \(stream): \(description)")
+            }
+        }
+        let updated = try await requests.send(
+            [NATSRequest(subject: "$JS.API.STREAM.UPDATE." + stream, payload: payload)], operation: "updating \(stream)")
+        if case .failed(_, _, let description) = updated[0].acknowledgementOfAPI {
+            throw BackplaneError.unavailable("nats: the stream \(stream) exists with another layout: \(description)")
+        }
+    }
+
+    /// The latest entry of each key (`nil` for a key never written or expired), in one batch.
+    func get(_ keys: [String]) async throws(BackplaneError) -> [Entry?] {
+        let replies = try await requests.send(
+            keys.map { NATSRequest(subject: "$JS.API.DIRECT.GET.\(stream).$KV.\(bucket).\($0)") },
+            operation: "reading \(bucket)")
+        var entries: [Entry?] = []
+        entries.reserveCapacity(keys.count)
+        for (key, reply) in zip(keys, replies) {
+            if reply.status == 404 {
+                entries.append(nil)
+                continue
+            }
+            if let status = reply.status { throw Self.failure(status: status, what: "reading \(bucket)") }
+            guard let revision = reply.sequence else {
+                throw BackplaneError.protocolViolation("nats: a direct get of \(key) answered without Nats-Sequence")
+            }
+            entries.append(
+                Entry(
+                    key: key, revision: revision, value: reply.data,
+                    isDeleted: reply.operation == "DEL" || reply.operation == "PURGE", created: reply.timestamp ?? 0))
+        }
+        return entries
+    }
+
+    /// Performs every write in one batch, returning what each did (in order).
+    func write(_ writes: [Write]) async throws(BackplaneError) -> [Outcome] {
+        let requests = writes.map { write -> NATSRequest in
+            switch write {
+            case .put(let key, let value, let expected):
+                NATSRequest(
+                    subject: "$KV.\(bucket).\(key)",
+                    headers: expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? [],
+                    payload: value)
+            case .delete(let key, let expected):
+                NATSRequest(
+                    subject: "$KV.\(bucket).\(key)",
+                    headers: [("KV-Operation", "DEL")]
+                        + (expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? []))
+            }
+        }
+        let replies = try await self.requests.send(requests, operation: "writing \(bucket)")
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(replies.count)
+        for reply in replies {
+            switch reply.acknowledgement {
+            case .stored(let revision):
+                outcomes.append(.stored(revision: revision))
+            case .failed(let code, let errorCode, let description):
+                if errorCode == NATSReply.wrongLastSequence {
+                    outcomes.append(.conflict)
+                } else if code == 503 || code == 404 {
+                    throw Self.failure(status: code, what: "writing \(bucket)")
+                } else {
+                    throw BackplaneError.unavailable("nats: writing \(bucket) failed: \(description)")
+                }
+            }
+        }
+        return outcomes
+    }
+
+    /// Every live key matching `filter` (a key pattern with `*`/`>`), with values unless
+    /// `keysOnly`, read with nats.c's KV watcher on a thread of the pool (O(matching keys)).
+    func scan(_ filter: String, keysOnly: Bool) async throws(BackplaneError) -> [Entry] {
+        let client = self.client
+        let bucket = self.bucket
+        let result: Result<[Entry], BackplaneError>
+        do {
+            result = try await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(BackplaneError) -> [Entry] in
+                    try Self.watch(client: client, bucket: bucket, filter: filter, keysOnly: keysOnly)
+                }
+            }
+        } catch {
+            throw BackplaneError.unavailable("nats: cannot scan \(bucket): \(error)")
+        }
+        return try result.get()
+    }
+
+    private static func watch(
+        client: NATSClient, bucket: String, filter: String, keysOnly: Bool
+    ) throws(BackplaneError) -> [Entry] {
+        let milliseconds =
+            client.configuration.commandTimeout.components.seconds * 1000
+            + client.configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
+        return try client.withJetStream { context throws(BackplaneError) -> [Entry] in
+            var store: OpaquePointer?
+            try NATSClient.check(js_KeyValue(&store, context, bucket), "opening the bucket \(bucket)")
+            guard let store else { throw BackplaneError.unavailable("nats: no bucket \(bucket)") }
+            defer { kvStore_Destroy(store) }
+            var options = kvWatchOptions()
+            kvWatchOptions_Init(&options)
+            options.IgnoreDeletes = true
+            options.MetaOnly = keysOnly
+            options.Timeout = max(milliseconds, 1)
+            var watcher: OpaquePointer?
+            try NATSClient.check(kvStore_Watch(&watcher, store, filter, &options), "watching \(bucket)")
+            guard let watcher else { throw BackplaneError.unavailable("nats: no watcher") }
+            defer { kvWatcher_Destroy(watcher) }
+            var entries: [Entry] = []
+            while true {
+                var entry: OpaquePointer?
+                let status = kvWatcher_Next(&entry, watcher, max(milliseconds, 1))
+                if status == NATS_TIMEOUT { throw BackplaneError.timedOut(operation: "nats scanning \(bucket)") }
+                try NATSClient.check(status, "scanning \(bucket)")
+                guard let entry else { return entries }
+                defer { kvEntry_Destroy(entry) }
+                guard kvEntry_Operation(entry) == kvOp_Put, let key = kvEntry_Key(entry) else { continue }
+                let length = Int(kvEntry_ValueLen(entry))
+                let value: [UInt8] =
+                    if length > 0, let bytes = kvEntry_Value(entry) {
+                        Array(UnsafeRawBufferPointer(start: bytes, count: length))
+                    } else { [] }
+                entries.append(
+                    Entry(
+                        key: String(cString: key), revision: kvEntry_Revision(entry), value: value, isDeleted: false,
+                        created: kvEntry_Created(entry)))
+            }
+        }
+    }
+
+    static func failure(status: Int, what: String) -> BackplaneError {
+        switch status {
+        case 503: .unavailable("nats: no JetStream answered while \(what) (is the bucket set up and the server up?)")
+        case 408: .timedOut(operation: "nats \(what)")
+        default: .unavailable("nats: status \(status) while \(what)")
+        }
+    }
+}
+
+extension NATSReply {
+    /// A JetStream API answer (stream create, update): fine, or its error.
+    enum APIAnswer {
+        case ok
+        case failed(code: Int, errorCode: Int?, description: String)
+    }
+
+    var acknowledgementOfAPI: APIAnswer {
+        switch acknowledgement {
+        case .stored: .ok
+        case .failed(let code, let errorCode, let description):
+            // A create/update answer has no "seq" but is fine unless it carries an error.
+            if status == nil, !String(decoding: data, as: UTF8.self).contains("\"error\"") {
+                .ok
+            } else {
+                .failed(code: code, errorCode: errorCode, description: description)
+            }
+        }
+    }
+}
