@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "ImServerApp",
             dependencies: [
-                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImRedis",
+                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImRedis", "ImNATS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -211,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "ImIntegrationTests",
             dependencies: [
-                "ImCore", "ImHelper", "ImRedis", "ImTesting",
+                "ImCore", "ImHelper", "ImRedis", "ImNATS", "ImTesting",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

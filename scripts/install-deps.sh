@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages ImServer builds and tests with, when they are missing:
-# libhiredis-dev (the Redis plugin's C library); with --test also redis-server and openssl
-# (the tests start Redis, one of them with TLS and a certificate made by openssl).
+# libhiredis-dev and libnats-dev (the Redis and NATS plugins' C libraries); with --test also
+# redis-server, nats-server and openssl (the tests start Redis and NATS, some with TLS and a
+# certificate made by openssl).
 # Debian/Ubuntu; uses sudo when not root. Safe to run again.
 set -euo pipefail
 
 missing=()
 pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
+pkg-config --exists libnats 2>/dev/null || missing+=(libnats-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -19,4 +22,8 @@ echo "installing: ${missing[*]}" >&2
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian package starts a system-wide redis on 6379; the tests start their own.
-if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# The same for a packaged nats-server, if its package starts one.
+if command -v systemctl >/dev/null 2>&1; then
+  $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+  $sudo systemctl disable --now nats-server >/dev/null 2>&1 || true
+fi

@@ -62,9 +62,10 @@ struct BackendRow: Sendable, CustomStringConvertible, CustomTestStringConvertibl
 
 /// The backplanes the cluster suite runs on.
 enum Backends {
-    /// Every row. NATS and PostgreSQL add theirs here.
+    /// Every row. PostgreSQL adds its own here.
     static let all: [BackendRow] = [
-        BackendRow(RedisBackend.self)
+        BackendRow(RedisBackend.self),
+        BackendRow(NATSBackend.self),
     ]
 
     /// The rows to run: those installed here, or every row in CI (where a missing server fails).

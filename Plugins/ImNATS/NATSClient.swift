@@ -169,7 +169,8 @@ final class NATSClient: Sendable {
         guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
         var message: OpaquePointer?
         let created = payload.withUnsafeBytes { bytes in
-            natsMsg_Create(&message, subject, reply, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+            natsMsg_Create(
+                &message, subject, reply, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
         }
         try Self.check(created, "making a message")
         guard let message else { throw BackplaneError.unavailable("nats: no message") }

@@ -92,7 +92,8 @@ public struct NATSConfiguration: Sendable, Equatable {
         }
         let known: Set = ["prefix", "timeout", "ca", "replicas"]
         if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
-            throw NATSConfigurationError.invalid("unknown parameter '\(unknown)' (known: prefix, timeout, ca, replicas)")
+            throw NATSConfigurationError.invalid(
+                "unknown parameter '\(unknown)' (known: prefix, timeout, ca, replicas)")
         }
         var replicas = 1
         if let text = query["replicas"] {

@@ -63,7 +63,8 @@ struct NATSKeyValue: Sendable {
             + #""deny_delete":true,"deny_purge":false,"allow_direct":true,"mirror_direct":false}"#
         let payload = Array(config.utf8)
         let created = try await requests.send(
-            [NATSRequest(subject: "$JS.API.STREAM.CREATE." + stream, payload: payload)], operation: "creating \(stream)")
+            [NATSRequest(subject: "$JS.API.STREAM.CREATE." + stream, payload: payload)], operation: "creating \(stream)"
+        )
         switch created[0].acknowledgementOfAPI {
         case .ok:
             return
@@ -77,7 +78,8 @@ struct NATSKeyValue: Sendable {
             }
         }
         let updated = try await requests.send(
-            [NATSRequest(subject: "$JS.API.STREAM.UPDATE." + stream, payload: payload)], operation: "updating \(stream)")
+            [NATSRequest(subject: "$JS.API.STREAM.UPDATE." + stream, payload: payload)], operation: "updating \(stream)"
+        )
         if case .failed(_, _, let description) = updated[0].acknowledgementOfAPI {
             throw BackplaneError.unavailable("nats: the stream \(stream) exists with another layout: \(description)")
         }

@@ -45,7 +45,8 @@ public final class NATSPresence: Presence {
 
     /// A presence with a connection of its own to the servers `configuration` names.
     public convenience init(configuration: NATSConfiguration, logger: Logger) throws(BackplaneError) {
-        try self.init(client: NATSClient(configuration: configuration, logger: logger), ownsClient: true, logger: logger)
+        try self.init(
+            client: NATSClient(configuration: configuration, logger: logger), ownsClient: true, logger: logger)
     }
 
     /// A presence on `client`'s connection (shared with a ``NATSBus``, which runs it).
@@ -89,13 +90,16 @@ public final class NATSPresence: Presence {
                         everSetUp = true
                         noJetStreamSince = nil
                     } catch let error as BackplaneError {
-                        if !everSetUp, case .unavailable(let reason) = error, reason.contains("JetStream does not answer") {
+                        if !everSetUp, case .unavailable(let reason) = error,
+                            reason.contains("JetStream does not answer")
+                        {
                             let since = noJetStreamSince ?? clock.now
                             noJetStreamSince = since
                             if clock.now - since > .seconds(5) {
                                 throw BackplaneError.unavailable(
                                     "nats at \(self.client.configuration.servers.joined(separator: ",")) has no JetStream: "
-                                        + "start nats-server with -js (the NATS backplane keeps presence in JetStream KV)")
+                                        + "start nats-server with -js (the NATS backplane keeps presence in JetStream KV)"
+                                )
                             }
                         }
                         self.logger.debug("nats presence not set up yet: \(error)")
@@ -137,7 +141,9 @@ public final class NATSPresence: Presence {
         let key = Keys.user(connection.client)
         return try await withBuckets { () throws(BackplaneError) -> Int? in
             // Most connects are a user's first: try to create the key outright (one round trip).
-            if try await connections.write([.put(key: key, value: try Self.encode([stored]), expected: 0)])[0] != .conflict {
+            if try await connections.write([.put(key: key, value: try Self.encode([stored]), expected: 0)])[0]
+                != .conflict
+            {
                 return 1
             }
             return try await modify(connections, keys: [key], as: StoredConnection.self) { _, list -> Int? in
@@ -205,7 +211,9 @@ public final class NATSPresence: Presence {
             }
             changes.online = added.values.compactMap { $0 }.sorted { $0.client < $1.client }
             let liveIDs = Set(wanted.values.joined().map(\.connection))
-            changes.offline = try await removeConnections { $0.node == node.rawValue && !liveIDs.contains($0.connection) }
+            changes.offline = try await removeConnections {
+                $0.node == node.rawValue && !liveIDs.contains($0.connection)
+            }
             return changes
         }
     }
@@ -280,7 +288,10 @@ public final class NATSPresence: Presence {
                 if try await tokens.write([.put(key: key, value: value, expected: expected)])[0] != .conflict {
                     return true
                 }
-                guard let entry = try await tokens.get([key])[0] else { expected = 0; continue }
+                guard let entry = try await tokens.get([key])[0] else {
+                    expected = 0
+                    continue
+                }
                 if !entry.isDeleted, let end = entry.leaseEnd, end > (try await serverNow()) { return false }
                 expected = entry.revision
             }
@@ -359,7 +370,8 @@ public final class NATSPresence: Presence {
             }
         }
         guard pending.isEmpty else {
-            throw BackplaneError.unavailable("nats: \(pending.count) keys still conflicted after \(Self.attempts) attempts")
+            throw BackplaneError.unavailable(
+                "nats: \(pending.count) keys still conflicted after \(Self.attempts) attempts")
         }
         return results
     }

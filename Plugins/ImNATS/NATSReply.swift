@@ -16,7 +16,10 @@ struct NATSReply: Sendable {
     /// The payload.
     var data: [UInt8]
 
-    init(status: Int? = nil, sequence: UInt64? = nil, timestamp: Int64? = nil, operation: String? = nil, data: [UInt8] = []) {
+    init(
+        status: Int? = nil, sequence: UInt64? = nil, timestamp: Int64? = nil, operation: String? = nil,
+        data: [UInt8] = []
+    ) {
         self.status = status
         self.sequence = sequence
         self.timestamp = timestamp
@@ -53,7 +56,9 @@ struct NATSReply: Sendable {
                 errorCode: Self.number(after: "\"err_code\":", in: text).map(Int.init),
                 description: Self.string(after: "\"description\":\"", in: text) ?? text)
         }
-        guard let sequence = Self.number(after: "\"seq\":", in: text) else { return .failed(code: 0, errorCode: nil, description: text) }
+        guard let sequence = Self.number(after: "\"seq\":", in: text) else {
+            return .failed(code: 0, errorCode: nil, description: text)
+        }
         return .stored(revision: UInt64(sequence))
     }
 

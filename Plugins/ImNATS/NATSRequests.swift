@@ -130,7 +130,8 @@ final class PendingBatch: Sendable {
     }
 
     func receive(_ reply: NATSReply, at index: Int) {
-        let finished = state.withLock { state -> (CheckedContinuation<[NATSReply], any Error>, [NATSReply], Scheduled<Void>?)? in
+        let finished = state.withLock {
+            state -> (CheckedContinuation<[NATSReply], any Error>, [NATSReply], Scheduled<Void>?)? in
             guard !state.done, state.replies[index] == nil else { return nil }
             state.replies[index] = reply
             state.remaining -= 1

@@ -17,7 +17,7 @@ import Synchronization
 /// ```
 ///
 /// Everything else (flags, `IM_*` variables, the configuration file, the server API, the demo)
-/// is the stock `imserver`'s; the built-in schemes (`memory://`, `redis://`, `rediss://`) stay.
+/// is the stock `imserver`'s; the built-in schemes (`memory://`, `redis://`, `rediss://`, `nats://`, `tls://`) stay.
 public enum ImServerMain {
     /// Teaches a ``BackplaneFactory`` more URL schemes.
     public typealias Plugins = @Sendable (inout BackplaneFactory) -> Void

@@ -1,5 +1,6 @@
 import ImCore
 import ImHelper
+import ImNATS
 import ImRedis
 import Prometheus
 import ImServer
@@ -72,6 +73,7 @@ extension BackplaneFactory {
     static func withPlugins() -> BackplaneFactory {
         var factory = BackplaneFactory()
         factory.registerRedis()
+        factory.registerNATS()
         ImServerMain.extraPlugins.withLock { $0 }(&factory)
         return factory
     }

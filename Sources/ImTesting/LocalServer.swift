@@ -27,11 +27,15 @@ public final class LocalServer: Sendable {
     private let scratchDirectory: URL?
     /// Where its output goes, if anywhere.
     private let log: URL?
+    /// Whether ``restart(timeout:)`` empties ``scratchDirectory`` first (a server whose data
+    /// must not survive a restart, though it needs a directory to run).
+    private let wipesOnRestart: Bool
 
     private init(
         executable: URL, arguments: [String], environment: [String: String], port: Int,
-        stopGrace: Duration, scratchDirectory: URL? = nil, log: URL? = nil
+        stopGrace: Duration, scratchDirectory: URL? = nil, log: URL? = nil, wipesOnRestart: Bool = false
     ) {
+        self.wipesOnRestart = wipesOnRestart
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -98,11 +102,12 @@ public final class LocalServer: Sendable {
 
     /// Starts `nats-server` with JetStream (`-js`) on loopback, on `port` or a free port when `nil`,
     /// its store in a directory of its own (removed when the `LocalServer` goes away), so a
-    /// ``restart(timeout:)`` after ``kill()`` keeps what JetStream wrote. With `tls`, clients must
-    /// speak TLS, with that certificate and key (PEM files).
-    public static func nats(port: Int? = nil, tls: (certificate: String, key: String)? = nil) async throws
-        -> LocalServer
-    {
+    /// ``restart(timeout:)`` after ``kill()`` keeps what JetStream wrote to disk; without
+    /// `persistent`, a restart starts from an empty store. With `tls`, clients must speak TLS,
+    /// with that certificate and key (PEM files).
+    public static func nats(
+        port: Int? = nil, tls: (certificate: String, key: String)? = nil, persistent: Bool = true
+    ) async throws -> LocalServer {
         guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
@@ -113,7 +118,8 @@ public final class LocalServer: Sendable {
             executable: binary,
             arguments: ["-a", "127.0.0.1", "-p", String(chosen), "-js", "-sd", directory.path]
                 + (tls.map { ["--tls", "--tlscert", $0.certificate, "--tlskey", $0.key] } ?? []),
-            environment: [:], port: chosen, stopGrace: .seconds(5), scratchDirectory: directory)
+            environment: [:], port: chosen, stopGrace: .seconds(5), scratchDirectory: directory,
+            wipesOnRestart: !persistent)
         try await server.launch(timeout: .seconds(20))
         return server
     }
@@ -236,6 +242,14 @@ public final class LocalServer: Sendable {
 
     /// Starts it again on the same port (after ``stop(timeout:)`` or ``kill()``).
     public func restart(timeout: Duration = .seconds(20)) async throws {
+        if wipesOnRestart, let scratchDirectory {
+            for item
+                in (try? FileManager.default.contentsOfDirectory(at: scratchDirectory, includingPropertiesForKeys: nil))
+                ?? []
+            {
+                try FileManager.default.removeItem(at: item)
+            }
+        }
         try await launch(timeout: timeout)
     }
 

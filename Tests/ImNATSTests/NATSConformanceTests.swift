@@ -1,4 +1,5 @@
-import ImNATS
+@testable import ImNATS
+import ImBackplane
 import NIOCore
 import ImTesting
 import Logging
@@ -132,5 +133,54 @@ struct NATSConformanceTests {
         ] {
             #expect(throws: NATSConfigurationError.self, "\(bad)") { try NATSConfiguration(url: bad) }
         }
+    }
+}
+
+@Suite("NATS presence internals")
+struct NATSPresenceInternalsTests {
+    @Test("server timestamps (RFC 3339, nanoseconds, UTC) read as nanoseconds since 1970")
+    func timestamps() {
+        #expect(NATSReply.nanoseconds(rfc3339: "1970-01-01T00:00:00Z") == 0)
+        #expect(NATSReply.nanoseconds(rfc3339: "2026-11-30T01:40:00.123456789Z") == 1_796_002_800_123_456_789)
+        #expect(NATSReply.nanoseconds(rfc3339: "2024-02-29T23:59:59.5Z") == 1_709_251_199_500_000_000)
+        #expect(NATSReply.nanoseconds(rfc3339: "2024-02-29 23:59:59Z") == nil)
+        #expect(NATSReply.nanoseconds(rfc3339: "garbage") == nil)
+    }
+
+    @Test("KV keys: any id is one token of allowed bytes and reads back")
+    func keys() {
+        for id in ["alice", "a.b", "*", ">", "with space", "ünï", "=41", "", String(repeating: "é", count: 100)] {
+            let key = Keys.user(ClientID(rawValue: id))
+            #expect(
+                key.utf8.allSatisfy { byte in
+                    SubjectToken.isPlain(byte) || byte == UInt8(ascii: "=") || byte == UInt8(ascii: ".")
+                })
+            #expect(key.split(separator: ".").count == 2, "\(key)")
+            #expect(Keys.user(from: key)?.rawValue == id)
+        }
+        let member = Keys.member(ClientID(rawValue: "u.1"), of: "room.*")
+        #expect(Keys.membership(from: member)?.channel == "room.*")
+        #expect(Keys.membership(from: member)?.user == ClientID(rawValue: "u.1"))
+    }
+
+    @Test("a NATS without JetStream stops the presence's run() with a clear message")
+    func refusesServerWithoutJetStream() async throws {
+        guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
+        let port = try await freePort()
+        let server = try await LocalServer.start(
+            binary, arguments: ["-a", "127.0.0.1", "-p", String(port)], port: port, stopGrace: .seconds(5))
+        defer { Task { _ = try? await server.stop() } }
+        let presence = try NATSPresence(
+            configuration: NATSConfiguration(servers: ["nats://127.0.0.1:\(port)"]), logger: Logger(label: "no-js"))
+        let started = ContinuousClock.now
+        do {
+            try await presence.run()
+            Issue.record("run() returned instead of refusing a server without JetStream")
+        } catch {
+            #expect("\(error)".contains("has no JetStream"), "\(error)")
+            #expect("\(error)".contains("-js"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(!presence.health.isUp)
     }
 }
