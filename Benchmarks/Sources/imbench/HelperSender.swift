@@ -1,5 +1,6 @@
 import ImCore
 import ImHelper
+import ImNATS
 import ImRedis
 import Logging
 import NIOCore
@@ -17,6 +18,7 @@ final class HelperSender: PacedSender {
         }
         var factory = BackplaneFactory()
         factory.registerRedis()
+        factory.registerNATS()
         var logger = Logger(label: "imbench.helper")
         logger.logLevel = .warning
         let backplane = try await factory.makeBackplane(url: url, logger: logger)
