@@ -26,7 +26,7 @@ struct NATSKeyValue: Sendable {
         /// the key never had a value, or its last one was deleted before revision… see
         /// ``NATSPresence`` for how deleted keys are recreated).
         case put(key: String, value: [UInt8], expected: UInt64? = nil)
-        /// Deletes the key (a delete marker); with `expected`, only at that revision.
+        /// Deletes the key; with `expected`, only at that revision (see ``write(_:)``).
         case delete(key: String, expected: UInt64? = nil)
     }
 
@@ -60,7 +60,7 @@ struct NATSKeyValue: Sendable {
             + #""max_msgs_per_subject":1,"max_msgs":-1,"max_bytes":-1,"max_age":\#(ageNanoseconds),"#
             + #""max_msg_size":-1,"storage":"\#(persistent ? "file" : "memory")","discard":"new","#
             + #""num_replicas":\#(replicas),"duplicate_window":\#(duplicates),"allow_rollup_hdrs":true,"#
-            + #""deny_delete":true,"deny_purge":false,"allow_direct":true,"mirror_direct":false}"#
+            + #""deny_delete":false,"deny_purge":false,"allow_direct":true,"mirror_direct":false}"#
         let payload = Array(config.utf8)
         let created = try await requests.send(
             [NATSRequest(subject: "$JS.API.STREAM.CREATE." + stream, payload: payload)], operation: "creating \(stream)"
@@ -110,39 +110,81 @@ struct NATSKeyValue: Sendable {
     }
 
     /// Performs every write in one batch, returning what each did (in order).
+    ///
+    /// A delete removes the key's message from the stream (`STREAM.MSG.DELETE` of its
+    /// revision) rather than writing a delete marker, so keys of users and nodes that come and
+    /// go leave nothing behind: the bucket holds what is live, not one marker per id ever seen.
+    /// A delete with `expected` removes that revision only, so it fails as a conflict once
+    /// someone wrote the key again; one without reads the key's revision first (and again if
+    /// the key changed in between).
     func write(_ writes: [Write]) async throws(BackplaneError) -> [Outcome] {
-        let requests = writes.map { write -> NATSRequest in
+        var outcomes = Array(repeating: Outcome.stored(revision: 0), count: writes.count)
+        var unconditional: [(index: Int, key: String)] = []
+        var batch: [(index: Int, request: NATSRequest, isDelete: Bool)] = []
+        for (index, write) in writes.enumerated() {
             switch write {
             case .put(let key, let value, let expected):
-                NATSRequest(
-                    subject: "$KV.\(bucket).\(key)",
-                    headers: expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? [],
-                    payload: value)
-            case .delete(let key, let expected):
-                NATSRequest(
-                    subject: "$KV.\(bucket).\(key)",
-                    headers: [("KV-Operation", "DEL")]
-                        + (expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? []))
+                batch.append(
+                    (
+                        index,
+                        NATSRequest(
+                            subject: "$KV.\(bucket).\(key)",
+                            headers: expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? [],
+                            payload: value), false
+                    ))
+            case .delete(let key, .some(let revision)):
+                batch.append((index, deletion(of: revision), true))
+            case .delete(let key, .none):
+                unconditional.append((index, key))
             }
         }
-        let replies = try await self.requests.send(requests, operation: "writing \(bucket)")
-        var outcomes: [Outcome] = []
-        outcomes.reserveCapacity(replies.count)
-        for reply in replies {
-            switch reply.acknowledgement {
-            case .stored(let revision):
-                outcomes.append(.stored(revision: revision))
-            case .failed(let code, let errorCode, let description):
-                if errorCode == NATSReply.wrongLastSequence {
-                    outcomes.append(.conflict)
-                } else if code == 503 || code == 404 {
-                    throw Self.failure(status: code, what: "writing \(bucket)")
-                } else {
-                    throw BackplaneError.unavailable("nats: writing \(bucket) failed: \(description)")
-                }
+        let replies = try await requests.send(batch.map(\.request), operation: "writing \(bucket)")
+        for (item, reply) in zip(batch, replies) {
+            outcomes[item.index] = try outcome(of: reply, isDelete: item.isDelete)
+        }
+        var pending = unconditional.map(\.key)
+        for _ in 0..<NATSPresence.attempts where !pending.isEmpty {
+            let present = try await get(pending).compactMap { $0 }
+            let deletions = try await requests.send(
+                present.map { deletion(of: $0.revision) }, operation: "deleting from \(bucket)")
+            pending = []
+            for (entry, reply) in zip(present, deletions) where try outcome(of: reply, isDelete: true) == .conflict {
+                pending.append(entry.key)
             }
+        }
+        guard pending.isEmpty else {
+            throw BackplaneError.unavailable("nats: \(pending.count) keys of \(bucket) kept changing while deleted")
         }
         return outcomes
+    }
+
+    /// The request that removes the message at `revision` from the bucket's stream.
+    private func deletion(of revision: UInt64) -> NATSRequest {
+        NATSRequest(
+            subject: "$JS.API.STREAM.MSG.DELETE." + stream, payload: Array(#"{"seq":\#(revision),"no_erase":true}"#.utf8))
+    }
+
+    /// What a write's answer says.
+    private func outcome(of reply: NATSReply, isDelete: Bool) throws(BackplaneError) -> Outcome {
+        if isDelete {
+            switch reply.acknowledgementOfAPI {
+            case .ok:
+                return .stored(revision: 0)
+            case .failed(let code, _, let description):
+                // The revision is gone: someone wrote the key since (or deleted it).
+                if description.contains("no message found") { return .conflict }
+                if code == 503 || code == 404 { throw Self.failure(status: code, what: "deleting from \(bucket)") }
+                throw BackplaneError.unavailable("nats: deleting from \(bucket) failed: \(description)")
+            }
+        }
+        switch reply.acknowledgement {
+        case .stored(let revision):
+            return .stored(revision: revision)
+        case .failed(let code, let errorCode, let description):
+            if errorCode == NATSReply.wrongLastSequence { return .conflict }
+            if code == 503 || code == 404 { throw Self.failure(status: code, what: "writing \(bucket)") }
+            throw BackplaneError.unavailable("nats: writing \(bucket) failed: \(description)")
+        }
     }
 
     /// Every live key matching `filter` (a key pattern with `*`/`>`), with values unless

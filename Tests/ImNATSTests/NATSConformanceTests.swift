@@ -163,6 +163,28 @@ struct NATSPresenceInternalsTests {
         #expect(Keys.membership(from: member)?.user == ClientID(rawValue: "u.1"))
     }
 
+    @Test("users and nodes that come and go leave nothing in the buckets (no delete markers)")
+    func deletesLeaveNothing() async throws {
+        let presence = try NATSPresence(
+            configuration: try await SharedNATS.configuration(), logger: Logger(label: "nats-markers"))
+        defer { presence.client.close() }
+        try await waitUntil(timeout: .seconds(10)) { presence.client.health.isUp }
+        let user = ClientID(rawValue: "marker-user-\(UInt64.random(in: 0...UInt64.max))")
+        let node = NodeID(rawValue: "marker-node-\(UInt64.random(in: 0...UInt64.max))")
+        let record = ConnectionRecord(client: user, node: node, connection: ConnectionID(rawValue: "c1"))
+        _ = try await presence.renewLease(of: node, ttl: .seconds(60))
+        #expect(try await presence.connect(record) == 1)
+        try await presence.join(user, channels: ["marker-room"])
+        #expect(try await presence.disconnect(record) == 0)
+        try await presence.leave(user, channels: ["marker-room"])
+        _ = try await presence.removeNode(node)
+        let connections = try await presence.connections.get([Keys.user(user), Keys.lease(node)])
+        let channels = try await presence.channelDirectory.get([
+            Keys.channels(of: user), Keys.member(user, of: "marker-room"),
+        ])
+        #expect((connections + channels).allSatisfy { $0 == nil }, "a key or a marker is left: \(connections + channels)")
+    }
+
     @Test("a NATS without JetStream stops the presence's run() with a clear message")
     func refusesServerWithoutJetStream() async throws {
         guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
