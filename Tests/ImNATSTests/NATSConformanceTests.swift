@@ -78,6 +78,38 @@ struct NATSConformanceTests {
         #expect(outcome == .passed)
     }
 
+    @Test("while NATS is away a publish fails at once and is never sent late, after the reconnect")
+    func publishDuringOutageFailsAndIsNotSentLate() async throws {
+        let server = try await LocalServer.nats()
+        defer { Task { _ = try? await server.stop() } }
+        let configuration = NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "outage")
+        let bus = try NATSBus(configuration: configuration, logger: Logger(label: "nats-outage"))
+        let running = Task { try await bus.run() }
+        defer { running.cancel() }
+        try await waitUntil(timeout: .seconds(10)) { bus.health.isUp }
+        let subscriber = try await bus.makeSubscriber()
+        try await subscriber.subscribe(["outage"])
+        try await bus.publish(ByteBuffer(string: "before"), to: "outage")
+        var iterator = subscriber.messages.makeAsyncIterator()
+        #expect(await iterator.next().map { String(buffer: $0.payload) } == "before")
+        try await server.kill()
+        try await waitUntil(timeout: .seconds(10)) { !bus.health.isUp }
+        let started = ContinuousClock.now
+        let failure = await #expect(throws: BackplaneError.self) {
+            try await bus.publish(ByteBuffer(string: "during"), to: "outage")
+        }
+        #expect(failure.map { "\($0)".contains("publish failed") } == true, "\(String(describing: failure))")
+        #expect(ContinuousClock.now - started < .milliseconds(500), "the failed publish took too long")
+        try await server.restart()
+        try await waitUntil(timeout: .seconds(10)) { bus.health.isUp }
+        // Delivered in order on one connection: "after" arrives, "during" must not come first.
+        try await waitUntil(timeout: .seconds(10)) {
+            (try? await bus.publish(ByteBuffer(string: "after"), to: "outage")) != nil
+        }
+        #expect(await iterator.next().map { String(buffer: $0.payload) } == "after")
+        await subscriber.close()
+    }
+
     @Test("a subscriber that does not read loses its oldest messages beyond its buffer, and they are counted")
     func slowSubscriberDropsAreCounted() async throws {
         let configuration = try await SharedNATS.configuration()
