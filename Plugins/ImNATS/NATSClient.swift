@@ -105,10 +105,7 @@ final class NATSClient: Sendable {
         if let caFile = configuration.caFile {
             try Self.check(natsOptions_LoadCATrustedCertificates(options, caFile), "loading the CA file \(caFile)")
         }
-        let timeout =
-            Int64(configuration.commandTimeout.components.seconds * 1000)
-            + configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
-        try Self.check(natsOptions_SetTimeout(options, max(timeout, 1)), "setting the timeout")
+        try Self.check(natsOptions_SetTimeout(options, configuration.commandTimeoutMilliseconds), "setting the timeout")
         try Self.check(natsOptions_SetMaxReconnect(options, -1), "allowing reconnects")
         try Self.check(natsOptions_SetReconnectWait(options, 250), "setting the reconnect wait")
         // No buffering while disconnected: a publish fails at once (at most once, never late).
@@ -216,10 +213,7 @@ final class NATSClient: Sendable {
     /// Round trip to the server within the command timeout (`PING`/`PONG`).
     func ping() -> Bool {
         guard !closed.load(ordering: .acquiring) else { return false }
-        let milliseconds =
-            configuration.commandTimeout.components.seconds * 1000
-            + configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
-        return natsConnection_FlushTimeout(connection, max(milliseconds, 1)) == NATS_OK
+        return natsConnection_FlushTimeout(connection, configuration.commandTimeoutMilliseconds) == NATS_OK
     }
 
     /// Sends a PING and records whether the PONG came within the command timeout.

@@ -161,7 +161,8 @@ struct NATSKeyValue: Sendable {
     /// The request that removes the message at `revision` from the bucket's stream.
     private func deletion(of revision: UInt64) -> NATSRequest {
         NATSRequest(
-            subject: "$JS.API.STREAM.MSG.DELETE." + stream, payload: Array(#"{"seq":\#(revision),"no_erase":true}"#.utf8))
+            subject: "$JS.API.STREAM.MSG.DELETE." + stream,
+            payload: Array(#"{"seq":\#(revision),"no_erase":true}"#.utf8))
     }
 
     /// What a write's answer says.
@@ -208,9 +209,7 @@ struct NATSKeyValue: Sendable {
     private static func watch(
         client: NATSClient, bucket: String, filter: String, keysOnly: Bool
     ) throws(BackplaneError) -> [Entry] {
-        let milliseconds =
-            client.configuration.commandTimeout.components.seconds * 1000
-            + client.configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = client.configuration.commandTimeoutMilliseconds
         return try client.withJetStream { context throws(BackplaneError) -> [Entry] in
             var store: OpaquePointer?
             try NATSClient.check(js_KeyValue(&store, context, bucket), "opening the bucket \(bucket)")
@@ -220,7 +219,7 @@ struct NATSKeyValue: Sendable {
             kvWatchOptions_Init(&options)
             options.IgnoreDeletes = true
             options.MetaOnly = keysOnly
-            options.Timeout = max(milliseconds, 1)
+            options.Timeout = milliseconds
             var watcher: OpaquePointer?
             try NATSClient.check(kvStore_Watch(&watcher, store, filter, &options), "watching \(bucket)")
             guard let watcher else { throw BackplaneError.unavailable("nats: no watcher") }
@@ -228,7 +227,7 @@ struct NATSKeyValue: Sendable {
             var entries: [Entry] = []
             while true {
                 var entry: OpaquePointer?
-                let status = kvWatcher_Next(&entry, watcher, max(milliseconds, 1))
+                let status = kvWatcher_Next(&entry, watcher, milliseconds)
                 if status == NATS_TIMEOUT { throw BackplaneError.timedOut(operation: "nats scanning \(bucket)") }
                 try NATSClient.check(status, "scanning \(bucket)")
                 guard let entry else { return entries }

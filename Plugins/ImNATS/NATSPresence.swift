@@ -439,10 +439,3 @@ func page<Element: Comparable & Hashable>(of items: [Element], after: Element?, 
     let candidates = after.map { cursor in items.filter { $0 > cursor } } ?? items
     return Array(Set(candidates).sorted().prefix(limit))
 }
-
-extension Duration {
-    /// This duration in whole milliseconds.
-    var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}

@@ -43,10 +43,7 @@ final class NATSRequests: Sendable {
     init(client: NATSClient) throws(BackplaneError) {
         self.client = client
         inbox = "_INBOX.im" + randomHex(bytes: 8) + "."
-        let milliseconds =
-            client.configuration.commandTimeout.components.seconds * 1000
-            + client.configuration.commandTimeout.components.attoseconds / 1_000_000_000_000_000
-        timeout = .milliseconds(max(milliseconds, 1))
+        timeout = .milliseconds(client.configuration.commandTimeoutMilliseconds)
         let closure = Unmanaged.passRetained(router).toOpaque()
         do {
             let pointer = try client.subscribe(

@@ -214,7 +214,8 @@ struct NATSPresenceInternalsTests {
         let channels = try await presence.channelDirectory.get([
             Keys.channels(of: user), Keys.member(user, of: "marker-room"),
         ])
-        #expect((connections + channels).allSatisfy { $0 == nil }, "a key or a marker is left: \(connections + channels)")
+        #expect(
+            (connections + channels).allSatisfy { $0 == nil }, "a key or a marker is left: \(connections + channels)")
     }
 
     @Test("a NATS without JetStream stops the presence's run() with a clear message")
