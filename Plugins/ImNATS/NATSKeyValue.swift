@@ -45,6 +45,10 @@ struct NATSKeyValue: Sendable {
     let maximumAge: Duration?
     let requests: NATSRequests
     let client: NATSClient
+    /// How long a deleted key's marker stays before it is removed, for buckets that a
+    /// ``ConnectionReplica`` watches (a watcher sees a marker, not a removed message); `nil`
+    /// removes the key's message at once.
+    var markerLinger: Duration? = nil
 
     var stream: String { "KV_" + bucket }
 
@@ -132,16 +136,31 @@ struct NATSKeyValue: Sendable {
                             headers: expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? [],
                             payload: value), false
                     ))
-            case .delete(let key, .some(let revision)):
+            case .delete(let key, let expected) where markerLinger != nil:
+                batch.append(
+                    (
+                        index,
+                        NATSRequest(
+                            subject: "$KV.\(bucket).\(key)",
+                            headers: [("KV-Operation", "DEL")]
+                                + (expected.map { [("Nats-Expected-Last-Subject-Sequence", String($0))] } ?? [])),
+                        false
+                    ))
+            case .delete(_, .some(let revision)):
                 batch.append((index, deletion(of: revision), true))
             case .delete(let key, .none):
                 unconditional.append((index, key))
             }
         }
         let replies = try await requests.send(batch.map(\.request), operation: "writing \(bucket)")
+        var markers: [UInt64] = []
         for (item, reply) in zip(batch, replies) {
             outcomes[item.index] = try outcome(of: reply, isDelete: item.isDelete)
+            if case .delete = writes[item.index], case .stored(let revision) = outcomes[item.index] {
+                markers.append(revision)
+            }
         }
+        if let markerLinger, !markers.isEmpty { removeMarkers(markers, after: markerLinger) }
         var pending = unconditional.map(\.key)
         for _ in 0..<NATSPresence.attempts where !pending.isEmpty {
             let present = try await get(pending).compactMap { $0 }
@@ -156,6 +175,31 @@ struct NATSKeyValue: Sendable {
             throw BackplaneError.unavailable("nats: \(pending.count) keys of \(bucket) kept changing while deleted")
         }
         return outcomes
+    }
+
+    /// Removes the delete markers at `revisions` after `delay` (unless the key was written since,
+    /// which removed the marker already), so the bucket does not keep one per key ever deleted.
+    private func removeMarkers(_ revisions: [UInt64], after delay: Duration) {
+        let requests = self.requests
+        let deletions = revisions.map(deletion(of:))
+        let stream = self.stream
+        MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .milliseconds(delay.wholeMilliseconds)) {
+            Task { _ = try? await requests.send(deletions, operation: "removing markers from \(stream)") }
+        }
+    }
+
+    /// The stream's last sequence: every write acknowledged so far is at or below it.
+    func lastSequence() async throws(BackplaneError) -> UInt64 {
+        let reply = try await requests.send(
+            [NATSRequest(subject: "$JS.API.STREAM.INFO." + stream)], operation: "reading \(stream)'s state")[0]
+        let text = String(decoding: reply.data, as: UTF8.self)
+        guard reply.status == nil, let range = text.range(of: "\"last_seq\":"),
+            let sequence = UInt64(text[range.upperBound...].prefix { $0.isNumber })
+        else {
+            if let status = reply.status { throw Self.failure(status: status, what: "reading \(stream)'s state") }
+            throw BackplaneError.unavailable("nats: no last sequence in \(stream)'s state: \(text.prefix(200))")
+        }
+        return sequence
     }
 
     /// The request that removes the message at `revision` from the bucket's stream.

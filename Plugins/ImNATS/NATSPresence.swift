@@ -35,6 +35,8 @@ public final class NATSPresence: Presence {
     let connections: NATSKeyValue
     let channelDirectory: NATSKeyValue
     let tokens: NATSKeyValue
+    /// Every user's connections in this process, for ``nodes(of:)`` (started by its first call).
+    let replica: ConnectionReplica
     private let logger: Logger
     /// The connects count (``NATSClient/Events/connects``) the buckets were last set up at.
     private let setUpAt = Atomic<Int>(0)
@@ -50,7 +52,9 @@ public final class NATSPresence: Presence {
     }
 
     /// A presence on `client`'s connection (shared with a ``NATSBus``, which runs it).
-    init(client: NATSClient, ownsClient: Bool, logger: Logger) throws(BackplaneError) {
+    init(
+        client: NATSClient, ownsClient: Bool, logger: Logger, markerLinger: Duration = .seconds(60)
+    ) throws(BackplaneError) {
         self.client = client
         self.ownsClient = ownsClient
         self.logger = logger
@@ -58,7 +62,9 @@ public final class NATSPresence: Presence {
         self.requests = requests
         let prefix = client.configuration.prefix
         connections = NATSKeyValue(
-            bucket: prefix + "_connections", persistent: false, maximumAge: nil, requests: requests, client: client)
+            bucket: prefix + "_connections", persistent: false, maximumAge: nil, requests: requests, client: client,
+            markerLinger: markerLinger)
+        replica = ConnectionReplica(client: client, bucket: prefix + "_connections")
         channelDirectory = NATSKeyValue(
             bucket: prefix + "_channels", persistent: true, maximumAge: nil, requests: requests, client: client)
         tokens = NATSKeyValue(
@@ -108,6 +114,7 @@ public final class NATSPresence: Presence {
                 try? await Task.sleep(for: everSetUp ? .seconds(1) : .milliseconds(200))
             }
         }
+        replica.stop()
         if ownsClient { client.close() }
     }
 
@@ -119,6 +126,7 @@ public final class NATSPresence: Presence {
         try await channelDirectory.create()
         try await tokens.create()
         setUpAt.store(connects, ordering: .releasing)
+        replica.reload()
     }
 
     /// Sets up when needed, then runs `body`; when JetStream says nobody serves a bucket (a
@@ -171,7 +179,11 @@ public final class NATSPresence: Presence {
         var unique: [ClientID] = []
         var seen = Set<ClientID>()
         for user in users where seen.insert(user).inserted { unique.append(user) }
+        replica.start()
         return try await withBuckets { () throws(BackplaneError) -> [ClientID: Set<NodeID>] in
+            if replica.isLoaded, await replica.catchUp(to: try await connections.lastSequence()) {
+                return replica.nodes(of: unique)
+            }
             let entries = try await connections.get(unique.map(Keys.user))
             var located: [ClientID: Set<NodeID>] = [:]
             for (user, entry) in zip(unique, entries) {

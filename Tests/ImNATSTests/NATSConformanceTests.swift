@@ -195,10 +195,12 @@ struct NATSPresenceInternalsTests {
         #expect(Keys.membership(from: member)?.user == ClientID(rawValue: "u.1"))
     }
 
-    @Test("users and nodes that come and go leave nothing in the buckets (no delete markers)")
+    @Test("users and nodes that come and go leave nothing in the buckets (markers are removed after their linger)")
     func deletesLeaveNothing() async throws {
+        let configuration = try await SharedNATS.configuration()
         let presence = try NATSPresence(
-            configuration: try await SharedNATS.configuration(), logger: Logger(label: "nats-markers"))
+            client: NATSClient(configuration: configuration, logger: Logger(label: "nats-markers")), ownsClient: true,
+            logger: Logger(label: "nats-markers"), markerLinger: .milliseconds(200))
         defer { presence.client.close() }
         try await waitUntil(timeout: .seconds(10)) { presence.client.health.isUp }
         let user = ClientID(rawValue: "marker-user-\(UInt64.random(in: 0...UInt64.max))")
@@ -210,12 +212,39 @@ struct NATSPresenceInternalsTests {
         #expect(try await presence.disconnect(record) == 0)
         try await presence.leave(user, channels: ["marker-room"])
         _ = try await presence.removeNode(node)
-        let connections = try await presence.connections.get([Keys.user(user), Keys.lease(node)])
         let channels = try await presence.channelDirectory.get([
             Keys.channels(of: user), Keys.member(user, of: "marker-room"),
         ])
-        #expect(
-            (connections + channels).allSatisfy { $0 == nil }, "a key or a marker is left: \(connections + channels)")
+        #expect(channels.allSatisfy { $0 == nil }, "a channel key or marker is left: \(channels)")
+        let userMarker = try await presence.connections.get([Keys.user(user)])[0]
+        #expect(userMarker?.isDeleted == true, "a watcher must see a deleted user as a marker first")
+        try await waitUntil(timeout: .seconds(10)) {
+            try await presence.connections.get([Keys.user(user), Keys.lease(node)]).allSatisfy { $0 == nil }
+        }
+    }
+
+    @Test("nodes(of:) from the in-process copy sees every connect and disconnect acknowledged before the call")
+    func replicaReadsItsWrites() async throws {
+        let configuration = try await SharedNATS.configuration()
+        let reader = try NATSPresence(configuration: configuration, logger: Logger(label: "nats-reader"))
+        let writer = try NATSPresence(configuration: configuration, logger: Logger(label: "nats-writer"))
+        defer {
+            reader.client.close()
+            writer.client.close()
+        }
+        try await waitUntil(timeout: .seconds(10)) { reader.client.health.isUp && writer.client.health.isUp }
+        _ = try await reader.nodes(of: ["nobody"])
+        try await waitUntil(timeout: .seconds(10)) { reader.replica.isLoaded }
+        let node = NodeID(rawValue: "replica-node")
+        for index in 0..<100 {
+            let user = ClientID(rawValue: "replica-\(index)-\(UInt64.random(in: 0...UInt64.max))")
+            let record = ConnectionRecord(client: user, node: node, connection: ConnectionID(rawValue: "c\(index)"))
+            #expect(try await writer.connect(record) == 1)
+            #expect(try await reader.nodes(of: [user]) == [user: [node]], "right after connect #\(index)")
+            #expect(try await writer.disconnect(record) == 0)
+            #expect(try await reader.nodes(of: [user]) == [:], "right after disconnect #\(index)")
+        }
+        #expect(reader.replica.answered.load(ordering: .relaxed) >= 190, "the copy answered (not direct reads)")
     }
 
     @Test("a NATS without JetStream stops the presence's run() with a clear message")
