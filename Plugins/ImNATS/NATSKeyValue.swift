@@ -66,19 +66,28 @@ struct NATSKeyValue: Sendable {
             + #""num_replicas":\#(replicas),"duplicate_window":\#(duplicates),"allow_rollup_hdrs":true,"#
             + #""deny_delete":false,"deny_purge":false,"allow_direct":true,"mirror_direct":false}"#
         let payload = Array(config.utf8)
-        let created = try await requests.send(
-            [NATSRequest(subject: "$JS.API.STREAM.CREATE." + stream, payload: payload)], operation: "creating \(stream)"
-        )
-        switch created[0].acknowledgementOfAPI {
-        case .ok:
-            return
-        case .failed(let code, let errorCode, let description):
-            if code == 503 {
-                throw BackplaneError.unavailable(
-                    "nats: JetStream does not answer (start nats-server with -js; the presence lives in JetStream KV)")
-            }
-            guard errorCode == 10058 else {
-                throw BackplaneError.unavailable("nats: cannot create the stream \(stream): \(description)")
+        // Another process creating the same stream at the same moment makes the server answer
+        // "subjects overlap" (10065) once; a second attempt finds the stream.
+        var attempt = 0
+        creating: while true {
+            attempt += 1
+            let created = try await requests.send(
+                [NATSRequest(subject: "$JS.API.STREAM.CREATE." + stream, payload: payload)],
+                operation: "creating \(stream)")
+            switch created[0].acknowledgementOfAPI {
+            case .ok:
+                return
+            case .failed(let code, let errorCode, let description):
+                if code == 503 {
+                    throw BackplaneError.unavailable(
+                        "nats: JetStream does not answer (start nats-server with -js; the presence lives in JetStream KV)"
+                    )
+                }
+                if errorCode == 10065 || description.contains("overlap"), attempt < 3 { continue creating }
+                guard errorCode == 10058 else {
+                    throw BackplaneError.unavailable("nats: cannot create the stream \(stream): \(description)")
+                }
+                break creating
             }
         }
         let updated = try await requests.send(

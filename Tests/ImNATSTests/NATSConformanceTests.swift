@@ -200,7 +200,7 @@ struct NATSPresenceInternalsTests {
         let configuration = try await SharedNATS.configuration()
         let presence = try NATSPresence(
             client: NATSClient(configuration: configuration, logger: Logger(label: "nats-markers")), ownsClient: true,
-            logger: Logger(label: "nats-markers"), markerLinger: .milliseconds(200))
+            logger: Logger(label: "nats-markers"), markerLinger: .seconds(5))
         defer { presence.client.close() }
         try await waitUntil(timeout: .seconds(10)) { presence.client.health.isUp }
         let user = ClientID(rawValue: "marker-user-\(UInt64.random(in: 0...UInt64.max))")
@@ -210,15 +210,15 @@ struct NATSPresenceInternalsTests {
         #expect(try await presence.connect(record) == 1)
         try await presence.join(user, channels: ["marker-room"])
         #expect(try await presence.disconnect(record) == 0)
+        let userMarker = try await presence.connections.get([Keys.user(user)])[0]
+        #expect(userMarker?.isDeleted == true, "a watcher must see a deleted user as a marker first")
         try await presence.leave(user, channels: ["marker-room"])
         _ = try await presence.removeNode(node)
         let channels = try await presence.channelDirectory.get([
             Keys.channels(of: user), Keys.member(user, of: "marker-room"),
         ])
         #expect(channels.allSatisfy { $0 == nil }, "a channel key or marker is left: \(channels)")
-        let userMarker = try await presence.connections.get([Keys.user(user)])[0]
-        #expect(userMarker?.isDeleted == true, "a watcher must see a deleted user as a marker first")
-        try await waitUntil(timeout: .seconds(10)) {
+        try await waitUntil(timeout: .seconds(20)) {
             try await presence.connections.get([Keys.user(user), Keys.lease(node)]).allSatisfy { $0 == nil }
         }
     }
