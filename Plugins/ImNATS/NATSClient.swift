@@ -110,9 +110,6 @@ final class NATSClient: Sendable {
         try Self.check(natsOptions_SetReconnectWait(options, 250), "setting the reconnect wait")
         // No buffering while disconnected: a publish fails at once (at most once, never late).
         try Self.check(natsOptions_SetReconnectBufSize(options, 0), "turning the reconnect buffer off")
-        if ProcessInfo.processInfo.environment["IM_NATS_SEND_ASAP"] == "1" {
-            try Self.check(natsOptions_SetSendAsap(options, true), "EXPERIMENT")
-        }
         let closure = Unmanaged.passRetained(events).toOpaque()
         try Self.check(
             natsOptions_SetDisconnectedCB(
