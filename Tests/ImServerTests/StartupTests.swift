@@ -50,7 +50,7 @@ struct StartupTests {
             backplane: Backplane(bus: bus, presence: MemoryPresence()),
             waitUntilLinked: false)
         let node = cluster.nodes[0]
-        try await waitUntil { bus.refusedSubscribers >= 2 }
+        try await waitUntil(timeout: .seconds(20)) { bus.refusedSubscribers >= 2 }
         #expect(node.node.core.healthResponse().status == .serviceUnavailable)
         // Not reachable yet: a handshake now is refused rather than left unreachable.
         do {
@@ -61,7 +61,7 @@ struct StartupTests {
             #expect(status == 503 && reason == "node is starting, retry shortly")
         }
         bus.connect()
-        try await waitUntil { node.node.core.healthResponse().status == .ok }
+        try await waitUntil(timeout: .seconds(20)) { node.node.core.healthResponse().status == .ok }
         let client = try await waitForConnect(cluster, "late")
         let result = try await cluster.helper.send(.text("after the bus came up"), from: "x", to: ["late"])
         #expect(try await client.next(type: "message")["id"]?.string == result.id)
