@@ -149,18 +149,8 @@ final class ConnectionReplica: Sendable {
     /// Watches the bucket until the generation changes or the replica stops.
     private func watch(generation: Int) throws(BackplaneError) {
         guard client.health.isUp else { throw BackplaneError.unavailable("nats: not connected") }
-        try client.withJetStream { context throws(BackplaneError) in
-            var store: OpaquePointer?
-            try NATSClient.check(js_KeyValue(&store, context, bucket), "opening the bucket \(bucket)")
-            guard let store else { throw BackplaneError.unavailable("nats: no bucket \(bucket)") }
-            defer { kvStore_Destroy(store) }
-            var options = kvWatchOptions()
-            kvWatchOptions_Init(&options)
-            options.Timeout = client.configuration.commandTimeoutMilliseconds
-            var watcher: OpaquePointer?
-            try NATSClient.check(kvStore_WatchAll(&watcher, store, &options), "watching \(bucket)")
-            guard let watcher else { throw BackplaneError.unavailable("nats: no watcher") }
-            defer { kvWatcher_Destroy(watcher) }
+        try client.withWatcher(bucket: bucket, keys: ">", ignoreDeletes: false, keysOnly: false) {
+            watcher throws(BackplaneError) in
             state.withLock { state in
                 state.users = [:]
                 state.applied = 0
@@ -190,12 +180,7 @@ final class ConnectionReplica: Sendable {
         let revision = kvEntry_Revision(entry)
         var list: [StoredConnection]?
         if key.hasPrefix("u."), kvEntry_Operation(entry) == kvOp_Put {
-            let length = Int(kvEntry_ValueLen(entry))
-            let bytes: [UInt8] =
-                if length > 0, let value = kvEntry_Value(entry) {
-                    Array(UnsafeRawBufferPointer(start: value, count: length))
-                } else { [] }
-            list = try? NATSPresence.decode(StoredConnection.self, bytes)
+            list = try? NATSPresence.decode(StoredConnection.self, NATSClient.value(of: entry))
         }
         let ready = state.withLock { state -> [Waiter] in
             if key.hasPrefix("u.") { state.users[key] = list }

@@ -263,20 +263,8 @@ struct NATSKeyValue: Sendable {
         client: NATSClient, bucket: String, filter: String, keysOnly: Bool
     ) throws(BackplaneError) -> [Entry] {
         let milliseconds = client.configuration.commandTimeoutMilliseconds
-        return try client.withJetStream { context throws(BackplaneError) -> [Entry] in
-            var store: OpaquePointer?
-            try NATSClient.check(js_KeyValue(&store, context, bucket), "opening the bucket \(bucket)")
-            guard let store else { throw BackplaneError.unavailable("nats: no bucket \(bucket)") }
-            defer { kvStore_Destroy(store) }
-            var options = kvWatchOptions()
-            kvWatchOptions_Init(&options)
-            options.IgnoreDeletes = true
-            options.MetaOnly = keysOnly
-            options.Timeout = milliseconds
-            var watcher: OpaquePointer?
-            try NATSClient.check(kvStore_Watch(&watcher, store, filter, &options), "watching \(bucket)")
-            guard let watcher else { throw BackplaneError.unavailable("nats: no watcher") }
-            defer { kvWatcher_Destroy(watcher) }
+        return try client.withWatcher(bucket: bucket, keys: filter, ignoreDeletes: true, keysOnly: keysOnly) {
+            watcher throws(BackplaneError) -> [Entry] in
             var entries: [Entry] = []
             while true {
                 var entry: OpaquePointer?
@@ -286,14 +274,10 @@ struct NATSKeyValue: Sendable {
                 guard let entry else { return entries }
                 defer { kvEntry_Destroy(entry) }
                 guard kvEntry_Operation(entry) == kvOp_Put, let key = kvEntry_Key(entry) else { continue }
-                let length = Int(kvEntry_ValueLen(entry))
-                let value: [UInt8] =
-                    if length > 0, let bytes = kvEntry_Value(entry) {
-                        Array(UnsafeRawBufferPointer(start: bytes, count: length))
-                    } else { [] }
                 entries.append(
                     Entry(
-                        key: String(cString: key), revision: kvEntry_Revision(entry), value: value, isDeleted: false,
+                        key: String(cString: key), revision: kvEntry_Revision(entry),
+                        value: NATSClient.value(of: entry), isDeleted: false,
                         created: kvEntry_Created(entry)))
             }
         }

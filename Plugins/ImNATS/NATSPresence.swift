@@ -441,7 +441,10 @@ extension NATSKeyValue.Entry {
     /// When a lease or token claim ends (its server timestamp plus the milliseconds it holds),
     /// or `nil` when the value is not a number of milliseconds.
     var leaseEnd: Int64? {
-        Int64(String(decoding: value, as: UTF8.self)).map { created + $0 * 1_000_000 }
+        // Written by this plugin (at most a day); clamped so a damaged value cannot overflow.
+        Int64(String(decoding: value, as: UTF8.self)).map {
+            created &+ min(max($0, 0), Duration.claimTTLRange.upperBound.wholeMilliseconds) * 1_000_000
+        }
     }
 }
 

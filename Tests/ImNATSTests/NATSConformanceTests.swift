@@ -23,22 +23,13 @@ struct NATSConformanceTests {
     @Test(arguments: BusConformance.Check.allCases)
     func bus(_ check: BusConformance.Check) async throws {
         guard check != .survivesBackendRestart else {
-            let server = try await LocalServer.nats()
-            let configuration = NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "restart")
-            do {
+            try await withDedicatedNATS { configuration, restart in
                 let outcome = try await BusConformance(
-                    restartBackend: {
-                        try await server.kill()
-                        try await server.restart()
-                    },
+                    restartBackend: restart,
                     makeBus: { try NATSBus(configuration: configuration, logger: Logger(label: "nats-conformance")) }
                 ).run(check)
                 #expect(outcome == .passed)
-            } catch {
-                try? await server.kill()
-                throw error
             }
-            try await server.kill()
             return
         }
         let configuration = try await SharedNATS.configuration()
@@ -51,24 +42,15 @@ struct NATSConformanceTests {
     @Test(arguments: PresenceConformance.Check.allCases)
     func presence(_ check: PresenceConformance.Check) async throws {
         guard check != .survivesBackendRestart else {
-            let server = try await LocalServer.nats()
-            let configuration = NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "restart")
-            do {
+            try await withDedicatedNATS { configuration, restart in
                 let outcome = try await PresenceConformance(
-                    restartBackend: {
-                        try await server.kill()
-                        try await server.restart()
-                    },
+                    restartBackend: restart,
                     makePresence: {
                         try NATSPresence(configuration: configuration, logger: Logger(label: "nats-conformance"))
                     }
                 ).run(check)
                 #expect(outcome == .passed)
-            } catch {
-                try? await server.kill()
-                throw error
             }
-            try await server.kill()
             return
         }
         let configuration = try await SharedNATS.configuration()
@@ -76,6 +58,25 @@ struct NATSConformanceTests {
             try NATSPresence(configuration: configuration, logger: Logger(label: "nats-conformance"))
         }).run(check)
         #expect(outcome == .passed)
+    }
+
+    /// Runs `body` with a nats-server of its own and a closure that restarts it (killed, as a
+    /// crash would, then started again on the same port with its store); stops it afterwards.
+    private func withDedicatedNATS(
+        _ body: (NATSConfiguration, @escaping @Sendable () async throws -> Void) async throws -> Void
+    ) async throws {
+        let server = try await LocalServer.nats()
+        let configuration = NATSConfiguration(servers: ["nats://127.0.0.1:\(server.port)"], prefix: "restart")
+        do {
+            try await body(configuration) {
+                try await server.kill()
+                try await server.restart()
+            }
+        } catch {
+            try? await server.kill()
+            throw error
+        }
+        try await server.kill()
     }
 
     @Test("while NATS is away a publish fails at once and is never sent late, after the reconnect")
