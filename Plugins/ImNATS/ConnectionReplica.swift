@@ -136,7 +136,7 @@ final class ConnectionReplica: Sendable {
     private func watchUntilStopped() {
         while true {
             let (generation, stopped) = state.withLock { ($0.generation, $0.stopped) }
-            if stopped { return }
+            if stopped || client.isClosed { return }
             do throws(BackplaneError) {
                 try watch(generation: generation)
             } catch {

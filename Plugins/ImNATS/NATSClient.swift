@@ -152,6 +152,9 @@ final class NATSClient: Sendable {
 
     var health: BackplaneHealth { events.health.withLock { $0 } }
 
+    /// Whether ``close()`` was called: the connection is gone for good.
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
+
     /// Publishes `payload` on `subject` (nats.c sends it from its own flusher).
     func publish(_ payload: UnsafeRawBufferPointer, to subject: String) throws(BackplaneError) {
         guard !closed.load(ordering: .acquiring) else { throw BackplaneError.closed }
