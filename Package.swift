@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "ImTesting", targets: ["ImTesting"]),
         .library(name: "ImRedis", targets: ["ImRedis"]),
         .library(name: "ImNATS", targets: ["ImNATS"]),
+        .library(name: "ImPostgres", targets: ["ImPostgres"]),
         .library(name: "ImServerApp", targets: ["ImServerApp"]),
         .executable(name: "imserver", targets: ["imserver"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
     ],
     targets: [
         // Plugin SDK: Bus, Presence, Backplane, BackplaneFactory, identifiers, the memory backplane.
@@ -160,6 +162,21 @@ let package = Package(
             path: "Plugins/ImNATS",
             swiftSettings: strict
         ),
+        // PostgreSQL: postgres-nio for the bus (LISTEN/NOTIFY) and presence (tables).
+        .target(
+            name: "ImPostgres",
+            dependencies: [
+                "ImBackplane",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/ImPostgres",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "imserver",
             dependencies: ["ImServerApp"],
@@ -195,6 +212,15 @@ let package = Package(
                 "ImCore", "ImRedis", "ImTesting", "ImServer", "ImServerAPI", "ImHelper",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ImPostgresTests",
+            dependencies: [
+                "ImPostgres", "ImTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

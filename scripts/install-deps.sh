@@ -11,6 +11,7 @@ pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
 pkg-config --exists libnats 2>/dev/null || missing+=(libnats-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  [ -x /usr/lib/postgresql/15/bin/postgres ] || command -v postgres >/dev/null 2>&1 || missing+=(postgresql-15)
   command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
@@ -25,5 +26,8 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 # The same for a packaged nats-server, if its package starts one.
 if command -v systemctl >/dev/null 2>&1; then
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+  $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
   $sudo systemctl disable --now nats-server >/dev/null 2>&1 || true
 fi
+# The PostgreSQL package may start a cluster of its own on 5432; the tests make their own.
+if command -v pg_ctlcluster >/dev/null 2>&1; then $sudo pg_ctlcluster 15 main stop >/dev/null 2>&1 || true; fi

@@ -31,7 +31,7 @@ public final class LocalServer: Sendable {
     /// must not survive a restart, though it needs a directory to run).
     private let wipesOnRestart: Bool
 
-    private init(
+    init(
         executable: URL, arguments: [String], environment: [String: String], port: Int,
         stopGrace: Duration, scratchDirectory: URL? = nil, log: URL? = nil, wipesOnRestart: Bool = false
     ) {
@@ -147,7 +147,7 @@ public final class LocalServer: Sendable {
         return (certificate, key)
     }
 
-    private func launch(timeout: Duration) async throws {
+    func launch(timeout: Duration) async throws {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -1,0 +1,233 @@
+import Foundation
+import ImBackplane
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The plugin's pool (postgres-nio's `PostgresClient`), its schema and its health, and the
+/// one way the plugin runs a statement: bounded by the command timeout (a hung server cannot
+/// make a caller wait longer) and failing only with ``BackplaneError``.
+final class PostgresDatabase: Sendable {
+    let configuration: PostgresConfiguration
+    let client: PostgresClient
+    let logger: Logger
+    var schema: String { configuration.schema }
+    private let state = Mutex<(health: BackplaneHealth, migrated: Bool)>((.down("not connected yet"), false))
+
+    init(configuration: PostgresConfiguration, logger: Logger) throws(BackplaneError) {
+        self.configuration = configuration
+        self.logger = logger
+        var options = PostgresClient.Configuration.Options()
+        options.maximumConnections = configuration.poolSize
+        options.minimumConnections = 1
+        options.connectTimeout = configuration.commandTimeout
+        options.keepAliveBehavior = .init(frequency: .seconds(10))
+        options.additionalStartupParameters = [
+            ("statement_timeout", String(configuration.commandTimeout.wholeMilliseconds)),
+            ("application_name", "imserver"),
+        ]
+        var postgres = PostgresClient.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database,
+            tls: try Self.tls(for: configuration))
+        postgres.options = options
+        client = PostgresClient(configuration: postgres, backgroundLogger: logger)
+    }
+
+    /// The TLS settings `configuration` asks for.
+    static func tls(for configuration: PostgresConfiguration) throws(BackplaneError) -> PostgresClient.Configuration.TLS {
+        switch configuration.tls {
+        case .disable:
+            return .disable
+        case .require:
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .none
+            return .require(tls)
+        case .verifyFull:
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .fullVerification
+            if let path = configuration.rootCertificate {
+                do {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+                } catch {
+                    throw BackplaneError.unavailable("postgres: cannot read the CA file \(path): \(error)")
+                }
+            }
+            return .require(tls)
+        }
+    }
+
+    var health: BackplaneHealth { state.withLock { $0.health } }
+
+    /// Runs the pool; once the server answers, migrates the schema (a database that refuses
+    /// the migration stops this with its message); then checks health every second and
+    /// sweeps expired tokens and old payloads every minute, until graceful shutdown.
+    func run() async throws {
+        let client = self.client
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { try await cancelWhenGracefulShutdown { try await self.maintain() } }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func maintain() async throws {
+        var lastSweep = ContinuousClock.now
+        while !Task.isCancelled {
+            let up: Bool
+            do {
+                _ = try await all("health check", Int.self) { "SELECT 1" }
+                up = true
+            } catch {
+                state.withLock { $0.health = .down("postgres: \(error)") }
+                up = false
+            }
+            if up {
+                if !state.withLock({ $0.migrated }) {
+                    do {
+                        try await PostgresSchema(name: schema).migrate(on: client, logger: logger)
+                        state.withLock { $0.migrated = true }
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] != nil {
+                        throw BackplaneError.unavailable(
+                            "postgres refused the schema migration of '\(schema)' in database '\(configuration.database)': "
+                                + (error.serverInfo?[.message] ?? "\(error)")
+                                + " (the user needs CREATE on the database, or create the schema for it)")
+                    } catch {
+                        logger.debug("postgres migration not done yet: \(error)")
+                    }
+                }
+                let migrated = state.withLock { $0.migrated }
+                let changed = state.withLock { current in
+                    let next: BackplaneHealth = migrated ? .up : .down("postgres schema not migrated yet")
+                    defer { current.health = next }
+                    return current.health.isUp != next.isUp
+                }
+                if changed { logger.info("postgres \(migrated ? "up" : "reachable, schema not ready")") }
+                if migrated, ContinuousClock.now - lastSweep > .seconds(60) {
+                    lastSweep = .now
+                    try? await execute("sweep") {
+                        "DELETE FROM \(unescaped: schema).tokens WHERE expires < now() - interval '1 minute'"
+                    }
+                    try? await execute("sweep") {
+                        "DELETE FROM \(unescaped: schema).payloads WHERE created < now() - interval '5 minutes'"
+                    }
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    // MARK: Statements
+
+    /// The first row of `query`, decoded, or `nil` without a row.
+    func first<each Column: PostgresDecodable & Sendable>(
+        _ what: String, _ type: (repeat each Column).Type, _ query: () -> PostgresQuery
+    ) async throws(BackplaneError) -> (repeat each Column)? {
+        let rows = try await all(what, type, query)
+        return rows.first
+    }
+
+    /// Every row of `query`, decoded.
+    func all<each Column: PostgresDecodable & Sendable>(
+        _ what: String, _ type: (repeat each Column).Type, _ query: () -> PostgresQuery
+    ) async throws(BackplaneError) -> [(repeat each Column)] {
+        let statement = query()
+        let client = self.client
+        let logger = self.logger
+        return try await bounded(what) {
+            try await Self.collect(try await client.query(statement, logger: logger), type)
+        }
+    }
+
+    /// Runs `query`, discarding its rows.
+    func execute(_ what: String, _ query: () -> PostgresQuery) async throws(BackplaneError) {
+        let statement = query()
+        let client = self.client
+        let logger = self.logger
+        try await bounded(what) {
+            for try await _ in try await client.query(statement, logger: logger) {}
+        }
+    }
+
+    /// Runs `body` in one transaction (committed when it returns, rolled back when it throws).
+    func transaction<T: Sendable>(
+        _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
+    ) async throws(BackplaneError) -> T {
+        let client = self.client
+        let logger = self.logger
+        return try await bounded(what) {
+            try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
+        }
+    }
+
+    /// Every row of `query` on `connection` (inside a transaction), decoded.
+    static func rows<each Column: PostgresDecodable & Sendable>(
+        on connection: PostgresConnection, logger: Logger, _ type: (repeat each Column).Type, _ query: PostgresQuery
+    ) async throws -> [(repeat each Column)] {
+        try await collect(try await connection.query(query, logger: logger), type)
+    }
+
+    private static func collect<each Column: PostgresDecodable & Sendable>(
+        _ rows: PostgresRowSequence, _ type: (repeat each Column).Type
+    ) async throws -> [(repeat each Column)] {
+        var result: [(repeat each Column)] = []
+        for try await row in rows.decode(type) { result.append(row) }
+        return result
+    }
+
+    /// Runs `body` for at most the command timeout. A statement still running then (a hung
+    /// server) is cancelled and left to finish on its own; the caller gets `timedOut`.
+    func bounded<T: Sendable>(
+        _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(BackplaneError) -> T {
+        let timeout = TimeAmount.milliseconds(max(configuration.commandTimeout.wholeMilliseconds, 1))
+        let result: Result<T, BackplaneError> = await withCheckedContinuation { continuation in
+            let once = ResumeOnce(continuation)
+            let task = Task {
+                do {
+                    once.resume(.success(try await body()))
+                } catch let error as BackplaneError {
+                    once.resume(.failure(error))
+                } catch let error as PSQLError {
+                    once.resume(.failure(.unavailable("postgres \(what): \(Self.describe(error))")))
+                } catch {
+                    once.resume(.failure(.unavailable("postgres \(what): \(error)")))
+                }
+            }
+            MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: timeout) {
+                if once.resume(.failure(.timedOut(operation: "postgres \(what)"))) { task.cancel() }
+            }
+        }
+        return try result.get()
+    }
+
+    /// A PostgreSQL error with the server's message (postgres-nio hides it from `description`).
+    static func describe(_ error: PSQLError) -> String {
+        if let message = error.serverInfo?[.message] {
+            return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+        }
+        return "\(error.code)"
+    }
+}
+
+/// Resumes a continuation once; later calls do nothing (and say so).
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Result<T, BackplaneError>, Never>?>
+
+    init(_ continuation: CheckedContinuation<Result<T, BackplaneError>, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    /// Resumes with `result` if nobody did yet; returns whether this call did.
+    @discardableResult
+    func resume(_ result: Result<T, BackplaneError>) -> Bool {
+        guard let continuation = self.continuation.withLock({ $0.take() }) else { return false }
+        continuation.resume(returning: result)
+        return true
+    }
+}

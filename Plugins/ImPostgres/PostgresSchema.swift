@@ -1,0 +1,82 @@
+import Logging
+import PostgresNIO
+
+/// The plugin's tables, created at start by versioned migrations that any number of nodes may
+/// run at once (a transaction-scoped advisory lock lets one apply each version).
+///
+/// Connections, the online counts and leases are `UNLOGGED`: nodes register their connections
+/// again after a restart, so they need no write-ahead log (cheaper writes; a crash empties
+/// them). Memberships, used tokens and large bus payloads are ordinary tables: memberships are
+/// the back-end's data and must survive a restart.
+struct PostgresSchema: Sendable {
+    let name: String
+
+    /// Every migration, in order; version `n` is `migrations[n - 1]`.
+    var migrations: [[String]] {
+        let s = name
+        return [
+            [
+                """
+                CREATE UNLOGGED TABLE \(s).connections (
+                    client text COLLATE "C" NOT NULL, connection text COLLATE "C" NOT NULL,
+                    node text COLLATE "C" NOT NULL, meta text, PRIMARY KEY (client, connection))
+                """,
+                "CREATE INDEX ON \(s).connections (node)",
+                """
+                CREATE UNLOGGED TABLE \(s).online (client text COLLATE "C" PRIMARY KEY, count integer NOT NULL)
+                """,
+                """
+                CREATE UNLOGGED TABLE \(s).leases (node text COLLATE "C" PRIMARY KEY, expires timestamptz NOT NULL)
+                """,
+                """
+                CREATE TABLE \(s).members (
+                    channel text COLLATE "C" NOT NULL, client text COLLATE "C" NOT NULL, PRIMARY KEY (channel, client))
+                """,
+                "CREATE INDEX ON \(s).members (client, channel)",
+                "CREATE TABLE \(s).tokens (id text COLLATE \"C\" PRIMARY KEY, expires timestamptz NOT NULL)",
+                """
+                CREATE TABLE \(s).payloads (
+                    id bigserial PRIMARY KEY, created timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)
+                """,
+            ]
+        ]
+    }
+
+    /// Brings the schema to the newest version; throws with the server's message when the
+    /// database refuses (no permission to create the schema or tables, say).
+    func migrate(on client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(name)"), logger: logger)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "CREATE TABLE IF NOT EXISTS \(name).migrations (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"
+                ), logger: logger)
+        }
+        for (index, statements) in migrations.enumerated() {
+            let version = index + 1
+            try await client.withTransaction(logger: logger) { connection in
+                let lock = "\(name).migrations"
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lock)))", logger: logger)
+                let rows = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT 1 FROM \(name).migrations WHERE version = $1", binds: binds(version)),
+                    logger: logger)
+                var applied = false
+                for try await _ in rows { applied = true }
+                guard !applied else { return }
+                for statement in statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "INSERT INTO \(name).migrations (version) VALUES ($1)", binds: binds(version)),
+                    logger: logger)
+                logger.info("postgres schema \(name) migrated to version \(version)")
+            }
+        }
+    }
+
+    private func binds(_ version: Int) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(version)
+        return bindings
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+extension LocalServer {
+    /// Where Debian puts PostgreSQL 15's server programs (not on `PATH`).
+    public static let postgresBinaries = "/usr/lib/postgresql/15/bin"
+
+    /// Whether a PostgreSQL server (`initdb` and `postgres`) is installed.
+    public static var postgresInstalled: Bool {
+        FileManager.default.isExecutableFile(atPath: postgresBinaries + "/postgres")
+            || findExecutable("postgres") != nil
+    }
+
+    /// Makes a throw-away PostgreSQL cluster with `initdb` in a temporary directory (user
+    /// `postgres`, trust authentication on loopback, database `postgres`) and starts it on
+    /// `port` or a free port. Run as root, the server runs as the `postgres` user (PostgreSQL
+    /// refuses root) through `setpriv`, which execs, so ``kill()`` reaches the server itself.
+    /// The directory is removed when the `LocalServer` goes away; a ``restart(timeout:)`` after
+    /// ``kill()`` keeps the data (unlogged tables are emptied by the crash recovery, as on a
+    /// real crash).
+    public static func postgres(port: Int? = nil) async throws -> LocalServer {
+        let folder = FileManager.default.isExecutableFile(atPath: postgresBinaries + "/postgres") ? postgresBinaries : nil
+        guard let postgres = folder.map({ URL(fileURLWithPath: $0 + "/postgres") }) ?? findExecutable("postgres"),
+            let initdb = folder.map({ URL(fileURLWithPath: $0 + "/initdb") }) ?? findExecutable("initdb")
+        else { throw LocalServerError.notInstalled("postgresql (initdb, postgres)") }
+        let chosen: Int
+        if let port { chosen = port } else { chosen = try await freePort() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "imserver-postgres-\(chosen)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot {
+            try FileManager.default.setAttributes(
+                [.ownerAccountName: "postgres", .groupOwnerAccountName: "postgres"], ofItemAtPath: directory.path)
+        }
+        let data = directory.appendingPathComponent("data").path
+        let setpriv = asRoot ? findExecutable("setpriv") : nil
+        if asRoot, setpriv == nil { throw LocalServerError.notInstalled("setpriv (util-linux), to run postgres as its user") }
+        func command(_ program: URL, _ arguments: [String]) -> (URL, [String]) {
+            guard let setpriv else { return (program, arguments) }
+            return (setpriv, ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", program.path] + arguments)
+        }
+        let (initProgram, initArguments) = command(
+            initdb, ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        let setup = Process()
+        setup.executableURL = initProgram
+        setup.arguments = initArguments
+        setup.standardOutput = FileHandle.nullDevice
+        setup.standardError = FileHandle.nullDevice
+        try setup.run()
+        setup.waitUntilExit()
+        guard setup.terminationStatus == 0 else {
+            throw LocalServerError.notInstalled("a working initdb (it exited with \(setup.terminationStatus))")
+        }
+        let (program, arguments) = command(
+            postgres,
+            [
+                "-D", data, "-p", String(chosen), "-k", directory.path, "-c", "listen_addresses=127.0.0.1",
+                "-c", "fsync=off", "-c", "max_connections=200",
+            ])
+        let server = LocalServer(
+            executable: program, arguments: arguments, environment: [:], port: chosen, stopGrace: .seconds(5),
+            scratchDirectory: directory)
+        try await server.launch(timeout: .seconds(30))
+        return server
+    }
+}
