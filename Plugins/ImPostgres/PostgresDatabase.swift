@@ -92,7 +92,7 @@ final class PostgresDatabase: Sendable {
                     do {
                         try await PostgresSchema(name: schema).migrate(on: client, logger: logger)
                         state.withLock { $0.migrated = true }
-                    } catch let error as PSQLError where error.serverInfo?[.sqlState] != nil {
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
                         throw BackplaneError.unavailable(
                             "postgres refused the schema migration of '\(schema)' in database '\(configuration.database)': "
                                 + (error.serverInfo?[.message] ?? "\(error)")

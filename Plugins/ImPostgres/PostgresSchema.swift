@@ -45,31 +45,29 @@ struct PostgresSchema: Sendable {
     /// Brings the schema to the newest version; throws with the server's message when the
     /// database refuses (no permission to create the schema or tables, say).
     func migrate(on client: PostgresClient, logger: Logger) async throws {
-        try await client.withConnection { connection in
+        // One transaction under an advisory lock: nodes starting together take turns, and the
+        // second finds the work done (creating the same table at once would otherwise fail).
+        try await client.withTransaction(logger: logger) { connection in
+            let lock = "\(name).migrations"
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lock)))", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(name)"), logger: logger)
             try await connection.query(
                 PostgresQuery(
-                    unsafeSQL: "CREATE TABLE IF NOT EXISTS \(name).migrations (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"
-                ), logger: logger)
-        }
-        for (index, statements) in migrations.enumerated() {
-            let version = index + 1
-            try await client.withTransaction(logger: logger) { connection in
-                let lock = "\(name).migrations"
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lock)))", logger: logger)
-                let rows = try await connection.query(
-                    PostgresQuery(unsafeSQL: "SELECT 1 FROM \(name).migrations WHERE version = $1", binds: binds(version)),
-                    logger: logger)
-                var applied = false
-                for try await _ in rows { applied = true }
-                guard !applied else { return }
+                    unsafeSQL: "CREATE TABLE IF NOT EXISTS \(name).migrations "
+                        + "(version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"),
+                logger: logger)
+            var applied = Set<Int>()
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT version FROM \(name).migrations"), logger: logger)
+            for try await version in rows.decode(Int.self) { applied.insert(version) }
+            for (index, statements) in migrations.enumerated() where !applied.contains(index + 1) {
                 for statement in statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "INSERT INTO \(name).migrations (version) VALUES ($1)", binds: binds(version)),
+                    PostgresQuery(unsafeSQL: "INSERT INTO \(name).migrations (version) VALUES ($1)", binds: binds(index + 1)),
                     logger: logger)
-                logger.info("postgres schema \(name) migrated to version \(version)")
+                logger.info("postgres schema \(name) migrated to version \(index + 1)")
             }
         }
     }
