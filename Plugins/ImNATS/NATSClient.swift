@@ -219,9 +219,18 @@ final class NATSClient: Sendable {
         return natsConnection_FlushTimeout(connection, configuration.commandTimeoutMilliseconds) == NATS_OK
     }
 
+    /// Threads for nats.c's blocking calls (a PING waits for its PONG, a scan for its keys, each
+    /// up to the command timeout). Not `NIOThreadPool.singleton`: a NATS server that hangs
+    /// would hold its few threads and starve everything else in the process that uses it.
+    static let blockingCalls: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
+
     /// Sends a PING and records whether the PONG came within the command timeout.
     func checkHealth() async {
-        let answered = (try? await NIOThreadPool.singleton.runIfActive { self.ping() }) ?? false
+        let answered = (try? await Self.blockingCalls.runIfActive { self.ping() }) ?? false
         events.went(answered ? .up : .down("nats did not answer PING within the command timeout"))
     }
 

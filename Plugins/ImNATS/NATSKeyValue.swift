@@ -248,7 +248,7 @@ struct NATSKeyValue: Sendable {
         let bucket = self.bucket
         let result: Result<[Entry], BackplaneError>
         do {
-            result = try await NIOThreadPool.singleton.runIfActive {
+            result = try await NATSClient.blockingCalls.runIfActive {
                 Result { () throws(BackplaneError) -> [Entry] in
                     try Self.watch(client: client, bucket: bucket, filter: filter, keysOnly: keysOnly)
                 }

@@ -248,6 +248,25 @@ struct NATSPresenceInternalsTests {
         #expect(reader.replica.answered.load(ordering: .relaxed) >= 190, "the copy answered (not direct reads)")
     }
 
+    @Test("a lease that ran out is not live when renewed, though nobody reaped it (one round trip per renewal)")
+    func leaseRunsOutWithoutReaper() async throws {
+        var configuration = try await SharedNATS.configuration()
+        configuration.prefix = "leases"
+        let presence = try NATSPresence(configuration: configuration, logger: Logger(label: "nats-leases"))
+        defer { presence.client.close() }
+        try await waitUntil(timeout: .seconds(10)) { presence.client.health.isUp }
+        let node = NodeID(rawValue: "lease-\(UInt64.random(in: 0...UInt64.max))")
+        #expect(try await presence.renewLease(of: node, ttl: .seconds(1)) == false, "a new node")
+        #expect(try await presence.renewLease(of: node, ttl: .seconds(1)) == true, "renewed at once")
+        // The lease's time passing is what this test is about: nothing else runs here to reap it.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await presence.renewLease(of: node, ttl: .seconds(60)) == false, "ran out, unreaped")
+        #expect(try await presence.renewLease(of: node, ttl: .seconds(60)) == true, "live again")
+        _ = try await presence.removeNode(node)
+        #expect(try await presence.renewLease(of: node, ttl: .seconds(60)) == false, "removed")
+        _ = try await presence.removeNode(node)
+    }
+
     @Test("a NATS without JetStream stops the presence's run() with a clear message")
     func refusesServerWithoutJetStream() async throws {
         guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
