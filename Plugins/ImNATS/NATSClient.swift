@@ -234,12 +234,17 @@ final class NATSClient: Sendable {
         events.went(answered ? .up : .down("nats did not answer PING within the command timeout"))
     }
 
-    /// Closes the connection (idempotent).
+    /// Closes the connection (idempotent). nats.c's close joins its threads, which can take a
+    /// while (a reconnect in progress), so it runs on ``blockingCalls``, never on the caller's
+    /// thread (a task's thread is one of the few the whole process shares).
     func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         events.went(.down("closed"))
-        natsConnection_Close(connection)
-        natsConnection_Destroy(connection)
+        let handle = NATSHandle(pointer: connection)
+        Self.blockingCalls.submit { _ in
+            natsConnection_Close(handle.pointer)
+            natsConnection_Destroy(handle.pointer)
+        }
     }
 
     private static func events(_ closure: UnsafeMutableRawPointer?) -> Events? {
@@ -264,4 +269,11 @@ extension NATSClient.Events {
         }
         if changed { logger.log(level: health.isUp ? .info : .warning, "nats \(health)") }
     }
+}
+
+/// A nats.c object (`natsConnection *`, `natsSubscription *`) handed between threads. nats.c
+/// guards these objects itself (every call on them is thread-safe), so passing the pointer is
+/// safe; who may still use it is decided by the owner's lock or closed flag.
+struct NATSHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }
