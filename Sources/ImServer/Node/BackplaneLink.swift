@@ -133,27 +133,22 @@ final class BackplaneLink: Sendable {
     }
 
     /// Makes Presence hold exactly the node's live connections (``Presence/replaceConnections(of:with:)``)
-    /// and announces whom that brought online or took offline. A connection that opened or
-    /// closed meanwhile may be missed or kept: then the next renewal reconciles again.
+    /// and announces whom that brought online or took offline. It holds the registrar's
+    /// ``ReconciliationGate`` meanwhile, so no connection opens or closes in Presence between
+    /// the snapshot and the replacement.
     func reconcile() async throws {
-        // A connection that opens while this runs can be registered before the replacement and
-        // missing from its snapshot, so the replacement removes it: reconcile again at once
-        // (not at the next renewal, seconds later), until the snapshot holds still.
-        for attempt in 1...3 {
+        let (live, changes) = try await registrar.gate.reconcile {
             let live = await liveRecords()
-            let changes = try await presence.replaceConnections(of: configuration.nodeID, with: live)
-            for record in changes.offline { await announcer.announce(.offline, record) }
-            for record in changes.online { await announcer.announce(.online, record) }
-            logger.notice(
-                "reconciled connections with presence",
-                metadata: [
-                    "live": "\(live.count)", "restored": "\(changes.online.count)",
-                    "removed": "\(changes.offline.count)",
-                ])
-            let after = await liveRecords()
-            if Set(after.map(\.connection)) == Set(live.map(\.connection)) { return }
-            if attempt == 3 { registrar.markUnsure() }
+            return (live, try await presence.replaceConnections(of: configuration.nodeID, with: live))
         }
+        for record in changes.offline { await announcer.announce(.offline, record) }
+        for record in changes.online { await announcer.announce(.online, record) }
+        logger.notice(
+            "reconciled connections with presence",
+            metadata: [
+                "live": "\(live.count)", "restored": "\(changes.online.count)",
+                "removed": "\(changes.offline.count)",
+            ])
     }
 
     /// Every connection the node has or is registering.
