@@ -32,8 +32,9 @@ struct NATSBackend: ClusterBackend {
     /// Connection records in every `u.<user>` key of `it_connections`, and leases that ran out
     /// (by the server's clock), read through a presence of its own.
     func leftovers() async throws -> Int {
-        let presence = try NATSPresence(
-            configuration: try NATSConfiguration(url: url), logger: Logger(label: "nats-leftovers"))
+        var configuration = try NATSConfiguration(url: url)
+        configuration.commandTimeout = .seconds(10)  // a scan on a loaded machine, not a node's budget
+        let presence = try NATSPresence(configuration: configuration, logger: Logger(label: "nats-leftovers"))
         defer { presence.client.close() }
         try await waitUntil(timeout: .seconds(10)) { presence.client.health.isUp }
         try await presence.setUp()

@@ -95,12 +95,7 @@ final class NATSSubscriber: BusSubscriber {
     private let bus: NATSBus
     /// One nats.c subscription per subject: subscribing a subject twice changes nothing, and one
     /// unsubscribe ends it (the Bus contract).
-    private let subscriptions = Mutex<(open: [String: Subscription], closed: Bool)>(([:], false))
-
-    /// A nats.c subscription, handed between threads only under the lock above.
-    struct Subscription: @unchecked Sendable {
-        let pointer: OpaquePointer
-    }
+    private let subscriptions = Mutex<(open: [String: NATSHandle], closed: Bool)>(([:], false))
 
     init(bus: NATSBus) {
         self.bus = bus
@@ -127,7 +122,7 @@ final class NATSSubscriber: BusSubscriber {
             }
             let duplicate = subscriptions.withLock { state -> Bool in
                 guard state.open[subject] == nil else { return true }
-                state.open[subject] = Subscription(pointer: pointer)
+                state.open[subject] = NATSHandle(pointer: pointer)
                 return false
             }
             if duplicate { bus.client.unsubscribe(pointer) }

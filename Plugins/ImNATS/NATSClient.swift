@@ -219,18 +219,32 @@ final class NATSClient: Sendable {
         return natsConnection_FlushTimeout(connection, configuration.commandTimeoutMilliseconds) == NATS_OK
     }
 
+    /// Threads for nats.c's blocking calls (a PING waits for its PONG, a scan for its keys, each
+    /// up to the command timeout). Not `NIOThreadPool.singleton`: a NATS server that hangs
+    /// would hold its few threads and starve everything else in the process that uses it.
+    static let blockingCalls: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
+
     /// Sends a PING and records whether the PONG came within the command timeout.
     func checkHealth() async {
-        let answered = (try? await NIOThreadPool.singleton.runIfActive { self.ping() }) ?? false
+        let answered = (try? await Self.blockingCalls.runIfActive { self.ping() }) ?? false
         events.went(answered ? .up : .down("nats did not answer PING within the command timeout"))
     }
 
-    /// Closes the connection (idempotent).
+    /// Closes the connection (idempotent). nats.c's close joins its threads, which can take a
+    /// while (a reconnect in progress), so it runs on ``blockingCalls``, never on the caller's
+    /// thread (a task's thread is one of the few the whole process shares).
     func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         events.went(.down("closed"))
-        natsConnection_Close(connection)
-        natsConnection_Destroy(connection)
+        let handle = NATSHandle(pointer: connection)
+        Self.blockingCalls.submit { _ in
+            natsConnection_Close(handle.pointer)
+            natsConnection_Destroy(handle.pointer)
+        }
     }
 
     private static func events(_ closure: UnsafeMutableRawPointer?) -> Events? {
@@ -255,4 +269,11 @@ extension NATSClient.Events {
         }
         if changed { logger.log(level: health.isUp ? .info : .warning, "nats \(health)") }
     }
+}
+
+/// A nats.c object (`natsConnection *`, `natsSubscription *`) handed between threads. nats.c
+/// guards these objects itself (every call on them is thread-safe), so passing the pointer is
+/// safe; who may still use it is decided by the owner's lock or closed flag.
+struct NATSHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }

@@ -248,7 +248,7 @@ struct NATSKeyValue: Sendable {
         let bucket = self.bucket
         let result: Result<[Entry], BackplaneError>
         do {
-            result = try await NIOThreadPool.singleton.runIfActive {
+            result = try await NATSClient.blockingCalls.runIfActive {
                 Result { () throws(BackplaneError) -> [Entry] in
                     try Self.watch(client: client, bucket: bucket, filter: filter, keysOnly: keysOnly)
                 }
@@ -263,7 +263,9 @@ struct NATSKeyValue: Sendable {
         client: NATSClient, bucket: String, filter: String, keysOnly: Bool
     ) throws(BackplaneError) -> [Entry] {
         let milliseconds = client.configuration.commandTimeoutMilliseconds
-        return try client.withWatcher(bucket: bucket, keys: filter, ignoreDeletes: true, keysOnly: keysOnly) {
+        // Deletes are skipped below, not by nats.c: with IgnoreDeletes, nats.c 3.4 never says "all
+        // initial values delivered" when the last matching entry is a delete marker (the scan timed out).
+        return try client.withWatcher(bucket: bucket, keys: filter, ignoreDeletes: false, keysOnly: keysOnly) {
             watcher throws(BackplaneError) -> [Entry] in
             var entries: [Entry] = []
             while true {

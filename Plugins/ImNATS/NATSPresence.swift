@@ -42,6 +42,9 @@ public final class NATSPresence: Presence {
     private let setUpAt = Atomic<Int>(0)
     /// Each node's epoch: the revision of the lease that began its current lease.
     private let epochs = Mutex<[NodeID: UInt64]>([:])
+    /// The last lease this process wrote for each node: its revision, when the write was
+    /// acknowledged (this process's clock) and for how long.
+    private let leases = Mutex<[NodeID: (revision: UInt64, storedBy: ContinuousClock.Instant, ttl: Duration)]>([:])
     /// How many times a compare-and-set write is retried after conflicts before failing.
     static let attempts = 64
 
@@ -235,18 +238,32 @@ public final class NATSPresence: Presence {
     public func renewLease(of node: NodeID, ttl: Duration) async throws -> Bool {
         let key = Keys.lease(node)
         let milliseconds = ttl.clamped(to: Duration.claimTTLRange).wholeMilliseconds
+        let value = Array(String(milliseconds).utf8)
+        let clock = ContinuousClock()
         return try await withBuckets { () throws(BackplaneError) -> Bool in
-            let old = try await connections.get([key])[0]
-            let outcome = try await connections.write([.put(key: key, value: Array(String(milliseconds).utf8))])[0]
-            guard case .stored(let revision) = outcome else {
+            // One round trip in the common case: rewrite the lease this process wrote last, if
+            // nobody touched it since (a reaper's mark, a removal, another process change it;
+            // so its connections are all still registered). It was live if less than its ttl
+            // passed between that write's acknowledgement and this one's, on this process's
+            // clock (the server's time between the two writes differs by less than a round trip).
+            if let last = leases.withLock({ $0[node] }),
+                case .stored(let revision) = try await connections.write([
+                    .put(key: key, value: value, expected: last.revision)
+                ])[0]
+            {
+                let now = clock.now
+                let live = now - last.storedBy < last.ttl
+                leases.withLock { $0[node] = (revision, now, ttl) }
+                if !live { epochs.withLock { $0[node] = revision } }
+                return live
+            }
+            // A first renewal, or the lease is not the one this process wrote: not live.
+            guard case .stored(let revision) = try await connections.write([.put(key: key, value: value)])[0] else {
                 throw BackplaneError.protocolViolation("nats: an unconditional lease write conflicted")
             }
-            guard let renewed = try await connections.get([key])[0] else {
-                throw BackplaneError.unavailable("nats: the lease of \(node) vanished right after it was written")
-            }
-            let live = old.map { !$0.isDeleted && $0.leaseEnd.map { $0 > renewed.created } == true } ?? false
-            if !live { epochs.withLock { $0[node] = revision } }
-            return live
+            leases.withLock { $0[node] = (revision, clock.now, ttl) }
+            epochs.withLock { $0[node] = revision }
+            return false
         }
     }
 
@@ -283,7 +300,8 @@ public final class NATSPresence: Presence {
     }
 
     public func removeNode(_ node: NodeID) async throws -> [ConnectionRecord] {
-        try await withBuckets { () throws(BackplaneError) -> [ConnectionRecord] in
+        leases.withLock { _ = $0.removeValue(forKey: node) }
+        return try await withBuckets { () throws(BackplaneError) -> [ConnectionRecord] in
             _ = try await connections.write([.delete(key: Keys.lease(node))])
             return try await removeConnections { $0.node == node.rawValue }
         }

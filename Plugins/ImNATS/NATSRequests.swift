@@ -36,7 +36,7 @@ final class NATSRequests: Sendable {
     private let router = Router()
     private let nextNumber = Atomic<UInt64>(1)
     private let timeout: TimeAmount
-    private let subscription: NATSSubscriber.Subscription
+    private let subscription: NATSHandle
 
     /// Subscribes a fresh inbox on `client`'s connection (nats.c subscribes it again after a
     /// reconnect).
@@ -48,7 +48,7 @@ final class NATSRequests: Sendable {
         do {
             let pointer = try client.subscribe(
                 inbox + "*", handler: receiveReply, closure: closure, completed: releaseRouter)
-            subscription = NATSSubscriber.Subscription(pointer: pointer)
+            subscription = NATSHandle(pointer: pointer)
         } catch {
             Unmanaged<Router>.fromOpaque(closure).release()
             throw error

@@ -213,7 +213,7 @@ final class InMemoryOutput: ConnectionOutput, @unchecked Sendable {
     func close(code: CloseCode, reason: String, grace: Duration) {
         flush()
         events.push(.closed(code, reason))
-        let end = {
+        let end: @Sendable () -> Void = {
             let client = self.client
             self.finish()
             client?.closed()

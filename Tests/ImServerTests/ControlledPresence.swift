@@ -11,6 +11,42 @@ final class ControlledPresence: Presence {
     private let stopped = Atomic<Bool>(false)
     private let reads = Atomic<Int>(0)
     private let failingDisconnects = Atomic<Bool>(false)
+    private let connects = Atomic<Int>(0)
+    private let replacements = Mutex(HeldReplacements())
+
+    /// Replacements a test holds back: each waits for a permit while holding.
+    private struct HeldReplacements {
+        var holding = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        var finished = 0
+    }
+
+    /// How many `connect` calls came in.
+    var connectCalls: Int { connects.load(ordering: .acquiring) }
+
+    /// How many `replaceConnections` calls wait for ``releaseOneReplacement()``.
+    var replacementsWaiting: Int { replacements.withLock { $0.waiting.count } }
+
+    /// How many `replaceConnections` calls returned.
+    var replacementsFinished: Int { replacements.withLock { $0.finished } }
+
+    /// Makes every `replaceConnections` wait, before it runs, until ``releaseOneReplacement()``
+    /// lets it go; `false` lets every waiting one go and stops holding.
+    func holdReplacements(_ hold: Bool) {
+        let released = replacements.withLock { state in
+            state.holding = hold
+            guard !hold else { return [CheckedContinuation<Void, Never>]() }
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in released { continuation.resume() }
+    }
+
+    /// Lets the longest-waiting held replacement run.
+    func releaseOneReplacement() {
+        let next = replacements.withLock { state in state.waiting.isEmpty ? nil : state.waiting.removeFirst() }
+        next?.resume()
+    }
 
     /// Makes every `disconnect` throw (or stop throwing) while health stays up: a blip, or a
     /// timeout whose command never ran.
@@ -46,6 +82,7 @@ final class ControlledPresence: Presence {
     }
 
     func connect(_ connection: ConnectionRecord) async throws -> Int? {
+        connects.add(1, ordering: .releasing)
         try check()
         return try await inner.connect(connection)
     }
@@ -72,6 +109,14 @@ final class ControlledPresence: Presence {
     }
 
     func replaceConnections(of node: NodeID, with live: [ConnectionRecord]) async throws -> PresenceChanges {
+        await withCheckedContinuation { continuation in
+            let held = replacements.withLock { state in
+                if state.holding { state.waiting.append(continuation) }
+                return state.holding
+            }
+            if !held { continuation.resume() }
+        }
+        defer { replacements.withLock { $0.finished += 1 } }
         try check()
         return try await inner.replaceConnections(of: node, with: live)
     }

@@ -98,12 +98,29 @@ final class StreamingHTTP: Sendable {
             guard let chunk = try await chunksStorage.next(timeout: timeout) else { throw TestClientError.closed }
             let keep = max(marker.utf8.count, count.utf8.count)
             let text = window + chunk
-            seen +=
-                text.components(separatedBy: count).count - 1
-                - (window.components(separatedBy: count).count - 1)
-            if text.contains(marker) { return seen }
+            seen += occurrences(of: count, in: text) - occurrences(of: count, in: window)
+            if occurrences(of: marker, in: text) > 0 { return seen }
             window = String(text.suffix(keep))
         }
+    }
+
+    /// How many times `needle` occurs in `text`, without overlaps (byte by byte: Foundation's
+    /// `components(separatedBy:)` here took a core of the whole suite's CPU).
+    private func occurrences(of needle: String, in text: String) -> Int {
+        let pattern = Array(needle.utf8)
+        let bytes = Array(text.utf8)
+        guard let first = pattern.first, bytes.count >= pattern.count else { return 0 }
+        var found = 0
+        var index = 0
+        while index <= bytes.count - pattern.count {
+            if bytes[index] == first, bytes[index..<(index + pattern.count)].elementsEqual(pattern) {
+                found += 1
+                index += pattern.count
+            } else {
+                index += 1
+            }
+        }
+        return found
     }
 
     /// Starts reading the socket (after `open(…, autoRead: false)`).

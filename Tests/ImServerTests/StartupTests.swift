@@ -64,7 +64,7 @@ struct StartupTests {
         try await waitUntil(timeout: .seconds(20)) { node.node.core.healthResponse().status == .ok }
         let client = try await waitForConnect(cluster, "late")
         let result = try await cluster.helper.send(.text("after the bus came up"), from: "x", to: ["late"])
-        #expect(try await client.next(type: "message")["id"]?.string == result.id)
+        #expect(try await client.next(type: "message", timeout: .seconds(20))["id"]?.string == result.id)
         try await cluster.stop()
     }
 

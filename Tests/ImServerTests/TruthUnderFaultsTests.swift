@@ -1,6 +1,6 @@
 import ImCore
 import ImHelper
-import ImServer
+@testable import ImServer
 import ImTesting
 import Testing
 
@@ -96,5 +96,47 @@ struct TruthUnderFaultsTests {
             #expect(status == 401)
         }
         try await cluster.stop()
+    }
+
+    @Test("a connection that opens while its node reconciles is listed online once it is ready")
+    func connectionOpenedDuringReconciliation() async throws {
+        let (cluster, presence) = try await Self.start()
+        do {
+            try await Self.openDuringReconciliation(cluster, presence)
+        } catch {
+            presence.holdReplacements(false)
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+    }
+
+    private static func openDuringReconciliation(_ cluster: TestCluster, _ presence: ControlledPresence) async throws {
+        let core = cluster.nodes[0].node.core
+        // An outage ends: the node's watcher reconciles at once, and the test holds that
+        // reconciliation's replacement after its snapshot was taken.
+        presence.goDown("test outage")
+        let reads = presence.healthReads
+        try await waitUntil { presence.healthReads > reads }
+        presence.holdReplacements(true)
+        presence.comeBack()
+        try await waitUntil(timeout: .seconds(5)) { presence.replacementsWaiting == 1 }
+
+        let connecting = Task { try await cluster.connect("late") }
+        // Its registration has reached Presence, or waits for the reconciliation to finish.
+        try await waitUntil(timeout: .seconds(5)) {
+            presence.connectCalls > 0 || core.registrar.gate.waitingWrites > 0
+        }
+        presence.releaseOneReplacement()
+        try await waitUntil(timeout: .seconds(5)) { presence.replacementsFinished == 1 }
+        let late = try await connecting.value
+        // Any further replacement is still held: what Presence says now is what a sender sees.
+        #expect(
+            try await presence.inner.nodes(of: ["late"])["late"] == [core.configuration.nodeID],
+            "late is ready, so it is listed online")
+        presence.holdReplacements(false)
+        let sent = try await cluster.helper.send(.text("hello"), from: "x", to: ["late"])
+        #expect(sent.offline.isEmpty)
+        #expect(try await late.next(type: "message")["id"]?.string == sent.id)
     }
 }

@@ -133,15 +133,16 @@ final class BackplaneLink: Sendable {
     }
 
     /// Makes Presence hold exactly the node's live connections (``Presence/replaceConnections(of:with:)``)
-    /// and announces whom that brought online or took offline. A connection that opened or
-    /// closed meanwhile may be missed or kept: then the next renewal reconciles again.
+    /// and announces whom that brought online or took offline. It holds the registrar's
+    /// ``ReconciliationGate`` meanwhile, so no connection opens or closes in Presence between
+    /// the snapshot and the replacement.
     func reconcile() async throws {
-        let live = await liveRecords()
-        let changes = try await presence.replaceConnections(of: configuration.nodeID, with: live)
+        let (live, changes) = try await registrar.gate.reconcile {
+            let live = await liveRecords()
+            return (live, try await presence.replaceConnections(of: configuration.nodeID, with: live))
+        }
         for record in changes.offline { await announcer.announce(.offline, record) }
         for record in changes.online { await announcer.announce(.online, record) }
-        let after = await liveRecords()
-        if Set(after.map(\.connection)) != Set(live.map(\.connection)) { registrar.markUnsure() }
         logger.notice(
             "reconciled connections with presence",
             metadata: [

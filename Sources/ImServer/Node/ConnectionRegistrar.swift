@@ -28,6 +28,8 @@ final class ConnectionRegistrar: Sendable {
     /// Set when a registration or unregistration failed: Presence may hold a connection the
     /// node does not have, or miss one it has, until ``BackplaneLink`` reconciles.
     private let unsure = Atomic<Bool>(false)
+    /// Keeps ``BackplaneLink``'s reconciliations apart from single registrations.
+    let gate = ReconciliationGate()
     private let presence: any Presence
     private let directory: ChannelDirectory
     private let announcer: PresenceAnnouncer
@@ -92,7 +94,7 @@ final class ConnectionRegistrar: Sendable {
         var registration = Registration()
         do {
             // `nil`: a reconciliation registered it first; it is in Presence all the same.
-            let count = try await presence.connect(record)
+            let count = try await gate.write { try await presence.connect(record) }
             registration.inPresence = true
             if count == 1 { await announcer.announce(.online, record) }
             let channels = try await presence.channels(of: record.client)
@@ -114,7 +116,9 @@ final class ConnectionRegistrar: Sendable {
         if registration.attached { directory.detach(record.client) }
         guard registration.inPresence else { return }
         do {
-            if try await presence.disconnect(record) == 0 { await announcer.announce(.offline, record) }
+            if try await gate.write({ try await presence.disconnect(record) }) == 0 {
+                await announcer.announce(.offline, record)
+            }
         } catch {
             logger.warning(
                 "could not unregister connection; the next reconciliation will",
