@@ -185,7 +185,7 @@ let package = Package(
         .target(
             name: "ImServerApp",
             dependencies: [
-                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImRedis", "ImNATS",
+                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImRedis", "ImNATS", "ImPostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -237,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "ImIntegrationTests",
             dependencies: [
-                "ImCore", "ImHelper", "ImRedis", "ImNATS", "ImTesting",
+                "ImCore", "ImHelper", "ImRedis", "ImNATS", "ImPostgres", "ImTesting",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -62,15 +62,20 @@ struct BackendRow: Sendable, CustomStringConvertible, CustomTestStringConvertibl
 
 /// The backplanes the cluster suite runs on.
 enum Backends {
-    /// Every row. PostgreSQL adds its own here.
+    /// Every row.
     static let all: [BackendRow] = [
         BackendRow(RedisBackend.self),
         BackendRow(NATSBackend.self),
+        BackendRow(PostgresBackend.self),
     ]
 
-    /// The rows to run: those installed here, or every row in CI (where a missing server fails).
+    /// The rows to run: those installed here, or every row in CI (where a missing server fails);
+    /// `IM_TEST_BACKENDS=postgres,nats` narrows them to those named (while working on one).
     static var available: [BackendRow] {
-        isContinuousIntegration ? all : all.filter { $0.isInstalled() }
+        let rows = isContinuousIntegration ? all : all.filter { $0.isInstalled() }
+        guard let names = ProcessInfo.processInfo.environment["IM_TEST_BACKENDS"] else { return rows }
+        let wanted = Set(names.split(separator: ",").map { String($0) })
+        return rows.filter { wanted.contains($0.name) }
     }
 
     /// Whether any row runs.

@@ -68,9 +68,11 @@ public final class PostgresBus: Bus {
             } else {
                 let body = message.payload
                 guard
-                    let id = try await database.first("storing a large payload", Int64.self, {
-                        "INSERT INTO \(unescaped: schema).payloads (body) VALUES (\(body)) RETURNING id"
-                    })
+                    let id = try await database.first(
+                        "storing a large payload", Int64.self,
+                        {
+                            "INSERT INTO \(unescaped: schema).payloads (body) VALUES (\(body)) RETURNING id"
+                        })
                 else { throw BackplaneError.protocolViolation("postgres: no id for a stored payload") }
                 payloads.append(NotificationCodec.rowPayload(id, subject: message.subject, tag: tag))
             }

@@ -63,7 +63,9 @@ public struct PostgresConfiguration: Sendable, Equatable {
         guard let host = url.host, !host.isEmpty else { throw .invalid("the URL names no host") }
         let port = url.port ?? 5432
         guard (1...65535).contains(port) else { throw .invalid("port \(port) is out of range") }
-        guard let user = url.user, !user.isEmpty else { throw .invalid("the URL names no user (postgres://user@host/db)") }
+        guard let user = url.user, !user.isEmpty else {
+            throw .invalid("the URL names no user (postgres://user@host/db)")
+        }
         let database = String(url.path.drop { $0 == "/" })
         guard !database.isEmpty else { throw .invalid("the URL names no database (postgres://user@host/db)") }
         var query: [String: String] = [:]
@@ -88,12 +90,7 @@ public struct PostgresConfiguration: Sendable, Equatable {
             poolSize = size
         }
         let schema = query["schema"] ?? "im"
-        guard !schema.isEmpty, schema.utf8.count <= 40,
-            schema.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }),
-            let first = schema.utf8.first, !(48...57).contains(first)
-        else {
-            throw .invalid("schema must be lower-case letters, digits and '_', at most 40, not starting with a digit (got '\(schema)')")
-        }
+        try Self.check(schema: schema)
         var timeout = Duration.seconds(2)
         if let value = query["timeout"] {
             guard let seconds = Double(value), seconds > 0, seconds <= 60 else {
@@ -105,6 +102,31 @@ public struct PostgresConfiguration: Sendable, Equatable {
             host: host, port: port, username: user.removingPercentEncoding ?? user,
             password: url.password.map { $0.removingPercentEncoding ?? $0 }, database: database, tls: tls,
             rootCertificate: rootCertificate, poolSize: poolSize, schema: schema, commandTimeout: timeout)
+    }
+}
+
+extension PostgresConfiguration {
+    /// Refuses a schema name that is not a plain lower-case identifier: the plugin writes it
+    /// into its statements and into LISTEN channel names (63 bytes at most, with 17 of ours).
+    static func check(schema: String) throws(PostgresConfigurationError) {
+        guard !schema.isEmpty, schema.utf8.count <= 40,
+            schema.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }),
+            let first = schema.utf8.first, !(48...57).contains(first)
+        else {
+            throw .invalid(
+                "schema must be lower-case letters, digits and '_', at most 40, not starting with a digit (got '\(schema)')"
+            )
+        }
+    }
+
+    /// Refuses settings out of range (for a configuration made in code rather than from a URL).
+    func validate() throws(PostgresConfigurationError) {
+        try Self.check(schema: schema)
+        guard (1...100).contains(poolSize) else { throw .invalid("pool must be 1 to 100 (got \(poolSize))") }
+        guard commandTimeout > .zero, commandTimeout <= .seconds(60) else {
+            throw .invalid("timeout must be in (0, 60] seconds (got \(commandTimeout))")
+        }
+        guard (1...65535).contains(port) else { throw .invalid("port \(port) is out of range") }
     }
 }
 

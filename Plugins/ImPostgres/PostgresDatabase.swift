@@ -19,6 +19,11 @@ final class PostgresDatabase: Sendable {
     private let state = Mutex<(health: BackplaneHealth, migrated: Bool)>((.down("not connected yet"), false))
 
     init(configuration: PostgresConfiguration, logger: Logger) throws(BackplaneError) {
+        do {
+            try configuration.validate()
+        } catch {
+            throw BackplaneError.unavailable("\(error)")
+        }
         self.configuration = configuration
         self.logger = logger
         var options = PostgresClient.Configuration.Options()
@@ -39,7 +44,8 @@ final class PostgresDatabase: Sendable {
     }
 
     /// The TLS settings `configuration` asks for.
-    static func tls(for configuration: PostgresConfiguration) throws(BackplaneError) -> PostgresClient.Configuration.TLS {
+    static func tls(for configuration: PostgresConfiguration) throws(BackplaneError) -> PostgresClient.Configuration.TLS
+    {
         switch configuration.tls {
         case .disable:
             return .disable
@@ -84,7 +90,9 @@ final class PostgresDatabase: Sendable {
                 _ = try await all("health check", Int.self) { "SELECT 1" }
                 up = true
             } catch {
-                state.withLock { $0.health = .down("postgres: \(error)") }
+                // The server that comes back may be a new one, without the schema: migrate
+                // again then (it is one short transaction when nothing is missing).
+                state.withLock { $0 = (.down("postgres: \(error)"), false) }
                 up = false
             }
             if up {
@@ -194,6 +202,9 @@ final class PostgresDatabase: Sendable {
                 } catch let error as BackplaneError {
                     once.resume(.failure(error))
                 } catch let error as PSQLError {
+                    if Self.schemaMissingStates.contains(error.serverInfo?[.sqlState] ?? "") {
+                        self.schemaWentMissing()
+                    }
                     once.resume(.failure(.unavailable("postgres \(what): \(Self.describe(error))")))
                 } catch {
                     once.resume(.failure(.unavailable("postgres \(what): \(error)")))
@@ -204,6 +215,19 @@ final class PostgresDatabase: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// `undefined_table` and `invalid_schema_name`: the server lost the schema (a new, empty
+    /// server on the same address, or someone dropped it).
+    static let schemaMissingStates: Set<String> = ["42P01", "3F000"]
+
+    /// Makes the health check migrate again at once; `.down` until it did.
+    private func schemaWentMissing() {
+        let changed = state.withLock { state in
+            defer { state = (.down("postgres schema missing; migrating again"), false) }
+            return state.migrated
+        }
+        if changed { logger.warning("postgres lost the schema \(schema); migrating again") }
     }
 
     /// A PostgreSQL error with the server's message (postgres-nio hides it from `description`).

@@ -77,10 +77,11 @@ final class PostgresListener: Sendable {
             database.logger.warning("postgres: listening again failed: \(error)")
         }
         while !Task.isCancelled, !connection.isClosed {
-            let answered = (try? await database.bounded("listener check") { () async throws -> Bool in
-                for try await _ in try await connection.query("SELECT 1", logger: database.logger) {}
-                return true
-            }) ?? false
+            let answered =
+                (try? await database.bounded("listener check") { () async throws -> Bool in
+                    for try await _ in try await connection.query("SELECT 1", logger: database.logger) {}
+                    return true
+                }) ?? false
             state.withLock { $0.health = answered ? .up : .down("postgres: the listening connection does not answer") }
             try? await Task.sleep(for: .seconds(1))
         }

@@ -122,7 +122,8 @@ public final class PostgresPresence: Presence {
             return PresenceChanges(
                 online: added.map {
                     ConnectionRecord(
-                        client: ClientID(rawValue: $0.0), node: node, connection: ConnectionID(rawValue: $0.1), meta: $0.2)
+                        client: ClientID(rawValue: $0.0), node: node, connection: ConnectionID(rawValue: $0.1),
+                        meta: $0.2)
                 },
                 offline: removed)
         }
@@ -195,7 +196,8 @@ public final class PostgresPresence: Presence {
         }
         return gone.map {
             ConnectionRecord(
-                client: ClientID(rawValue: $0.0), node: NodeID(rawValue: $0.2), connection: ConnectionID(rawValue: $0.1),
+                client: ClientID(rawValue: $0.0), node: NodeID(rawValue: $0.2),
+                connection: ConnectionID(rawValue: $0.1),
                 meta: $0.3)
         }
     }

@@ -65,7 +65,8 @@ struct PostgresSchema: Sendable {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "INSERT INTO \(name).migrations (version) VALUES ($1)", binds: binds(index + 1)),
+                    PostgresQuery(
+                        unsafeSQL: "INSERT INTO \(name).migrations (version) VALUES ($1)", binds: binds(index + 1)),
                     logger: logger)
                 logger.info("postgres schema \(name) migrated to version \(index + 1)")
             }

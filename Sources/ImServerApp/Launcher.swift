@@ -1,6 +1,7 @@
 import ImCore
 import ImHelper
 import ImNATS
+import ImPostgres
 import ImRedis
 import Prometheus
 import ImServer
@@ -74,6 +75,7 @@ extension BackplaneFactory {
         var factory = BackplaneFactory()
         factory.registerRedis()
         factory.registerNATS()
+        factory.registerPostgres()
         ImServerMain.extraPlugins.withLock { $0 }(&factory)
         return factory
     }

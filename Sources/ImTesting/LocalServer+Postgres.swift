@@ -14,11 +14,13 @@ extension LocalServer {
     /// `postgres`, trust authentication on loopback, database `postgres`) and starts it on
     /// `port` or a free port. Run as root, the server runs as the `postgres` user (PostgreSQL
     /// refuses root) through `setpriv`, which execs, so ``kill()`` reaches the server itself.
-    /// The directory is removed when the `LocalServer` goes away; a ``restart(timeout:)`` after
-    /// ``kill()`` keeps the data (unlogged tables are emptied by the crash recovery, as on a
-    /// real crash).
-    public static func postgres(port: Int? = nil) async throws -> LocalServer {
-        let folder = FileManager.default.isExecutableFile(atPath: postgresBinaries + "/postgres") ? postgresBinaries : nil
+    /// The directory is removed when the `LocalServer` goes away. With `persistent`, a
+    /// ``restart(timeout:)`` after ``kill()`` keeps the data (unlogged tables are emptied by the
+    /// crash recovery, as on a real crash); without, it starts from the cluster as `initdb`
+    /// made it (a server replaced by an empty one).
+    public static func postgres(port: Int? = nil, persistent: Bool = true) async throws -> LocalServer {
+        let folder =
+            FileManager.default.isExecutableFile(atPath: postgresBinaries + "/postgres") ? postgresBinaries : nil
         guard let postgres = folder.map({ URL(fileURLWithPath: $0 + "/postgres") }) ?? findExecutable("postgres"),
             let initdb = folder.map({ URL(fileURLWithPath: $0 + "/initdb") }) ?? findExecutable("initdb")
         else { throw LocalServerError.notInstalled("postgresql (initdb, postgres)") }
@@ -34,7 +36,9 @@ extension LocalServer {
         }
         let data = directory.appendingPathComponent("data").path
         let setpriv = asRoot ? findExecutable("setpriv") : nil
-        if asRoot, setpriv == nil { throw LocalServerError.notInstalled("setpriv (util-linux), to run postgres as its user") }
+        if asRoot, setpriv == nil {
+            throw LocalServerError.notInstalled("setpriv (util-linux), to run postgres as its user")
+        }
         func command(_ program: URL, _ arguments: [String]) -> (URL, [String]) {
             guard let setpriv else { return (program, arguments) }
             return (setpriv, ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", program.path] + arguments)
@@ -49,7 +53,16 @@ extension LocalServer {
         try setup.run()
         setup.waitUntilExit()
         guard setup.terminationStatus == 0 else {
-            throw LocalServerError.notInstalled("a working initdb (it exited with \(setup.terminationStatus))")
+            throw LocalServerError.setupFailed("initdb (exit status \(setup.terminationStatus))")
+        }
+        var beforeRestart: (@Sendable () throws -> Void)?
+        if !persistent {
+            let initial = directory.appendingPathComponent("initial").path
+            try copyPreservingOwners(data, to: initial)
+            beforeRestart = {
+                try FileManager.default.removeItem(atPath: data)
+                try copyPreservingOwners(initial, to: data)
+            }
         }
         let (program, arguments) = command(
             postgres,
@@ -59,8 +72,21 @@ extension LocalServer {
             ])
         let server = LocalServer(
             executable: program, arguments: arguments, environment: [:], port: chosen, stopGrace: .seconds(5),
-            scratchDirectory: directory)
+            scratchDirectory: directory, beforeRestart: beforeRestart)
         try await server.launch(timeout: .seconds(30))
         return server
+    }
+}
+
+/// Copies the directory tree at `source` to `destination` with `cp -a` (owners and modes kept:
+/// PostgreSQL refuses a data directory that is not its user's).
+private func copyPreservingOwners(_ source: String, to destination: String) throws {
+    let copy = Process()
+    copy.executableURL = URL(fileURLWithPath: "/bin/cp")
+    copy.arguments = ["-a", source, destination]
+    try copy.run()
+    copy.waitUntilExit()
+    guard copy.terminationStatus == 0 else {
+        throw LocalServerError.setupFailed("cp -a \(source) \(destination) (exit status \(copy.terminationStatus))")
     }
 }

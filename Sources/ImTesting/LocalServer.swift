@@ -27,15 +27,16 @@ public final class LocalServer: Sendable {
     private let scratchDirectory: URL?
     /// Where its output goes, if anywhere.
     private let log: URL?
-    /// Whether ``restart(timeout:)`` empties ``scratchDirectory`` first (a server whose data
-    /// must not survive a restart, though it needs a directory to run).
-    private let wipesOnRestart: Bool
+    /// What ``restart(timeout:)`` does first: for a server whose data must not survive a
+    /// restart, though it needs a directory to run, it empties or resets that directory.
+    private let beforeRestart: (@Sendable () throws -> Void)?
 
     init(
         executable: URL, arguments: [String], environment: [String: String], port: Int,
-        stopGrace: Duration, scratchDirectory: URL? = nil, log: URL? = nil, wipesOnRestart: Bool = false
+        stopGrace: Duration, scratchDirectory: URL? = nil, log: URL? = nil,
+        beforeRestart: (@Sendable () throws -> Void)? = nil
     ) {
-        self.wipesOnRestart = wipesOnRestart
+        self.beforeRestart = beforeRestart
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -119,7 +120,7 @@ public final class LocalServer: Sendable {
             arguments: ["-a", "127.0.0.1", "-p", String(chosen), "-js", "-sd", directory.path]
                 + (tls.map { ["--tls", "--tlscert", $0.certificate, "--tlskey", $0.key] } ?? []),
             environment: [:], port: chosen, stopGrace: .seconds(5), scratchDirectory: directory,
-            wipesOnRestart: !persistent)
+            beforeRestart: persistent ? nil : emptying(directory))
         try await server.launch(timeout: .seconds(20))
         return server
     }
@@ -216,8 +217,11 @@ public final class LocalServer: Sendable {
         }
     }
 
-    /// Kills it with SIGKILL and waits until it is gone.
+    /// Kills it and every process it started with SIGKILL, and waits until it is gone.
     public func kill() async throws {
+        // Every process of the server dies at once, as in a crash of its machine: stopped
+        // first, so none is started in between, then killed.
+        for pid in (try? sendToTree(SIGSTOP)) ?? [] { Foundation.kill(pid, SIGKILL) }
         _ = try await signal(SIGKILL, timeout: .seconds(10))
     }
 
@@ -225,31 +229,35 @@ public final class LocalServer: Sendable {
     /// connections on its port) but runs no code and answers nothing, like a hung server, until
     /// ``resume()``. ``stop(timeout:)`` and ``kill()`` work on a paused process.
     public func pause() throws {
-        try send(SIGSTOP)
+        try sendToTree(SIGSTOP)
     }
 
     /// Lets a process stopped by ``pause()`` run again (SIGCONT).
     public func resume() throws {
-        try send(SIGCONT)
+        try sendToTree(SIGCONT)
     }
 
-    private func send(_ signal: Int32) throws {
+    /// Sends `signal` to the server and every process it started (PostgreSQL serves each
+    /// connection from a process of its own: stopping only the first would hang nothing).
+    /// The server is signalled first, so it starts no new process meanwhile.
+    @discardableResult
+    private func sendToTree(_ signal: Int32) throws -> [Int32] {
         guard let process = process.get(), process.isRunning else {
             throw LocalServerError.notRunning(executable.lastPathComponent)
         }
-        Foundation.kill(process.processIdentifier, signal)
+        var pending = [process.processIdentifier]
+        var seen = Set<Int32>()
+        while let pid = pending.popLast() {
+            guard seen.insert(pid).inserted else { continue }
+            Foundation.kill(pid, signal)
+            pending += childProcesses(of: pid)
+        }
+        return Array(seen)
     }
 
     /// Starts it again on the same port (after ``stop(timeout:)`` or ``kill()``).
     public func restart(timeout: Duration = .seconds(20)) async throws {
-        if wipesOnRestart, let scratchDirectory {
-            for item
-                in (try? FileManager.default.contentsOfDirectory(at: scratchDirectory, includingPropertiesForKeys: nil))
-                ?? []
-            {
-                try FileManager.default.removeItem(at: item)
-            }
-        }
+        try beforeRestart?()
         try await launch(timeout: timeout)
     }
 
@@ -287,6 +295,8 @@ public enum LocalServerError: Error, CustomStringConvertible {
     case noFreePort
     /// The process is not running (it was never started, or has exited), so it cannot be signalled.
     case notRunning(String)
+    /// A step that prepares the server's files failed (`initdb`, a copy of its data).
+    case setupFailed(String)
 
     public var description: String {
         switch self {
@@ -294,6 +304,7 @@ public enum LocalServerError: Error, CustomStringConvertible {
         case .exited(let name): "\(name) exited before it accepted connections"
         case .noFreePort: "no free loopback port in 20000–31999"
         case .notRunning(let name): "\(name) is not running"
+        case .setupFailed(let step): "\(step) failed"
         }
     }
 }
@@ -346,4 +357,29 @@ private final class LockedProcess: @unchecked Sendable {
 
     func set(_ process: Process) { lock.withLock { self.process = process } }
     func get() -> Process? { lock.withLock { process } }
+}
+
+/// What removes everything in `directory`, keeping the directory.
+private func emptying(_ directory: URL) -> @Sendable () throws -> Void {
+    {
+        for item in (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? []
+        {
+            try FileManager.default.removeItem(at: item)
+        }
+    }
+}
+
+/// The processes whose parent is `pid` (from `/proc/<pid>/stat` of every process).
+private func childProcesses(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+        guard let child = Int32(entry),
+            let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm) ": the state, then the parent's pid.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, Int32(fields[1]) == pid else { return nil }
+        return child
+    }
 }

@@ -80,14 +80,18 @@ struct PostgresConformanceTests {
     @Test("postgres:// URLs parse with credentials, TLS modes and parameters; bad ones are refused")
     func urlParsing() throws {
         let full = try PostgresConfiguration(
-            url: "postgresql://app:s3cr%40t@db.local:6543/chat?sslmode=verify-full&sslrootcert=/ca.pem&pool=8&schema=im2&timeout=0.5")
+            url:
+                "postgresql://app:s3cr%40t@db.local:6543/chat?sslmode=verify-full&sslrootcert=/ca.pem&pool=8&schema=im2&timeout=0.5"
+        )
         #expect(
             full
                 == PostgresConfiguration(
                     host: "db.local", port: 6543, username: "app", password: "s3cr@t", database: "chat",
                     tls: .verifyFull, rootCertificate: "/ca.pem", poolSize: 8, schema: "im2",
                     commandTimeout: .milliseconds(500)))
-        #expect(try PostgresConfiguration(url: "postgres://u@h/d") == PostgresConfiguration(host: "h", username: "u", database: "d"))
+        #expect(
+            try PostgresConfiguration(url: "postgres://u@h/d")
+                == PostgresConfiguration(host: "h", username: "u", database: "d"))
         for bad in [
             "redis://h", "postgres://h/d", "postgres://u@h", "postgres://u@h:0/d", "postgres://u@h/d?sslmode=maybe",
             "postgres://u@h/d?sslrootcert=/x", "postgres://u@h/d?pool=0", "postgres://u@h/d?schema=Bad",
