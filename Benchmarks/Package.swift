@@ -35,6 +35,7 @@ let package = Package(
                 .product(name: "ImHelper", package: "ImServer"),
                 .product(name: "ImRedis", package: "ImServer"),
                 .product(name: "ImNATS", package: "ImServer"),
+                .product(name: "ImPostgres", package: "ImServer"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -49,6 +49,8 @@ struct ClusterCommand: AsyncParsableCommand {
     var settle = 5.0
     @Option(help: "fanout/p2p: sends in flight.")
     var inFlight = 8
+    @Option(help: "p2p: channels each node also listens to (a receiver per node joins them; nobody sends to them).")
+    var listenChannels = 0
     @Option(help: "fanout/p2p: send through the HTTP API (api) or an in-process ImHelper on --backplane (helper).")
     var sender = LoadOptions.Sender.api
     @OptionGroup var client: ClientOptions
@@ -112,7 +114,7 @@ struct ClusterCommand: AsyncParsableCommand {
             return try await DeliveryScenario(
                 plan: scenario == .fanout ? .channel(channel) : .pairs(members),
                 targets: targets, client: client, members: members, load: load,
-                pids: cluster.pids
+                pids: cluster.pids, listenChannels: listenChannels
             ).run()
         }
     }

@@ -13,6 +13,10 @@ struct DeliveryScenario {
     var members: Int
     var load: LoadOptions
     var pids: [Int32]
+    /// p2p: channels each node listens to besides the pairs' (one receiver per node joins
+    /// this many channels of its own, nobody sends to them), to measure how delivery changes
+    /// with the subjects a node subscribes.
+    var listenChannels = 0
 
     private var isFanout: Bool { if case .channel = plan { true } else { false } }
 
@@ -46,6 +50,18 @@ struct DeliveryScenario {
                 try await session.join(spec.name(of: index), channel: channel, node: index)
             }
             Console.log("joined \(joined.ok)/\(members) to \(channel)")
+            report(joined.failures, title: "join failures")
+        }
+
+        if listenChannels > 0, case .pairs = plan {
+            let nodes = targets.api.nodes.count
+            let listeners = min(nodes, connected.ok)
+            let joined = await targets.api.forEach(count: listeners, concurrency: nodes, group: group) {
+                session, index in
+                let channels = (0..<listenChannels).map { "idle-\(index)-\($0)" }
+                try await session.join(spec.name(of: index), channels: channels, node: index)
+            }
+            Console.log("joined \(joined.ok)/\(listeners) receivers (one per node) to \(listenChannels) channels each")
             report(joined.failures, title: "join failures")
         }
 
@@ -98,6 +114,7 @@ struct DeliveryScenario {
         let seconds = MonotonicClock.seconds(from: sent.start, to: max(delivery.lastDelivery, sent.end))
         var result = ResultLine(scenario: isFanout ? "fanout" : "p2p")
         result.add(isFanout ? "members" : "pairs", members)
+        if listenChannels > 0 { result.add("listen_channels", listenChannels) }
         result.add("rate", load.rate, decimals: 0)
         result.add("sent", sent.ok)
         result.add("delivered", delivery.delivered)

@@ -1,6 +1,7 @@
 import ImCore
 import ImHelper
 import ImNATS
+import ImPostgres
 import ImRedis
 import Logging
 import NIOCore
@@ -19,6 +20,7 @@ final class HelperSender: PacedSender {
         var factory = BackplaneFactory()
         factory.registerRedis()
         factory.registerNATS()
+        factory.registerPostgres()
         var logger = Logger(label: "imbench.helper")
         logger.logLevel = .warning
         let backplane = try await factory.makeBackplane(url: url, logger: logger)

@@ -61,9 +61,14 @@ struct ServerAPI: Sendable {
 
         /// `POST /v1/clients/{client}/join` with one channel.
         func join(_ client: String, channel: String, node: Int) async throws {
+            try await join(client, channels: [channel], node: node)
+        }
+
+        /// `POST /v1/clients/{client}/join` with `channels`.
+        func join(_ client: String, channels: [String], node: Int) async throws {
+            let list = channels.map(jsonString).joined(separator: ",")
             let reply = try await request(
-                node: node, .POST, "/v1/clients/\(client)/join",
-                json: #"{"channels":[\#(jsonString(channel))]}"#)
+                node: node, .POST, "/v1/clients/\(client)/join", json: #"{"channels":[\#(list)]}"#)
             guard reply.isSuccess else {
                 throw BenchError.server("join: HTTP \(reply.status) \(reply.text.prefix(120))")
             }
