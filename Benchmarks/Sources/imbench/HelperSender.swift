@@ -24,6 +24,16 @@ final class HelperSender: PacedSender {
         var logger = Logger(label: "imbench.helper")
         logger.logLevel = .warning
         let backplane = try await factory.makeBackplane(url: url, logger: logger)
+        // The backplane runs for the rest of the process (a pool, a listener, a nats.c
+        // connection), as a back-end runs it in its service group.
+        Task { try? await backplane.run() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !backplane.health.isUp {
+            guard ContinuousClock.now < deadline else {
+                throw BenchError.server("the backplane at \(url) is not up after 10 s: \(backplane.health)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         // The benchmark mints its tokens through the API; this helper only sends.
         let tokens = try await ConnectTokens(secret: randomTokenSecret())
         self.helper = ImHelper(backplane: backplane, tokens: tokens, logger: logger)
