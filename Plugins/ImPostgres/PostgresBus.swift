@@ -19,17 +19,29 @@ public final class PostgresBus: Bus {
     let listener: PostgresListener
     private let sender = randomHex(bytes: 4)
     private let sequence = Atomic<UInt64>(0)
+    private let subscriberBufferLimit: Int
 
-    init(database: PostgresDatabase, ownsDatabase: Bool) {
+    init(database: PostgresDatabase, ownsDatabase: Bool, subscriberBufferLimit: Int = 1 << 20) {
         self.database = database
         self.ownsDatabase = ownsDatabase
         self.listener = PostgresListener(database: database)
+        self.subscriberBufferLimit = max(subscriberBufferLimit, 1)
     }
 
-    /// A bus with a pool of its own.
-    public convenience init(configuration: PostgresConfiguration, logger: Logger) throws(BackplaneError) {
-        self.init(database: try PostgresDatabase(configuration: configuration, logger: logger), ownsDatabase: true)
+    /// A bus with a pool of its own. Each subscriber buffers at most `subscriberBufferLimit`
+    /// messages its reader has not taken; beyond, the oldest are dropped and counted
+    /// (``droppedMessages``).
+    public convenience init(
+        configuration: PostgresConfiguration, logger: Logger, subscriberBufferLimit: Int = 1 << 20
+    ) throws(BackplaneError) {
+        self.init(
+            database: try PostgresDatabase(configuration: configuration, logger: logger), ownsDatabase: true,
+            subscriberBufferLimit: subscriberBufferLimit)
     }
+
+    /// Messages dropped for subscribers that fell behind by their whole buffer, also exported
+    /// as `imserver_postgres_dropped_messages` and logged.
+    public var droppedMessages: Int64 { listener.droppedMessages }
 
     public var health: BackplaneHealth {
         let listening = listener.health
@@ -83,7 +95,7 @@ public final class PostgresBus: Bus {
     }
 
     public func makeSubscriber() async throws -> any BusSubscriber {
-        let subscriber = PostgresSubscriber(listener: listener)
+        let subscriber = PostgresSubscriber(listener: listener, bufferLimit: subscriberBufferLimit)
         listener.add(subscriber)
         return subscriber
     }

@@ -76,9 +76,9 @@ final class PostgresDatabase: Sendable {
         let client = self.client
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
-            group.addTask { try await cancelWhenGracefulShutdown { try await self.maintain() } }
-            try await group.next()
-            group.cancelAll()
+            // The pool stops only after the maintenance loop did (it may be using the pool).
+            defer { group.cancelAll() }
+            try await cancelWhenGracefulShutdown { try await self.maintain() }
         }
     }
 
@@ -97,16 +97,17 @@ final class PostgresDatabase: Sendable {
             }
             if up {
                 if !state.withLock({ $0.migrated }) {
+                    let refusal: String?
                     do {
-                        try await PostgresSchema(name: schema).migrate(on: client, logger: logger)
-                        state.withLock { $0.migrated = true }
-                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
-                        throw BackplaneError.unavailable(
-                            "postgres refused the schema migration of '\(schema)' in database '\(configuration.database)': "
-                                + (error.serverInfo?[.message] ?? "\(error)")
-                                + " (the user needs CREATE on the database, or create the schema for it)")
+                        refusal = try await migrate()
                     } catch {
                         logger.debug("postgres migration not done yet: \(error)")
+                        refusal = nil
+                    }
+                    if let refusal {
+                        throw BackplaneError.unavailable(
+                            "postgres refused the schema migration of '\(schema)' in database '\(configuration.database)': "
+                                + refusal + " (the user needs CREATE on the database, or create the schema for it)")
                     }
                 }
                 let migrated = state.withLock { $0.migrated }
@@ -128,6 +129,28 @@ final class PostgresDatabase: Sendable {
             }
             try? await Task.sleep(for: .seconds(1))
         }
+    }
+
+    /// Migrates the schema (bounded: five command timeouts) and notes it done; returns
+    /// PostgreSQL's message when the user may not (`insufficient_privilege`), which no retry
+    /// fixes.
+    private func migrate() async throws(BackplaneError) -> String? {
+        let schema = PostgresSchema(name: self.schema)
+        let client = self.client
+        let logger = self.logger
+        let refusal: String? = try await bounded("migration", timeout: configuration.commandTimeout * 5) {
+            do {
+                try await schema.migrate(on: client, logger: logger)
+                return nil
+            } catch {
+                guard let server = Self.serverError(in: error), server.serverInfo?[.sqlState] == "42501" else {
+                    throw error
+                }
+                return server.serverInfo?[.message] ?? "\(server)"
+            }
+        }
+        if refusal == nil { state.withLock { $0.migrated = true } }
+        return refusal
     }
 
     // MARK: Statements
@@ -191,9 +214,9 @@ final class PostgresDatabase: Sendable {
     /// Runs `body` for at most the command timeout. A statement still running then (a hung
     /// server) is cancelled and left to finish on its own; the caller gets `timedOut`.
     func bounded<T: Sendable>(
-        _ what: String, _ body: @escaping @Sendable () async throws -> T
+        _ what: String, timeout limit: Duration? = nil, _ body: @escaping @Sendable () async throws -> T
     ) async throws(BackplaneError) -> T {
-        let timeout = TimeAmount.milliseconds(max(configuration.commandTimeout.wholeMilliseconds, 1))
+        let timeout = TimeAmount.milliseconds(max((limit ?? configuration.commandTimeout).wholeMilliseconds, 1))
         let result: Result<T, BackplaneError> = await withCheckedContinuation { continuation in
             let once = ResumeOnce(continuation)
             let task = Task {
@@ -201,13 +224,15 @@ final class PostgresDatabase: Sendable {
                     once.resume(.success(try await body()))
                 } catch let error as BackplaneError {
                     once.resume(.failure(error))
-                } catch let error as PSQLError {
-                    if Self.schemaMissingStates.contains(error.serverInfo?[.sqlState] ?? "") {
+                } catch {
+                    guard let server = Self.serverError(in: error) else {
+                        once.resume(.failure(.unavailable("postgres \(what): \(error)")))
+                        return
+                    }
+                    if Self.schemaMissingStates.contains(server.serverInfo?[.sqlState] ?? "") {
                         self.schemaWentMissing()
                     }
-                    once.resume(.failure(.unavailable("postgres \(what): \(Self.describe(error))")))
-                } catch {
-                    once.resume(.failure(.unavailable("postgres \(what): \(error)")))
+                    once.resume(.failure(.unavailable("postgres \(what): \(Self.describe(server))")))
                 }
             }
             MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: timeout) {
@@ -228,6 +253,17 @@ final class PostgresDatabase: Sendable {
             return state.migrated
         }
         if changed { logger.warning("postgres lost the schema \(schema); migrating again") }
+    }
+
+    /// The PostgreSQL error behind `error`: itself, or what failed inside a transaction
+    /// (postgres-nio wraps those in `PostgresTransactionError`).
+    static func serverError(in error: any Error) -> PSQLError? {
+        if let error = error as? PSQLError { return error }
+        guard let transaction = error as? PostgresTransactionError else { return nil }
+        for inner in [transaction.beginError, transaction.closureError, transaction.commitError] {
+            if let server = inner as? PSQLError { return server }
+        }
+        return nil
     }
 
     /// A PostgreSQL error with the server's message (postgres-nio hides it from `description`).

@@ -1,5 +1,6 @@
 import ImBackplane
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 import PostgresNIO
@@ -19,6 +20,23 @@ final class PostgresListener: Sendable {
     private let state = Mutex(State())
     let database: PostgresDatabase
     private let nextID = Atomic<Int>(1)
+    private let drops = Atomic<Int64>(0)
+    private let dropCounter = Counter(label: "imserver_postgres_dropped_messages")
+
+    /// Messages dropped because a subscriber fell behind by its whole buffer.
+    var droppedMessages: Int64 { drops.load(ordering: .relaxed) }
+
+    /// A subscriber's stream was full: the oldest message waiting was dropped. Counted in
+    /// `imserver_postgres_dropped_messages`, logged at the first and every 10,000th.
+    func subscriberDropped() {
+        let total = drops.add(1, ordering: .relaxed).newValue
+        dropCounter.increment()
+        if total == 1 || total % 10_000 == 0 {
+            database.logger.warning(
+                "a postgres bus subscriber fell behind by its whole buffer; dropping its oldest messages",
+                metadata: ["droppedInAll": "\(total)"])
+        }
+    }
 
     init(database: PostgresDatabase) {
         self.database = database

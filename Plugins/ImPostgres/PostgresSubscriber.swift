@@ -29,7 +29,9 @@ final class PostgresSubscriber: BusSubscriber {
     private let state = Mutex(State())
     private let listener: PostgresListener
 
-    init(listener: PostgresListener, bufferLimit: Int = 1 << 20) {
+    /// A subscriber whose stream holds at most `bufferLimit` messages (beyond, the oldest are
+    /// dropped and counted by `listener`).
+    init(listener: PostgresListener, bufferLimit: Int) {
         self.listener = listener
         (messages, continuation) = BusMessages.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
     }
@@ -117,7 +119,7 @@ final class PostgresSubscriber: BusSubscriber {
                 }
                 return true
             }
-            if direct { continuation.yield(message) }
+            if direct { deliver(message) }
         case .row(let id):
             let wanted = state.withLock { state -> Bool in
                 guard state.subjects.contains(subject) else { return false }
@@ -153,6 +155,10 @@ final class PostgresSubscriber: BusSubscriber {
             }
             return ready
         }
-        for message in ready { continuation.yield(message) }
+        for message in ready { deliver(message) }
+    }
+
+    private func deliver(_ message: BusMessage) {
+        if case .dropped = continuation.yield(message) { listener.subscriberDropped() }
     }
 }

@@ -17,8 +17,11 @@ extension LocalServer {
     /// The directory is removed when the `LocalServer` goes away. With `persistent`, a
     /// ``restart(timeout:)`` after ``kill()`` keeps the data (unlogged tables are emptied by the
     /// crash recovery, as on a real crash); without, it starts from the cluster as `initdb`
-    /// made it (a server replaced by an empty one).
-    public static func postgres(port: Int? = nil, persistent: Bool = true) async throws -> LocalServer {
+    /// made it (a server replaced by an empty one). With `tls`, the server also speaks TLS,
+    /// with that certificate and key (PEM files).
+    public static func postgres(
+        port: Int? = nil, tls: (certificate: String, key: String)? = nil, persistent: Bool = true
+    ) async throws -> LocalServer {
         let folder =
             FileManager.default.isExecutableFile(atPath: postgresBinaries + "/postgres") ? postgresBinaries : nil
         guard let postgres = folder.map({ URL(fileURLWithPath: $0 + "/postgres") }) ?? findExecutable("postgres"),
@@ -55,6 +58,22 @@ extension LocalServer {
         guard setup.terminationStatus == 0 else {
             throw LocalServerError.setupFailed("initdb (exit status \(setup.terminationStatus))")
         }
+        var tlsSettings: [String] = []
+        if let tls {
+            // PostgreSQL takes a key only if its user owns it and nobody else may read it.
+            let certificate = directory.appendingPathComponent("server.crt").path
+            let key = directory.appendingPathComponent("server.key").path
+            try FileManager.default.copyItem(atPath: tls.certificate, toPath: certificate)
+            try FileManager.default.copyItem(atPath: tls.key, toPath: key)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
+            if asRoot {
+                for file in [certificate, key] {
+                    try FileManager.default.setAttributes(
+                        [.ownerAccountName: "postgres", .groupOwnerAccountName: "postgres"], ofItemAtPath: file)
+                }
+            }
+            tlsSettings = ["-c", "ssl=on", "-c", "ssl_cert_file=\(certificate)", "-c", "ssl_key_file=\(key)"]
+        }
         var beforeRestart: (@Sendable () throws -> Void)?
         if !persistent {
             let initial = directory.appendingPathComponent("initial").path
@@ -69,7 +88,7 @@ extension LocalServer {
             [
                 "-D", data, "-p", String(chosen), "-k", directory.path, "-c", "listen_addresses=127.0.0.1",
                 "-c", "fsync=off", "-c", "max_connections=200",
-            ])
+            ] + tlsSettings)
         let server = LocalServer(
             executable: program, arguments: arguments, environment: [:], port: chosen, stopGrace: .seconds(5),
             scratchDirectory: directory, beforeRestart: beforeRestart)

@@ -128,24 +128,60 @@ public final class LocalServer: Sendable {
     /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
     /// (with `openssl`); returns their paths.
     public static func selfSignedCertificate() throws -> (certificate: String, key: String) {
-        guard let openssl = findExecutable("openssl") else { throw LocalServerError.notInstalled("openssl") }
+        let directory = try temporaryTLSDirectory()
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        try openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
+        ])
+        return (certificate, key)
+    }
+
+    /// Writes a certificate authority and a certificate for 127.0.0.1 it signed, with its key,
+    /// into a new temporary folder (with `openssl`); returns their paths. (BoringSSL, under
+    /// SwiftNIO SSL, does not accept a self-signed server certificate as its own root.)
+    public static func certificateAuthorityAndServerCertificate() throws -> (
+        authority: String, certificate: String, key: String
+    ) {
+        let directory = try temporaryTLSDirectory()
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        try openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=imserver test CA",
+            "-keyout", path("ca.key"), "-out", path("ca.pem"),
+        ])
+        try openssl([
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", path("key.pem"),
+            "-out", path("server.csr"),
+        ])
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: path("san.ext"), atomically: true, encoding: .utf8)
+        try openssl([
+            "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", path("san.ext"), "-out", path("cert.pem"),
+        ])
+        return (path("ca.pem"), path("cert.pem"), path("key.pem"))
+    }
+
+    private static func temporaryTLSDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "imserver-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let certificate = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
+        return directory
+    }
+
+    private static func openssl(_ arguments: [String]) throws {
+        guard let openssl = findExecutable("openssl") else { throw LocalServerError.notInstalled("openssl") }
         let process = Process()
         process.executableURL = openssl
-        process.arguments = [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
-        ]
+        process.arguments = arguments
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw LocalServerError.notInstalled("a working openssl") }
-        return (certificate, key)
+        guard process.terminationStatus == 0 else {
+            throw LocalServerError.setupFailed(
+                "openssl \(arguments.prefix(1).joined()) (exit status \(process.terminationStatus))")
+        }
     }
 
     func launch(timeout: Duration) async throws {
