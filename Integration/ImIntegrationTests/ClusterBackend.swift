@@ -44,6 +44,19 @@ protocol ClusterBackend: Sendable {
     func leftovers() async throws -> Int
 }
 
+/// A backend whose server is a ``LocalServer``: the faults are the server's own.
+protocol LocalServerBackend: ClusterBackend {
+    var server: LocalServer { get }
+}
+
+extension LocalServerBackend {
+    func kill() async throws { try await server.kill() }
+    func restart() async throws { try await server.restart() }
+    func pause() throws { try server.pause() }
+    func resume() throws { try server.resume() }
+    func stop() async { _ = try? await server.stop() }
+}
+
 /// One row of the suite: a backplane, erased so rows of different types share a list.
 struct BackendRow: Sendable, CustomStringConvertible, CustomTestStringConvertible {
     let name: String
@@ -85,7 +98,7 @@ enum Backends {
 // MARK: Redis
 
 /// redis-server on loopback (``LocalServer/redis(port:tls:persistent:)``), keys under the prefix `it`.
-struct RedisBackend: ClusterBackend {
+struct RedisBackend: LocalServerBackend {
     static let name = "redis"
     static var isInstalled: Bool { findExecutable("redis-server") != nil }
     static let prefix = "it"
@@ -102,12 +115,6 @@ struct RedisBackend: ClusterBackend {
         guard let parsed = URL(string: url) else { throw RedisBackendError.badURL(url) }
         return .redis(try RedisConfiguration(url: parsed), logger: logger)
     }
-
-    func kill() async throws { try await server.kill() }
-    func restart() async throws { try await server.restart() }
-    func pause() throws { try server.pause() }
-    func resume() throws { try server.resume() }
-    func stop() async { _ = try? await server.stop() }
 
     /// Counted by one Lua script (the key layout is in `RedisScripts`): fields of `it:conn:{user}`,
     /// members of `it:online` and of `it:nodeconns:{node}`, and leases already expired.

@@ -6,7 +6,7 @@ import Logging
 
 /// nats-server with JetStream on loopback (``LocalServer/nats(port:tls:persistent:)``),
 /// subjects and buckets under the prefix `it`.
-struct NATSBackend: ClusterBackend {
+struct NATSBackend: LocalServerBackend {
     static let name = "nats"
     static var isInstalled: Bool { findExecutable("nats-server") != nil }
     static let prefix = "it"
@@ -22,12 +22,6 @@ struct NATSBackend: ClusterBackend {
     func makeBackplane(logger: Logger) throws -> Backplane {
         try .nats(try NATSConfiguration(url: url), logger: logger)
     }
-
-    func kill() async throws { try await server.kill() }
-    func restart() async throws { try await server.restart() }
-    func pause() throws { try server.pause() }
-    func resume() throws { try server.resume() }
-    func stop() async { _ = try? await server.stop() }
 
     /// Connection records in every `u.<user>` key of `it_connections`, and leases that ran out
     /// (by the server's clock), read through a presence of its own.

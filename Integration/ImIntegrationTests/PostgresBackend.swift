@@ -5,7 +5,7 @@ import Logging
 
 /// A throw-away PostgreSQL cluster on loopback (``LocalServer/postgres(port:persistent:)``),
 /// the plugin's tables in the schema `it`.
-struct PostgresBackend: ClusterBackend {
+struct PostgresBackend: LocalServerBackend {
     static let name = "postgres"
     static var isInstalled: Bool { LocalServer.postgresInstalled }
     static let schema = "it"
@@ -21,12 +21,6 @@ struct PostgresBackend: ClusterBackend {
     func makeBackplane(logger: Logger) throws -> Backplane {
         try .postgres(try PostgresConfiguration(url: url), logger: logger)
     }
-
-    func kill() async throws { try await server.kill() }
-    func restart() async throws { try await server.restart() }
-    func pause() throws { try server.pause() }
-    func resume() throws { try server.resume() }
-    func stop() async { _ = try? await server.stop() }
 
     /// Rows of `it.connections` and `it.online`, and leases that ran out (by the server's
     /// clock), counted by one statement on a pool of its own.

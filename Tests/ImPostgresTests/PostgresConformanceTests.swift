@@ -17,27 +17,36 @@ enum SharedPostgres {
 /// PostgreSQL must be installed to run these; in CI its absence is a failure.
 let postgresAvailable = LocalServer.postgresInstalled || isContinuousIntegration
 
+/// Runs `body` with a PostgreSQL server of its own (the restart checks kill it) and a way to
+/// kill and restart it; the server is killed after, whether `body` threw or not.
+func withServerToRestart(
+    _ body: (PostgresConfiguration, @escaping @Sendable () async throws -> Void) async throws -> Void
+) async throws {
+    let server = try await LocalServer.postgres()
+    do {
+        try await body(PostgresConfiguration(port: server.port, schema: "restart")) {
+            try await server.kill()
+            try await server.restart()
+        }
+    } catch {
+        try? await server.kill()
+        throw error
+    }
+    try await server.kill()
+}
+
 @Suite("PostgreSQL backplane conformance", .enabled(if: postgresAvailable))
 struct PostgresConformanceTests {
     @Test(arguments: BusConformance.Check.allCases)
     func bus(_ check: BusConformance.Check) async throws {
         guard check != .survivesBackendRestart else {
-            let server = try await LocalServer.postgres()
-            let configuration = PostgresConfiguration(port: server.port, schema: "restart")
-            do {
+            try await withServerToRestart { configuration, restart in
                 let outcome = try await BusConformance(
-                    restartBackend: {
-                        try await server.kill()
-                        try await server.restart()
-                    },
+                    restartBackend: restart,
                     makeBus: { try PostgresBus(configuration: configuration, logger: Logger(label: "pg-conformance")) }
                 ).run(check)
                 #expect(outcome == .passed)
-            } catch {
-                try? await server.kill()
-                throw error
             }
-            try await server.kill()
             return
         }
         let configuration = try await SharedPostgres.configuration()
@@ -50,24 +59,15 @@ struct PostgresConformanceTests {
     @Test(arguments: PresenceConformance.Check.allCases)
     func presence(_ check: PresenceConformance.Check) async throws {
         guard check != .survivesBackendRestart else {
-            let server = try await LocalServer.postgres()
-            let configuration = PostgresConfiguration(port: server.port, schema: "restart")
-            do {
+            try await withServerToRestart { configuration, restart in
                 let outcome = try await PresenceConformance(
-                    restartBackend: {
-                        try await server.kill()
-                        try await server.restart()
-                    },
+                    restartBackend: restart,
                     makePresence: {
                         try PostgresPresence(configuration: configuration, logger: Logger(label: "pg-conformance"))
                     }
                 ).run(check)
                 #expect(outcome == .passed)
-            } catch {
-                try? await server.kill()
-                throw error
             }
-            try await server.kill()
             return
         }
         let configuration = try await SharedPostgres.configuration()
