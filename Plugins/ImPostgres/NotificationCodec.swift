@@ -47,14 +47,15 @@ enum NotificationCodec {
         tag + "|r\(subject.utf8.count):" + subject + String(id)
     }
 
-    /// The subject and body of a payload, or `nil` for one this codec did not write.
+    /// The subject and body of a payload, or `nil` for one this codec did not write (anyone
+    /// who may connect to the database can `NOTIFY` a channel: nothing in it may trap).
     static func decode(_ payload: String) -> (subject: String, body: Body)? {
         let bytes = Array(payload.utf8)
         guard let bar = bytes.firstIndex(of: UInt8(ascii: "|")), bar + 1 < bytes.count else { return nil }
         let kind = bytes[bar + 1]
         guard let colon = bytes[(bar + 2)...].firstIndex(of: UInt8(ascii: ":")),
             let length = Int(String(decoding: bytes[(bar + 2)..<colon], as: UTF8.self)),
-            length >= 0, colon + 1 + length <= bytes.count
+            length >= 0, length <= bytes.count - colon - 1
         else { return nil }
         let subjectEnd = colon + 1 + length
         guard let subject = String(validating: bytes[(colon + 1)..<subjectEnd], as: UTF8.self) else { return nil }
