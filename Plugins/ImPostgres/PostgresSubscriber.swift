@@ -28,10 +28,14 @@ final class PostgresSubscriber: BusSubscriber {
     private let continuation: BusMessages.Continuation
     private let state = Mutex(State())
     private let listener: PostgresListener
+    /// The most messages that may wait behind a body being read (beyond, new ones are dropped
+    /// and counted: reads are bounded in time, not the rate of what arrives meanwhile).
+    private let waitingLimit: Int
 
     /// A subscriber whose stream holds at most `bufferLimit` messages (beyond, the oldest are
     /// dropped and counted by `listener`).
     init(listener: PostgresListener, bufferLimit: Int) {
+        self.waitingLimit = bufferLimit
         self.listener = listener
         (messages, continuation) = BusMessages.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
     }
@@ -111,22 +115,19 @@ final class PostgresSubscriber: BusSubscriber {
         switch body {
         case .inline(let bytes):
             let message = BusMessage(subject: subject, payload: bytes)
-            let direct = state.withLock { state -> Bool in
-                guard state.subjects.contains(subject) else { return false }
-                guard state.waiting.isEmpty else {
-                    state.waiting.append(.ready(message))
-                    return false
-                }
-                return true
+            switch enqueue(.ready(message), subject: subject) {
+            case .deliverNow: deliver(message)
+            case .queued, .unwanted: return
+            case .dropped: listener.subscriberDropped()
             }
-            if direct { deliver(message) }
         case .row(let id):
-            let wanted = state.withLock { state -> Bool in
-                guard state.subjects.contains(subject) else { return false }
-                state.waiting.append(.reading(id))
-                return true
+            switch enqueue(.reading(id), subject: subject) {
+            case .deliverNow, .queued: break
+            case .unwanted: return
+            case .dropped:
+                listener.subscriberDropped()
+                return
             }
-            guard wanted else { return }
             let database = listener.database
             Task {
                 let body = try? await database.first("reading a large payload", ByteBuffer.self) {
@@ -134,6 +135,23 @@ final class PostgresSubscriber: BusSubscriber {
                 }
                 self.resolve(id, subject: subject, body: body)
             }
+        }
+    }
+
+    /// What became of a notification.
+    private enum Arrival {
+        case deliverNow, queued, unwanted, dropped
+    }
+
+    /// Queues `pending` behind a body being read, if any (a body to read always queues), or
+    /// says to deliver it now.
+    private func enqueue(_ pending: Pending, subject: String) -> Arrival {
+        state.withLock { state in
+            guard state.subjects.contains(subject) else { return .unwanted }
+            if case .ready = pending, state.waiting.isEmpty { return .deliverNow }
+            guard state.waiting.count < waitingLimit else { return .dropped }
+            state.waiting.append(pending)
+            return .queued
         }
     }
 
