@@ -45,6 +45,8 @@ struct PostgresSchema: Sendable {
     /// Brings the schema to the newest version; throws with the server's message when the
     /// database refuses (no permission to create the schema or tables, say).
     func migrate(on client: PostgresClient, logger: Logger) async throws {
+        // Usually the schema is current already: one read, and no turn to wait for.
+        if await isCurrent(on: client, logger: logger) { return }
         // One transaction under an advisory lock: nodes starting together take turns, and the
         // second finds the work done (creating the same table at once would otherwise fail).
         try await client.withTransaction(logger: logger) { connection in
@@ -71,6 +73,19 @@ struct PostgresSchema: Sendable {
                 logger.info("postgres schema \(name) migrated to version \(index + 1)")
             }
         }
+    }
+
+    /// Whether every migration is applied (`false` too when that cannot be read: the locked
+    /// path then creates what is missing, or fails with the reason).
+    private func isCurrent(on client: PostgresClient, logger: Logger) async -> Bool {
+        do {
+            let rows = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT coalesce(max(version), 0) FROM \(name).migrations"), logger: logger)
+            for try await version in rows.decode(Int.self) { return version >= migrations.count }
+        } catch {
+            return false
+        }
+        return false
     }
 
     private func binds(_ version: Int) -> PostgresBindings {
