@@ -72,7 +72,8 @@ extension Envelope {
         return buffer
     }
 
-    private var payloadSize: Int {
+    /// About how many bytes ``encoded(allocator:)`` makes, less a few dozen of framing.
+    package var payloadSize: Int {
         switch self {
         case .delivery(let delivery): delivery.message.data.readableBytes + 16 * delivery.receivers.count
         case .channel(let message), .broadcast(let message): message.data.readableBytes

@@ -1,15 +1,17 @@
-/// The members of one JSON object, read for their string and number values only (a JWT's
-/// header or claims).
+/// The members of one JSON object, read for their string and number values, with where each
+/// value lies in the bytes (a JWT's header or claims, a server API request body).
 ///
 /// Connect tokens are checked on every handshake and Foundation's `JSONDecoder` was a third of
-/// that check's time; this reads the few members a token has in one pass with no `Codable`
-/// machinery. It only ever sees bytes whose signature was checked first. Strings are decoded
-/// here; every other value is stepped over by ``JSONValidator`` (so numbers, nested objects and
-/// arrays, `true` and `false` are checked as RFC 8259 has them; the latter three are kept as
-/// ``Value/other``); duplicate member names are refused.
-struct FlatJSONObject {
+/// that check's time; the server API's send requests spent as much decoding their bodies into
+/// `Codable` values and encoding the message body again. This reads an object's members in one
+/// pass with no `Codable` machinery: strings are decoded; every other value is stepped over by
+/// ``JSONValidator`` (so numbers, nested objects and arrays, `true` and `false` are checked as
+/// RFC 8259 has them; the latter three are kept as ``Value/other``), and each member's
+/// ``Member/range`` lets a caller take a value's bytes as they are (a message body) or read an
+/// array (``elements(ofArrayIn:_:)``). Duplicate member names are refused.
+package struct FlatJSONObject {
     /// A member's value.
-    enum Value: Equatable {
+    package enum Value: Equatable, Sendable {
         /// A string, unescaped.
         case string(String)
         /// A number.
@@ -20,10 +22,18 @@ struct FlatJSONObject {
         case other
     }
 
+    /// A member's value and the bytes it was read from.
+    package struct Member: Equatable, Sendable {
+        /// The value.
+        package var value: Value
+        /// Where the value's JSON text lies in the bytes read.
+        package var range: Range<Int>
+    }
+
     /// Why the bytes are not one JSON object.
-    struct Malformed: Error, Equatable {
+    package struct Malformed: Error, Equatable {
         /// What was wrong, and at which byte.
-        let detail: String
+        package let detail: String
     }
 
     private let bytes: [UInt8]
@@ -32,12 +42,57 @@ struct FlatJSONObject {
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     /// The members of the object `bytes` hold (whitespace around it allowed).
-    static func members(of bytes: [UInt8]) throws(Malformed) -> [String: Value] {
+    package static func members(of bytes: [UInt8]) throws(Malformed) -> [String: Value] {
+        try fields(of: bytes).mapValues(\.value)
+    }
+
+    /// The members of the object that `range` of `bytes` holds (whitespace around it allowed),
+    /// with where each value lies.
+    package static func fields(of bytes: [UInt8], in range: Range<Int>? = nil) throws(Malformed) -> [String: Member] {
+        let range = range ?? bytes.indices
         var reader = FlatJSONObject(bytes)
+        reader.index = range.lowerBound
         let members = try reader.object()
-        reader.skipWhitespace()
-        guard reader.index == bytes.count else { throw reader.error("text after the object") }
+        while reader.index < range.upperBound, let byte = reader.current, Self.isWhitespace(byte) { reader.index += 1 }
+        guard reader.index == range.upperBound else { throw reader.error("text after the object") }
         return members
+    }
+
+    /// Where each element of the array that `range` of `bytes` holds lies; `nil` when `range`
+    /// holds some other JSON value. The elements themselves are checked, as everything is.
+    package static func elements(ofArrayIn bytes: [UInt8], _ range: Range<Int>) throws(Malformed) -> [Range<Int>]? {
+        var reader = FlatJSONObject(bytes)
+        reader.index = range.lowerBound
+        reader.skipWhitespace()
+        guard reader.current == UInt8(ascii: "[") else { return nil }
+        reader.index += 1
+        var elements: [Range<Int>] = []
+        reader.skipWhitespace()
+        if reader.current == UInt8(ascii: "]") { return elements }
+        while true {
+            reader.skipWhitespace()
+            let start = reader.index
+            guard let end = bytes.withUnsafeBytes({ JSONValidator.end(ofValueAt: start, in: $0) }),
+                end <= range.upperBound
+            else { throw reader.error("expected a value") }
+            elements.append(start..<end)
+            reader.index = end
+            reader.skipWhitespace()
+            switch reader.current {
+            case UInt8(ascii: ","): reader.index += 1
+            case UInt8(ascii: "]"): return elements
+            default: throw reader.error("expected ',' or ']'")
+            }
+        }
+    }
+
+    /// The string that `range` of `bytes` holds, unescaped; `nil` when it holds another value.
+    package static func string(in bytes: [UInt8], _ range: Range<Int>) throws(Malformed) -> String? {
+        var reader = FlatJSONObject(bytes)
+        reader.index = range.lowerBound
+        reader.skipWhitespace()
+        guard reader.current == UInt8(ascii: "\"") else { return nil }
+        return try reader.string()
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -45,7 +100,11 @@ struct FlatJSONObject {
     private func error(_ what: String) -> Malformed { Malformed(detail: "\(what) at byte \(index)") }
 
     private mutating func skipWhitespace() {
-        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
+        while let byte = current, Self.isWhitespace(byte) { index += 1 }
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
     private mutating func expect(_ byte: UInt8) throws(Malformed) {
@@ -54,9 +113,9 @@ struct FlatJSONObject {
         index += 1
     }
 
-    private mutating func object() throws(Malformed) -> [String: Value] {
+    private mutating func object() throws(Malformed) -> [String: Member] {
         try expect(UInt8(ascii: "{"))
-        var members: [String: Value] = [:]
+        var members: [String: Member] = [:]
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -67,7 +126,9 @@ struct FlatJSONObject {
             let name = try string()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            guard members.updateValue(try value(), forKey: name) == nil else {
+            let start = index
+            let value = try value()
+            guard members.updateValue(Member(value: value, range: start..<index), forKey: name) == nil else {
                 throw error("duplicate member \"\(name)\"")
             }
             skipWhitespace()

@@ -57,6 +57,12 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
         return nil
     }
 
+    /// The elements if it is an array.
+    public var array: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case .string(let value): "\"\(value)\""

@@ -81,31 +81,24 @@ public final class ImHelper: Sendable {
     /// Sends `data` to every member of `channel`, in one publish; returns the message id.
     @discardableResult
     public func send(_ data: JSONPayload, from sender: ClientID, toChannel channel: String) async throws -> String {
-        let channel = try validated(channel)
-        let message = makeMessage(data, from: sender, channel: channel)
-        try await queue.publish(.channel(message), to: subjects.channel(channel))
-        configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .channel(channel), data: data))
-        return message.id
+        try await send([OutgoingMessage(data, from: sender, toChannel: channel)])[0].id
     }
 
     /// Sends `data` to every connection of every node; returns the message id.
     @discardableResult
     public func broadcast(_ data: JSONPayload, from sender: ClientID? = nil) async throws -> String {
-        let sender = sender ?? configuration.systemSender
-        let message = makeMessage(data, from: sender, channel: nil)
-        try await queue.publish(.broadcast(message), to: subjects.broadcast)
-        configuration.onSend?(SentMessage(id: message.id, sender: sender, target: .everyone, data: data))
-        return message.id
+        try await send([.broadcast(data, from: sender)])[0].id
     }
 
     /// Sends waiting to join the next batch (for tests and diagnostics).
     package var queuedSends: Int { queue.waiting }
 
-    func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?) -> Message {
-        Message(
-            id: messageIDs.next(), sender: sender, channel: channel,
-            timestamp: Int64(Date().timeIntervalSince1970 * 1000), data: data.bytes)
+    func makeMessage(_ data: JSONPayload, from sender: ClientID, channel: String?, at timestamp: Int64) -> Message {
+        Message(id: messageIDs.next(), sender: sender, channel: channel, timestamp: timestamp, data: data.bytes)
     }
+
+    /// Now, in milliseconds since 1970, as messages carry it.
+    func currentTimestamp() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: Channels
 
@@ -171,7 +164,7 @@ public final class ImHelper: Sendable {
         return channels
     }
 
-    private func validated(_ channel: String) throws(HelperError) -> String {
+    func validated(_ channel: String) throws(HelperError) -> String {
         guard !channel.isEmpty, channel.utf8.count <= 200 else { throw .invalidChannel(channel) }
         return channel
     }

@@ -33,13 +33,15 @@ public struct JSONPayload: Sendable, Equatable {
         self.bytes = bytes
     }
 
+    /// Bytes the caller has already read as exactly one JSON value (a member of a request body
+    /// that ``JSONValidator`` stepped over); not checked again.
+    package init(checked bytes: ByteBuffer) { self.bytes = bytes }
+
     /// A JSON string holding `text`.
     public static func text(_ text: String) -> JSONPayload {
         // Encoding a String cannot fail.
-        (try? JSONPayload(encoding: text)) ?? JSONPayload(unchecked: ByteBuffer(string: "\"\""))
+        (try? JSONPayload(encoding: text)) ?? JSONPayload(checked: ByteBuffer(string: "\"\""))
     }
-
-    private init(unchecked bytes: ByteBuffer) { self.bytes = bytes }
 
     /// The JSON text.
     public var json: String { String(buffer: bytes) }

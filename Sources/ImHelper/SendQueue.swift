@@ -14,28 +14,23 @@ final class SendQueue: Sendable {
     /// Most sends in one batch, so one bus message stays small.
     static let maximumBatch = 512
 
-    /// A send to users, waiting for its batch.
-    struct UserSend {
-        var message: Message
-        var receivers: [ClientID]
-        var receipt: Bool
-        var completion: @Sendable (Result<SendResult, any Error>) -> Void
+    /// A message ready to go.
+    enum Item: Sendable {
+        /// A message to users (already unique).
+        case users(Message, receivers: [ClientID], receipt: Bool)
+        /// An envelope for a channel's members or everyone, with its message id.
+        case publish(Envelope, to: String, id: String)
     }
 
-    /// A publish to a channel or to everyone, waiting for its batch.
-    struct Publish {
-        var subject: String
-        var envelope: Envelope
-        var completion: @Sendable (Result<Void, any Error>) -> Void
-    }
-
-    private enum Item {
-        case users(UserSend)
-        case publish(Publish)
+    /// An item waiting for its batch, and where its result goes.
+    private struct Pending {
+        var item: Item
+        var results: ResultCollector
+        var index: Int
     }
 
     private struct State {
-        var pending: [Item] = []
+        var pending: [Pending] = []
         var draining = false
     }
 
@@ -49,33 +44,19 @@ final class SendQueue: Sendable {
         self.subjects = subjects
     }
 
-    /// Sends each message to its receivers (already unique), all in the same batch when they
-    /// fit; returns the results in order, or the first error.
-    func send(_ sends: [(message: Message, receivers: [ClientID], receipt: Bool)]) async throws -> [SendResult] {
-        guard !sends.isEmpty else { return [] }
-        return try await withCheckedThrowingContinuation { continuation in
-            let collector = ResultCollector(count: sends.count) { continuation.resume(with: $0) }
-            enqueue(
-                sends.enumerated().map { index, send in
-                    .users(
-                        UserSend(message: send.message, receivers: send.receivers, receipt: send.receipt) {
-                            collector.set(index, $0)
-                        })
-                })
-        }
-    }
-
-    /// Publishes `envelope` on `subject`.
-    func publish(_ envelope: Envelope, to subject: String) async throws {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue([.publish(Publish(subject: subject, envelope: envelope) { continuation.resume(with: $0) })])
+    /// Sends `items`, all in the same batch when they fit; returns each one's result, in order.
+    func submit(_ items: [Item]) async -> [Result<SendResult, any Error>] {
+        guard !items.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            let results = ResultCollector(count: items.count) { continuation.resume(returning: $0) }
+            enqueue(items.enumerated().map { Pending(item: $1, results: results, index: $0) })
         }
     }
 
     /// Sends waiting for a batch (not counting the batch on its way).
     var waiting: Int { state.withLock { $0.pending.count } }
 
-    private func enqueue(_ items: [Item]) {
+    private func enqueue(_ items: [Pending]) {
         let start = state.withLock { state in
             state.pending.append(contentsOf: items)
             guard !state.draining else { return false }
@@ -87,7 +68,7 @@ final class SendQueue: Sendable {
 
     private func drain() async {
         while true {
-            let items = state.withLock { state -> [Item] in
+            let items = state.withLock { state -> [Pending] in
                 guard !state.pending.isEmpty else {
                     state.draining = false
                     return []
@@ -101,131 +82,167 @@ final class SendQueue: Sendable {
         }
     }
 
-    private func process(_ items: [Item]) async {
-        var users: [UserSend] = []
-        var publishes: [Publish] = []
-        for item in items {
-            switch item {
-            case .users(let send): users.append(send)
-            case .publish(let publish): publishes.append(publish)
-            }
-        }
+    private func process(_ items: [Pending]) async {
         var outbox = Outbox()
-        var results: [(UserSend, SendResult)] = []
-        if !users.isEmpty {
+        var outcomes = [Result<SendResult, any Error>?](repeating: nil, count: items.count)
+        var located: [ClientID: Set<NodeID>] = [:]
+        var lookupFailure: (any Error)?
+        let lookups = lookups(for: items)
+        if !lookups.isEmpty {
             do {
-                let located = try await backplane.presence.nodes(of: lookups(for: users))
-                for send in users { results.append((send, route(send, located: located, into: &outbox))) }
+                located = try await backplane.presence.nodes(of: lookups)
             } catch {
-                for send in users { send.completion(.failure(error)) }
+                lookupFailure = error
             }
         }
-        for publish in publishes { outbox.append(publish.envelope, to: publish.subject) }
+        for (position, pending) in items.enumerated() {
+            switch pending.item {
+            case .users(let message, let receivers, let receipt):
+                if let lookupFailure {
+                    outcomes[position] = .failure(lookupFailure)
+                } else {
+                    outcomes[position] = .success(
+                        route(message, to: receivers, receipt: receipt, located: located, into: &outbox))
+                }
+            case .publish(let envelope, let subject, let id):
+                outbox.append(envelope, to: subject, reachesEveryNode: true)
+                outcomes[position] = .success(SendResult(id: id, offline: []))
+            }
+        }
         do {
             if !outbox.isEmpty { try await backplane.bus.publish(outbox.messages()) }
         } catch {
-            for (send, _) in results { send.completion(.failure(error)) }
-            for publish in publishes { publish.completion(.failure(error)) }
-            return
+            // Nothing of this batch was published.
+            for position in outcomes.indices {
+                if case .success? = outcomes[position] { outcomes[position] = .failure(error) }
+            }
         }
-        for (send, result) in results { send.completion(.success(result)) }
-        for publish in publishes { publish.completion(.success(())) }
+        for (pending, outcome) in zip(items, outcomes) {
+            pending.results.set(pending.index, outcome ?? .failure(CancellationError()))
+        }
     }
 
     /// Every user whose nodes the batch needs: receivers, and senders who want receipts.
-    private func lookups(for sends: [UserSend]) -> [ClientID] {
+    private func lookups(for items: [Pending]) -> [ClientID] {
         var seen = Set<ClientID>()
         var users: [ClientID] = []
-        for send in sends {
-            for receiver in send.receivers where seen.insert(receiver).inserted { users.append(receiver) }
-            if send.receipt && seen.insert(send.message.sender).inserted { users.append(send.message.sender) }
+        for pending in items {
+            guard case .users(let message, let receivers, let receipt) = pending.item else { continue }
+            for receiver in receivers where seen.insert(receiver).inserted { users.append(receiver) }
+            if receipt && seen.insert(message.sender).inserted { users.append(message.sender) }
         }
         return users
     }
 
     /// Adds one delivery per node holding any receiver, and `offline` receipts for the
     /// sender's nodes; returns who was offline.
-    private func route(_ send: UserSend, located: [ClientID: Set<NodeID>], into outbox: inout Outbox) -> SendResult {
-        let message = send.message
-        let senderNodes = send.receipt ? (located[message.sender] ?? []).sorted() : []
+    private func route(
+        _ message: Message, to receivers: [ClientID], receipt: Bool, located: [ClientID: Set<NodeID>],
+        into outbox: inout Outbox
+    ) -> SendResult {
+        let senderNodes = receipt ? (located[message.sender] ?? []).sorted() : []
         var byNode: [NodeID: [ClientID]] = [:]
         var reportedBy: [NodeID: [ClientID]] = [:]
         var offline: [ClientID] = []
-        for receiver in send.receivers {
+        for receiver in receivers {
             guard let nodes = located[receiver], let first = nodes.min() else {
                 offline.append(receiver)
                 continue
             }
             for node in nodes { byNode[node, default: []].append(receiver) }
-            if send.receipt { reportedBy[first, default: []].append(receiver) }
+            if receipt { reportedBy[first, default: []].append(receiver) }
         }
         for (node, users) in byNode.sorted(by: { $0.key < $1.key }) {
             let delivery = Delivery(
                 message: message, receivers: users, receiptFor: reportedBy[node] ?? [],
                 senderNodes: senderNodes)
-            outbox.append(.delivery(delivery), to: subjects.node(node))
+            outbox.append(.delivery(delivery), to: subjects.node(node), reachesEveryNode: false)
         }
         for node in senderNodes {
             for receiver in offline {
                 let receipt = Receipt(
                     messageID: message.id, sender: message.sender, receiver: receiver,
                     status: .offline)
-                outbox.append(.receipt(receipt), to: subjects.node(node))
+                outbox.append(.receipt(receipt), to: subjects.node(node), reachesEveryNode: false)
             }
         }
         return SendResult(id: message.id, offline: offline)
     }
 }
 
-/// Envelopes grouped by subject, subjects in the order they first appear.
+/// Envelopes gathered into bus messages so that every node receives them in the order sent.
+///
+/// Envelopes for one subject travel together as one batch where that cannot reorder what a
+/// node receives. A node's own subject reaches that node alone, so its envelopes join the
+/// subject's open bus message unless a channel or broadcast message (which may reach every
+/// node) was started after it; a channel or broadcast envelope joins only the last bus message.
+/// A bus message stops taking envelopes at about ``maximumBytes`` (NATS refuses messages over
+/// 1 MiB by default), so a large batch becomes several.
 private struct Outbox {
-    private var subjects: [String] = []
-    private var envelopes: [String: [Envelope]] = [:]
+    /// About the most bytes of envelopes gathered in one bus message.
+    static let maximumBytes = 256 * 1024
 
-    var isEmpty: Bool { subjects.isEmpty }
-
-    mutating func append(_ envelope: Envelope, to subject: String) {
-        if envelopes[subject] == nil { subjects.append(subject) }
-        envelopes[subject, default: []].append(envelope)
+    private struct Gathered {
+        var subject: String
+        var envelopes: [Envelope]
+        var bytes: Int
     }
 
-    /// One bus message per subject: the envelope itself, or a batch of them.
+    private var gathered: [Gathered] = []
+    /// Each subject's last bus message (an index into `gathered`).
+    private var open: [String: Int] = [:]
+    /// The last bus message that may reach every node.
+    private var lastShared = -1
+
+    var isEmpty: Bool { gathered.isEmpty }
+
+    /// Adds `envelope` for a node's own subject (`reachesEveryNode` false) or for a channel or
+    /// everyone (true).
+    mutating func append(_ envelope: Envelope, to subject: String, reachesEveryNode: Bool) {
+        let size = 64 + envelope.payloadSize
+        if let index = open[subject], gathered[index].bytes + size <= Self.maximumBytes,
+            reachesEveryNode ? index == gathered.count - 1 : index > lastShared
+        {
+            gathered[index].envelopes.append(envelope)
+            gathered[index].bytes += size
+            return
+        }
+        open[subject] = gathered.count
+        if reachesEveryNode { lastShared = gathered.count }
+        gathered.append(Gathered(subject: subject, envelopes: [envelope], bytes: size))
+    }
+
+    /// The bus messages, in order: each the envelope itself, or a batch of them.
     func messages() -> [BusMessage] {
-        subjects.map { subject in
-            let items = envelopes[subject] ?? []
-            let envelope = items.count == 1 ? items[0] : Envelope.batch(items)
-            return BusMessage(subject: subject, payload: envelope.encoded())
+        gathered.map { group in
+            let envelope = group.envelopes.count == 1 ? group.envelopes[0] : Envelope.batch(group.envelopes)
+            return BusMessage(subject: group.subject, payload: envelope.encoded())
         }
     }
 }
 
-/// Gathers the results of a group of sends; reports once all are in (the first error wins).
+/// Gathers the results of a group of items; reports them all once the last is in.
 private final class ResultCollector: Sendable {
     private struct State {
-        var results: [SendResult?]
+        var results: [Result<SendResult, any Error>?]
         var remaining: Int
-        var failure: (any Error)?
     }
 
     private let state: Mutex<State>
-    private let onDone: @Sendable (Result<[SendResult], any Error>) -> Void
+    private let onDone: @Sendable ([Result<SendResult, any Error>]) -> Void
 
     /// A collector for `count` results that calls `onDone` once, when the last one is in.
-    init(count: Int, onDone: @escaping @Sendable (Result<[SendResult], any Error>) -> Void) {
+    init(count: Int, onDone: @escaping @Sendable ([Result<SendResult, any Error>]) -> Void) {
         state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
         self.onDone = onDone
     }
 
     func set(_ index: Int, _ result: Result<SendResult, any Error>) {
-        let outcome = state.withLock { state -> Result<[SendResult], any Error>? in
-            switch result {
-            case .success(let value): state.results[index] = value
-            case .failure(let error): state.failure = state.failure ?? error
-            }
+        let outcome = state.withLock { state -> [Result<SendResult, any Error>]? in
+            state.results[index] = result
             state.remaining -= 1
             guard state.remaining == 0 else { return nil }
-            if let failure = state.failure { return .failure(failure) }
-            return .success(state.results.compactMap { $0 })
+            return state.results.map { $0 ?? .failure(CancellationError()) }
         }
         if let outcome { onDone(outcome) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import Logging
 import ImCore
 import ImHelper
 import NIOCore
@@ -40,6 +41,11 @@ public struct APIError: HTTPResponseError, Sendable {
         .unsupportedMediaType, code: "unsupported_media_type",
         message: "a request body must be JSON, sent with Content-Type: application/json")
 
+    /// 413 `too_large`.
+    public static func tooLarge(_ message: String) -> APIError {
+        APIError(.contentTooLarge, code: "too_large", message: message)
+    }
+
     /// 503 `backplane_unavailable`.
     public static func unavailable(_ message: String) -> APIError {
         APIError(.serviceUnavailable, code: "backplane_unavailable", message: message)
@@ -70,33 +76,37 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as HTTPError {
-            throw APIError(
+        } catch {
+            throw APIError(describing: error, logger: context.logger)
+        }
+    }
+}
+
+extension APIError {
+    /// The API's answer to `error`: a request's own mistakes are 400 `invalid_request`, a
+    /// backplane failure 503 `backplane_unavailable`; anything unexpected is logged and 500.
+    init(describing error: any Error, logger: Logger) {
+        switch error {
+        case let error as APIError: self = error
+        case let error as HTTPError:
+            self.init(
                 error.status, code: error.status == .notFound ? "not_found" : "invalid_request",
                 message: error.body ?? error.status.reasonPhrase)
-        } catch let error as DecodingError {
-            throw APIError.invalidRequest("request body is not the expected JSON: \(describe(error))")
-        } catch let error as IdentifierError {
-            throw APIError.invalidRequest(error.description)
-        } catch let error as PayloadError {
-            throw APIError.invalidRequest(error.description)
-        } catch let error as HelperError {
-            throw APIError.invalidRequest(error.description)
-        } catch let error as TokenError {
-            throw APIError(.internalServerError, code: "token_error", message: error.description)
-        } catch let error as BackplaneError {
-            throw APIError.unavailable(error.description)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "too_large", message: "request body is too large")
-        } catch {
-            context.logger.error("server API request failed", metadata: ["error": "\(error)"])
-            throw APIError(.internalServerError, code: "internal", message: "internal error: \(error)")
+        case let error as DecodingError:
+            self = .invalidRequest("request body is not the expected JSON: \(Self.describe(error))")
+        case let error as IdentifierError: self = .invalidRequest(error.description)
+        case let error as PayloadError: self = .invalidRequest(error.description)
+        case let error as HelperError: self = .invalidRequest(error.description)
+        case let error as TokenError: self.init(.internalServerError, code: "token_error", message: error.description)
+        case let error as BackplaneError: self = .unavailable(error.description)
+        case is NIOTooManyBytesError: self = .tooLarge("request body is too large")
+        default:
+            logger.error("server API request failed", metadata: ["error": "\(error)"])
+            self.init(.internalServerError, code: "internal", message: "internal error: \(error)")
         }
     }
 
-    private func describe(_ error: DecodingError) -> String {
+    private static func describe(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, _): "missing field '\(key.stringValue)'"
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):

@@ -3,36 +3,6 @@ import ImHelper
 
 /// Request and response bodies of the server API (docs/openapi.yaml describes them).
 enum APIModels {
-    struct ConnectURLRequest: Decodable {
-        var client: String
-        var meta: String?
-    }
-
-    struct ConnectURLResponse: Codable {
-        var url: String
-    }
-
-    struct SendRequest: Decodable {
-        var from: String
-        var to: [String]
-        var data: JSONValue
-        var receipt: Bool?
-    }
-
-    struct ChannelMessageRequest: Decodable {
-        var from: String
-        var data: JSONValue
-    }
-
-    struct BroadcastRequest: Decodable {
-        var from: String?
-        var data: JSONValue
-    }
-
-    struct MessageID: Codable {
-        var id: String
-    }
-
     struct ChannelsRequest: Decodable {
         var channels: [String]
     }

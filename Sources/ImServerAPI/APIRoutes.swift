@@ -8,36 +8,39 @@ import ServiceLifecycle
 /// The routes of the server API, one per ``ImHelper`` operation.
 struct APIRoutes: Sendable {
     typealias Models = APIModels
+    /// The largest request body of a send endpoint or a batch: 2 MiB.
+    static let maximumBodyBytes = 2 << 20
     let helper: ImHelper
     /// How far an event stream reader may fall behind.
     var eventLimits = EventStreamLimits()
 
     func register(on api: RouterGroup<BasicRequestContext>) {
-        api.post("connect-url") { request, context -> Models.ConnectURLResponse in
-            let body = try await request.decode(as: Models.ConnectURLRequest.self, context: context)
-            let client = try ClientID(validating: body.client)
-            return Models.ConnectURLResponse(url: try await helper.connectURL(for: client, meta: body.meta))
+        api.post("connect-url") { request, context -> Response in
+            let body = try await RequestBody.read(request, limit: Self.maximumBodyBytes)
+            let url = try await helper.connectURL(for: try body.client("client"), meta: try body.string("meta"))
+            return JSONResponse.ok(capacity: url.utf8.count + 16) { buffer in
+                buffer.writeStaticString(#"{"url":"#)
+                buffer.writeJSONString(url)
+                buffer.writeStaticString("}")
+            }
         }
-        api.post("messages") { request, context -> SendResult in
-            let body = try await request.decode(as: Models.SendRequest.self, context: context)
-            guard !body.to.isEmpty else { throw APIError.invalidRequest("'to' must name at least one client") }
-            return try await helper.send(
-                try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
-                to: try body.to.map { try ClientID(validating: $0) },
-                receipt: body.receipt ?? false)
+        api.post("messages") { request, context -> Response in
+            let message = try OutgoingMessage.toUsers(try await RequestBody.read(request, limit: Self.maximumBodyBytes))
+            let result = try await helper.send([message])[0]
+            return JSONResponse.ok { $0.writeSendResult(result, withOffline: true) }
         }
-        api.post("channels/:channel/messages") { request, context -> Models.MessageID in
-            let body = try await request.decode(as: Models.ChannelMessageRequest.self, context: context)
-            let id = try await helper.send(
-                try JSONPayload(encoding: body.data), from: try ClientID(validating: body.from),
-                toChannel: try channel(context))
-            return Models.MessageID(id: id)
+        api.post("channels/:channel/messages") { request, context -> Response in
+            let body = try await RequestBody.read(request, limit: Self.maximumBodyBytes)
+            let result = try await helper.send([OutgoingMessage.toChannel(try channel(context), body)])[0]
+            return JSONResponse.ok { $0.writeSendResult(result, withOffline: false) }
         }
-        api.post("broadcasts") { request, context -> Models.MessageID in
-            let body = try await request.decode(as: Models.BroadcastRequest.self, context: context)
-            let sender = try body.from.map { try ClientID(validating: $0) }
-            return Models.MessageID(id: try await helper.broadcast(try JSONPayload(encoding: body.data), from: sender))
+        api.post("broadcasts") { request, context -> Response in
+            let message = try OutgoingMessage.toEveryone(
+                try await RequestBody.read(request, limit: Self.maximumBodyBytes))
+            let result = try await helper.send([message])[0]
+            return JSONResponse.ok { $0.writeSendResult(result, withOffline: false) }
         }
+        registerBatches(on: api)
         registerChannels(on: api)
         registerClients(on: api)
         api.get("events") { _, context -> Response in
@@ -115,7 +118,7 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func channel(_ context: BasicRequestContext) throws -> String {
+    func channel(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("channel")
         let name = raw.removingPercentEncoding ?? raw
         guard !name.isEmpty, name.utf8.count <= 200 else { throw HelperError.invalidChannel(name) }
@@ -155,10 +158,7 @@ struct EventBody: Encodable {
     }
 }
 
-extension SendResult: ResponseEncodable {}
 extension ChannelSummary: ResponseEncodable {}
-extension APIModels.ConnectURLResponse: ResponseEncodable {}
-extension APIModels.MessageID: ResponseEncodable {}
 extension APIModels.ClientChannels: ResponseEncodable {}
 extension APIModels.ChannelPage: ResponseEncodable {}
 extension APIModels.ClientPage: ResponseEncodable {}

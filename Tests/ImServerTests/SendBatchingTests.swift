@@ -131,6 +131,48 @@ struct SendBatchingTests {
         try await cluster.stop()
     }
 
+    @Test("a large batch is split into bus messages of at most about 256 KiB, delivered in order")
+    func largeBatchesSplit() async throws {
+        let bus = GatedBus()
+        let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()))
+        let bob = try await cluster.connect("bob")
+        let filler = String(repeating: "x", count: 1000)
+        let messages = try (0..<400).map { number in
+            OutgoingMessage(try JSONPayload(json: #"{"n":\#(number),"f":"\#(filler)"}"#), from: "alice", to: ["bob"])
+        }
+        let before = bus.nodeBatches.count
+        let results = try await cluster.helper.send(messages)
+        #expect(results.count == 400)
+        let batches = bus.nodeBatches.dropFirst(before)
+        #expect(batches.count == 1, "one publish")
+        let sizes = batches.flatMap { $0.map(\.payload.readableBytes) }
+        #expect(sizes.count >= 2, "\(sizes)")
+        #expect(sizes.allSatisfy { $0 <= 256 * 1024 + 2048 }, "\(sizes)")
+        var ids: [String] = []
+        for _ in 0..<400 { ids.append(try await bob.next(type: "message")["id"]?.string ?? "") }
+        #expect(ids == results.map(\.id))
+        try await cluster.stop()
+    }
+
+    @Test("messages to a user and to a channel in one batch reach a member in the order sent")
+    func orderAcrossSubjects() async throws {
+        let cluster = try await TestCluster.start()
+        let bob = try await cluster.connect("bob")
+        try await cluster.helper.join("bob", channels: ["room"])
+        let payload = try JSONPayload(json: "1")
+        let results = try await cluster.helper.send([
+            OutgoingMessage(payload, from: "alice", to: ["bob"]),
+            OutgoingMessage(payload, from: "alice", toChannel: "room"),
+            OutgoingMessage(payload, from: "alice", to: ["bob"]),
+            .broadcast(payload),
+            OutgoingMessage(payload, from: "alice", to: ["bob"]),
+        ])
+        var ids: [String] = []
+        for _ in results { ids.append(try await bob.next(type: "message")["id"]?.string ?? "") }
+        #expect(ids == results.map(\.id))
+        try await cluster.stop()
+    }
+
     @Test(
         "a connection flushed moments ago gets its next messages in one later write, none lost",
         arguments: [

@@ -1,0 +1,35 @@
+public import NIOCore
+
+extension ByteBuffer {
+    /// Writes `text` as a JSON string literal, quotes included.
+    @usableFromInline
+    package mutating func writeJSONString(_ text: String) {
+        writeInteger(UInt8(ascii: "\""))
+        var needsEscape = false
+        for byte in text.utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+            needsEscape = true
+            break
+        }
+        if !needsEscape {
+            writeString(text)
+        } else {
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): writeStaticString(#"\""#)
+                case UInt8(ascii: "\\"): writeStaticString(#"\\"#)
+                case UInt8(ascii: "\n"): writeStaticString(#"\n"#)
+                case UInt8(ascii: "\r"): writeStaticString(#"\r"#)
+                case UInt8(ascii: "\t"): writeStaticString(#"\t"#)
+                case ..<0x20:
+                    writeStaticString(#"\u00"#)
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    writeInteger(hex[Int(byte >> 4)])
+                    writeInteger(hex[Int(byte & 0xF)])
+                default:
+                    writeInteger(byte)
+                }
+            }
+        }
+        writeInteger(UInt8(ascii: "\""))
+    }
+}
