@@ -38,6 +38,8 @@ package struct FlatJSONObject {
 
     private let bytes: [UInt8]
     private var index = 0
+    /// Whether the bytes were read as valid JSON before, so values are stepped over unchecked.
+    private var validated = false
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -47,11 +49,16 @@ package struct FlatJSONObject {
     }
 
     /// The members of the object that `range` of `bytes` holds (whitespace around it allowed),
-    /// with where each value lies.
-    package static func fields(of bytes: [UInt8], in range: Range<Int>? = nil) throws(Malformed) -> [String: Member] {
+    /// with where each value lies. `validated` says the range is a value an earlier read
+    /// checked (a member's ``Member/range`` or an element of ``elements(ofArrayIn:_:)``): its
+    /// values are then stepped over without being checked again.
+    package static func fields(of bytes: [UInt8], in range: Range<Int>? = nil, validated: Bool = false)
+        throws(Malformed) -> [String: Member]
+    {
         let range = range ?? bytes.indices
         var reader = FlatJSONObject(bytes)
         reader.index = range.lowerBound
+        reader.validated = validated
         let members = try reader.object()
         while reader.index < range.upperBound, let byte = reader.current, Self.isWhitespace(byte) { reader.index += 1 }
         guard reader.index == range.upperBound else { throw reader.error("text after the object") }
@@ -59,7 +66,8 @@ package struct FlatJSONObject {
     }
 
     /// Where each element of the array that `range` of `bytes` holds lies; `nil` when `range`
-    /// holds some other JSON value. The elements themselves are checked, as everything is.
+    /// holds some other JSON value. `range` must be one an earlier read checked (a member's
+    /// ``Member/range``): the elements are not checked again.
     package static func elements(ofArrayIn bytes: [UInt8], _ range: Range<Int>) throws(Malformed) -> [Range<Int>]? {
         var reader = FlatJSONObject(bytes)
         reader.index = range.lowerBound
@@ -72,8 +80,8 @@ package struct FlatJSONObject {
         while true {
             reader.skipWhitespace()
             let start = reader.index
-            guard let end = bytes.withUnsafeBytes({ JSONValidator.end(ofValueAt: start, in: $0) }),
-                end <= range.upperBound
+            guard let end = bytes.withUnsafeBytes({ JSONValidator.end(ofValidatedValueAt: start, in: $0) }),
+                end > start, end <= range.upperBound
             else { throw reader.error("expected a value") }
             elements.append(start..<end)
             reader.index = end
@@ -146,7 +154,13 @@ package struct FlatJSONObject {
         guard current != UInt8(ascii: "\"") else { return .string(try string()) }
         // Anything else is stepped over by the validator, which checks it on the way.
         let start = index
-        guard let end = bytes.withUnsafeBytes({ JSONValidator.end(ofValueAt: start, in: $0) }) else {
+        let validated = validated
+        guard
+            let end = bytes.withUnsafeBytes({
+                validated
+                    ? JSONValidator.end(ofValidatedValueAt: start, in: $0) : JSONValidator.end(ofValueAt: start, in: $0)
+            }), end > start
+        else {
             throw error("expected a value")
         }
         index = end

@@ -31,6 +31,39 @@ package struct JSONValidator {
         return validator.value(depth: 0) ? validator.index : nil
     }
 
+    /// Where the value that starts at `start` ends, for bytes this validator already found to
+    /// be valid JSON: a second reader steps over a value by its brackets and quotes alone,
+    /// without checking it again. `nil` only when the bytes end first.
+    package static func end(ofValidatedValueAt start: Int, in bytes: UnsafeRawBufferPointer) -> Int? {
+        var index = start
+        var depth = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                index += 1
+                while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                index += 1
+                if depth == 0 { return index <= bytes.count ? index : nil }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                index += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard depth > 0 else { return index }
+                depth -= 1
+                index += 1
+                if depth == 0 { return index }
+            case UInt8(ascii: ","), 0x20, 0x0A, 0x0D, 0x09:
+                if depth == 0 { return index }
+                index += 1
+            default:
+                index += 1
+            }
+        }
+        return depth == 0 && index > start ? index : nil
+    }
+
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private mutating func skipWhitespace() {

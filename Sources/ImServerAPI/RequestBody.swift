@@ -20,7 +20,8 @@ struct RequestBody {
     /// The object that `range` of `bytes` holds (the whole of them by default).
     init(bytes: [UInt8], range: Range<Int>? = nil, path: String = "") throws(APIError) {
         do {
-            fields = try FlatJSONObject.fields(of: bytes, in: range)
+            // A range is an element of a member this type read, so checked already.
+            fields = try FlatJSONObject.fields(of: bytes, in: range, validated: range != nil)
         } catch {
             throw .invalidRequest("\(path.isEmpty ? "request body" : path) is not a JSON object: \(error.detail)")
         }

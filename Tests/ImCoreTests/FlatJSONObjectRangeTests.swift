@@ -1,0 +1,58 @@
+@testable import ImCore
+import Testing
+
+@Suite("Reading a request body's members where they lie")
+struct FlatJSONObjectRangeTests {
+    private static let text = #" {"from":"bob", "to" : ["a","b\"]c", "\u00e9"], "data": {"k":[1,{"x":"}"}],"e":""}, "n":null} "#
+    private let bytes = Array(Self.text.utf8)
+
+    private func slice(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    @Test("each member's range holds its value's text exactly")
+    func ranges() throws {
+        let fields = try FlatJSONObject.fields(of: bytes)
+        #expect(try fields["from"].map { slice($0.range) } == #""bob""#)
+        #expect(try fields["to"].map { slice($0.range) } == #"["a","b\"]c", "\u00e9"]"#)
+        #expect(try fields["data"].map { slice($0.range) } == #"{"k":[1,{"x":"}"}],"e":""}"#)
+        #expect(fields["n"]?.value == .null)
+        #expect(fields["from"]?.value == .string("bob"))
+    }
+
+    @Test("an array member's elements, and the strings among them")
+    func elements() throws {
+        let fields = try FlatJSONObject.fields(of: bytes)
+        let to = try #require(fields["to"])
+        let elements = try #require(try FlatJSONObject.elements(ofArrayIn: bytes, to.range))
+        #expect(try elements.map { try FlatJSONObject.string(in: bytes, $0) } == ["a", "b\"]c", "é"])
+        let data = try #require(fields["data"])
+        #expect(try FlatJSONObject.elements(ofArrayIn: bytes, data.range) == nil, "an object is not an array")
+        #expect(try FlatJSONObject.string(in: bytes, data.range) == nil)
+        let inner = try FlatJSONObject.fields(of: bytes, in: data.range, validated: true)
+        #expect(inner["e"]?.value == .string(""))
+        #expect(try inner["k"].map { slice($0.range) } == #"[1,{"x":"}"}]"#)
+    }
+
+    @Test(
+        "stepping over checked JSON by brackets and quotes ends where the validator ends",
+        arguments: [
+            #"{"a":[1,2,{"b":"]}"}],"c":"\\"}"#, #"[]"#, #"[[[]],{}]"#, #""x\"y\\""#, "-12.5e+3", "true", "null",
+            #"{"s":"{[,"}"#, #"[" ",1 , 2]"#, "0",
+        ])
+    func validatedSkimAgrees(_ value: String) {
+        for tail in ["", ",1", " ]", "}"] {
+            let bytes = Array((value + tail).utf8)
+            let checked = bytes.withUnsafeBytes { JSONValidator.end(ofValueAt: 0, in: $0) }
+            let skimmed = bytes.withUnsafeBytes { JSONValidator.end(ofValidatedValueAt: 0, in: $0) }
+            #expect(checked == value.utf8.count, "\(value + tail)")
+            #expect(skimmed == checked, "\(value + tail)")
+        }
+    }
+
+    @Test("values of a range not read before are still checked")
+    func unvalidatedRangeIsChecked() {
+        let bad = Array(#"{"a":[1,}"#.utf8)
+        #expect(throws: FlatJSONObject.Malformed.self) { try FlatJSONObject.fields(of: bad) }
+        let item = Array(#"[{"a":tru}]"#.utf8)
+        #expect(throws: FlatJSONObject.Malformed.self) { try FlatJSONObject.fields(of: item, in: 1..<10) }
+    }
+}
