@@ -38,6 +38,8 @@ struct FleetSpec: Sendable, Codable {
     var concurrency: Int
     /// Mint requests in flight at once.
     var mintConcurrency: Int
+    /// Connect URLs minted per request (1: one `POST /v1/connect-url` each).
+    var mintBatch = 1
     /// Seconds to wait for `ready` after the upgrade.
     var readyTimeout: Double
     /// Event loop threads.

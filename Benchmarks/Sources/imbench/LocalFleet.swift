@@ -23,13 +23,35 @@ final class LocalFleet: Fleet {
     func mint() async throws -> MintReport {
         let spec = self.spec
         let start = MonotonicClock.now()
-        let outcome = await api.forEach(count: spec.count, concurrency: spec.mintConcurrency, group: group) {
-            session, offset in
-            let index = spec.first + offset
-            let url = try await session.connectURL(for: spec.name(of: index), node: index)
-            self.urls.withLock { $0[offset] = url }
-            self.minted.add(1, ordering: .relaxed)
+        guard spec.mintBatch > 1 else {
+            let outcome = await api.forEach(count: spec.count, concurrency: spec.mintConcurrency, group: group) {
+                session, offset in
+                let index = spec.first + offset
+                let url = try await session.connectURL(for: spec.name(of: index), node: index)
+                self.urls.withLock { $0[offset] = url }
+                self.minted.add(1, ordering: .relaxed)
+            }
+            return MintReport(outcome: outcome, start: start, end: MonotonicClock.now())
         }
+        // Each request mints the URLs of up to mintBatch members of one node (member g's node
+        // is g % nodes): request r covers node r % nodes, members in its slice of that node's.
+        let nodes = spec.apis.count
+        let chunks = (0..<nodes).flatMap { node in
+            let members = stride(from: 0, to: spec.count, by: 1).filter { (spec.first + $0) % nodes == node }
+            return stride(from: 0, to: members.count, by: spec.mintBatch).map {
+                (node, Array(members[$0..<min($0 + spec.mintBatch, members.count)]))
+            }
+        }
+        var outcome = await api.forEach(count: chunks.count, concurrency: spec.mintConcurrency, group: group) {
+            session, chunk in
+            let (node, offsets) = chunks[chunk]
+            let urls = try await session.connectURLs(for: offsets.map { spec.name(of: spec.first + $0) }, node: node)
+            self.urls.withLock { for (offset, url) in zip(offsets, urls) { $0[offset] = url } }
+            self.minted.add(urls.count, ordering: .relaxed)
+        }
+        // forEach counted requests; count URLs.
+        let failedURLs = spec.count - minted.load(ordering: .relaxed)
+        outcome.ok = spec.count - failedURLs
         return MintReport(outcome: outcome, start: start, end: MonotonicClock.now())
     }
 

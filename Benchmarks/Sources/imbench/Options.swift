@@ -25,6 +25,8 @@ struct ClientOptions: ParsableArguments {
     var concurrency = 256
     @Option(help: "connect-url requests in flight at once (per process).")
     var mintConcurrency = 32
+    @Option(help: "Connect URLs per request: 1 uses POST /v1/connect-url, more POST /v1/connect-urls (at most 1000).")
+    var mintBatch = 1
     @Option(help: "Split the clients over this many worker processes (each may open up to the file limit).")
     var workers = 0
     @Option(help: "Event loop threads per process (default: cores, or 1 per worker).")
@@ -44,12 +46,15 @@ struct ClientOptions: ParsableArguments {
         guard workers >= 0, concurrency > 0, mintConcurrency > 0 else {
             throw BenchError.invalidArgument("--workers, --concurrency and --mint-concurrency must be positive")
         }
+        guard (1...1000).contains(mintBatch) else {
+            throw BenchError.invalidArgument("--mint-batch must be from 1 to 1000")
+        }
         let sources = try sourceAddresses.map { try SourceAddresses(parsing: $0) } ?? .none
         let defaultThreads = workers > 1 ? 1 : System.coreCount
         return FleetSpec(
             apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
             first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
-            mintConcurrency: mintConcurrency, readyTimeout: readyTimeout,
+            mintConcurrency: mintConcurrency, mintBatch: mintBatch, readyTimeout: readyTimeout,
             threads: threads ?? defaultThreads)
     }
 

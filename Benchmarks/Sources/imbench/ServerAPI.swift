@@ -17,6 +17,14 @@ struct ServerAPI: Sendable {
         var url: String
     }
 
+    private struct ConnectURLs: Decodable {
+        struct Item: Decodable {
+            var url: String?
+        }
+
+        var urls: [Item]
+    }
+
     /// A reusable set of connections, one per node, for one task.
     final class Session {
         let api: ServerAPI
@@ -57,6 +65,22 @@ struct ServerAPI: Sendable {
                 throw BenchError.server("connect-url: HTTP \(reply.status) \(reply.text.prefix(120))")
             }
             return try JSONDecoder().decode(ConnectURL.self, from: Data(reply.body.readableBytesView)).url
+        }
+
+        /// `POST /v1/connect-urls` for `clients` on node `node`: their URLs, in order; throws if
+        /// any was refused.
+        func connectURLs(for clients: [String], node: Int) async throws -> [String] {
+            let items = clients.map { #"{"client":\#(jsonString($0))}"# }.joined(separator: ",")
+            let reply = try await request(node: node, .POST, "/v1/connect-urls", json: #"{"clients":[\#(items)]}"#)
+            guard reply.isSuccess else {
+                throw BenchError.server("connect-urls: HTTP \(reply.status) \(reply.text.prefix(120))")
+            }
+            let urls = try JSONDecoder().decode(ConnectURLs.self, from: Data(reply.body.readableBytesView)).urls
+            let minted = urls.compactMap(\.url)
+            guard minted.count == clients.count else {
+                throw BenchError.server("connect-urls: \(clients.count - minted.count) refused: \(reply.text.prefix(200))")
+            }
+            return minted
         }
 
         /// `POST /v1/clients/{client}/join` with one channel.
