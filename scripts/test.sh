@@ -5,7 +5,8 @@
 # Then builds and tests Examples/CustomBackplane, a plugin package outside the main package,
 # so the public plugin API cannot break unnoticed, and Benchmarks, the package of the load
 # generator imbench (kept out of the main package so downstream packages do not resolve its
-# dependencies).
+# dependencies). Last, the real-browser suite (scripts/browser-tests.py) drives the demo chat
+# and /imclient.js in headless Chromium.
 # Arguments are passed to `swift test` of the main package, and then only its tests run
 # (e.g. scripts/test.sh --filter MessagingTests).
 set -euo pipefail
@@ -25,4 +26,6 @@ if [[ $# -eq 0 ]]; then
     swift build --build-tests
     swift test --skip-build
   )
+  # The demo chat and /imclient.js in headless Chromium; screenshots in .build/browser-artifacts.
+  /usr/bin/python3 scripts/browser-tests.py "$(swift build --show-bin-path)/imserver"
 fi

@@ -8,6 +8,7 @@ enum DemoPage {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>ImServer demo chat</title>
+        <link rel="icon" href="data:,">
         <style>
           :root { --bg: #f4f5f8; --card: #ffffff; --text: #1d2230; --muted: #6b7285; --line: #e3e6ee;
             --accent: #4f6cf7; --accent-soft: #e8ecff; --private: #a451d6; --private-soft: #f5eafc; --ok: #1f9d55; --warn: #d97706; --bad: #dc2626; }
@@ -55,11 +56,21 @@ enum DemoPage {
           form.composer { display: flex; gap: 8px; padding: 12px 16px; background: var(--card); border-top: 1px solid var(--line); align-items: center; } form.composer input { flex: 1; }
           .target { font-size: 12px; padding: 4px 10px; border-radius: 999px; background: var(--accent-soft); color: var(--accent); white-space: nowrap; cursor: pointer; max-width: 40%; overflow: hidden; text-overflow: ellipsis; }
           .target.private { background: var(--private-soft); color: var(--private); }
+          .stale .who .dot { background: var(--muted); } .stale .who { color: var(--muted); }
+          .msg.broadcast { border-left: 3px solid var(--warn); }
+          .tag.broadcast { color: var(--warn); }
+          #count { font-size: 11px; color: var(--muted); min-width: 5ch; text-align: right; } #count.over { color: var(--bad); font-weight: 700; }
+          #ended { align-self: center; text-align: center; padding: 10px; }
           @media (max-width: 640px) {
             #chat { flex-direction: column; }
-            aside { width: auto; border-right: 0; border-bottom: 1px solid var(--line); max-height: 96px; display: flex; flex-wrap: wrap; gap: 2px; padding: 6px; }
+            aside { width: auto; border-right: 0; border-bottom: 1px solid var(--line); max-height: 30vh; padding: 6px; }
             aside h3 { display: none; }
+            #users { display: flex; gap: 4px; overflow-x: auto; flex-wrap: nowrap; }
+            .who { flex: none; max-width: 60vw; }
             .msg { max-width: 92%; }
+            header h1 { font-size: 14px; }
+            .pill { max-width: 50vw; }
+            #count { display: none; }
           }
         </style>
         </head>
@@ -72,9 +83,9 @@ enum DemoPage {
         </header>
         <section id="login">
           <h2>Join the chat</h2>
-          <p>Pick a name. Open a second tab with another name to chat with yourself.</p>
+          <p>Pick a name (up to 32 bytes). Open a second tab with another name to chat with yourself.</p>
           <form id="loginForm">
-            <input id="name" placeholder="alice" autocomplete="off" maxlength="64" required>
+            <input id="name" placeholder="alice" autocomplete="off" maxlength="32" dir="auto" required>
             <button type="submit">Join</button>
           </form>
           <div id="loginError" class="error"></div>
@@ -85,8 +96,9 @@ enum DemoPage {
             <div id="log"></div>
             <form class="composer" id="composer">
               <span id="target" class="target" title="Click to go back to the room"></span>
-              <input id="text" placeholder="Write a message" autocomplete="off" maxlength="2000">
-              <button type="submit">Send</button>
+              <input id="text" placeholder="Write a message" autocomplete="off" dir="auto">
+              <span id="count"></span>
+              <button id="send" type="submit">Send</button>
             </form>
           </main>
         </div>
@@ -113,11 +125,16 @@ enum DemoPage {
           function time(ts) {
             return new Date(typeof ts === 'number' ? ts : Date.now()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
           }
-          function scrollDown(force) {
+          const MAX_TEXT = 2000;      // characters a message may have (the demo endpoints refuse more)
+          // Appends `node` to the log; follows it down if the reader was at the bottom before
+          // (measured before the node is added, so a tall message still scrolls into view).
+          function append(node, force) {
             const log = $('log');
-            if (force || log.scrollHeight - log.scrollTop - log.clientHeight < 80) log.scrollTop = log.scrollHeight;
+            const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+            log.appendChild(node);
+            if (force || atBottom) log.scrollTop = log.scrollHeight;
           }
-          function note(text, bad) { $('log').appendChild(el('div', bad ? 'note bad' : 'note', text)); scrollDown(false); }
+          function note(text, bad) { append(el('div', bad ? 'note bad' : 'note', text), false); }
           const textOf = (data) => (data && typeof data.text === 'string' ? data.text : JSON.stringify(data));
           function setStatus(text, state) {
             $('statusText').textContent = text;
@@ -132,17 +149,20 @@ enum DemoPage {
           }
           const login = (name) => api('GET', '/demo/login?user=' + encodeURIComponent(name));
 
-          // One log entry: { id, from, to, text, ts, priv, mine }
+          // One log entry: { id, from, to, text, ts, priv, broadcast, mine }
           function addMessage(m) {
             if (m.id && shown.has(m.id)) return;
             if (m.id) shown.add(m.id);
-            const box = el('div', 'msg' + (m.mine ? ' mine' : '') + (m.priv ? ' private' : ''));
+            const box = el('div', 'msg' + (m.mine ? ' mine' : '') + (m.priv ? ' private' : '') + (m.broadcast ? ' broadcast' : ''));
             const meta = el('div', 'meta');
             if (m.priv) meta.appendChild(el('span', 'tag', 'private'));
+            if (m.broadcast) meta.appendChild(el('span', 'tag broadcast', 'to everyone'));
             meta.appendChild(el('span', 'from', m.mine ? (m.priv ? 'you \u2192 ' + m.to : 'you') : m.from));
             meta.appendChild(el('span', '', time(m.ts)));
             box.appendChild(meta);
-            box.appendChild(el('div', 'body', m.text));
+            const body = el('div', 'body', m.text);
+            body.dir = 'auto';
+            box.appendChild(body);
             if (m.mine && m.priv && m.id) {
               const ticks = el('div', 'ticks', 'sent');
               box.appendChild(ticks);
@@ -151,8 +171,7 @@ enum DemoPage {
               for (const r of early.get(m.id) || []) applyReceipt(r);
               early.delete(m.id);
             }
-            $('log').appendChild(box);
-            scrollDown(m.mine);
+            append(box, m.mine);
           }
           function applyReceipt(r) {
             const entry = sent.get(r.id);
@@ -208,16 +227,33 @@ enum DemoPage {
 
           function onMessage(msg) {
             const data = msg.data;
-            if (msg.from === 'system') {
-              if (data && typeof data.user === 'string' && (data.event === 'online' || data.event === 'offline')) {
-                if (data.event === 'online') online.add(data.user); else online.delete(data.user);
-                renderUsers();
-                if (data.user !== me) note(data.user + (data.event === 'online' ? ' is online' : ' went offline'));
-              }
+            // Presence announcements: from `system` to the demo's room (a name users cannot take).
+            if (msg.from === 'system' && msg.kind === 'channel' && data && typeof data.user === 'string'
+                && (data.event === 'online' || data.event === 'offline')) {
+              if (data.event === 'online') online.add(data.user); else online.delete(data.user);
+              renderUsers();
+              if (data.user !== me) note(data.user + (data.event === 'online' ? ' is online' : ' went offline'));
               return;
             }
-            if (msg.chan !== undefined && msg.chan !== ROOM) return;
-            addMessage({ id: msg.id, from: msg.from, text: textOf(data), ts: msg.ts, priv: msg.chan === undefined, mine: msg.from === me && msg.chan !== undefined });
+            if (msg.kind === 'channel' && msg.chan !== ROOM) return;
+            addMessage({ id: msg.id, from: msg.from, text: textOf(data), ts: msg.ts, priv: msg.kind === 'direct',
+              broadcast: msg.kind === 'broadcast', mine: msg.from === me && msg.kind === 'channel' });
+          }
+          // Shows whether the lists can be trusted: grey while the connection is down.
+          function setLive(live) { $('users').classList.toggle('stale', !live); }
+          function ended(reason) {
+            // Forced offline (4003): stop sending, say so, offer to log in again.
+            $('text').disabled = true;
+            $('send').disabled = true;
+            setLive(false);
+            const box = el('div', 'note bad');
+            box.id = 'ended';
+            box.appendChild(el('div', '', 'You were disconnected by the server (' + reason + '). Nothing you type is sent.'));
+            const again = el('button', '', 'Log in again');
+            again.type = 'button';
+            again.onclick = () => { const name = me; logout(); start(name); };
+            box.appendChild(again);
+            append(box, true);
           }
 
           async function start(name) {
@@ -235,18 +271,22 @@ enum DemoPage {
             document.title = me + ' \u2013 ImServer demo';
             online.add(me);
             select(null);
+            $('text').disabled = false;
+            $('send').disabled = false;
             const c = new ImClient({
               getURL: async () => {
                 if (firstURL) { const url = firstURL; firstURL = null; return url; }
                 return (await login(me)).url;
               },
-              onStatus: (text) => { if (client === c) setStatus(text, c.connected ? 'online' : (c.stopped ? 'offline' : 'pending')); },
+              onStatus: (text) => {
+                if (client !== c) return;
+                setStatus(text, c.connected ? 'online' : (c.stopped ? 'offline' : 'pending'));
+                setLive(c.connected);
+              },
               onReady: () => { if (client === c) refreshOnline(); },
               onMessage: (msg) => { if (client === c) onMessage(msg); },
               onReceipt: (r) => { if (client === c) applyReceipt(r); },
-              onClose: (code, reason) => {
-                if (client === c && code === 4003) note('disconnected by the server: ' + (reason || code), true);
-              },
+              onClose: (code, reason) => { if (client === c && code === 4003) ended(reason || 'forced offline'); },
             });
             client = c;
             c.connect();
@@ -257,7 +297,7 @@ enum DemoPage {
             const name = $('name').value.trim();
             if (name) start(name);
           };
-          $('logout').onclick = () => {
+          function logout() {
             if (client) client.close();
             client = null; me = null; target = null;
             online.clear(); shown.clear(); sent.clear(); early.clear();
@@ -267,27 +307,43 @@ enum DemoPage {
             $('login').classList.remove('hidden');
             setStatus('not connected', 'offline');
             document.title = 'ImServer demo chat';
-          };
+            outbox = Promise.resolve();
+          }
+          $('logout').onclick = logout;
           $('target').onclick = () => select(null);
-          $('composer').onsubmit = async (event) => {
+          // Sends go out one after another, in the order typed: a request starts only once the
+          // one before it was answered, so the room gets a quick burst in order too.
+          let outbox = Promise.resolve();
+          function countLength() {
+            const length = [...$('text').value].length;
+            $('count').textContent = length > MAX_TEXT - 200 ? length + '/' + MAX_TEXT : '';
+            $('count').className = length > MAX_TEXT ? 'over' : '';
+          }
+          $('text').oninput = countLength;
+          $('composer').onsubmit = (event) => {
             event.preventDefault();
             const input = $('text');
             const text = input.value.trim();
-            if (!text || !me) return;
+            if (!text || !me || !client || client.stopped) return;
+            if ([...text].length > MAX_TEXT) { note('not sent: a message has at most ' + MAX_TEXT + ' characters', true); return; }
             input.value = '';
-            const to = target;
-            try {
-              if (to === null) {
-                const res = await api('POST', '/demo/room', { from: me, text });
-                addMessage({ id: res.id, from: me, text, ts: Date.now(), mine: true });
-              } else {
-                const res = await api('POST', '/demo/send', { from: me, to, text });
-                addMessage({ id: res.id, from: me, to, text, ts: Date.now(), priv: true, mine: true, offline: res.offline });
+            countLength();
+            const to = target, from = me, session = client;
+            outbox = outbox.then(async () => {
+              if (client !== session) return;
+              try {
+                if (to === null) {
+                  const res = await api('POST', '/demo/room', { from, text });
+                  addMessage({ id: res.id, from, text, ts: Date.now(), mine: true });
+                } else {
+                  const res = await api('POST', '/demo/send', { from, to, text });
+                  addMessage({ id: res.id, from, to, text, ts: Date.now(), priv: true, mine: true, offline: res.offline });
+                }
+              } catch (err) {
+                const shown = text.length > 40 ? text.slice(0, 40) + '\u2026' : text;
+                note('not sent: \u201c' + shown + '\u201d (' + err.message + ')', true);
               }
-            } catch (err) {
-              note('not sent: ' + err.message, true);
-              if (!input.value) input.value = text;
-            }
+            });
           };
           try { $('name').value = sessionStorage.getItem('imdemo.user') || ''; } catch (err) { /* ignore */ }
           $('name').focus();

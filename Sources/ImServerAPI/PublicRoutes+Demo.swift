@@ -20,8 +20,11 @@ extension PublicRoutes {
         }
         add(.GET, "/demo/login", guardedBy: demoGuard) { request in
             guard let name = request.query["user"], let user = try? ClientID(validating: name),
-                name.utf8.count <= 32
-            else { return .error(.badRequest, "user must be 1 to 32 bytes") }
+                name.utf8.count <= DemoLimits.nameBytes
+            else { return .error(.badRequest, "user must be 1 to \(DemoLimits.nameBytes) bytes") }
+            guard name != DemoLimits.announcer.rawValue else {
+                return .error(.badRequest, "the name '\(name)' is reserved for the demo's announcements")
+            }
             do {
                 try await helper.join(user, channels: [lobby])
                 let url = try await helper.connectURL(for: user, meta: "demo")
@@ -42,6 +45,7 @@ extension PublicRoutes {
             guard let body = try? JSONDecoder().decode(DemoSend.self, from: Data(request.body.readableBytesView)),
                 let from = try? ClientID(validating: body.from), let to = try? ClientID(validating: body.to)
             else { return .error(.badRequest, #"expected {"from":…,"to":…,"text":…}"#) }
+            if let refusal = DemoLimits.refusal(of: body.text) { return refusal }
             do {
                 let result = try await helper.send(
                     try JSONPayload(encoding: ["text": body.text]), from: from, to: [to],
@@ -55,6 +59,7 @@ extension PublicRoutes {
             guard let body = try? JSONDecoder().decode(DemoRoom.self, from: Data(request.body.readableBytesView)),
                 let from = try? ClientID(validating: body.from)
             else { return .error(.badRequest, #"expected {"from":…,"text":…}"#) }
+            if let refusal = DemoLimits.refusal(of: body.text) { return refusal }
             do {
                 let id = try await helper.send(
                     try JSONPayload(encoding: ["text": body.text]), from: from,
@@ -67,21 +72,44 @@ extension PublicRoutes {
     }
 }
 
-/// Tells every demo page who came online or went offline, as broadcasts from `system`.
+/// Tells every demo page who came online or went offline: messages from `system` to the
+/// demo's room, so only the demo's users get them (not every client of the node).
 public struct DemoAnnouncer: Service {
     let helper: ImHelper
+    let lobby: String
 
-    /// An announcer using `helper`.
-    public init(helper: ImHelper) { self.helper = helper }
+    /// An announcer using `helper`, announcing in `lobby` (the room of ``PublicRoutes/addDemo(helper:lobby:loopbackOnly:)``).
+    public init(helper: ImHelper, lobby: String = "lobby") {
+        self.helper = helper
+        self.lobby = lobby
+    }
 
     public func run() async throws {
         let events = try await helper.events()
         await cancelWhenGracefulShutdown {
             for await event in events {
                 let payload = try? JSONPayload(encoding: ["event": event.kind.name, "user": event.client.rawValue])
-                if let payload { _ = try? await helper.broadcast(payload) }
+                if let payload { _ = try? await helper.send(payload, from: DemoLimits.announcer, toChannel: lobby) }
             }
         }
+    }
+}
+
+/// What the demo accepts.
+enum DemoLimits {
+    /// The longest user name, in UTF-8 bytes.
+    static let nameBytes = 32
+    /// The most characters a message may have.
+    static let textCharacters = 2000
+    /// Who announces presence in the room; no user may take the name.
+    static let announcer: ClientID = "system"
+
+    /// A 400 for a message text that is empty or too long, or `nil` when it is fine.
+    static func refusal(of text: String) -> PublicResponse? {
+        guard !text.isEmpty, text.count <= textCharacters else {
+            return .error(.badRequest, "a message has 1 to \(textCharacters) characters (this one has \(text.count))")
+        }
+        return nil
     }
 }
 

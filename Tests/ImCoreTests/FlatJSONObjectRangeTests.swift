@@ -3,7 +3,8 @@ import Testing
 
 @Suite("Reading a request body's members where they lie")
 struct FlatJSONObjectRangeTests {
-    private static let text = #" {"from":"bob", "to" : ["a","b\"]c", "\u00e9"], "data": {"k":[1,{"x":"}"}],"e":""}, "n":null} "#
+    private static let text =
+        #" {"from":"bob", "to" : ["a","b\"]c", "\u00e9"], "data": {"k":[1,{"x":"}"}],"e":""}, "n":null} "#
     private let bytes = Array(Self.text.utf8)
 
     private func slice(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }

@@ -78,7 +78,8 @@ struct ServerAPI: Sendable {
             let urls = try JSONDecoder().decode(ConnectURLs.self, from: Data(reply.body.readableBytesView)).urls
             let minted = urls.compactMap(\.url)
             guard minted.count == clients.count else {
-                throw BenchError.server("connect-urls: \(clients.count - minted.count) refused: \(reply.text.prefix(200))")
+                throw BenchError.server(
+                    "connect-urls: \(clients.count - minted.count) refused: \(reply.text.prefix(200))")
             }
             return minted
         }

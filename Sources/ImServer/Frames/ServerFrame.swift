@@ -52,9 +52,10 @@ public struct ServerFrame: Sendable {
         return ServerFrame(bytes: buffer)
     }
 
-    /// `{"type":"message","id":…,"from":…,"chan":…,"data":…,"ts":…,"receipt":true}`.
+    /// `{"type":"message","id":…,"from":…,"chan":…,"data":…,"ts":…,"receipt":true}`, with
+    /// `"broadcast":true` instead of `chan` for a message to everyone.
     public static func message(
-        _ message: Message, wantsReceipt: Bool = false,
+        _ message: Message, wantsReceipt: Bool = false, isBroadcast: Bool = false,
         allocator: ByteBufferAllocator = ByteBufferAllocator()
     ) -> ServerFrame {
         ServerFrame(allocator: allocator, capacity: 96 + message.data.readableBytes) { buffer in
@@ -65,6 +66,8 @@ public struct ServerFrame: Sendable {
             if let channel = message.channel {
                 buffer.writeStaticString(#","chan":"#)
                 buffer.writeJSONString(channel)
+            } else if isBroadcast {
+                buffer.writeStaticString(#","broadcast":true"#)
             }
             buffer.writeStaticString(#","data":"#)
             buffer.writeImmutableBuffer(message.data)

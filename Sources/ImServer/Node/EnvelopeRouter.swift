@@ -48,7 +48,7 @@ final class EnvelopeRouter: Sendable {
             fanOut(ServerFrame.message(message)) { shard, frame in shard.deliver(frame, toChannel: channel) }
         case .broadcast(let message):
             stats.count(envelope: "broadcast")
-            fanOut(ServerFrame.message(message)) { shard, frame in shard.broadcast(frame) }
+            fanOut(ServerFrame.message(message, isBroadcast: true)) { shard, frame in shard.broadcast(frame) }
         case .receipt(let receipt):
             stats.count(envelope: "receipt")
             let frame = ServerFrame.receipt(receipt)

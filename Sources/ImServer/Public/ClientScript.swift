@@ -13,11 +13,16 @@ enum ClientScript {
           const FINAL_CODES = [4003]; // closed by the server for good: do not reconnect
 
           function noop() {}
+          function describe(value) {
+            const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+            return text.length > 80 ? text.slice(0, 80) + '...' : text;
+          }
 
           class ImClient {
             /**
              * options.getURL: async () => "ws://host/ws?token=..." (called for every connect; tokens are single use)
-             * options.onMessage(msg), onReceipt(r), onReady(info), onClose(code, reason), onStatus(text): optional
+             * options.onMessage(msg), onReceipt(r), onReady(info), onClose(code, reason), onStatus(text): optional.
+             * msg.kind is "channel" (msg.chan names it), "broadcast" (to everyone) or "direct" (to this user).
              */
             constructor(options) {
               if (!options || typeof options.getURL !== 'function') {
@@ -79,6 +84,12 @@ enum ClientScript {
               }
               this._connecting = false;
               if (this.stopped) return;
+              if (typeof url !== 'string' || !/^wss?:\/\/[^\s]+$/i.test(url)) {
+                // A failed back-end call often yields undefined or an error body: do not open that.
+                this._status('getURL did not return a ws:// or wss:// URL (got ' + describe(url) + ')');
+                this._scheduleRetry();
+                return;
+              }
               let ws;
               try {
                 ws = new WebSocket(url);
@@ -114,6 +125,7 @@ enum ClientScript {
                   this._call('onReady', frame);
                   break;
                 case 'message':
+                  frame.kind = typeof frame.chan === 'string' ? 'channel' : (frame.broadcast === true ? 'broadcast' : 'direct');
                   this._call('onMessage', frame);
                   if (frame.receipt === true && typeof frame.id === 'string') this._send(ws, { type: 'ack', id: frame.id });
                   break;
@@ -145,12 +157,14 @@ enum ClientScript {
               this._scheduleRetry();
             }
 
+            /** Retries after a jittered backoff; the status keeps the reason just reported. */
             _scheduleRetry() {
               this._clearRetry();
               const base = Math.min(MAX_DELAY, MIN_DELAY * Math.pow(2, this._attempt));
               const delay = Math.round(base / 2 + Math.random() * base / 2); // "equal jitter"
               this._attempt = Math.min(this._attempt + 1, 30);
-              this._status('reconnecting in ' + (delay / 1000).toFixed(1) + ' s');
+              const why = this._lastStatus ? this._lastStatus + '; ' : '';
+              this._status(why + 'reconnecting in ' + (delay / 1000).toFixed(1) + ' s');
               this._retryTimer = setTimeout(() => this._retryNow(), delay);
             }
 
@@ -183,7 +197,10 @@ enum ClientScript {
               if (ws === this.ws && ws.readyState === 1) ws.send(JSON.stringify(frame));
             }
 
-            _status(text) { this._call('onStatus', text); }
+            _status(text) {
+              this._lastStatus = /reconnecting in/.test(text) ? this._lastStatus : text;
+              this._call('onStatus', text);
+            }
 
             _call(name, ...args) {
               const fn = this.options[name];

@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""The real-browser suite: the demo chat and /imclient.js in headless Chromium.
+
+Usage: scripts/browser-tests.py [path/to/imserver]   (default .build/debug/imserver)
+Needs: chromium, chromium-driver, python3-selenium (scripts/install-deps.sh --test installs
+them). Starts its own `imserver --demo` on free loopback ports (memory backplane, API without
+a key on loopback), drives pages in headless Chromium, and fails on any failed check or any
+console error. Screenshots go to .build/browser-artifacts/ (not committed).
+
+Checks: two users log in; room and private messages both ways, with receipts; a burst of 20
+messages typed quickly arrives in order for the sender and the room; a broadcast is labelled
+as one; a tall message scrolls into view for a reader at the bottom; the name `system` is
+refused; a getURL that returns no URL gets a clear status instead of a loop; a user forced
+offline (4003) sees it, cannot send, and can log in again; the node restarted under two open
+pages: both come back by themselves; a phone-width page (390 px) shows the user list in one
+row.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "imserver")
+ARTIFACTS = os.path.join(ROOT, ".build", "browser-artifacts")
+TIMEOUT = 15
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+PUBLIC, API = free_port(), free_port()
+BASE = "http://127.0.0.1:%d/" % PUBLIC
+
+
+class Node:
+    """One `imserver --demo` process on fixed ports, restartable."""
+
+    def __init__(self):
+        self.process = None
+        self.log = open(os.path.join(ARTIFACTS, "imserver.log"), "ab")
+
+    def start(self):
+        env = dict(os.environ, IM_TOKEN_SECRET="browser-tests-secret-0123456789abcdef", IM_LOG_LEVEL="warning")
+        self.process = subprocess.Popen(
+            [SERVER, "--demo", "--listen", "127.0.0.1:%d" % PUBLIC, "--api-listen", "127.0.0.1:%d" % API],
+            env=env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/health" % PUBLIC, timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("imserver did not start (see %s)" % self.log.name)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+def api(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request("http://127.0.0.1:%d/v1/%s" % (API, path), data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def browser(width=1100, height=700):
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=%d,%d" % (width, height)):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.path.exists(path):
+            options.binary_location = path
+    if os.path.exists("/usr/bin/chromedriver"):
+        return webdriver.Chrome(options=options, service=ChromeService(executable_path="/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options)
+
+
+def until(driver, condition, what):
+    try:
+        WebDriverWait(driver, TIMEOUT, poll_frequency=0.05).until(lambda d: condition(d))
+    except Exception:
+        shot(driver, "failed")
+        raise AssertionError("timed out waiting for: " + what)
+
+
+def text_of(driver, element):
+    return driver.find_element(By.ID, element).text
+
+
+def status(driver):
+    return text_of(driver, "statusText")
+
+
+def login(driver, name):
+    driver.get(BASE)
+    field = driver.find_element(By.ID, "name")
+    field.clear()
+    field.send_keys(name)
+    driver.find_element(By.ID, "loginForm").submit()
+    until(driver, lambda d: "online as " + name in status(d), name + " online")
+
+
+def send(driver, text):
+    box = driver.find_element(By.ID, "text")
+    box.send_keys(text + Keys.ENTER)
+
+
+def pick(driver, user):
+    """Selects `user` (a private target), or the room when None."""
+    if user is None:
+        driver.find_element(By.CSS_SELECTOR, "#users .room").click()
+        return
+    until(driver, lambda d: any(row.text.strip() == user for row in d.find_elements(By.CSS_SELECTOR, "#users .who")),
+          user + " listed")
+    for row in driver.find_elements(By.CSS_SELECTOR, "#users .who"):
+        if row.text.strip() == user:
+            row.click()
+            return
+
+
+def bodies(driver):
+    return [node.text for node in driver.find_elements(By.CSS_SELECTOR, "#log .msg .body")]
+
+
+def shot(driver, name):
+    driver.save_screenshot(os.path.join(ARTIFACTS, "%s-%s.png" % (getattr(driver, "label", "page"), name)))
+
+
+def console_errors(driver, expected=()):
+    """The page's console errors since the last call, less those containing an `expected` text."""
+    return [entry for entry in driver.get_log("browser")
+            if entry.get("level") == "SEVERE" and not any(text in entry.get("message", "") for text in expected)]
+
+
+def check(condition, what):
+    if not condition:
+        raise AssertionError(what)
+    print("ok -", what)
+
+
+def main():
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    node = Node()
+    node.start()
+    pages = []
+    try:
+        alice, bob = browser(), browser()
+        alice.label, bob.label = "alice", "bob"
+        pages += [alice, bob]
+        login(alice, "alice")
+        login(bob, "bob")
+        check(True, "two users log in")
+
+        send(alice, "hello room from alice")
+        until(bob, lambda d: "hello room from alice" in bodies(d), "bob gets alice's room message")
+        send(bob, "hello back from bob")
+        until(alice, lambda d: "hello back from bob" in bodies(d), "alice gets bob's room message")
+        check(True, "room messages both ways")
+
+        pick(alice, "bob")
+        send(alice, "psst bob")
+        until(bob, lambda d: "psst bob" in bodies(d), "bob gets the private message")
+        until(alice, lambda d: "acked" in text_of(d, "log"), "alice sees bob's ack")
+        pick(bob, "alice")
+        send(bob, "psst alice")
+        until(alice, lambda d: "psst alice" in bodies(d), "alice gets the private message")
+        until(bob, lambda d: "acked" in text_of(d, "log"), "bob sees alice's ack")
+        check(True, "private messages both ways, with receipts")
+
+        pick(alice, None)
+        burst = ["burst %02d" % n for n in range(20)]
+        # Typed faster than any network answers: every submit happens before the first send
+        # is answered.
+        alice.execute_script("""
+            // Counts the sends in flight at once: on a slow network, two in flight may be
+            // answered (and delivered) out of order.
+            const original = window.fetch;
+            window.inFlight = 0; window.mostInFlight = 0;
+            window.fetch = async (...args) => {
+              const send = String(args[0]).includes('/demo/room');
+              if (send) { window.inFlight += 1; window.mostInFlight = Math.max(window.mostInFlight, window.inFlight); }
+              try { return await original(...args); } finally { if (send) window.inFlight -= 1; }
+            };
+            const box = document.getElementById('text'), form = document.getElementById('composer');
+            for (const text of arguments[0]) { box.value = text; form.requestSubmit(); }""", burst)
+        for page in (alice, bob):
+            until(page, lambda d: all(text in bodies(d) for text in burst), "the burst arrives")
+            seen = [text for text in bodies(page) if text.startswith("burst ")]
+            check(seen == burst, "a burst of 20 keeps its order for " + page.label)
+        most = alice.execute_script("return window.mostInFlight")
+        check(most == 1, "a burst is sent one message at a time (most in flight: %s)" % most)
+
+        api("POST", "broadcasts", {"data": {"text": "maintenance at 22:00"}})
+        until(bob, lambda d: "maintenance at 22:00" in bodies(d), "bob gets the broadcast")
+        labels = [box.text for box in bob.find_elements(By.CSS_SELECTOR, "#log .msg.broadcast")]
+        check(any("to everyone" in label.lower() for label in labels), "a broadcast is labelled as one")
+
+        tall = "\n".join("line %d" % n for n in range(60))
+        api("POST", "messages", {"from": "alice", "to": ["bob"], "data": {"text": tall}})
+        until(bob, lambda d: d.execute_script(
+            "const l=document.getElementById('log');return l.scrollHeight-l.scrollTop-l.clientHeight<5"
+            " && l.lastElementChild.textContent.includes('line 59');"), "a tall message scrolls into view")
+        check(True, "a tall message scrolls into view")
+        shot(bob, "chat")
+
+        eve = browser()
+        eve.label = "eve"
+        pages.append(eve)
+        eve.get(BASE)
+        eve.find_element(By.ID, "name").send_keys("system")
+        eve.find_element(By.ID, "loginForm").submit()
+        until(eve, lambda d: "reserved" in text_of(d, "loginError"), "the name system is refused")
+        check(True, "the name system is refused")
+        errors = console_errors(eve, expected=("/demo/login?user=system - Failed to load resource",))
+        eve.execute_script("""
+            window.statuses = [];
+            new ImClient({ getURL: async () => undefined, onStatus: (t) => window.statuses.push(t) }).connect();""")
+        until(eve, lambda d: any("did not return a ws://" in s for s in d.execute_script("return window.statuses")),
+              "a clear status for a getURL without a URL")
+        statuses = eve.execute_script("return window.statuses")
+        check(not any("/undefined" in s for s in statuses), "no attempt to open a URL made of undefined")
+
+        api("POST", "clients/bob/offline")
+        until(bob, lambda d: "disconnected by the server" in text_of(d, "log"), "bob is told he was forced offline")
+        check(not bob.find_element(By.ID, "text").is_enabled(), "forced offline: the composer is disabled")
+        shot(bob, "forced-offline")
+        bob.find_element(By.CSS_SELECTOR, "#ended button").click()
+        until(bob, lambda d: "online as bob" in status(d), "bob logs in again")
+        check(bob.find_element(By.ID, "text").is_enabled(), "forced offline: logging in again works")
+
+        errors += [(page.label, entry) for page in pages for entry in console_errors(page)]
+        check(not errors, "no console errors before the restart (%s)" % errors)
+        node.stop()
+        until(alice, lambda d: "online as" not in status(d), "alice notices the node went away")
+        check("1001" in status(alice) or "connection lost" in status(alice), "the status says why the socket closed")
+        node.start()
+        for page in (alice, bob):
+            until(page, lambda d: "online as" in status(d), page.label + " comes back after the restart")
+        check(True, "the node restarted under two open pages: both come back by themselves")
+        send(alice, "after the restart")
+        until(bob, lambda d: "after the restart" in bodies(d), "messages flow after the restart")
+        # While the node was down, the browser reports the refused connections: expected.
+        down = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "net::ERR_")
+        errors = [(page.label, entry) for page in pages for entry in console_errors(page, expected=down)]
+
+        phone = browser(390, 844)
+        phone.label = "phone"
+        pages.append(phone)
+        login(phone, "carol")
+        until(phone, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users .who")) >= 3, "carol sees the others")
+        tops = {row.location["y"] for row in phone.find_elements(By.CSS_SELECTOR, "#users .who")}
+        check(len(tops) == 1, "phone width: the user list is one row (%s)" % sorted(tops))
+        shot(phone, "phone")
+
+        errors += [(page.label, entry) for page in pages for entry in console_errors(page)]
+        check(not errors, "no console errors (%s)" % errors)
+        print("browser tests passed; screenshots in", ARTIFACTS)
+    finally:
+        for page in pages:
+            try:
+                page.quit()
+            except Exception:
+                pass
+        node.stop()
+
+
+if __name__ == "__main__":
+    main()
