@@ -16,6 +16,7 @@ if [ "${1:-}" = "--test" ]; then
   [ -x /usr/lib/postgresql/15/bin/postgres ] || command -v postgres >/dev/null 2>&1 || missing+=(postgresql-15)
   command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   # The real-browser suite (scripts/browser-tests.py): headless Chromium driven by selenium.
   command -v chromium >/dev/null 2>&1 || browser+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)

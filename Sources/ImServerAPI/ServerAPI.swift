@@ -1,9 +1,10 @@
-import ImServer
+public import ImServer
 import Foundation
 public import Hummingbird
 public import ImCore
 public import ImHelper
 public import Logging
+import HummingbirdCore
 import NIOCore
 
 /// Where the server API listens and how it authenticates.
@@ -16,6 +17,8 @@ public struct ServerAPIConfiguration: Sendable {
     public var apiKey: String?
     /// How far a `GET /v1/events` reader may fall behind before it is disconnected.
     public var eventLimits = EventStreamLimits()
+    /// TLS for the API (`https://`), or `nil` for plain HTTP.
+    public var tls: ReloadableTLS?
 
     /// A configuration with the documented defaults.
     public init(host: String = "127.0.0.1", port: Int = 6002, apiKey: String? = nil) {
@@ -114,6 +117,7 @@ public enum ServerAPI {
         APIRoutes(helper: helper, eventLimits: configuration.eventLimits).register(on: api)
         return Application(
             router: router,
+            server: configuration.tls.map { HTTPServerBuilder.http1(tls: $0) } ?? .http1(),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "imserver-api"),

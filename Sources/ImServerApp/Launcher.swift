@@ -51,9 +51,12 @@ struct Launcher {
                     helper: helper, configuration: api, health: { backplane.health },
                     metrics: { registry.emitToString() }, logger: logger))
         }
+        let tls = [settings.node.tls, settings.api?.tls].compactMap { $0 }
+        if !tls.isEmpty { dependents.append(TLSReloader(contexts: tls, logger: logger)) }
         if settings.demo {
             dependents.append(DemoAnnouncer(helper: helper))
-            let page = "http://\(Settings.urlHost(settings.node.host)):\(settings.node.port)/"
+            let page =
+                "\(settings.node.tls == nil ? "http" : "https")://\(Settings.urlHost(settings.node.host)):\(settings.node.port)/"
             logger.notice("demo chat: open \(page) in two browser tabs")
         }
         // The backplane first: the group stops services in reverse order, so it stops last,

@@ -61,9 +61,12 @@ struct Settings: Sendable {
         limits.handshakeTimeout = try Self.seconds(reader, "limits.handshakeTimeout", default: limits.handshakeTimeout)
         limits.pendingAcks = reader.int(forKey: "limits.pendingAcks", default: limits.pendingAcks)
         node.limits = limits
+        node.tls = try Self.tls(reader, "public.tls")
         self.node = node
         try node.validate()
-        publicURL = reader.string(forKey: "public.url", default: "ws://\(Self.urlHost(host)):\(port)\(node.path)")
+        let scheme = node.tls == nil ? "ws" : "wss"
+        publicURL = reader.string(
+            forKey: "public.url", default: "\(scheme)://\(Self.urlHost(host)):\(port)\(node.path)")
         demoAllowPublic = reader.bool(forKey: "demo.allowPublic", default: false)
         if demo && !ServerAPIConfiguration.isLoopback(host) && !demoAllowPublic {
             throw ConfigurationError(
@@ -76,9 +79,10 @@ struct Settings: Sendable {
             api = nil
         } else {
             let (apiHost, apiPort) = try Self.address(apiListen, key: "api.listen")
-            let configuration = ServerAPIConfiguration(
+            var configuration = ServerAPIConfiguration(
                 host: apiHost, port: apiPort,
                 apiKey: reader.string(forKey: "api.key", isSecret: true))
+            configuration.tls = try Self.tls(reader, "api.tls")
             try configuration.validate()
             api = configuration
         }
@@ -105,6 +109,20 @@ struct Settings: Sendable {
         in range: ClosedRange<Double> = 0.001...86_400
     ) throws(ConfigurationError) -> Duration {
         try Duration.setting(key, seconds: reader.double(forKey: ConfigKey(key), default: fallback.seconds), in: range)
+    }
+
+    /// TLS from the PEM files `<setting>.certificate` and `<setting>.key`; `nil` when neither
+    /// is set. One without the other, unreadable files or a key that is not the certificate's
+    /// stop the node at start.
+    static func tls(_ reader: ConfigReader, _ setting: String) throws(TLSSetupError) -> ReloadableTLS? {
+        let certificate = reader.string(forKey: ConfigKey(setting + ".certificate"))
+        let key = reader.string(forKey: ConfigKey(setting + ".key"))
+        switch (certificate, key) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?):
+            return try ReloadableTLS(certificatePath: certificate, keyPath: key, setting: setting)
+        default: throw .incomplete(setting: setting)
+        }
     }
 
     /// `host:port` as a listen setting is written (IPv6 in brackets).

@@ -3,6 +3,7 @@ public import ImCore
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 public import NIOWebSocket
 
 /// A real WebSocket client on SwiftNIO for tests: connects with a token URL, records every
@@ -29,6 +30,9 @@ public final class TestClient: Sendable {
         /// do). When `false` the close frame is recorded and left unanswered: the server has to
         /// end the connection itself, after its grace period (a client slow to answer a close).
         public var answersClose = true
+        /// For `wss://` URLs: the certificate authority (a PEM file) to trust; the server's
+        /// certificate must be valid for the URL's host.
+        public var trustedAuthority: String?
         /// Options with the defaults.
         public init() {}
     }
@@ -54,8 +58,20 @@ public final class TestClient: Sendable {
         if let size = options.receiveBufferSize {
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(size))
         }
+        let tls: NIOSSLContext?
+        switch components.scheme {
+        case "wss":
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let authority = options.trustedAuthority { configuration.trustRoots = .file(authority) }
+            tls = try NIOSSLContext(configuration: configuration)
+        default: tls = nil
+        }
         let upgrade: EventLoopFuture<UpgradeResult> = try await bootstrap.connect(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tls {
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: tls, serverHostname: nil))
+                }
                 let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
                     maxFrameSize: 1 << 24, enableAutomaticErrorHandling: false,
                     upgradePipelineHandler: { channel, _ in

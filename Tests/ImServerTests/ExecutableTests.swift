@@ -67,6 +67,75 @@ struct ExecutableTests {
         #expect(try await waitForExit(process) == 0)
     }
 
+    @Test("with TLS files the node serves wss:// and the API https://; SIGHUP reloads them; a bad pair stops start-up")
+    func tlsAndSIGHUP() async throws {
+        let first = try LocalServer.certificateAuthorityAndServerCertificate()
+        let second = try LocalServer.certificateAuthorityAndServerCertificate()
+        let mismatched = try await failedStart(
+            environment: ["IM_PUBLIC_TLS_CERTIFICATE": first.certificate, "IM_PUBLIC_TLS_KEY": second.key])
+        #expect(mismatched.0 != 0)
+        #expect(mismatched.1.contains("does not belong to the certificate"), "\(mismatched.1)")
+        let half = try await failedStart(environment: ["IM_PUBLIC_TLS_KEY": first.key])
+        #expect(half.0 != 0)
+        #expect(half.1.contains("public.tls.certificate and public.tls.key go together"), "\(half.1)")
+        let apiHalf = try await failedStart(
+            ["--api-listen", "127.0.0.1:0"], environment: ["IM_API_TLS_CERTIFICATE": first.certificate])
+        #expect(apiHalf.0 != 0)
+        #expect(apiHalf.1.contains("api.tls.certificate and api.tls.key go together"), "\(apiHalf.1)")
+
+        let port = try await freePort()
+        let apiPort = try await freePort()
+        let (process, _) = try launch(
+            ["--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--threads", "1"],
+            environment: [
+                "IM_TOKEN_SECRET": Self.secret, "IM_PUBLIC_TLS_CERTIFICATE": first.certificate,
+                "IM_PUBLIC_TLS_KEY": first.key, "IM_API_TLS_CERTIFICATE": first.certificate,
+                "IM_API_TLS_KEY": first.key,
+            ])
+        defer { if process.isRunning { process.terminate() } }
+        func health(trusting authority: String) -> Bool {
+            curl(["--cacert", authority, "https://127.0.0.1:\(apiPort)/v1/health"]).contains(#""status":"up""#)
+        }
+        try await waitUntil(timeout: .seconds(20)) { health(trusting: first.authority) }
+        let minted = curl([
+            "--cacert", first.authority, "-X", "POST", "-H", "Content-Type: application/json",
+            "-d", #"{"client":"alice"}"#, "https://127.0.0.1:\(apiPort)/v1/connect-url",
+        ])
+        let url = try #require(
+            (try? JSONDecoder().decode([String: String].self, from: Data(minted.utf8)))?["url"], "\(minted)")
+        #expect(url.hasPrefix("wss://"), "the default public URL is wss:// with TLS: \(url)")
+        var options = TestClient.Options()
+        options.trustedAuthority = first.authority
+        let alice = try await TestClient.connect(to: url, options: options)
+        #expect(try await alice.next(type: "ready")["client"]?.string == "alice")
+
+        for (source, target) in [(second.certificate, first.certificate), (second.key, first.key)] {
+            try Data(contentsOf: URL(fileURLWithPath: source)).write(to: URL(fileURLWithPath: target), options: .atomic)
+        }
+        kill(process.processIdentifier, SIGHUP)
+        try await waitUntil(timeout: .seconds(10)) { health(trusting: second.authority) }
+        #expect(!health(trusting: first.authority), "the API serves the new certificate")
+        try await alice.send(text: #"{"type":"ping"}"#)
+        #expect(try await alice.next(type: "pong")["type"]?.string == "pong", "an open connection stays open")
+        process.terminate()
+        #expect(try await alice.closeCode() == 1001)
+        #expect(try await waitForExit(process) == 0)
+    }
+
+    /// Runs `curl -s` with `arguments`; its standard output.
+    private func curl(_ arguments: [String]) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "--max-time", "5"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return "" }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     @Test("an unknown backplane scheme stops start-up with the list of known schemes")
     func unknownScheme() async throws {
         let (process, errors) = try launch(

@@ -26,6 +26,8 @@ public struct NodeConfiguration: Sendable {
     /// for them). An overloaded event loop stretches it up to 4× (see ``FlushWheel``). Zero
     /// flushes every batch at once.
     public var flushInterval: Duration = .milliseconds(25)
+    /// TLS for the public listener (`wss://`), or `nil` for plain `ws://`.
+    public var tls: ReloadableTLS?
 
     /// A configuration with the documented defaults.
     public init(

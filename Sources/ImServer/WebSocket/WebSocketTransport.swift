@@ -3,6 +3,7 @@ import Logging
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -14,7 +15,8 @@ import Synchronization
 /// ``WebSocketConnectionHandler`` (which checks frames against RFC 6455, joins fragments with a
 /// ``ClientFrameAssembler`` and hands the connection to the node through the ``Transport`` seam:
 /// ``NodeCore/open(_:on:output:)``, public API only).
-/// A socket that has not upgraded within ``Limits/handshakeTimeout`` is closed.
+/// A socket that has not upgraded within ``Limits/handshakeTimeout`` (its TLS handshake
+/// included, with ``NodeConfiguration/tls``) is closed.
 public final class WebSocketTransport: Transport {
     public let name = "websocket"
     private let core: NodeCore
@@ -129,6 +131,7 @@ public final class WebSocketTransport: Transport {
             let upgrade = WebSocketUpgradeHandler(
                 core: core, handshake: state.value, handlers: http)
             let sync = channel.pipeline.syncOperations
+            if let tls = core.configuration.tls { try sync.addHandler(NIOSSLServerHandler(context: tls.current)) }
             try sync.addHandler(http.encoder)
             try sync.addHandler(http.decoder)
             try sync.addHandler(http.pipelining)

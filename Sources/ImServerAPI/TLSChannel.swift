@@ -1,0 +1,31 @@
+import HummingbirdCore
+import ImServer
+import Logging
+import NIOCore
+import NIOSSL
+
+/// An HTTP/1 child channel behind TLS whose context is read from a ``ReloadableTLS`` for each
+/// connection, so a reload (`SIGHUP`) applies to new connections and drops none.
+struct TLSChannel: ServerChildChannel {
+    let base: HTTP1Channel
+    let tls: ReloadableTLS
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1 over TLS with the context `tls` holds when each connection is accepted.
+    static func http1(tls: ReloadableTLS) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in TLSChannel(base: HTTP1Channel(responder: responder), tls: tls) }
+    }
+}
