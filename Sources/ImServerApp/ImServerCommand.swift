@@ -63,7 +63,14 @@ struct ImServerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "imserver")
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Delivery latency and backplane round trips are sub-millisecond on a quiet node.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .microseconds(2_500_000), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
         try await Launcher(settings: settings, logger: logger, metricsRegistry: registry).run()
     }
 

@@ -122,6 +122,56 @@ struct ExecutableTests {
         #expect(try await waitForExit(process) == 0)
     }
 
+    @Test("/metrics counts handshakes, deliveries, frames, bytes, backplane round trips and delivery latency")
+    func trafficMetrics() async throws {
+        let port = try await freePort()
+        let apiPort = try await freePort()
+        let (process, _) = try launch(
+            ["--listen", "127.0.0.1:\(port)", "--api-listen", "127.0.0.1:\(apiPort)", "--threads", "2"],
+            environment: ["IM_TOKEN_SECRET": Self.secret, "IM_HEARTBEAT_INTERVAL": "1"])
+        defer { if process.isRunning { process.terminate() } }
+        let api = "http://127.0.0.1:\(apiPort)/v1"
+        try await waitUntil(timeout: .seconds(20)) { (try? await httpRequest("GET", api + "/health"))?.status == 200 }
+        let minted = try await httpRequest("POST", api + "/connect-url", body: #"{"client":"alice"}"#)
+        let alice = try await TestClient.connect(to: try #require(minted.json?["url"]?.string))
+        _ = try await alice.next(type: "ready")
+        for number in 1...3 {
+            let sent = try await httpRequest(
+                "POST", api + "/messages", body: #"{"from":"bob","to":["alice"],"data":\#(number)}"#)
+            #expect(sent.status == 200)
+            _ = try await alice.next(type: "message")
+        }
+        try await alice.send(text: #"{"type":"ping"}"#)
+        _ = try await alice.next(type: "pong")
+
+        /// The value of the first sample of `family` (with `labels`, if given) in `text`.
+        func value(_ family: String, _ labels: String = "", in text: String) -> Double {
+            for line in text.split(separator: "\n") where line.hasPrefix(family + labels + " ") {
+                return Double(line.split(separator: " ").last ?? "") ?? 0
+            }
+            return 0
+        }
+        // Counters reach /metrics within a second or a heartbeat (1 s here).
+        var metrics = ""
+        try await waitUntil(timeout: .seconds(10)) {
+            metrics = (try? await httpRequest("GET", "http://127.0.0.1:\(apiPort)/metrics").text) ?? ""
+            return value("imserver_deliveries_total", in: metrics) >= 3
+                && value("imserver_frames_in_total", in: metrics) >= 1
+        }
+        #expect(value("imserver_handshakes_accepted_total", in: metrics) == 1)
+        #expect(value("imserver_frames_out_total", in: metrics) >= 5, "ready, 3 messages, pong")
+        #expect(value("imserver_bytes_out_total", in: metrics) > 100)
+        #expect(value("imserver_flushes_total", in: metrics) >= 1)
+        #expect(value("imserver_bus_messages_in_total", in: metrics) >= 3)
+        #expect(value("imserver_delivery_latency_seconds_count", in: metrics) >= 1)
+        #expect(value("imserver_backplane_seconds_count", #"{operation="connect"}"#, in: metrics) == 1)
+        #expect(value("imserver_backplane_seconds_count", #"{operation="claim_token"}"#, in: metrics) == 1)
+        #expect(value("imserver_backplane_errors_total", #"{operation="connect"}"#, in: metrics) == 0)
+        process.terminate()
+        #expect(try await alice.closeCode() == 1001)
+        #expect(try await waitForExit(process) == 0)
+    }
+
     /// Runs `curl -s` with `arguments`; its standard output.
     private func curl(_ arguments: [String]) -> String {
         let process = Process()

@@ -25,13 +25,26 @@ final class LoopHub: @unchecked Sendable {
     let wheel: FlushWheel<NodeConnection>?
     /// Runs this loop's connections' handshake and registration tasks on the loop itself.
     let taskExecutor: LoopTaskExecutor
+    /// This loop's traffic counts, reported to the node's metrics once a second.
+    let meters: LoopMeters
+    /// When the message being delivered arrived at the node (set while a delivery runs).
+    private(set) var arrival: NIODeadline?
 
     /// A shard for `eventLoop`; a connection is flushed at most once per `flushInterval`
     /// (stretched under load, see ``FlushWheel``).
-    init(eventLoop: any EventLoop, flushInterval: TimeAmount = .zero) {
+    init(eventLoop: any EventLoop, flushInterval: TimeAmount = .zero, traffic: TrafficMeters = TrafficMeters()) {
         self.eventLoop = eventLoop
         self.wheel = FlushWheel(eventLoop: eventLoop, interval: flushInterval)
         self.taskExecutor = LoopTaskExecutor(eventLoop)
+        self.meters = LoopMeters(shared: traffic)
+    }
+
+    /// Runs `body` (deliveries) as caused by a message that arrived at the node at `arrival`,
+    /// so the frames' latency is measured from then.
+    func deliveries(arrivedAt arrival: NIODeadline, _ body: () -> Void) {
+        self.arrival = arrival
+        body()
+        self.arrival = nil
     }
 
     /// A flush phase for a new connection.
@@ -169,6 +182,7 @@ final class LoopHub: @unchecked Sendable {
             }
         }
         needsFlush.removeAll(keepingCapacity: true)
+        meters.reportIfDue(now: now)
     }
 
     // MARK: Control
@@ -196,6 +210,7 @@ final class LoopHub: @unchecked Sendable {
     /// Pings every connection, and closes those silent for longer than `idleTimeout`.
     func heartbeat(idleTimeout: Duration) {
         let now = NIODeadline.now()
+        meters.report(now: now)
         let limit = TimeAmount.nanoseconds(idleTimeout.nanoseconds)
         for list in connections.values {
             for connection in list {

@@ -53,6 +53,8 @@ public final class NodeConnection: FlushTarget {
     let flushPhase: Int
     /// When the loop last flushed this connection.
     private(set) var lastFlush = NIODeadline.uptimeNanoseconds(0)
+    /// When the first frame waiting for the next flush arrived at the node (or was queued).
+    private var queuedSince = NIODeadline.uptimeNanoseconds(0)
     /// Whether a close was started by either side (or the connection closed): nothing more is
     /// written to the client, and what it sends is ignored.
     public private(set) var isClosing = false
@@ -82,6 +84,7 @@ public final class NodeConnection: FlushTarget {
     /// that is not one closes the connection with 1007.
     public func received(text payload: ByteBuffer) {
         lastSeen = .now()
+        hub.meters.received()
         guard !isClosing else { return }
         let frame: ClientFrame
         do {
@@ -109,6 +112,7 @@ public final class NodeConnection: FlushTarget {
     /// the connection with 4029.
     public func receivedKeepalive() -> Bool {
         lastSeen = .now()
+        hub.meters.received()
         guard !isClosing else { return false }
         return countAgainstRate()
     }
@@ -162,7 +166,9 @@ public final class NodeConnection: FlushTarget {
     func write(_ frame: ServerFrame) -> Bool {
         guard !isClosing, let output else { return false }
         if isReady && unwritableSince == nil && backlog.isEmpty {
+            if !needsFlush { queuedSince = hub.arrival ?? .now() }
             output.write(frame)
+            hub.meters.wrote(frame)
             hub.markNeedsFlush(self)
             return true
         }
@@ -196,7 +202,9 @@ public final class NodeConnection: FlushTarget {
     func markReady(_ ready: ServerFrame) {
         guard !isClosing, let output else { return }
         isReady = true
+        if !needsFlush { queuedSince = .now() }
         output.write(ready)
+        hub.meters.wrote(ready)
         hub.markNeedsFlush(self)
         if !backlog.isEmpty && output.isWritable { drainBacklog() }
     }
@@ -208,6 +216,7 @@ public final class NodeConnection: FlushTarget {
     func flush(at now: NIODeadline) {
         needsFlush = false
         lastFlush = now
+        hub.meters.flushed(since: queuedSince, now: now)
         output?.flush()
     }
 
@@ -222,6 +231,7 @@ public final class NodeConnection: FlushTarget {
         while output.isWritable, let frame = backlog.popFirst() {
             backlogBytes -= frame.bytes.readableBytes
             output.write(frame)
+            hub.meters.wrote(frame)
         }
         output.flush()
         if backlog.isEmpty && output.isWritable {

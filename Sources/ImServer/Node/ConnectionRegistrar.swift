@@ -102,6 +102,7 @@ final class ConnectionRegistrar: Sendable {
             await directory.attach(connection, channels: Set(channels))
             let ready = ServerFrame.ready(client: record.client, node: nodeID)
             loop.execute { connection.markReady(ready) }
+            stats.countAccepted()
         } catch {
             logger.warning(
                 "could not register connection", metadata: ["client": "\(record.client)", "error": "\(error)"])

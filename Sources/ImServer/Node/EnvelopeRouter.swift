@@ -25,6 +25,8 @@ final class EnvelopeRouter: Sendable {
 
     /// Routes one bus message; one that is not an envelope is dropped and logged.
     func route(_ message: BusMessage) async {
+        let arrival = NIODeadline.now()
+        stats.countBusMessage()
         let envelope: Envelope
         do {
             envelope = try Envelope(decoding: message.payload)
@@ -34,39 +36,45 @@ final class EnvelopeRouter: Sendable {
                 "dropping malformed envelope", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
             return
         }
-        await handle(envelope)
+        await handle(envelope, arrival: arrival)
     }
 
-    private func handle(_ envelope: Envelope) async {
+    private func handle(_ envelope: Envelope, arrival: NIODeadline) async {
         switch envelope {
         case .delivery(let delivery):
             stats.count(envelope: "delivery")
-            await deliver(delivery)
+            await deliver(delivery, arrival: arrival)
         case .channel(let message):
             stats.count(envelope: "channel")
             guard let channel = message.channel else { return }
-            fanOut(ServerFrame.message(message)) { shard, frame in shard.deliver(frame, toChannel: channel) }
+            fanOut(ServerFrame.message(message), arrival: arrival) { shard, frame in
+                shard.deliver(frame, toChannel: channel)
+            }
         case .broadcast(let message):
             stats.count(envelope: "broadcast")
-            fanOut(ServerFrame.message(message, isBroadcast: true)) { shard, frame in shard.broadcast(frame) }
+            fanOut(ServerFrame.message(message, isBroadcast: true), arrival: arrival) { shard, frame in
+                shard.broadcast(frame)
+            }
         case .receipt(let receipt):
             stats.count(envelope: "receipt")
             let frame = ServerFrame.receipt(receipt)
             let sender = [receipt.sender]
-            for shard in shards { shard.eventLoop.execute { shard.deliver(frame, to: sender) } }
+            for shard in shards {
+                shard.eventLoop.execute { shard.deliveries(arrivedAt: arrival) { shard.deliver(frame, to: sender) } }
+            }
         case .command(let command, let reply):
             stats.count(envelope: "command")
             commands.enqueue(command, reply: reply)
         case .batch(let items):
             stats.count(envelope: "batch")
-            await handle(batch: items)
+            await handle(batch: items, arrival: arrival)
         case .event, .reply:
             break
         }
     }
 
     /// Handles a batch in order; runs of deliveries without receipts go to each shard in one hop.
-    private func handle(batch items: [Envelope]) async {
+    private func handle(batch items: [Envelope], arrival: NIODeadline) async {
         var run: [(frame: ServerFrame, receivers: [ClientID])] = []
         for item in items {
             if case .delivery(let delivery) = item, !delivery.wantsReceipt {
@@ -74,38 +82,42 @@ final class EnvelopeRouter: Sendable {
                 run.append((ServerFrame.message(delivery.message, wantsReceipt: false), delivery.receivers))
                 continue
             }
-            deliver(run)
+            deliver(run, arrival: arrival)
             run.removeAll()
-            await handle(item)
+            await handle(item, arrival: arrival)
         }
-        deliver(run)
+        deliver(run, arrival: arrival)
     }
 
-    private func deliver(_ run: [(frame: ServerFrame, receivers: [ClientID])]) {
+    private func deliver(_ run: [(frame: ServerFrame, receivers: [ClientID])], arrival: NIODeadline) {
         guard !run.isEmpty else { return }
         for shard in shards {
             shard.eventLoop.execute {
-                for (frame, receivers) in run { shard.deliver(frame, to: receivers) }
+                shard.deliveries(arrivedAt: arrival) {
+                    for (frame, receivers) in run { shard.deliver(frame, to: receivers) }
+                }
             }
         }
     }
 
     /// Runs `body` on every shard's loop with a copy of `frame` of its own.
-    private func fanOut(_ frame: ServerFrame, _ body: @escaping @Sendable (LoopHub, ServerFrame) -> Void) {
+    private func fanOut(
+        _ frame: ServerFrame, arrival: NIODeadline, _ body: @escaping @Sendable (LoopHub, ServerFrame) -> Void
+    ) {
         for (index, shard) in shards.enumerated() {
             let local = index == 0 ? frame : frame.copy()
-            shard.eventLoop.execute { body(shard, local) }
+            shard.eventLoop.execute { shard.deliveries(arrivedAt: arrival) { body(shard, local) } }
         }
     }
 
     /// Delivers to the local connections of the receivers. With a receipt asked for, reports
     /// for the receivers this node reports for: `delivered` when a connection of theirs here
     /// took the message (one that is closing does not), `offline` otherwise.
-    private func deliver(_ delivery: Delivery) async {
+    private func deliver(_ delivery: Delivery, arrival: NIODeadline) async {
         let frame = ServerFrame.message(delivery.message, wantsReceipt: delivery.wantsReceipt)
         let receivers = delivery.receivers
         guard delivery.wantsReceipt else {
-            deliver([(frame, receivers)])
+            deliver([(frame, receivers)], arrival: arrival)
             return
         }
         let route = AckRoute(sender: delivery.message.sender, senderNodes: delivery.senderNodes)
@@ -114,8 +126,11 @@ final class EnvelopeRouter: Sendable {
         let id = delivery.message.id
         let written = shards.map { shard in
             shard.eventLoop.submit {
-                let delivered = shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
-                shard.deliver(frame, to: others, awaitingAckOf: id, route: nil)
+                var delivered: [ClientID] = []
+                shard.deliveries(arrivedAt: arrival) {
+                    delivered = shard.deliver(frame, to: reported, awaitingAckOf: id, route: route)
+                    shard.deliver(frame, to: others, awaitingAckOf: id, route: nil)
+                }
                 return delivered
             }
         }

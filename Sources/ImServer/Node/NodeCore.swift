@@ -50,9 +50,17 @@ public final class NodeCore: Sendable {
         self.tokens = tokens
         self.logger = logger
         let flushInterval = TimeAmount.nanoseconds(configuration.flushInterval.nanoseconds)
-        let shards = group.makeIterator().map { LoopHub(eventLoop: $0, flushInterval: flushInterval) }
+        let traffic = stats.traffic
+        let shards = group.makeIterator().map {
+            LoopHub(eventLoop: $0, flushInterval: flushInterval, traffic: traffic)
+        }
         self.shards = shards
         self.shardsByLoop = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0.eventLoop), $0) })
+        // The node's parts see the backplane through meters (round trips and errors per call).
+        let meters = BackplaneMeters()
+        let backplane = Backplane(
+            bus: MeasuredBus(inner: backplane.bus, meters: meters),
+            presence: MeasuredPresence(inner: backplane.presence, meters: meters))
         let gatekeeper = Gatekeeper(limits: configuration.limits, tokens: tokens, presence: backplane.presence)
         self.gatekeeper = gatekeeper
         let announcer = PresenceAnnouncer(bus: backplane.bus, subjects: configuration.subjects, logger: logger)

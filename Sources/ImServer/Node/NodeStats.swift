@@ -6,7 +6,9 @@ import Synchronization
 ///
 /// Metrics: `imserver_connections` (gauge), `imserver_backplane_up` (gauge, 1 or 0),
 /// `imserver_closes_total{code}`, `imserver_envelopes_total{kind}`,
-/// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status}`.
+/// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status}`,
+/// `imserver_handshakes_accepted_total`, `imserver_bus_messages_in_total`, and those of
+/// ``TrafficMeters`` and ``BackplaneMeters`` (docs/operations.md lists them all).
 public final class NodeStats: Sendable {
     private let open = Atomic<Int>(0)
     private let connectionObjects = Atomic<Int>(0)
@@ -17,6 +19,10 @@ public final class NodeStats: Sendable {
     private let envelopeCounters: [String: Counter]
     private let closeCounters = Mutex([CloseCode: Counter]())
     private let refusalCounters = Mutex([UInt: (counter: Counter, count: Int)]())
+    private let acceptedCounter = Counter(label: "imserver_handshakes_accepted_total")
+    private let busInCounter = Counter(label: "imserver_bus_messages_in_total")
+    /// Frames, bytes, deliveries, flushes and delivery latency, counted per event loop.
+    let traffic = TrafficMeters()
 
     init() {
         envelopeCounters = Dictionary(
@@ -47,6 +53,12 @@ public final class NodeStats: Sendable {
     func connectionClosed() {
         connectionsGauge.record(open.subtract(1, ordering: .relaxed).newValue)
     }
+
+    /// Counts a connection that became ready (its handshake accepted).
+    func countAccepted() { acceptedCounter.increment() }
+
+    /// Counts a message that arrived on the node's bus subscription.
+    func countBusMessage() { busInCounter.increment() }
 
     /// Counts a bus message that was not a valid envelope (dropped and logged).
     func countMalformed() {
