@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ImServer", targets: ["ImServer"]),
         .library(name: "ImServerAPI", targets: ["ImServerAPI"]),
         .library(name: "ImHelper", targets: ["ImHelper"]),
+        .library(name: "ImClient", targets: ["ImClient"]),
         .library(name: "ImTesting", targets: ["ImTesting"]),
         .library(name: "ImRedis", targets: ["ImRedis"]),
         .library(name: "ImNATS", targets: ["ImNATS"]),
@@ -59,11 +60,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // What nodes and helpers share: envelopes, subjects, connect tokens, JSON readers.
+        // JSON read in one pass without Codable (no dependencies): request bodies, token claims,
+        // client frames.
+        .target(name: "ImJSON", swiftSettings: strict),
+        // What nodes and helpers share: envelopes, subjects, connect tokens.
         .target(
             name: "ImCore",
             dependencies: [
-                "ImBackplane",
+                "ImBackplane", "ImJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,7 +97,7 @@ let package = Package(
         .target(
             name: "ImServerAPI",
             dependencies: [
-                "ImCore", "ImServer", "ImHelper",
+                "ImCore", "ImJSON", "ImServer", "ImHelper",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -107,9 +111,22 @@ let package = Package(
         .target(
             name: "ImHelper",
             dependencies: [
-                "ImCore",
+                "ImCore", "ImJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Swift client for apps and services: connects, reconnects, acks, events as an AsyncSequence.
+        .target(
+            name: "ImClient",
+            dependencies: [
+                "ImJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),
@@ -206,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "ImCoreTests",
             dependencies: [
-                "ImCore", "ImTesting",
+                "ImCore", "ImJSON", "ImTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
@@ -253,7 +270,7 @@ let package = Package(
         .testTarget(
             name: "ImServerTests",
             dependencies: [
-                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImTesting",
+                "ImCore", "ImServer", "ImServerAPI", "ImHelper", "ImTesting", "ImClient",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -265,7 +282,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ImHelperTests",
-            dependencies: ["ImHelper", "ImCore", "ImTesting"],
+            dependencies: ["ImHelper", "ImCore", "ImJSON", "ImTesting"],
             swiftSettings: strict
         ),
     ]

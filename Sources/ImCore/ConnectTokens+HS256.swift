@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ImJSON
 
 extension ConnectTokens {
     /// The claims of an HS256 token signed with `secret`, or `nil` when the token's header asks

@@ -1,6 +1,7 @@
 import Foundation
 import ImCore
 public import NIOCore
+import ImJSON
 
 /// A message body: exactly one JSON value, checked when made, sent to clients as it is.
 public struct JSONPayload: Sendable, Equatable {

@@ -2,6 +2,7 @@ import Hummingbird
 import ImCore
 import ImHelper
 import NIOCore
+import ImJSON
 
 /// A JSON object from a request body, read with ``FlatJSONObject`` instead of `JSONDecoder`.
 ///

@@ -1,3 +1,4 @@
+@testable import ImJSON
 @testable import ImCore
 import Testing
 

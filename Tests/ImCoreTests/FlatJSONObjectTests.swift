@@ -1,3 +1,4 @@
+@testable import ImJSON
 import Crypto
 import Foundation
 @testable import ImCore

@@ -1,3 +1,4 @@
+@testable import ImJSON
 import Foundation
 import ImHelper
 import ImTesting

@@ -1,0 +1,144 @@
+import Foundation
+import ImClient
+import ImCore
+import ImHelper
+import ImTesting
+import Synchronization
+import Testing
+
+/// The Swift client against a real node.
+@Suite("ImClient, the Swift client")
+struct ImClientTests {
+    /// Quick retries, so tests do not wait out the default backoff.
+    private static var quick: ClientConfiguration {
+        var configuration = ClientConfiguration()
+        configuration.minimumDelay = .milliseconds(20)
+        configuration.maximumDelay = .milliseconds(100)
+        return configuration
+    }
+
+    /// The client's events as a queue that can be awaited with a timeout.
+    private struct Events {
+        let queue = AsyncQueue<ClientEvent>()
+
+        init(_ client: ImClient) {
+            let queue = self.queue
+            Task {
+                for await event in client.events { queue.push(event) }
+                queue.finish()
+            }
+        }
+
+        /// The next event that `matches`, skipping others; throws after `timeout`, or when the
+        /// events ended.
+        func next(timeout: Duration = .seconds(5), where matches: (ClientEvent) -> Bool = { _ in true }) async throws
+            -> ClientEvent
+        {
+            let deadline = ContinuousClock.now + timeout
+            while true {
+                guard let event = try await queue.next(timeout: deadline - ContinuousClock.now) else {
+                    throw TestClientError.closed
+                }
+                if matches(event) { return event }
+            }
+        }
+
+        /// Whether the events ended (within `timeout`).
+        func ended(timeout: Duration = .seconds(5)) async -> Bool {
+            do {
+                return try await queue.next(timeout: timeout) == nil
+            } catch {
+                return false
+            }
+        }
+    }
+
+    @Test("ready, then messages of the three kinds with their bodies byte for byte, in order")
+    func receives() async throws {
+        let cluster = try await TestCluster.start()
+        let client = ImClient(configuration: Self.quick) { try await cluster.url(for: "alice") }
+        client.connect()
+        let events = Events(client)
+        guard case .ready(let name, _) = try await events.next(where: { if case .ready = $0 { true } else { false } })
+        else { throw TestClientError.closed }
+        #expect(name == "alice")
+        try await cluster.helper.join("alice", channels: ["room"])
+        let body = #"{ "n" : 12345678901234567890 }"#
+        try await cluster.helper.send(try JSONPayload(json: body), from: "bob", to: ["alice"])
+        try await cluster.helper.send(.text("to the room"), from: "bob", toChannel: "room")
+        try await cluster.helper.broadcast(.text("to all"))
+        var messages: [IncomingMessage] = []
+        while messages.count < 3 {
+            if case .message(let message) = try await events.next(where: {
+                if case .message = $0 { true } else { false }
+            }) {
+                messages.append(message)
+            }
+        }
+        #expect(messages.map(\.kind) == [.direct, .channel, .broadcast])
+        #expect(messages[0].json == body, "the body exactly as sent")
+        #expect(messages[1].channel == "room")
+        #expect(try messages[1].decode(String.self) == "to the room")
+        #expect(messages[2].from == "system")
+        await client.close()
+        try await cluster.stop()
+    }
+
+    @Test("a message that asks for a receipt is acknowledged by the client on its own")
+    func acknowledges() async throws {
+        let cluster = try await TestCluster.start()
+        let bob = try await cluster.connect("bob")
+        let client = ImClient(configuration: Self.quick) { try await cluster.url(for: "alice") }
+        client.connect()
+        let events = Events(client)
+        _ = try await events.next(where: { if case .ready = $0 { true } else { false } })
+        let sent = try await cluster.helper.send(.text("hi"), from: "bob", to: ["alice"], receipt: true)
+        var statuses: [String] = []
+        while !statuses.contains("acked") {
+            let receipt = try await bob.next(type: "receipt")
+            #expect(receipt["id"]?.string == sent.id)
+            statuses.append(receipt["status"]?.string ?? "")
+        }
+        #expect(statuses.contains("delivered"))
+        await client.close()
+        await bob.close()
+        try await cluster.stop()
+    }
+
+    @Test("a refused token or a provider that returns no URL is retried with a fresh URL; 4003 stops it")
+    func reconnectsAndStops() async throws {
+        let cluster = try await TestCluster.start()
+        let calls = Atomic<Int>(0)
+        let client = ImClient(configuration: Self.quick) {
+            switch calls.add(1, ordering: .relaxed).newValue {
+            case 1: return "undefined"
+            case 2: return cluster.nodes[0].url + "?token=forged"
+            default: return try await cluster.url(for: "alice")
+            }
+        }
+        client.connect()
+        let events = Events(client)
+        var reasons: [String] = []
+        while true {
+            let event = try await events.next(where: { _ in true })
+            if case .disconnected(_, let reason, let retry) = event {
+                #expect(retry != nil, "it retries")
+                reasons.append(reason)
+            }
+            if case .ready = event { break }
+        }
+        #expect(calls.load(ordering: .relaxed) == 3, "a fresh URL for every attempt")
+        #expect(reasons.count == 2)
+        #expect(reasons.first?.contains("not a ws:// or wss:// URL") == true, "\(reasons)")
+        #expect(reasons.last?.contains("401") == true, "\(reasons)")
+
+        try await cluster.helper.forceOffline("alice")
+        let final = try await events.next(where: { if case .disconnected = $0 { true } else { false } })
+        guard case .disconnected(let code, _, let retry) = final else { throw TestClientError.closed }
+        #expect(code == 4003)
+        #expect(retry == nil, "forced offline: no reconnect")
+        #expect(await events.ended(), "the events end")
+        #expect(calls.load(ordering: .relaxed) == 3)
+        try await cluster.stop()
+    }
+}
