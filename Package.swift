@@ -134,12 +134,10 @@ let package = Package(
         .target(
             name: "ImTesting",
             dependencies: [
-                "ImBackplaneTesting", "ImCore", "ImServer", "ImHelper",
+                "ImBackplaneTesting", "ImCore", "ImServer", "ImHelper", "ImClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),

@@ -30,68 +30,23 @@ final class WebSocketSession: Sendable {
     static func open(_ url: String, configuration: ClientConfiguration, group: any EventLoopGroup) async throws
         -> WebSocketSession
     {
-        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-            scheme == "ws" || scheme == "wss", let host = components.host, !host.isEmpty
-        else { throw ClientError.invalidURL(url) }
-        let port = components.port ?? (scheme == "wss" ? 443 : 80)
-        let target =
-            (components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath)
-            + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
-        var tls: NIOSSLContext?
-        if scheme == "wss" {
-            var settings = TLSConfiguration.makeClientConfiguration()
-            if let authority = configuration.trustedAuthority { settings.trustRoots = .file(authority) }
-            tls = try NIOSSLContext(configuration: settings)
-        }
         let (events, continuation) = AsyncStream<Event>.makeStream()
         let maximumFrameSize = configuration.maximumFrameSize
-        let serverName = host.first?.isNumber == true || host.contains(":") ? nil : host
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(configuration.connectTimeout.nanoseconds))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-        let upgrade: EventLoopFuture<Upgrade> = try await bootstrap.connect(host: host, port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                if let tls {
-                    try channel.pipeline.syncOperations.addHandler(
-                        try NIOSSLClientHandler(context: tls, serverHostname: serverName))
-                }
-                let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
-                    maxFrameSize: maximumFrameSize,
-                    upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(
-                                NIOWebSocketFrameAggregator(
-                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                                    maxAccumulatedFrameSize: maximumFrameSize))
-                            try channel.pipeline.syncOperations.addHandler(SessionHandler(events: continuation))
-                            return Upgrade.upgraded(channel)
-                        }
-                    })
-                var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
-                head.headers.add(name: "Host", value: components.port.map { "\(host):\($0)" } ?? host)
-                let upgrade = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
-                    upgradeRequestHead: head, upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            let refusal = RefusalHandler(promise: channel.eventLoop.makePromise())
-                            try channel.pipeline.syncOperations.addHandler(refusal)
-                            return Upgrade.refused(refusal.promise.futureResult)
-                        }
-                    })
-                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: upgrade)
-                // The server's first frame (`ready`) may share a read with its 101 answer.
-                pipeline.leftOverBytesStrategy = .forwardBytes
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                    configuration: pipeline)
+        let settings = WebSocketDialer.Settings(
+            trustedAuthority: configuration.trustedAuthority, maximumFrameSize: maximumFrameSize,
+            connectTimeout: configuration.connectTimeout)
+        do {
+            let channel = try await WebSocketDialer.dial(url, settings: settings, group: group) { channel in
+                try channel.pipeline.syncOperations.addHandler(
+                    NIOWebSocketFrameAggregator(
+                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
+                        maxAccumulatedFrameSize: maximumFrameSize))
+                try channel.pipeline.syncOperations.addHandler(SessionHandler(events: continuation))
             }
-        }
-        switch try await upgrade.get() {
-        case .upgraded(let channel):
             return WebSocketSession(channel: channel, events: events)
-        case .refused(let answer):
+        } catch {
             continuation.finish()
-            let (status, reason) = try await answer.get()
-            throw ClientError.refused(status: status, reason: reason)
+            throw error
         }
     }
 
@@ -109,11 +64,6 @@ final class WebSocketSession: Sendable {
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data))
             .whenComplete { _ in channel.close(promise: nil) }
     }
-}
-
-private enum Upgrade: Sendable {
-    case upgraded(any Channel)
-    case refused(EventLoopFuture<(Int, String)>)
 }
 
 /// Hands text and close frames to the session, answers pings, answers a close and ends.
@@ -155,32 +105,6 @@ private final class SessionHandler: ChannelInboundHandler, Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-    }
-}
-
-/// Reads the answer to an upgrade the server refused: its status and body.
-private final class RefusalHandler: ChannelInboundHandler, @unchecked Sendable {
-    // @unchecked: `status` and `body` are touched only on the channel's event loop.
-    typealias InboundIn = HTTPClientResponsePart
-
-    let promise: EventLoopPromise<(Int, String)>
-    private var status = 0
-    private var body = ""
-
-    init(promise: EventLoopPromise<(Int, String)>) { self.promise = promise }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): status = Int(head.status.code)
-        case .body(let part): if body.utf8.count < 4096 { body += String(buffer: part) }
-        case .end:
-            promise.succeed((status, body.trimmingCharacters(in: .whitespacesAndNewlines)))
-            context.close(promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.succeed((status, body.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 }
 

@@ -1,9 +1,8 @@
 import Foundation
 public import ImCore
 public import NIOCore
-import NIOHTTP1
 import NIOPosix
-import NIOSSL
+import ImClient
 public import NIOWebSocket
 
 /// A real WebSocket client on SwiftNIO for tests: connects with a token URL, records every
@@ -46,65 +45,26 @@ public final class TestClient: Sendable {
         self.frames = frames
     }
 
-    /// Opens a WebSocket to `url` (`ws://host:port/path?query`); throws ``TestClientError/refused(status:reason:)``
-    /// when the server answers the handshake without upgrading.
+    /// Opens a WebSocket to `url` (`ws://host:port/path?query`, or `wss://` with
+    /// ``Options/trustedAuthority``); throws ``TestClientError/refused(status:reason:)`` when the
+    /// server answers the handshake without upgrading.
     public static func connect(to url: String, options: Options = Options()) async throws -> TestClient {
-        guard let components = URLComponents(string: url), let host = components.host, let port = components.port else {
-            throw TestClientError.invalidURL(url)
-        }
-        let target = components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
         let frames = AsyncQueue<Frame>()
-        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        if let size = options.receiveBufferSize {
-            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(size))
-        }
-        let tls: NIOSSLContext?
-        switch components.scheme {
-        case "wss":
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            if let authority = options.trustedAuthority { configuration.trustRoots = .file(authority) }
-            tls = try NIOSSLContext(configuration: configuration)
-        default: tls = nil
-        }
-        let upgrade: EventLoopFuture<UpgradeResult> = try await bootstrap.connect(host: host, port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                if let tls {
-                    try channel.pipeline.syncOperations.addHandler(
-                        NIOSSLClientHandler(context: tls, serverHostname: nil))
-                }
-                let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
-                    maxFrameSize: 1 << 24, enableAutomaticErrorHandling: false,
-                    upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(
-                                FrameCollector(
-                                    frames: frames, respondToPings: options.respondToPings,
-                                    answersClose: options.answersClose))
-                            return UpgradeResult.upgraded(channel)
-                        }
-                    })
-                var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
-                head.headers.add(name: "Host", value: "\(host):\(port)")
-                let configuration = NIOTypedHTTPClientUpgradeConfiguration<UpgradeResult>(
-                    upgradeRequestHead: head, upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            let collector = RefusalCollector(promise: channel.eventLoop.makePromise())
-                            try channel.pipeline.syncOperations.addHandler(collector)
-                            return UpgradeResult.refused(collector.promise.futureResult)
-                        }
-                    })
-                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
-                pipeline.leftOverBytesStrategy = .forwardBytes
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                    configuration: pipeline)
+        let settings = WebSocketDialer.Settings(
+            trustedAuthority: options.trustedAuthority, maximumFrameSize: 1 << 24,
+            receiveBufferSize: options.receiveBufferSize, automaticErrorHandling: false)
+        do {
+            let channel = try await WebSocketDialer.dial(
+                url, settings: settings, group: MultiThreadedEventLoopGroup.singleton
+            ) { channel in
+                try channel.pipeline.syncOperations.addHandler(
+                    FrameCollector(
+                        frames: frames, respondToPings: options.respondToPings, answersClose: options.answersClose))
             }
-        }
-        switch try await upgrade.get() {
-        case .upgraded(let channel):
             return TestClient(channel: channel, frames: frames)
-        case .refused(let response):
-            let (status, reason) = try await response.get()
+        } catch ClientError.invalidURL {
+            throw TestClientError.invalidURL(url)
+        } catch ClientError.refused(let status, let reason) {
             throw TestClientError.refused(status: status, reason: reason)
         }
     }
@@ -222,11 +182,6 @@ public enum TestClientError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-private enum UpgradeResult: Sendable {
-    case upgraded(any Channel)
-    case refused(EventLoopFuture<(Int, String)>)
-}
-
 /// Records frames after the upgrade.
 private final class FrameCollector: ChannelInboundHandler, Sendable {
     typealias InboundIn = WebSocketFrame
@@ -282,36 +237,4 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
-}
-
-/// Collects the response to a refused upgrade.
-private final class RefusalCollector: ChannelInboundHandler, Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-
-    let promise: EventLoopPromise<(Int, String)>
-    private let state = NIOLockedState()
-
-    init(promise: EventLoopPromise<(Int, String)>) {
-        self.promise = promise
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): state.status = Int(head.status.code)
-        case .body(let body): state.body += String(buffer: body)
-        case .end:
-            promise.succeed((state.status, state.body.trimmingCharacters(in: .whitespacesAndNewlines)))
-            context.close(promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.succeed((state.status, state.body.trimmingCharacters(in: .whitespacesAndNewlines)))
-    }
-}
-
-/// Mutable state used only on one event loop.
-private final class NIOLockedState: @unchecked Sendable {
-    var status = 0
-    var body = ""
 }

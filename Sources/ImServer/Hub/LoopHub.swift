@@ -99,10 +99,12 @@ final class LoopHub: @unchecked Sendable {
 
     /// Writes `frame` to every connection of each of `users` on this loop.
     func deliver(_ frame: ServerFrame, to users: [ClientID]) {
+        var written = 0
         for user in users {
             guard let list = connections[user] else { continue }
-            for connection in list { connection.write(frame) }
+            for connection in list where connection.write(frame) { written &+= 1 }
         }
+        meters.wrote(frame, count: written)
     }
 
     /// Writes a frame that asks for an `ack` to every connection of each of `users`; `route`
@@ -113,20 +115,25 @@ final class LoopHub: @unchecked Sendable {
         -> [ClientID]
     {
         var delivered: [ClientID] = []
+        var written = 0
         for user in users {
             guard let list = connections[user] else { continue }
             var took = false
             for connection in list where connection.write(frame, awaitingAckOf: messageID, route: route) {
                 took = true
+                written &+= 1
             }
             if took { delivered.append(user) }
         }
+        meters.wrote(frame, count: written)
         return delivered
     }
 
     /// Writes `frame` to every connection of every local member of `channel`.
     func deliver(_ frame: ServerFrame, toChannel channel: String) {
-        for connection in connections(of: channel) { connection.write(frame) }
+        var written = 0
+        for connection in connections(of: channel) where connection.write(frame) { written &+= 1 }
+        meters.wrote(frame, count: written)
     }
 
     private func connections(of channel: String) -> [NodeConnection] {
@@ -146,9 +153,11 @@ final class LoopHub: @unchecked Sendable {
 
     /// Writes `frame` to every connection on this loop.
     func broadcast(_ frame: ServerFrame) {
+        var written = 0
         for list in connections.values {
-            for connection in list { connection.write(frame) }
+            for connection in list where connection.write(frame) { written &+= 1 }
         }
+        meters.wrote(frame, count: written)
     }
 
     /// Every connection on this loop, as Presence records.
@@ -160,6 +169,7 @@ final class LoopHub: @unchecked Sendable {
     func markNeedsFlush(_ connection: NodeConnection) {
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
+        connection.queuedSince = arrival ?? .now()
         needsFlush.append(connection)
         guard !flushScheduled else { return }
         flushScheduled = true

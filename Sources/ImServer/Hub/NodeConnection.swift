@@ -53,8 +53,9 @@ public final class NodeConnection: FlushTarget {
     let flushPhase: Int
     /// When the loop last flushed this connection.
     private(set) var lastFlush = NIODeadline.uptimeNanoseconds(0)
-    /// When the first frame waiting for the next flush arrived at the node (or was queued).
-    private var queuedSince = NIODeadline.uptimeNanoseconds(0)
+    /// When the first frame waiting for the next flush arrived at the node (or was queued); set
+    /// by ``LoopHub/markNeedsFlush(_:)``.
+    var queuedSince = NIODeadline.uptimeNanoseconds(0)
     /// Whether a close was started by either side (or the connection closed): nothing more is
     /// written to the client, and what it sends is ignored.
     public private(set) var isClosing = false
@@ -103,7 +104,7 @@ public final class NodeConnection: FlushTarget {
             }
         }
         guard countAgainstRate() else { return }
-        if case .ping = frame { write(ServerFrame.pong) }
+        if case .ping = frame, write(ServerFrame.pong) { hub.meters.wrote(ServerFrame.pong) }
     }
 
     /// The client sent a frame of the transport's own (a WebSocket ping or pong): it counts
@@ -166,9 +167,7 @@ public final class NodeConnection: FlushTarget {
     func write(_ frame: ServerFrame) -> Bool {
         guard !isClosing, let output else { return false }
         if isReady && unwritableSince == nil && backlog.isEmpty {
-            if !needsFlush { queuedSince = hub.arrival ?? .now() }
             output.write(frame)
-            hub.meters.wrote(frame)
             hub.markNeedsFlush(self)
             return true
         }
@@ -202,7 +201,6 @@ public final class NodeConnection: FlushTarget {
     func markReady(_ ready: ServerFrame) {
         guard !isClosing, let output else { return }
         isReady = true
-        if !needsFlush { queuedSince = .now() }
         output.write(ready)
         hub.meters.wrote(ready)
         hub.markNeedsFlush(self)
@@ -231,7 +229,6 @@ public final class NodeConnection: FlushTarget {
         while output.isWritable, let frame = backlog.popFirst() {
             backlogBytes -= frame.bytes.readableBytes
             output.write(frame)
-            hub.meters.wrote(frame)
         }
         output.flush()
         if backlog.isEmpty && output.isWritable {

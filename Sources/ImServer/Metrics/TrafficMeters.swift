@@ -5,7 +5,7 @@ import NIOCore
 /// once a second, see ``LoopMeters``).
 ///
 /// `imserver_frames_out_total`, `imserver_bytes_out_total` (WebSocket framing included),
-/// `imserver_deliveries_total` (message frames written), `imserver_flushes_total` (socket
+/// `imserver_deliveries_total` (message frames written, or queued for a client reading slowly), `imserver_flushes_total` (socket
 /// writes), `imserver_frames_in_total` (client frames: `ack`, `ping`, WebSocket pings), and
 /// `imserver_delivery_latency_seconds`: from a message's arrival at the node (or a frame being
 /// queued, for frames no message caused) to the flush that hands it to the socket, sampled (at
@@ -36,12 +36,13 @@ final class LoopMeters {
 
     init(shared: TrafficMeters) { self.shared = shared }
 
-    /// Counts a frame written to a connection.
+    /// Counts `count` connections' copies of `frame` (a fan-out counts once, not per write).
     @inline(__always)
-    func wrote(_ frame: ServerFrame) {
-        framesOut &+= 1
-        bytesOut &+= frame.bytes.readableBytes
-        if frame.isMessage { deliveries &+= 1 }
+    func wrote(_ frame: ServerFrame, count: Int = 1) {
+        guard count > 0 else { return }
+        framesOut &+= count
+        bytesOut &+= count &* frame.bytes.readableBytes
+        if frame.isMessage { deliveries &+= count }
     }
 
     /// Counts a frame received from a client.
