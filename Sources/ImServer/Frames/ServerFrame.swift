@@ -6,8 +6,6 @@ public import NIOCore
 public struct ServerFrame: Sendable {
     /// The encoded WebSocket frame: an unmasked text frame, FIN set.
     public let bytes: ByteBuffer
-    /// Whether it is a `message` frame (counted as a delivery).
-    public let isMessage: Bool
 
     private static let headerSpace = 10
 
@@ -21,9 +19,7 @@ public struct ServerFrame: Sendable {
     }
 
     /// Builds a frame by letting `body` write the JSON payload.
-    private init(
-        allocator: ByteBufferAllocator, capacity: Int, isMessage: Bool = false, body: (inout ByteBuffer) -> Void
-    ) {
+    private init(allocator: ByteBufferAllocator, capacity: Int, body: (inout ByteBuffer) -> Void) {
         var buffer = allocator.buffer(capacity: Self.headerSpace + capacity)
         buffer.moveWriterIndex(forwardBy: Self.headerSpace)
         buffer.moveReaderIndex(forwardBy: Self.headerSpace)
@@ -44,20 +40,16 @@ public struct ServerFrame: Sendable {
         }
         buffer.moveReaderIndex(to: start)
         self.bytes = buffer
-        self.isMessage = isMessage
     }
 
-    private init(bytes: ByteBuffer, isMessage: Bool) {
-        self.bytes = bytes
-        self.isMessage = isMessage
-    }
+    private init(bytes: ByteBuffer) { self.bytes = bytes }
 
     /// The same frame in a buffer of its own, so each event loop retains and releases its own
     /// copy instead of every loop bouncing one shared reference count between cores.
     public func copy(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ServerFrame {
         var buffer = allocator.buffer(capacity: bytes.readableBytes)
         buffer.writeImmutableBuffer(bytes)
-        return ServerFrame(bytes: buffer, isMessage: isMessage)
+        return ServerFrame(bytes: buffer)
     }
 
     /// `{"type":"message","id":…,"from":…,"chan":…,"data":…,"ts":…,"receipt":true}`, with
@@ -66,7 +58,7 @@ public struct ServerFrame: Sendable {
         _ message: Message, wantsReceipt: Bool = false, isBroadcast: Bool = false,
         allocator: ByteBufferAllocator = ByteBufferAllocator()
     ) -> ServerFrame {
-        ServerFrame(allocator: allocator, capacity: 96 + message.data.readableBytes, isMessage: true) { buffer in
+        ServerFrame(allocator: allocator, capacity: 96 + message.data.readableBytes) { buffer in
             buffer.writeStaticString(#"{"type":"message","id":"#)
             buffer.writeJSONString(message.id)
             buffer.writeStaticString(#","from":"#)

@@ -97,14 +97,15 @@ final class LoopHub: @unchecked Sendable {
 
     // MARK: Fan-out
 
-    /// Writes `frame` to every connection of each of `users` on this loop.
-    func deliver(_ frame: ServerFrame, to users: [ClientID]) {
+    /// Writes `frame` to every connection of each of `users` on this loop; `isMessage` says
+    /// whether it is a message (counted as deliveries) or a receipt.
+    func deliver(_ frame: ServerFrame, to users: [ClientID], isMessage: Bool = true) {
         var written = 0
         for user in users {
             guard let list = connections[user] else { continue }
             for connection in list where connection.write(frame) { written &+= 1 }
         }
-        meters.wrote(frame, count: written)
+        meters.wrote(frame, count: written, isMessage: isMessage)
     }
 
     /// Writes a frame that asks for an `ack` to every connection of each of `users`; `route`
@@ -125,15 +126,16 @@ final class LoopHub: @unchecked Sendable {
             }
             if took { delivered.append(user) }
         }
-        meters.wrote(frame, count: written)
+        meters.wrote(frame, count: written, isMessage: true)
         return delivered
     }
 
     /// Writes `frame` to every connection of every local member of `channel`.
     func deliver(_ frame: ServerFrame, toChannel channel: String) {
-        var written = 0
-        for connection in connections(of: channel) where connection.write(frame) { written &+= 1 }
-        meters.wrote(frame, count: written)
+        let list = connections(of: channel)
+        for connection in list { connection.write(frame) }
+        // Counted per fan-out: a closing member's refused copy counts too (rare).
+        meters.wrote(frame, count: list.count, isMessage: true)
     }
 
     private func connections(of channel: String) -> [NodeConnection] {
@@ -153,11 +155,10 @@ final class LoopHub: @unchecked Sendable {
 
     /// Writes `frame` to every connection on this loop.
     func broadcast(_ frame: ServerFrame) {
-        var written = 0
         for list in connections.values {
-            for connection in list where connection.write(frame) { written &+= 1 }
+            for connection in list { connection.write(frame) }
         }
-        meters.wrote(frame, count: written)
+        meters.wrote(frame, count: connectionCount, isMessage: true)
     }
 
     /// Every connection on this loop, as Presence records.

@@ -36,13 +36,14 @@ final class LoopMeters {
 
     init(shared: TrafficMeters) { self.shared = shared }
 
-    /// Counts `count` connections' copies of `frame` (a fan-out counts once, not per write).
+    /// Counts `count` connections' copies of `frame` (a fan-out counts once, not per write);
+    /// `isMessage` counts them as deliveries too.
     @inline(__always)
-    func wrote(_ frame: ServerFrame, count: Int = 1) {
+    func wrote(_ frame: ServerFrame, count: Int = 1, isMessage: Bool = false) {
         guard count > 0 else { return }
         framesOut &+= count
         bytesOut &+= count &* frame.bytes.readableBytes
-        if frame.isMessage { deliveries &+= count }
+        if isMessage { deliveries &+= count }
     }
 
     /// Counts a frame received from a client.

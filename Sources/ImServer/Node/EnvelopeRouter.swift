@@ -60,7 +60,9 @@ final class EnvelopeRouter: Sendable {
             let frame = ServerFrame.receipt(receipt)
             let sender = [receipt.sender]
             for shard in shards {
-                shard.eventLoop.execute { shard.deliveries(arrivedAt: arrival) { shard.deliver(frame, to: sender) } }
+                shard.eventLoop.execute {
+                    shard.deliveries(arrivedAt: arrival) { shard.deliver(frame, to: sender, isMessage: false) }
+                }
             }
         case .command(let command, let reply):
             stats.count(envelope: "command")
