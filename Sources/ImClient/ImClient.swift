@@ -75,8 +75,8 @@ public final class ImClient: Sendable {
     /// Whether the server has sent `ready` on the current connection.
     public var isConnected: Bool { state.withLock { $0.session != nil } && ready.load(ordering: .relaxed) }
 
-    /// Events dropped because the consumer of ``events`` fell behind by more than
-    /// ``ClientConfiguration/eventBufferLimit``.
+    /// Events (or frames not yet read into events) dropped, the oldest first, because they fell
+    /// behind by more than ``ClientConfiguration/eventBufferLimit``.
     public var droppedEvents: Int { dropped.load(ordering: .relaxed) }
 
     private let ready = Atomic<Bool>(false)
@@ -107,7 +107,9 @@ public final class ImClient: Sendable {
         let session: WebSocketSession
         do {
             let url = try await provider()
-            session = try await WebSocketSession.open(url, configuration: configuration, group: group)
+            session = try await WebSocketSession.open(url, configuration: configuration, group: group) {
+                self.dropped.add(1, ordering: .relaxed)
+            }
         } catch {
             return (nil, "\(error)", false)
         }

@@ -27,10 +27,14 @@ final class WebSocketSession: Sendable {
 
     /// Opens a WebSocket to `url` (`ws://` or `wss://`); throws ``ClientError`` when the URL is
     /// not one or the server refuses the upgrade.
-    static func open(_ url: String, configuration: ClientConfiguration, group: any EventLoopGroup) async throws
-        -> WebSocketSession
-    {
-        let (events, continuation) = AsyncStream<Event>.makeStream()
+    /// Frames beyond ``ClientConfiguration/eventBufferLimit`` not yet handled are dropped, the
+    /// oldest first, and reported to `onDrop`.
+    static func open(
+        _ url: String, configuration: ClientConfiguration, group: any EventLoopGroup,
+        onDrop: @escaping @Sendable () -> Void
+    ) async throws -> WebSocketSession {
+        let (events, continuation) = AsyncStream<Event>.makeStream(
+            bufferingPolicy: .bufferingNewest(max(1, configuration.eventBufferLimit)))
         let maximumFrameSize = configuration.maximumFrameSize
         let settings = WebSocketDialer.Settings(
             trustedAuthority: configuration.trustedAuthority, maximumFrameSize: maximumFrameSize,
@@ -41,7 +45,7 @@ final class WebSocketSession: Sendable {
                     NIOWebSocketFrameAggregator(
                         minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
                         maxAccumulatedFrameSize: maximumFrameSize))
-                try channel.pipeline.syncOperations.addHandler(SessionHandler(events: continuation))
+                try channel.pipeline.syncOperations.addHandler(SessionHandler(events: continuation, onDrop: onDrop))
             }
             return WebSocketSession(channel: channel, events: events)
         } catch {
@@ -73,20 +77,29 @@ private final class SessionHandler: ChannelInboundHandler, Sendable {
 
     let events: AsyncStream<WebSocketSession.Event>.Continuation
 
-    init(events: AsyncStream<WebSocketSession.Event>.Continuation) { self.events = events }
+    let onDrop: @Sendable () -> Void
+
+    init(events: AsyncStream<WebSocketSession.Event>.Continuation, onDrop: @escaping @Sendable () -> Void) {
+        self.events = events
+        self.onDrop = onDrop
+    }
+
+    private func yield(_ event: WebSocketSession.Event) {
+        if case .dropped = events.yield(event) { onDrop() }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
-            events.yield(.text(frame.unmaskedData))
+            yield(.text(frame.unmaskedData))
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .connectionClose:
             var payload = frame.unmaskedData
             let code = payload.readInteger(as: UInt16.self)
-            events.yield(.close(code: code, reason: payload.readString(length: payload.readableBytes) ?? ""))
+            yield(.close(code: code, reason: payload.readString(length: payload.readableBytes) ?? ""))
             var reply = ByteBuffer()
             reply.writeInteger(code ?? 1000)
             let channel = context.channel

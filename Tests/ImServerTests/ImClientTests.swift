@@ -142,4 +142,28 @@ struct ImClientTests {
         #expect(calls.load(ordering: .relaxed) == 3)
         try await cluster.stop()
     }
+
+    @Test("a consumer that falls behind keeps the newest events up to the bound; the rest are counted as dropped")
+    func boundedEvents() async throws {
+        let cluster = try await TestCluster.start()
+        var configuration = Self.quick
+        configuration.eventBufferLimit = 4
+        let client = ImClient(configuration: configuration) { try await cluster.url(for: "alice") }
+        client.connect()
+        // Nobody reads the events yet: wait until the node lists alice, then send 50.
+        try await waitUntil { try await cluster.helper.isOnline("alice") }
+        for number in 1...50 {
+            try await cluster.helper.send(try JSONPayload(json: String(number)), from: "bob", to: ["alice"])
+        }
+        // ready and 50 messages: 51 events, 4 kept.
+        try await waitUntil { client.droppedEvents == 47 }
+        var kept: [String] = []
+        for await event in client.events {
+            if case .message(let message) = event { kept.append(message.json) }
+            if kept.count == 4 { break }
+        }
+        #expect(kept == ["47", "48", "49", "50"])
+        await client.close()
+        try await cluster.stop()
+    }
 }

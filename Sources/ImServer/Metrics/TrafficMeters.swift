@@ -5,8 +5,8 @@ import NIOCore
 /// once a second, see ``LoopMeters``).
 ///
 /// `imserver_frames_out_total`, `imserver_bytes_out_total` (WebSocket framing included),
-/// `imserver_deliveries_total` (message frames written, or queued for a client reading slowly), `imserver_flushes_total` (socket
-/// writes), `imserver_frames_in_total` (client frames: `ack`, `ping`, WebSocket pings), and
+/// `imserver_deliveries_total` (message frames written, or queued for a client reading
+/// slowly), `imserver_flushes_total` (socket writes), `imserver_frames_in_total` (client frames: `ack`, `ping`, WebSocket pings), and
 /// `imserver_delivery_latency_seconds`: from a message's arrival at the node (or a frame being
 /// queued, for frames no message caused) to the flush that hands it to the socket, sampled (at
 /// most 1,000 flushes a second per loop).
@@ -56,7 +56,8 @@ final class LoopMeters {
         flushes &+= 1
         guard samples < Self.samplesPerSecond, since.uptimeNanoseconds > 0 else { return }
         samples += 1
-        shared.latency.recordNanoseconds(Int64(now.uptimeNanoseconds) &- Int64(since.uptimeNanoseconds))
+        // Stamped on another thread of the same monotonic clock: never later, but clamp anyway.
+        shared.latency.recordNanoseconds(max(0, Int64(now.uptimeNanoseconds) &- Int64(since.uptimeNanoseconds)))
     }
 
     /// Reports to the shared metrics when a second has passed since the last report.
