@@ -36,6 +36,7 @@ struct Settings: Sendable {
         var node = NodeConfiguration(host: host, port: port)
         if let id = reader.string(forKey: "node.id") { node.nodeID = NodeID(rawValue: id) }
         node.path = reader.string(forKey: "public.path", default: defaults.path)
+        node.eventStreams = reader.bool(forKey: "public.eventStreams", default: defaults.eventStreams)
         node.subjects = Subjects(prefix: reader.string(forKey: "subject.prefix", default: defaults.subjects.prefix))
         demo = reader.bool(forKey: "demo", default: false)
         node.pingInterval = try Self.seconds(reader, "heartbeat.interval", default: defaults.pingInterval)

@@ -54,6 +54,37 @@ public final class TestCluster: Sendable {
         return TestCluster(backplane: backplane, helper: helper, nodes: nodes, backplaneRunner: backplaneRunner)
     }
 
+    /// Runs `body` with a cluster started as ``start(nodes:backplane:secret:waitUntilLinked:configure:transports:)``
+    /// does, and stops it afterwards, also when `body` throws (so a failing test cleans up).
+    public static func with<Result>(
+        nodes count: Int = 1, backplane: Backplane = .memory(),
+        configure: (inout NodeConfiguration, Int) -> Void = { _, _ in },
+        transports: (NodeCore) -> [any Transport] = { _ in [] },
+        _ body: (TestCluster) async throws -> Result
+    ) async throws -> Result {
+        let cluster = try await start(nodes: count, backplane: backplane, configure: configure, transports: transports)
+        let result: Result
+        do {
+            result = try await body(cluster)
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+        return result
+    }
+
+    /// Opens an event stream (``EventStreamClient``) for `user` on node `node` and waits for
+    /// its `ready` frame.
+    public func connectStream(_ user: ClientID, node: Int = 0) async throws -> EventStreamClient {
+        let client = try await EventStreamClient.connect(to: try await url(for: user, node: node))
+        let ready = try await client.nextJSON()
+        guard ready["type"]?.string == "ready", ready["client"]?.string == user.rawValue else {
+            throw TestClientError.unexpected(.text(ready.description))
+        }
+        return client
+    }
+
     /// A connect URL for `user` on node `node`.
     public func url(for user: ClientID, node: Int = 0, meta: String? = nil) async throws -> String {
         let token = try await helper.tokens.mint(for: user, meta: meta)

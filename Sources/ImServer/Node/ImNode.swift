@@ -49,8 +49,14 @@ public final class ImNode: Service {
         self.core = core
         var routes = routes
         routes.add(.GET, "/health") { _ in core.healthResponse() }
+        var streams: [any Transport] = []
+        if configuration.eventStreams {
+            let transport = EventStreamTransport(core: core)
+            transport.register(on: &routes)
+            streams.append(transport)
+        }
         self.transport = WebSocketTransport(core: core, group: group, routes: routes)
-        self.otherTransports = transports(core)
+        self.otherTransports = streams + transports(core)
     }
 
     /// The node's id.

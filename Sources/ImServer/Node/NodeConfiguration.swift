@@ -28,6 +28,9 @@ public struct NodeConfiguration: Sendable {
     public var flushInterval: Duration = .milliseconds(25)
     /// TLS for the public listener (`wss://`), or `nil` for plain `ws://`.
     public var tls: ReloadableTLS?
+    /// Whether the public port also serves Server-Sent Events streams on ``path``
+    /// (``EventStreamTransport``), the fallback for networks that block WebSockets.
+    public var eventStreams = true
 
     /// A configuration with the documented defaults.
     public init(

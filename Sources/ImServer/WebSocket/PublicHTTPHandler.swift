@@ -74,6 +74,9 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let components = URLComponents(string: head.uri)
         let path = components?.path ?? head.uri
+        if let streams = routes.eventStreams, streams.isStreamRequest(head, path: path) {
+            return startStream(head, streams: streams, context: context)
+        }
         guard let handler = routes.handler(for: head.method, path: path) else {
             write(.error(.notFound, "not found: \(path)"), keepAlive: head.isKeepAlive, context: context)
             return
@@ -86,6 +89,29 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.eventLoop.makeFutureWithTask { await handler(request) }.whenSuccess { response in
             self.write(response, keepAlive: keepAlive, context: bound.value)
         }
+    }
+
+    /// Checks an event-stream request's token and, once admitted, hands the socket to the
+    /// stream (``EventStreamTransport/start(_:answering:context:replacing:)``, which removes
+    /// this handler); a refusal is answered with its status and reason, as an upgrade's is.
+    private func startStream(_ head: HTTPRequestHead, streams: EventStreamTransport, context: ChannelHandlerContext) {
+        let target = RequestTarget(head.uri)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let handshake = self.handshake
+        streams.admit(token: target.value(of: "token"), from: context.channel.remoteAddress, on: context.eventLoop)
+            .whenSuccess { verdict in
+                let context = bound.value
+                switch verdict {
+                case .refused(let refusal):
+                    self.write(.error(refusal.status, refusal.reason), keepAlive: false, context: context)
+                case .admitted(let token):
+                    guard context.channel.isActive else { return streams.core.gatekeeper.release(verdict) }
+                    handshake.deadline?.cancel()
+                    handshake.deadline = nil
+                    handshake.token = token
+                    streams.start(token, answering: head, context: context, replacing: self)
+                }
+            }
     }
 
     private func write(_ response: PublicResponse, keepAlive: Bool, context: ChannelHandlerContext) {

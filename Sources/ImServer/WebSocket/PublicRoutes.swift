@@ -50,6 +50,8 @@ public struct PublicRoutes: Sendable {
     public typealias Handler = @Sendable (PublicRequest) async -> PublicResponse
 
     private var handlers: [String: Handler] = [:]
+    /// The transport that answers event-stream requests on the node's path, if any.
+    var eventStreams: EventStreamTransport?
 
     /// No routes.
     public init() {}
