@@ -11,9 +11,11 @@ Checks: two users log in; room and private messages both ways, with receipts; a 
 messages typed quickly arrives in order for the sender and the room; a broadcast is labelled
 as one; a tall message scrolls into view for a reader at the bottom; the name `system` is
 refused; a getURL that returns no URL gets a clear status instead of a loop; a user forced
-offline (4003) sees it, cannot send, and can log in again; the node restarted under two open
-pages: both come back by themselves; a phone-width page (390 px) shows the user list in one
-row.
+offline (4003) sees it, cannot send, and can log in again; a user on the event-stream transport
+(`?transport=eventsource`) gets private and room messages and acks them; with WebSockets
+blocked in the page, imclient.js falls back to the event stream by itself; the node restarted
+under open pages (WebSocket and event stream): all come back by themselves; a phone-width page
+(390 px) shows the user list in one row.
 """
 import json
 import os
@@ -112,8 +114,8 @@ def status(driver):
     return text_of(driver, "statusText")
 
 
-def login(driver, name):
-    driver.get(BASE)
+def login(driver, name, page=BASE):
+    driver.get(page)
     field = driver.find_element(By.ID, "name")
     field.clear()
     field.send_keys(name)
@@ -211,6 +213,36 @@ def main():
         most = alice.execute_script("return window.mostInFlight")
         check(most == 1, "a burst is sent one message at a time (most in flight: %s)" % most)
 
+        dave = browser()
+        dave.label = "dave"
+        pages.append(dave)
+        login(dave, "dave", BASE + "?transport=eventsource")
+        check("over an event stream" in status(dave), "a user on the event-stream transport logs in")
+        pick(alice, "dave")
+        send(alice, "psst dave")
+        until(dave, lambda d: "psst dave" in bodies(d), "dave gets the private message over the event stream")
+        until(alice, lambda d: "acked" in text_of(d, "log").split("psst dave", 1)[-1], "alice sees dave's posted ack")
+        pick(dave, None)
+        send(dave, "room message from dave")
+        until(alice, lambda d: "room message from dave" in bodies(d), "alice gets dave's room message")
+        check(True, "event stream: private and room messages both ways, with receipts")
+        pick(alice, None)
+
+        frank = browser()
+        frank.label = "frank"
+        pages.append(frank)
+        # A network that blocks WebSockets: every WebSocket closes (1006) before it opens.
+        frank.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            window.WebSocket = class {
+              constructor() { this.readyState = 0; setTimeout(() => { this.readyState = 3;
+                if (this.onclose) this.onclose({ code: 1006, reason: '' }); }, 20); }
+              send() {} close() {}
+            };"""})
+        login(frank, "frank")
+        check("over an event stream" in status(frank), "WebSockets blocked: imclient.js falls back to the event stream")
+        send(alice, "hello frank")
+        until(frank, lambda d: "hello frank" in bodies(d), "frank gets room messages over the fallback")
+
         api("POST", "broadcasts", {"data": {"text": "maintenance at 22:00"}})
         until(bob, lambda d: "maintenance at 22:00" in bodies(d), "bob gets the broadcast")
         labels = [box.text for box in bob.find_elements(By.CSS_SELECTOR, "#log .msg.broadcast")]
@@ -255,13 +287,16 @@ def main():
         until(alice, lambda d: "online as" not in status(d), "alice notices the node went away")
         check("1001" in status(alice) or "connection lost" in status(alice), "the status says why the socket closed")
         node.start()
-        for page in (alice, bob):
+        for page in (alice, bob, dave):
             until(page, lambda d: "online as" in status(d), page.label + " comes back after the restart")
-        check(True, "the node restarted under two open pages: both come back by themselves")
+        check("over an event stream" in status(dave), "dave comes back on the event stream")
+        check(True, "the node restarted under open pages (WebSocket and event stream): all come back by themselves")
         send(alice, "after the restart")
         until(bob, lambda d: "after the restart" in bodies(d), "messages flow after the restart")
         # While the node was down, the browser reports the refused connections: expected.
         down = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "net::ERR_")
+        frank.quit()
+        pages.remove(frank)
         errors = [(page.label, entry) for page in pages for entry in console_errors(page, expected=down)]
 
         phone = browser(390, 844)

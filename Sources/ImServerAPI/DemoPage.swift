@@ -273,7 +273,10 @@ enum DemoPage {
             select(null);
             $('text').disabled = false;
             $('send').disabled = false;
+            // ?transport=eventsource (or websocket) tries only that transport; by default both.
+            const only = new URLSearchParams(location.search).get('transport');
             const c = new ImClient({
+              transports: only ? [only] : undefined,
               getURL: async () => {
                 if (firstURL) { const url = firstURL; firstURL = null; return url; }
                 return (await login(me)).url;

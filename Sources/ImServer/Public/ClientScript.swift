@@ -11,11 +11,87 @@ enum ClientScript {
           const PING_EVERY = 20000;     // ping interval while open, ms
           const SILENCE_LIMIT = 2 * PING_EVERY + 5000; // no frame at all for this long: the link is dead
           const FINAL_CODES = [4003]; // closed by the server for good: do not reconnect
+          const TRANSPORTS = ['websocket', 'eventsource']; // in the order tried
 
           function noop() {}
           function describe(value) {
             const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
             return text.length > 80 ? text.slice(0, 80) + '...' : text;
+          }
+          function available(kind) {
+            if (kind === 'websocket') return typeof root.WebSocket === 'function';
+            if (kind === 'eventsource') return typeof root.EventSource === 'function' && typeof root.fetch === 'function';
+            return false;
+          }
+
+          // A link is one connection attempt over one transport. It calls onopen() once the server
+          // answered, onframe(text) for each frame (null for a keepalive) and onclose(code, reason)
+          // once. send(frame) sends a client frame; close(code, reason) closes (onclose follows);
+          // abandon() drops it without calling back.
+          function link(kind) {
+            return { kind: kind, opened: false, keepalive: 0, onopen: noop, onframe: noop, onclose: noop };
+          }
+
+          function webSocketLink(url) {
+            const ws = new WebSocket(url); // throws on a malformed URL
+            const self = link('websocket');
+            self.send = (frame) => { if (ws.readyState === 1) ws.send(JSON.stringify(frame)); };
+            self.close = (code, reason) => ws.close(code, reason);
+            self.abandon = () => {
+              ws.onclose = ws.onmessage = ws.onopen = null;
+              try { ws.close(4000, 'no pong'); } catch (err) { /* ignore */ }
+            };
+            ws.onopen = () => { self.opened = true; self.onopen(); };
+            ws.onmessage = (event) => { if (typeof event.data === 'string') self.onframe(event.data); };
+            ws.onerror = noop; // a close event always follows
+            ws.onclose = (event) => self.onclose(event.code, event.reason || '');
+            return self;
+          }
+
+          // Server-Sent Events (docs/protocol.md §9): the same URL over http(s), frames as events,
+          // client frames posted to the stream's session.
+          function eventStreamLink(url) {
+            const streamURL = url.replace(/^ws/i, 'http');
+            const es = new EventSource(streamURL);
+            const self = link('eventsource');
+            let postURL = null;
+            let ended = false;
+            function end(code, reason) {
+              if (ended) return;
+              ended = true;
+              es.close();
+              self.onclose(code, reason);
+            }
+            self.send = (frame) => {
+              if (!postURL || ended) return;
+              root.fetch(postURL, {
+                method: 'POST', body: JSON.stringify(frame), keepalive: true,
+                headers: { 'content-type': 'text/plain' } // a simple request: no CORS preflight
+              }).catch(noop);
+            };
+            self.close = (code, reason) => end(code, reason);
+            self.abandon = () => { ended = true; es.close(); };
+            es.addEventListener('session', (event) => {
+              let session;
+              try { session = JSON.parse(event.data); } catch (err) { session = null; }
+              if (!session || typeof session.session !== 'string') return end(1002, 'bad session event');
+              const target = new URL(streamURL);
+              target.search = '?session=' + encodeURIComponent(session.session);
+              postURL = target.toString();
+              self.keepalive = typeof session.keepalive === 'number' ? session.keepalive : 0;
+              self.opened = true;
+              self.onopen();
+            });
+            es.onmessage = (event) => self.onframe(event.data);
+            es.addEventListener('ping', () => self.onframe(null));
+            es.addEventListener('close', (event) => {
+              let close = {};
+              try { close = JSON.parse(event.data) || {}; } catch (err) { /* keep the defaults */ }
+              end(typeof close.code === 'number' ? close.code : 1005, typeof close.reason === 'string' ? close.reason : '');
+            });
+            // EventSource would reconnect with the same, used, token: end here and reconnect with a new URL.
+            es.onerror = () => end(1006, self.opened ? 'event stream lost' : 'event stream could not be opened');
+            return self;
           }
 
           class ImClient {
@@ -23,15 +99,20 @@ enum ClientScript {
              * options.getURL: async () => "ws://host/ws?token=..." (called for every connect; tokens are single use)
              * options.onMessage(msg), onReceipt(r), onReady(info), onClose(code, reason), onStatus(text): optional.
              * msg.kind is "channel" (msg.chan names it), "broadcast" (to everyone) or "direct" (to this user).
+             * options.transports: the transports to try, in order (default ["websocket", "eventsource"]):
+             * when one cannot be opened the next is tried at once; the one that last worked is tried first.
              */
             constructor(options) {
               if (!options || typeof options.getURL !== 'function') {
                 throw new TypeError('ImClient: options.getURL must be a function returning the WebSocket URL');
               }
               this.options = options;
-              this.ws = null;            // the current WebSocket, if any
+              this.link = null;          // the current connection attempt, if any
               this.info = null;          // the last "ready" frame
               this.stopped = true;       // true until connect(), after close(), or after a final close code
+              this._transports = (options.transports || TRANSPORTS).filter(available);
+              this._next = 0;            // index in _transports of the next attempt's transport
+              this._failedInTurn = 0;    // transports that could not be opened since the last that could
               this._attempt = 0;         // failed attempts since the last "ready"
               this._connecting = false;  // waiting for getURL()
               this._retryTimer = null;
@@ -41,16 +122,20 @@ enum ClientScript {
               if (root.addEventListener) root.addEventListener('online', this._onNetworkBack);
             }
 
-            /** Whether the socket is open and the server has sent "ready". */
+            /** Whether the connection is open and the server has sent "ready". */
             get connected() {
-              return !!this.ws && this.ws.readyState === 1 && this.info !== null;
+              return !!this.link && this.link.opened && this.info !== null;
+            }
+
+            /** The transport of the current connection ("websocket" or "eventsource"), or null. */
+            get transport() {
+              return this.link ? this.link.kind : null;
             }
 
             /** Opens the connection (and keeps it open, reconnecting with backoff). */
             connect() {
               this.stopped = false;
-              if (this._connecting) return;
-              if (this.ws && (this.ws.readyState === 0 || this.ws.readyState === 1)) return;
+              if (this._connecting || this.link) return;
               this._clearRetry();
               this._attempt = 0;
               this._open();
@@ -61,15 +146,20 @@ enum ClientScript {
               this.stopped = true;
               this._clearRetry();
               this._stopPing();
-              if (this.ws && this.ws.readyState <= 1) {
-                this.ws.close(1000, 'bye');
+              if (this.link) {
                 this._status('closing');
+                this.link.close(1000, 'bye');
               } else {
                 this._status('closed');
               }
             }
 
             async _open() {
+              if (!this._transports.length) {
+                this.stopped = true;
+                this._status('this browser supports none of the transports ' + describe(this.options.transports));
+                return;
+              }
               this._connecting = true;
               this._status(this._attempt ? 'reconnecting' : 'connecting');
               let url;
@@ -90,44 +180,48 @@ enum ClientScript {
                 this._scheduleRetry();
                 return;
               }
-              let ws;
+              const kind = this._transports[this._next % this._transports.length];
+              let current;
               try {
-                ws = new WebSocket(url);
+                current = kind === 'eventsource' ? eventStreamLink(url) : webSocketLink(url);
               } catch (err) {
-                this._status('bad WebSocket URL: ' + ((err && err.message) || err));
+                this._status('bad connection URL: ' + ((err && err.message) || err));
                 this._scheduleRetry();
                 return;
               }
-              this.ws = ws;
+              this.link = current;
               this.info = null;
-              ws.onopen = () => {
-                if (ws !== this.ws) return;
+              current.onopen = () => {
+                if (current !== this.link) return;
+                this._failedInTurn = 0;
                 this._status('connected, waiting for the server');
-                this._startPing(ws);
+                this._startPing(current);
               };
-              ws.onmessage = (event) => this._frame(ws, event.data);
-              ws.onerror = noop; // a close event always follows
-              ws.onclose = (event) => this._closed(ws, event.code, event.reason || '');
+              current.onframe = (data) => this._frame(current, data);
+              current.onclose = (code, reason) => this._closed(current, code, reason);
             }
 
-            _frame(ws, data) {
-              if (ws !== this.ws) return;
+            _frame(current, data) {
+              if (current !== this.link) return;
               this._lastFrameAt = Date.now();
-              if (typeof data !== 'string') return;
+              if (typeof data !== 'string') return; // a keepalive
               let frame;
               try { frame = JSON.parse(data); } catch (err) { return; }
               if (!frame || typeof frame !== 'object') return;
               switch (frame.type) {
-                case 'ready':
+                case 'ready': {
                   this._attempt = 0;
+                  this._next = this._transports.indexOf(current.kind);
                   this.info = frame;
-                  this._status('online as ' + frame.client + ' (node ' + frame.node + ')');
+                  const over = current.kind === 'eventsource' ? ', over an event stream' : '';
+                  this._status('online as ' + frame.client + ' (node ' + frame.node + over + ')');
                   this._call('onReady', frame);
                   break;
+                }
                 case 'message':
                   frame.kind = typeof frame.chan === 'string' ? 'channel' : (frame.broadcast === true ? 'broadcast' : 'direct');
                   this._call('onMessage', frame);
-                  if (frame.receipt === true && typeof frame.id === 'string') this._send(ws, { type: 'ack', id: frame.id });
+                  if (frame.receipt === true && typeof frame.id === 'string') current.send({ type: 'ack', id: frame.id });
                   break;
                 case 'receipt':
                   this._call('onReceipt', frame);
@@ -138,9 +232,9 @@ enum ClientScript {
               }
             }
 
-            _closed(ws, code, reason) {
-              if (ws !== this.ws) return; // an older socket, already replaced
-              this.ws = null;
+            _closed(current, code, reason) {
+              if (current !== this.link) return; // an older link, already replaced
+              this.link = null;
               this.info = null;
               this._stopPing();
               this._call('onClose', code, reason);
@@ -154,6 +248,13 @@ enum ClientScript {
                 return;
               }
               this._status('connection lost (' + code + (reason ? ' ' + reason : '') + ')');
+              if (!current.opened && this._transports.length > 1) {
+                // Blocked, or the server is down: try the next transport at once, then back off.
+                this._next = (this._transports.indexOf(current.kind) + 1) % this._transports.length;
+                this._failedInTurn += 1;
+                if (this._failedInTurn < this._transports.length) return this._open();
+                this._failedInTurn = 0;
+              }
               this._scheduleRetry();
             }
 
@@ -170,32 +271,32 @@ enum ClientScript {
 
             _retryNow() {
               this._clearRetry();
-              if (!this.stopped && !this._connecting && !this.ws) this._open();
+              if (!this.stopped && !this._connecting && !this.link) this._open();
             }
 
             _clearRetry() { if (this._retryTimer) clearTimeout(this._retryTimer); this._retryTimer = null; }
 
-            _startPing(ws) {
+            // Over a WebSocket the client pings and the server answers; over an event stream the
+            // server sends a keepalive every `keepalive` ms on its own (no posts needed).
+            _startPing(current) {
               this._stopPing();
               this._lastFrameAt = Date.now();
+              const streams = current.kind === 'eventsource' && current.keepalive > 0;
+              const every = streams ? Math.min(current.keepalive, PING_EVERY) : PING_EVERY;
+              const limit = streams ? 2 * current.keepalive + 5000 : SILENCE_LIMIT;
               this._pingTimer = setInterval(() => {
-                if (ws !== this.ws) return this._stopPing();
-                if (Date.now() - this._lastFrameAt > SILENCE_LIMIT) {
-                  // The server answers every ping: the link is dead. Give up on this socket now.
-                  ws.onclose = ws.onmessage = ws.onopen = null;
-                  try { ws.close(4000, 'no pong'); } catch (err) { /* ignore */ }
-                  this._closed(ws, 4000, 'no pong');
+                if (current !== this.link) return this._stopPing();
+                if (Date.now() - this._lastFrameAt > limit) {
+                  // Nothing heard for too long: the link is dead. Give up on it now.
+                  current.abandon();
+                  this._closed(current, 4000, 'no pong');
                   return;
                 }
-                this._send(ws, { type: 'ping' });
-              }, PING_EVERY);
+                if (!streams) current.send({ type: 'ping' });
+              }, every);
             }
 
             _stopPing() { if (this._pingTimer) clearInterval(this._pingTimer); this._pingTimer = null; }
-
-            _send(ws, frame) {
-              if (ws === this.ws && ws.readyState === 1) ws.send(JSON.stringify(frame));
-            }
 
             _status(text) {
               this._lastStatus = /reconnecting in/.test(text) ? this._lastStatus : text;
