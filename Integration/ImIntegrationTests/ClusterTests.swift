@@ -22,7 +22,7 @@ extension ClusterSuites {
     struct ClusterTests {
         // MARK: Delivery
 
-        @Test("P2P, channels and per-user events across three nodes", arguments: Backends.available)
+        @Test("P2P, channels and per-user events across three nodes, with a user on each transport", arguments: Backends.available)
         func deliveryAcrossNodes(_ row: BackendRow) async throws {
             try await ProcessCluster.with(row) { cluster in
                 let events = try await EventRecorder.start(cluster.helper)
@@ -31,10 +31,12 @@ extension ClusterSuites {
                 let alice2 = try await cluster.connect("alice", node: 1)
                 let bob = try await cluster.connect("bob", node: 1)
                 let carol = try await cluster.connect("carol", node: 2)
+                let dave = try await cluster.connectStream("dave", node: 2)
 
                 var online: [String] = []
-                for _ in 0..<3 { online.append(try await events.next(timeout: .seconds(10)).client.rawValue) }
-                #expect(online.sorted() == ["alice", "bob", "carol"], "alice is announced once although on two nodes")
+                for _ in 0..<4 { online.append(try await events.next(timeout: .seconds(10)).client.rawValue) }
+                #expect(
+                    online.sorted() == ["alice", "bob", "carol", "dave"], "alice is announced once although on two nodes")
 
                 let sent = try await cluster.helper.send(.text("to alice"), from: "carol", to: ["alice"], receipt: true)
                 for tab in [alice1, alice2] {
@@ -47,17 +49,32 @@ extension ClusterSuites {
                 try await cluster.helper.send(.text("to bob"), from: "alice", to: ["bob"])
                 try await bob.waitForMessage(data: .string("to bob"))
 
-                for user: ClientID in ["alice", "bob", "carol"] {
+                // Over an event stream on node 3, from a sender on nodes 1 and 2: delivered, then
+                // acked by a post to the stream's session.
+                let toDave = try await cluster.helper.send(.text("to dave"), from: "alice", to: ["dave"], receipt: true)
+                try await dave.waitForMessage(toDave.id)
+                #expect(try await alice1.waitForReceipt(toDave.id, to: "dave").status == "delivered")
+                guard case .eventStream(let stream) = dave.link else { throw TestClientError.closed }
+                #expect(try await stream.send(text: #"{"type":"ack","id":"\#(toDave.id)"}"#) == 202)
+                try await waitUntil(timeout: .seconds(10)) {
+                    alice1.receipts.contains { $0.id == toDave.id && $0.status == "acked" }
+                }
+
+                for user: ClientID in ["alice", "bob", "carol", "dave"] {
                     try await cluster.helper.join(user, channels: ["room"])
                 }
                 let id = try await cluster.helper.send(.text("hello room"), from: "bob", toChannel: "room")
-                for client in [alice1, alice2, bob, carol] { try await client.waitForMessage(id) }
-                #expect(try await cluster.helper.stats(of: "room") == ChannelStats(members: 3, online: 3))
+                for client in [alice1, alice2, bob, carol, dave] { try await client.waitForMessage(id) }
+                #expect(try await cluster.helper.stats(of: "room") == ChannelStats(members: 4, online: 4))
+                #expect(dave.count(of: id) == 1)
 
                 await alice1.close()
                 await alice2.close()
                 let offline = try await events.next(timeout: .seconds(10))
                 #expect(offline.kind == .offline && offline.client == "alice")
+                await dave.close()
+                let daveLeft = try await events.next(timeout: .seconds(10))
+                #expect(daveLeft.kind == .offline && daveLeft.client == "dave", "a closed event stream is announced offline")
                 try await cluster.helper.send(.text("marker"), from: "x", to: ["bob"])
                 try await bob.waitForMessage(data: .string("marker"))
             }
@@ -463,7 +480,7 @@ extension ClusterSuites {
                 try cluster.backend.pause()
                 for client in leaving {
                     #expect(
-                        await client.client.closeGracefully(), "the node closes \(client.user) without the backplane")
+                        await client.close(), "the node closes \(client.user) without the backplane")
                 }
                 // The fault: the hang lasts two command timeouts past the closes, so every attempt to
                 // remove them from presence has failed.

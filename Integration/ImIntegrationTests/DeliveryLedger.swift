@@ -32,22 +32,28 @@ final class RecordingClient: Sendable {
         var oddFrames: [String] = []
     }
 
+    /// The connection, over either transport.
+    enum Link: Sendable {
+        case webSocket(TestClient)
+        case eventStream(EventStreamClient)
+    }
+
     let user: ClientID
     /// The index of the node it connected to.
     let node: Int
-    let client: TestClient
+    let link: Link
     private let state = Mutex(State())
     private let reader = Mutex<Task<Void, Never>?>(nil)
 
-    private init(user: ClientID, node: Int, client: TestClient) {
+    private init(user: ClientID, node: Int, link: Link) {
         self.user = user
         self.node = node
-        self.client = client
+        self.link = link
     }
 
-    /// Starts recording `client` (already past `ready`).
-    static func start(_ client: TestClient, user: ClientID, node: Int) -> RecordingClient {
-        let recording = RecordingClient(user: user, node: node, client: client)
+    /// Starts recording `link` (already past `ready`).
+    static func start(_ link: Link, user: ClientID, node: Int) -> RecordingClient {
+        let recording = RecordingClient(user: user, node: node, link: link)
         recording.reader.withLock { $0 = Task { await recording.read() } }
         return recording
     }
@@ -56,7 +62,7 @@ final class RecordingClient: Sendable {
         while !Task.isCancelled {
             let frame: TestClient.Frame?
             do {
-                frame = try await client.frames.next(timeout: .seconds(1))
+                frame = try await nextFrame()
             } catch {
                 continue  // nothing for a second: look again, unless stopped
             }
@@ -65,6 +71,24 @@ final class RecordingClient: Sendable {
                 return
             }
             record(frame)
+        }
+    }
+
+    /// The next frame as a WebSocket frame (an event stream's `close` event as a close frame),
+    /// `nil` once the connection ended; throws after a second without one.
+    private func nextFrame() async throws -> TestClient.Frame? {
+        switch link {
+        case .webSocket(let client):
+            return try await client.frames.next(timeout: .seconds(1))
+        case .eventStream(let client):
+            while true {
+                switch try await client.events.next(timeout: .seconds(1)) {
+                case nil: return nil
+                case .frame(let text)?: return .text(text)
+                case .close(let code, let reason)?: return .close(code: UInt16(clamping: code), reason: reason)
+                case .ping?, .session?: continue
+                }
+            }
         }
     }
 
@@ -118,7 +142,12 @@ final class RecordingClient: Sendable {
     /// Frames that were not a message, receipt, pong or ready.
     var oddFrames: [String] { state.withLock { $0.oddFrames } }
     /// Whether the socket is open.
-    var isActive: Bool { client.isActive }
+    var isActive: Bool {
+        switch link {
+        case .webSocket(let client): client.isActive
+        case .eventStream(let client): client.isActive
+        }
+    }
 
     /// Waits until the message `id` arrived.
     func waitForMessage(_ id: String, timeout: Duration = .seconds(10)) async throws {
@@ -151,16 +180,27 @@ final class RecordingClient: Sendable {
 
     // MARK: Ending
 
-    /// Closes like a browser (close frame, then waits for the node's answer); recording stops
-    /// once the connection ended.
-    func close() async {
-        await client.closeGracefully()
+    /// Closes like a browser (a WebSocket: close frame, then waits for the node's answer; an
+    /// event stream: closes its socket); recording stops once the connection ended. Returns
+    /// whether it ended in time.
+    @discardableResult
+    func close() async -> Bool {
+        switch link {
+        case .webSocket(let client):
+            return await client.closeGracefully()
+        case .eventStream(let client):
+            await client.close()
+            return true
+        }
     }
 
     /// Stops recording and drops the socket (teardown).
     func stop() async {
         reader.withLock { $0?.cancel() }
-        await client.close()
+        switch link {
+        case .webSocket(let client): await client.close()
+        case .eventStream(let client): await client.close()
+        }
     }
 }
 

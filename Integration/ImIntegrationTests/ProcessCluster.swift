@@ -155,7 +155,27 @@ final class ProcessCluster: Sendable {
             await client.close()
             throw TestClientError.unexpected(.text(ready.description))
         }
-        let recording = RecordingClient.start(client, user: user, node: node)
+        let recording = RecordingClient.start(.webSocket(client), user: user, node: node)
+        clients.withLock { $0.append(recording) }
+        return recording
+    }
+
+    /// Connects `user` to node `node` over the event-stream transport (protocol.md §8) and
+    /// records what it gets from `ready` on.
+    func connectStream(_ user: ClientID, node: Int) async throws -> RecordingClient {
+        let client = try await EventStreamClient.connect(to: try await url(for: user, node: node))
+        let ready: JSONValue
+        do {
+            ready = try await client.nextJSON(timeout: .seconds(10))
+        } catch {
+            await client.close()
+            throw error
+        }
+        guard ready["type"]?.string == "ready" else {
+            await client.close()
+            throw TestClientError.unexpected(.text(ready.description))
+        }
+        let recording = RecordingClient.start(.eventStream(client), user: user, node: node)
         clients.withLock { $0.append(recording) }
         return recording
     }
