@@ -40,13 +40,19 @@ public final class EventStreamClient: Sendable {
     /// Opens the stream of the connect URL `url` (`ws://host:port/path?token=…`, as the
     /// back-end mints it) and waits for its `session` event; throws
     /// ``TestClientError/refused(status:reason:)`` when the node answers with an error.
-    public static func connect(to url: String) async throws -> EventStreamClient {
+    /// `receiveBufferSize` sets the socket's receive buffer (to fill it quickly in
+    /// slow-consumer tests).
+    public static func connect(to url: String, receiveBufferSize: Int? = nil) async throws -> EventStreamClient {
         guard let components = URLComponents(string: url), let host = components.host, let port = components.port,
             components.scheme == "ws"
         else { throw TestClientError.invalidURL(url) }
         let events = AsyncQueue<Event>()
         let refused = AsyncQueue<(status: Int, reason: String)>()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferSize))
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -147,6 +153,12 @@ public final class EventStreamClient: Sendable {
         head.headers.add(name: "host", value: "127.0.0.1")
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+    }
+
+    /// Starts or stops reading from the socket (stopping makes the client a slow consumer).
+    public func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(.autoRead, value: reading).get()
+        if reading { channel.read() }
     }
 
     /// Closes the stream's socket, as a browser closing its `EventSource`.

@@ -99,6 +99,35 @@ struct EventStreamTransportTests {
         }
     }
 
+    @Test("a stream that is not read is closed as a slow consumer (4008); other clients keep getting messages")
+    func slowConsumer() async throws {
+        try await TestCluster.with(configure: { configuration, _ in
+            configuration.limits.writeBufferHighWater = 16 * 1024
+            configuration.limits.maxQueuedBytes = 256 * 1024
+            configuration.limits.slowConsumerTimeout = .seconds(5)
+        }) { cluster in
+            let slow = try await EventStreamClient.connect(
+                to: try await cluster.url(for: "slow"), receiveBufferSize: 4096)
+            #expect(try await slow.nextJSON()["type"]?.string == "ready")
+            let fast = try await cluster.connectStream("fast")
+            try await slow.setReading(false)
+            let chunk = try JSONPayload(encoding: String(repeating: "z", count: 32 * 1024))
+            let stats = cluster.nodes[0].node.core.stats
+            var sent = 0
+            while stats.closes(.slowConsumer) == 0 && sent < 2000 {
+                try await cluster.helper.send(chunk, from: "firehose", to: ["slow"])
+                sent += 1
+                if sent % 50 == 0 {
+                    try await cluster.helper.send(.text("for fast"), from: "x", to: ["fast"])
+                    #expect(try await fast.next(type: "message")["data"] == .string("for fast"))
+                }
+            }
+            try await waitUntil { stats.closes(.slowConsumer) == 1 }
+            try await slow.setReading(true)
+            #expect(try await slow.closeEvent(timeout: .seconds(20)).code == 4008)
+        }
+    }
+
     @Test("a posted frame that is not protocol v1 closes the stream with 1007")
     func invalidFrame() async throws {
         try await TestCluster.with { cluster in
