@@ -22,7 +22,9 @@ extension ClusterSuites {
     struct ClusterTests {
         // MARK: Delivery
 
-        @Test("P2P, channels and per-user events across three nodes, with a user on each transport", arguments: Backends.available)
+        @Test(
+            "P2P, channels and per-user events across three nodes, with a user on each transport",
+            arguments: Backends.available)
         func deliveryAcrossNodes(_ row: BackendRow) async throws {
             try await ProcessCluster.with(row) { cluster in
                 let events = try await EventRecorder.start(cluster.helper)
@@ -36,7 +38,8 @@ extension ClusterSuites {
                 var online: [String] = []
                 for _ in 0..<4 { online.append(try await events.next(timeout: .seconds(10)).client.rawValue) }
                 #expect(
-                    online.sorted() == ["alice", "bob", "carol", "dave"], "alice is announced once although on two nodes")
+                    online.sorted() == ["alice", "bob", "carol", "dave"],
+                    "alice is announced once although on two nodes")
 
                 let sent = try await cluster.helper.send(.text("to alice"), from: "carol", to: ["alice"], receipt: true)
                 for tab in [alice1, alice2] {
@@ -74,7 +77,9 @@ extension ClusterSuites {
                 #expect(offline.kind == .offline && offline.client == "alice")
                 await dave.close()
                 let daveLeft = try await events.next(timeout: .seconds(10))
-                #expect(daveLeft.kind == .offline && daveLeft.client == "dave", "a closed event stream is announced offline")
+                #expect(
+                    daveLeft.kind == .offline && daveLeft.client == "dave", "a closed event stream is announced offline"
+                )
                 try await cluster.helper.send(.text("marker"), from: "x", to: ["bob"])
                 try await bob.waitForMessage(data: .string("marker"))
             }

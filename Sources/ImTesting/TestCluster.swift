@@ -3,6 +3,7 @@ public import ImHelper
 public import ImServer
 public import Logging
 import NIOPosix
+import Synchronization
 public import ServiceLifecycle
 
 /// Real ImServer nodes in this process on loopback ports, sharing one backplane, plus an
@@ -15,6 +16,9 @@ public final class TestCluster: Sendable {
     /// The running nodes.
     public let nodes: [TestNode]
     private let backplaneRunner: ServiceRunner
+    /// The Swift clients ``session(_:node:configuration:)`` made: ``stop()`` closes them first,
+    /// so none keeps reconnecting after the test.
+    let sessions = Mutex<[ClientSession]>([])
 
     private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], backplaneRunner: ServiceRunner) {
         self.backplane = backplane
@@ -108,6 +112,7 @@ public final class TestCluster: Sendable {
     /// Stops every node gracefully, then the helper, and the backplane last: the nodes'
     /// unregistrations and offline announcements need it (the order `NodeServices` keeps).
     public func stop() async throws {
+        for session in sessions.withLock({ $0 }) { await session.close() }
         for node in nodes { try await node.stop() }
         await helper.close()
         try await backplaneRunner.stop()

@@ -1,3 +1,4 @@
+import ImClient
 import ImCore
 import ImHelper
 import ImServer
@@ -10,19 +11,37 @@ struct DeliveryTests {
     func broadcastReachesEveryone() async throws {
         let cluster = try await TestCluster.start()
         let clients = [
-            try await cluster.connect("alice"), try await cluster.connect("alice"),
-            try await cluster.connect("bob"), try await cluster.connect("carol"),
+            try await cluster.session("alice"), try await cluster.session("alice"),
+            try await cluster.session("bob"), try await cluster.session("carol"),
         ]
         let id = try await cluster.helper.broadcast(try JSONPayload(json: #"{"notice":"maintenance"}"#))
         for client in clients {
-            let message = try await client.next(type: "message")
-            #expect(message["id"]?.string == id)
-            #expect(message["from"]?.string == "system")
-            #expect(message["data"]?["notice"]?.string == "maintenance")
+            let message = try await client.nextMessage()
+            #expect(message.id == id)
+            #expect(message.from == "system")
+            #expect(message.kind == .broadcast)
+            #expect(message.value?["notice"]?.string == "maintenance")
         }
         try await cluster.stop()
     }
 
+    @Test("the Swift client acknowledges on its own: the sender gets delivered and acked")
+    func clientAcknowledges() async throws {
+        try await TestCluster.with { cluster in
+            let alice = try await cluster.session("alice")
+            _ = try await cluster.session("bob")
+            let result = try await cluster.helper.send(.text("ping?"), from: "alice", to: ["bob"], receipt: true)
+            var statuses: Set<IncomingReceipt.Status> = []
+            while statuses.count < 2 {
+                let receipt = try await alice.nextReceipt()
+                #expect(receipt.id == result.id && receipt.to == "bob")
+                statuses.insert(receipt.status)
+            }
+            #expect(statuses == [.delivered, .acked])
+        }
+    }
+
+    // The raw wire protocol from here on: acks sent by hand (twice), pings and pongs.
     @Test("receipts: delivered and offline right away, acked when the receiver acknowledges")
     func receiptsOfAllThreeKinds() async throws {
         let cluster = try await TestCluster.start()

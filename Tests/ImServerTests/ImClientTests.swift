@@ -9,56 +9,12 @@ import Testing
 /// The Swift client against a real node.
 @Suite("ImClient, the Swift client")
 struct ImClientTests {
-    /// Quick retries, so tests do not wait out the default backoff.
-    private static var quick: ClientConfiguration {
-        var configuration = ClientConfiguration()
-        configuration.minimumDelay = .milliseconds(20)
-        configuration.maximumDelay = .milliseconds(100)
-        return configuration
-    }
-
-    /// The client's events as a queue that can be awaited with a timeout.
-    private struct Events {
-        let queue = AsyncQueue<ClientEvent>()
-
-        init(_ client: ImClient) {
-            let queue = self.queue
-            Task {
-                for await event in client.events { queue.push(event) }
-                queue.finish()
-            }
-        }
-
-        /// The next event that `matches`, skipping others; throws after `timeout`, or when the
-        /// events ended.
-        func next(timeout: Duration = .seconds(5), where matches: (ClientEvent) -> Bool = { _ in true }) async throws
-            -> ClientEvent
-        {
-            let deadline = ContinuousClock.now + timeout
-            while true {
-                guard let event = try await queue.next(timeout: deadline - ContinuousClock.now) else {
-                    throw TestClientError.closed
-                }
-                if matches(event) { return event }
-            }
-        }
-
-        /// Whether the events ended (within `timeout`).
-        func ended(timeout: Duration = .seconds(5)) async -> Bool {
-            do {
-                return try await queue.next(timeout: timeout) == nil
-            } catch {
-                return false
-            }
-        }
-    }
-
     @Test("ready, then messages of the three kinds with their bodies byte for byte, in order")
     func receives() async throws {
         let cluster = try await TestCluster.start()
-        let client = ImClient(configuration: Self.quick) { try await cluster.url(for: "alice") }
+        let client = ImClient(configuration: ClientConfiguration.quickRetries) { try await cluster.url(for: "alice") }
         client.connect()
-        let events = Events(client)
+        let events = ClientSession(client)
         guard case .ready(let name, _) = try await events.next(where: { if case .ready = $0 { true } else { false } })
         else { throw TestClientError.closed }
         #expect(name == "alice")
@@ -88,9 +44,9 @@ struct ImClientTests {
     func acknowledges() async throws {
         let cluster = try await TestCluster.start()
         let bob = try await cluster.connect("bob")
-        let client = ImClient(configuration: Self.quick) { try await cluster.url(for: "alice") }
+        let client = ImClient(configuration: ClientConfiguration.quickRetries) { try await cluster.url(for: "alice") }
         client.connect()
-        let events = Events(client)
+        let events = ClientSession(client)
         _ = try await events.next(where: { if case .ready = $0 { true } else { false } })
         let sent = try await cluster.helper.send(.text("hi"), from: "bob", to: ["alice"], receipt: true)
         // `delivered` and `acked` may come in either order (docs/protocol.md §2).
@@ -110,7 +66,7 @@ struct ImClientTests {
     func reconnectsAndStops() async throws {
         let cluster = try await TestCluster.start()
         let calls = Atomic<Int>(0)
-        let client = ImClient(configuration: Self.quick) {
+        let client = ImClient(configuration: ClientConfiguration.quickRetries) {
             switch calls.add(1, ordering: .relaxed).newValue {
             case 1: return "undefined"
             case 2: return cluster.nodes[0].url + "?token=forged"
@@ -118,7 +74,7 @@ struct ImClientTests {
             }
         }
         client.connect()
-        let events = Events(client)
+        let events = ClientSession(client)
         var reasons: [String] = []
         while true {
             let event = try await events.next(where: { _ in true })
@@ -146,7 +102,7 @@ struct ImClientTests {
     @Test("a consumer that falls behind keeps the newest events up to the bound; the rest are counted as dropped")
     func boundedEvents() async throws {
         let cluster = try await TestCluster.start()
-        var configuration = Self.quick
+        var configuration = ClientConfiguration.quickRetries
         configuration.eventBufferLimit = 4
         let client = ImClient(configuration: configuration) { try await cluster.url(for: "alice") }
         client.connect()

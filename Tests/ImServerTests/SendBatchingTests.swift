@@ -1,4 +1,5 @@
 import Foundation
+import ImClient
 import ImCore
 import ImHelper
 import ImServer
@@ -65,7 +66,7 @@ struct SendBatchingTests {
     func concurrentSendsShareOneBatch() async throws {
         let bus = GatedBus()
         let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()))
-        let bob = try await cluster.connect("bob")
+        let bob = try await cluster.session("bob")
         let helper = cluster.helper
 
         bus.arm()
@@ -94,8 +95,8 @@ struct SendBatchingTests {
         // Bob gets all 101 messages, each once; the one held back first comes first.
         var seen: [Int] = []
         for _ in 0...100 {
-            let message = try await bob.next(type: "message")
-            guard case .number(let value)? = message["data"] else {
+            let message = try await bob.nextMessage()
+            guard case .number(let value)? = message.value else {
                 Issue.record("message data is not a number: \(message)")
                 break
             }
@@ -135,7 +136,7 @@ struct SendBatchingTests {
     func largeBatchesSplit() async throws {
         let bus = GatedBus()
         let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()))
-        let bob = try await cluster.connect("bob")
+        let bob = try await cluster.session("bob")
         let filler = String(repeating: "x", count: 1000)
         let messages = try (0..<400).map { number in
             OutgoingMessage(try JSONPayload(json: #"{"n":\#(number),"f":"\#(filler)"}"#), from: "alice", to: ["bob"])
@@ -149,7 +150,7 @@ struct SendBatchingTests {
         #expect(sizes.count >= 2, "\(sizes)")
         #expect(sizes.allSatisfy { $0 <= 256 * 1024 + 2048 }, "\(sizes)")
         var ids: [String] = []
-        for _ in 0..<400 { ids.append(try await bob.next(type: "message")["id"]?.string ?? "") }
+        for _ in 0..<400 { ids.append(try await bob.nextMessage().id) }
         #expect(ids == results.map(\.id))
         try await cluster.stop()
     }
@@ -157,7 +158,7 @@ struct SendBatchingTests {
     @Test("messages to a user and to a channel in one batch reach a member in the order sent")
     func orderAcrossSubjects() async throws {
         let cluster = try await TestCluster.start()
-        let bob = try await cluster.connect("bob")
+        let bob = try await cluster.session("bob")
         try await cluster.helper.join("bob", channels: ["room"])
         let payload = try JSONPayload(json: "1")
         let results = try await cluster.helper.send([
@@ -168,7 +169,7 @@ struct SendBatchingTests {
             OutgoingMessage(payload, from: "alice", to: ["bob"]),
         ])
         var ids: [String] = []
-        for _ in results { ids.append(try await bob.next(type: "message")["id"]?.string ?? "") }
+        for _ in results { ids.append(try await bob.nextMessage().id) }
         #expect(ids == results.map(\.id))
         try await cluster.stop()
     }
@@ -180,13 +181,13 @@ struct SendBatchingTests {
         ])
     func flushPacing(_ interval: Duration) async throws {
         let cluster = try await TestCluster.start { configuration, _ in configuration.flushInterval = interval }
-        let bob = try await cluster.connect("bob")
+        let bob = try await cluster.session("bob")
         // `ready` was just flushed, so with a long interval these wait for the timed flush.
         for number in 1...20 {
             try await cluster.helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"])
         }
         var seen: [String] = []
-        for _ in 1...20 { seen.append(try await bob.next(type: "message")["data"]?.description ?? "") }
+        for _ in 1...20 { seen.append(try await bob.nextMessage().json) }
         #expect(seen == (1...20).map(String.init))
         try await cluster.stop()
     }
