@@ -77,15 +77,16 @@ public final class EventStreamTransport: Transport {
         let gatekeeper = core.gatekeeper
         let stats = core.stats
         guard accepting.load(ordering: .acquiring) else {
-            let refusal = HandshakeRefusal(.serviceUnavailable, "node is shutting down, retry shortly")
-            stats.count(refusal: refusal.status.code)
+            let refusal = HandshakeRefusal(
+                .serviceUnavailable, "node is shutting down, retry shortly", cause: .notServing)
+            stats.count(refusal)
             return loop.makeSucceededFuture(.refused(refusal))
         }
         let checked: String
         do {
             checked = try gatekeeper.precheck(token: token, from: source)
         } catch {
-            stats.count(refusal: error.status.code)
+            stats.count(error)
             return loop.makeSucceededFuture(.refused(error))
         }
         let promise = loop.makePromise(of: Admission.self)
@@ -93,7 +94,7 @@ public final class EventStreamTransport: Transport {
             let verdict = await gatekeeper.admit(token: checked)
             if case .refused(let refusal) = verdict {
                 gatekeeper.release(verdict)
-                stats.count(refusal: refusal.status.code)
+                stats.count(refusal)
             }
             promise.succeed(verdict)
         }

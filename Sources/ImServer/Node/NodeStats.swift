@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Metrics: `imserver_connections` (gauge), `imserver_backplane_up` (gauge, 1 or 0),
 /// `imserver_closes_total{code}`, `imserver_envelopes_total{kind}`,
-/// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status}`,
+/// `imserver_malformed_envelopes_total`, `imserver_handshakes_refused_total{status,reason}`,
 /// `imserver_handshakes_accepted_total`, `imserver_bus_messages_in_total`, and those of
 /// ``TrafficMeters`` and ``BackplaneMeters`` (docs/operations.md lists them all).
 public final class NodeStats: Sendable {
@@ -18,7 +18,7 @@ public final class NodeStats: Sendable {
     private let malformedCounter = Counter(label: "imserver_malformed_envelopes_total")
     private let envelopeCounters: [String: Counter]
     private let closeCounters = Mutex([CloseCode: Counter]())
-    private let refusalCounters = Mutex([UInt: (counter: Counter, count: Int)]())
+    private let refusalCounters = Mutex([RefusalKey: (counter: Counter, count: Int)]())
     private let acceptedCounter = Counter(label: "imserver_handshakes_accepted_total")
     private let busInCounter = Counter(label: "imserver_bus_messages_in_total")
     /// Frames, bytes, deliveries, flushes and delivery latency, counted per event loop.
@@ -40,7 +40,13 @@ public final class NodeStats: Sendable {
     /// Server-initiated closes by code.
     public func closes(_ code: CloseCode) -> Int { closes.withLock { $0[code, default: 0] } }
     /// Sockets refused or closed before the upgrade, by HTTP status (408: handshake timeout).
-    public func refusals(status: UInt) -> Int { refusalCounters.withLock { $0[status]?.count ?? 0 } }
+    public func refusals(status: UInt) -> Int {
+        refusalCounters.withLock { $0.filter { $0.key.status == status }.reduce(0) { $0 + $1.value.count } }
+    }
+    /// Sockets refused for `cause`.
+    public func refusals(_ cause: HandshakeRefusal.Cause) -> Int {
+        refusalCounters.withLock { $0.filter { $0.key.cause == cause }.reduce(0) { $0 + $1.value.count } }
+    }
 
     func connectionOpened() {
         connectionsGauge.record(open.add(1, ordering: .relaxed).newValue)
@@ -81,16 +87,24 @@ public final class NodeStats: Sendable {
     }
 
     /// Counts a socket a transport refused or closed before it became a connection, by the
-    /// HTTP status it was answered with (408 for a handshake that timed out).
-    public func count(refusal status: UInt) {
+    /// HTTP status it was answered with (408 for a handshake that timed out) and its cause.
+    public func count(_ refusal: HandshakeRefusal) {
+        let key = RefusalKey(status: refusal.status.code, cause: refusal.cause)
         let counter = refusalCounters.withLock { counters in
             let counter =
-                counters[status]?.counter
-                ?? Counter(label: "imserver_handshakes_refused_total", dimensions: [("status", String(status))])
-            counters[status] = (counter, (counters[status]?.count ?? 0) + 1)
+                counters[key]?.counter
+                ?? Counter(
+                    label: "imserver_handshakes_refused_total",
+                    dimensions: [("status", String(key.status)), ("reason", key.cause.rawValue)])
+            counters[key] = (counter, (counters[key]?.count ?? 0) + 1)
             return counter
         }
         counter.increment()
+    }
+
+    private struct RefusalKey: Hashable {
+        var status: UInt
+        var cause: HandshakeRefusal.Cause
     }
 
     func record(backplaneUp: Bool) { backplaneGauge.record(backplaneUp ? 1 : 0) }

@@ -58,16 +58,18 @@ public final class Gatekeeper: Sendable {
     /// ``NodeCore/open(_:on:output:)`` keeps and ``release(_:)`` gives back.
     public func precheck(token: String?, from source: SocketAddress?) throws(HandshakeRefusal) -> String {
         guard let token, !token.isEmpty else {
-            throw HandshakeRefusal(.badRequest, TokenError.missing.description)
+            throw HandshakeRefusal(TokenError.missing)
         }
         guard isOpen else {
-            throw HandshakeRefusal(.serviceUnavailable, "node is starting, retry shortly")
+            throw HandshakeRefusal(.serviceUnavailable, "node is starting, retry shortly", cause: .notServing)
         }
         guard sources.take(from: SourceRateLimiter.Source(source)) else {
-            throw HandshakeRefusal(.tooManyRequests, "too many handshakes from this address, retry shortly")
+            throw HandshakeRefusal(
+                .tooManyRequests, "too many handshakes from this address, retry shortly", cause: .sourceRate)
         }
         guard slots.reserveNode() else {
-            throw HandshakeRefusal(.serviceUnavailable, "node is full (\(limits.connectionsPerNode) connections)")
+            throw HandshakeRefusal(
+                .serviceUnavailable, "node is full (\(limits.connectionsPerNode) connections)", cause: .nodeFull)
         }
         return token
     }
@@ -81,30 +83,33 @@ public final class Gatekeeper: Sendable {
         do {
             verified = try await tokens.verify(token)
         } catch {
-            return .refused(HandshakeRefusal(error == .missing ? .badRequest : .unauthorized, error.description))
+            return .refused(HandshakeRefusal(error))
         }
         guard handshakes.withLock({ $0.take() }) else {
-            return .refused(HandshakeRefusal(.tooManyRequests, "too many handshakes, retry shortly"))
+            return .refused(HandshakeRefusal(.tooManyRequests, "too many handshakes, retry shortly", cause: .nodeRate))
         }
         guard slots.reserve(verified.client) else {
             let limit = limits.connectionsPerUser
-            return .refused(HandshakeRefusal(.tooManyRequests, "user has \(limit) connections on this node already"))
+            return .refused(
+                HandshakeRefusal(
+                    .tooManyRequests, "user has \(limit) connections on this node already", cause: .userLimit))
         }
         let ttl = Duration.seconds(max(verified.expires.timeIntervalSinceNow, 0) + 5)
         // This node's own memory first: it holds even when the backend lost its claims.
         guard claims.claim(verified.id, until: ContinuousClock.now.advanced(by: ttl)) else {
             slots.release(verified.client)
-            return .refused(HandshakeRefusal(.unauthorized, TokenError.replayed.description))
+            return .refused(HandshakeRefusal(TokenError.replayed))
         }
         do {
             guard try await presence.claimToken(id: verified.id, ttl: ttl) else {
                 slots.release(verified.client)
-                return .refused(HandshakeRefusal(.unauthorized, TokenError.replayed.description))
+                return .refused(HandshakeRefusal(TokenError.replayed))
             }
         } catch {
             claims.forget(verified.id)
             slots.release(verified.client)
-            return .refused(HandshakeRefusal(.serviceUnavailable, "backplane unavailable, retry shortly"))
+            return .refused(
+                HandshakeRefusal(.serviceUnavailable, "backplane unavailable, retry shortly", cause: .backplane))
         }
         return .admitted(verified)
     }

@@ -120,7 +120,7 @@ public final class WebSocketTransport: Transport {
         state.value.deadline = loop.scheduleTask(in: .nanoseconds(limits.handshakeTimeout.nanoseconds)) {
             // Admitted: the upgrade is finishing. Inactive: it closed without us.
             guard state.value.token == nil, channel.isActive else { return }
-            core.stats.count(refusal: HTTPResponseStatus.requestTimeout.code)
+            core.stats.count(HandshakeRefusal(.requestTimeout, "no upgrade in time", cause: .timeout))
             channel.close(promise: nil)
         }
         return loop.makeCompletedFuture {

@@ -90,12 +90,12 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
             return passOn(part, context: context)
         }
         if let problem = WebSocketRequest.problem(in: head) {
-            refuse(response: problem)
+            refuse(response: problem, cause: .malformedRequest)
             return passOn(part, context: context)
         }
         let target = RequestTarget(head.uri)
         guard target.path == core.configuration.path else {
-            refuse(HandshakeRefusal(.notFound, "no WebSocket endpoint at this path"))
+            refuse(HandshakeRefusal(.notFound, "no WebSocket endpoint at this path", cause: .unknownPath))
             return passOn(part, context: context)
         }
         let token: String
@@ -142,12 +142,13 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func refuse(_ refusal: HandshakeRefusal) {
-        refuse(response: .error(refusal.status, refusal.reason))
+        handshake.refusal = .error(refusal.status, refusal.reason)
+        core.stats.count(refusal)
     }
 
-    private func refuse(response: PublicResponse) {
+    private func refuse(response: PublicResponse, cause: HandshakeRefusal.Cause) {
         handshake.refusal = response
-        core.stats.count(refusal: response.status.code)
+        core.stats.count(HandshakeRefusal(response.status, "", cause: cause))
     }
 
     private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
