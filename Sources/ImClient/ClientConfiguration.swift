@@ -21,7 +21,19 @@ public struct ClientConfiguration: Sendable {
     public var maximumFrameSize = 1 << 20
     /// For `wss://` URLs: a certificate authority (PEM file) to trust instead of the system's.
     public var trustedAuthority: String?
+    /// The encoding the client asks the server for (docs/protocol.md §10).
+    public var encoding: FrameEncoding = .json
 
     /// The defaults.
     public init() {}
+}
+
+/// How the server encodes the frames it sends a client.
+public enum FrameEncoding: Sendable {
+    /// JSON text frames (docs/protocol.md §2).
+    case json
+    /// MessagePack binary frames, the `imserver.v1.msgpack` subprotocol (docs/protocol.md §10):
+    /// about a third fewer bytes per message. A server that does not speak it answers in JSON,
+    /// which the client reads as well.
+    case messagePack
 }

@@ -1,5 +1,4 @@
 import Foundation
-import ImJSON
 public import NIOCore
 public import NIOPosix
 import Synchronization
@@ -131,7 +130,9 @@ public final class ImClient: Sendable {
             lastFrame.touch()
             switch event {
             case .text(let payload):
-                if handle(payload, on: session) { wasReady = true }
+                if handle(FrameDecoder.json(payload), on: session) { wasReady = true }
+            case .binary(let payload):
+                if handle(FrameDecoder.messagePack(payload), on: session) { wasReady = true }
             case .close(let code, let text):
                 closeCode = code
                 reason = text
@@ -160,42 +161,18 @@ public final class ImClient: Sendable {
 
     /// Reports one server frame, acknowledging a message that asks for it; returns whether it
     /// was `ready`.
-    private func handle(_ payload: ByteBuffer, on session: WebSocketSession) -> Bool {
-        let bytes = Array(payload.readableBytesView)
-        guard let fields = try? FlatJSONObject.fields(of: bytes) else { return false }
-        func string(_ name: String) -> String? {
-            if case .string(let value)? = fields[name]?.value { return value }
-            return nil
-        }
-        func isTrue(_ name: String) -> Bool {
-            guard let member = fields[name], member.value == .other else { return false }
-            return bytes[member.range.lowerBound] == UInt8(ascii: "t")
-        }
-        switch string("type") {
-        case "ready":
+    private func handle(_ frame: DecodedFrame?, on session: WebSocketSession) -> Bool {
+        switch frame {
+        case .ready(let client, let node):
             ready.store(true, ordering: .relaxed)
-            emit(.ready(client: string("client") ?? "", node: string("node") ?? ""))
+            emit(.ready(client: client, node: node))
             return true
-        case "message":
-            guard let id = string("id"), let data = fields["data"] else { return false }
-            let channel = string("chan")
-            let wantsReceipt = isTrue("receipt")
-            var timestamp: Int64 = 0
-            if case .number(let value)? = fields["ts"]?.value, let exact = Int64(exactly: value.rounded()) {
-                timestamp = exact
-            }
-            let message = IncomingMessage(
-                id: id, from: string("from") ?? "", channel: channel,
-                kind: channel != nil ? .channel : (isTrue("broadcast") ? .broadcast : .direct),
-                data: Data(bytes[data.range]), timestamp: timestamp, wantsReceipt: wantsReceipt)
+        case .message(let message):
             emit(.message(message))
-            if wantsReceipt { session.send(text: #"{"type":"ack","id":"# + Self.quoted(id) + "}") }
-        case "receipt":
-            guard let id = string("id"), let to = string("to"),
-                let status = string("status").flatMap(IncomingReceipt.Status.init(rawValue:))
-            else { return false }
-            emit(.receipt(IncomingReceipt(id: id, to: to, status: status)))
-        default:
+            if message.wantsReceipt { session.send(text: #"{"type":"ack","id":"# + Self.quoted(message.id) + "}") }
+        case .receipt(let receipt):
+            emit(.receipt(receipt))
+        case .other, nil:
             break
         }
         return false

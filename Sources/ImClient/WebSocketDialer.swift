@@ -20,6 +20,8 @@ package enum WebSocketDialer {
         package var connectTimeout: Duration
         /// Whether NIO answers protocol errors itself (close 1002) instead of handing on frames.
         package var automaticErrorHandling: Bool
+        /// The subprotocols offered in `Sec-WebSocket-Protocol`, if any.
+        package var subprotocols: [String] = []
 
         /// Settings for a connection.
         package init(
@@ -78,6 +80,10 @@ package enum WebSocketDialer {
                     })
                 var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
                 head.headers.add(name: "Host", value: components.port.map { "\(host):\($0)" } ?? host)
+                if !settings.subprotocols.isEmpty {
+                    head.headers.add(
+                        name: "Sec-WebSocket-Protocol", value: settings.subprotocols.joined(separator: ", "))
+                }
                 let configuration = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
                     upgradeRequestHead: head, upgraders: [upgrader],
                     notUpgradingCompletionHandler: { channel in

@@ -12,6 +12,8 @@ final class WebSocketSession: Sendable {
     enum Event: Sendable {
         /// A text frame.
         case text(ByteBuffer)
+        /// A binary frame.
+        case binary(ByteBuffer)
         /// The server's close frame.
         case close(code: UInt16?, reason: String)
     }
@@ -36,9 +38,10 @@ final class WebSocketSession: Sendable {
         let (events, continuation) = AsyncStream<Event>.makeStream(
             bufferingPolicy: .bufferingNewest(max(1, configuration.eventBufferLimit)))
         let maximumFrameSize = configuration.maximumFrameSize
-        let settings = WebSocketDialer.Settings(
+        var settings = WebSocketDialer.Settings(
             trustedAuthority: configuration.trustedAuthority, maximumFrameSize: maximumFrameSize,
             connectTimeout: configuration.connectTimeout)
+        if configuration.encoding == .messagePack { settings.subprotocols = [FrameDecoder.compactProtocol] }
         do {
             let channel = try await WebSocketDialer.dial(url, settings: settings, group: group) { channel in
                 try channel.pipeline.syncOperations.addHandler(
@@ -93,6 +96,8 @@ private final class SessionHandler: ChannelInboundHandler, Sendable {
         switch frame.opcode {
         case .text:
             yield(.text(frame.unmaskedData))
+        case .binary:
+            yield(.binary(frame.unmaskedData))
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)

@@ -32,6 +32,9 @@ public final class TestClient: Sendable {
         /// For `wss://` URLs: the certificate authority (a PEM file) to trust; the server's
         /// certificate must be valid for the URL's host.
         public var trustedAuthority: String?
+        /// The subprotocols offered in `Sec-WebSocket-Protocol` (`imserver.v1.msgpack`: the
+        /// compact encoding).
+        public var subprotocols: [String] = []
         /// Options with the defaults.
         public init() {}
     }
@@ -50,9 +53,10 @@ public final class TestClient: Sendable {
     /// server answers the handshake without upgrading.
     public static func connect(to url: String, options: Options = Options()) async throws -> TestClient {
         let frames = AsyncQueue<Frame>()
-        let settings = WebSocketDialer.Settings(
+        var settings = WebSocketDialer.Settings(
             trustedAuthority: options.trustedAuthority, maximumFrameSize: 1 << 24,
             receiveBufferSize: options.receiveBufferSize, automaticErrorHandling: false)
+        settings.subprotocols = options.subprotocols
         do {
             let channel = try await WebSocketDialer.dial(
                 url, settings: settings, group: MultiThreadedEventLoopGroup.singleton

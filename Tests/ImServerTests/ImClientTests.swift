@@ -123,3 +123,67 @@ struct ImClientTests {
         try await cluster.stop()
     }
 }
+
+/// The compact encoding (docs/protocol.md §10): MessagePack binary frames for clients that ask.
+@Suite("Compact encoding")
+struct CompactEncodingTests {
+    @Test("the Swift client with MessagePack gets ready, the three kinds of message and receipts, and acks")
+    func swiftClient() async throws {
+        try await TestCluster.with { cluster in
+            var configuration = ClientConfiguration.quickRetries
+            configuration.encoding = .messagePack
+            let alice = try await cluster.session("alice", configuration: configuration)
+            let bob = try await cluster.session("bob", configuration: configuration)
+            try await cluster.helper.join("alice", channels: ["room"])
+            let body = #"{ "n" : [1, 2.5, "three"] }"#
+            let direct = try await cluster.helper.send(
+                try JSONPayload(json: body), from: "bob", to: ["alice"], receipt: true)
+            let inRoom = try await cluster.helper.send(.text("to the room"), from: "bob", toChannel: "room")
+            let everyone = try await cluster.helper.broadcast(.text("to all"))
+            let first = try await alice.nextMessage()
+            #expect(first.id == direct.id && first.kind == .direct && first.from == "bob" && first.wantsReceipt)
+            #expect(first.json == body, "the body exactly as sent")
+            #expect(first.timestamp > 0)
+            let second = try await alice.nextMessage()
+            #expect(second.id == inRoom && second.kind == .channel && second.channel == "room")
+            let third = try await alice.nextMessage()
+            #expect(third.id == everyone && third.kind == .broadcast && third.from == "system")
+            var statuses: Set<IncomingReceipt.Status> = []
+            while statuses.count < 2 { statuses.insert(try await bob.nextReceipt().status) }
+            #expect(statuses == [.delivered, .acked], "alice's client acked over the compact connection")
+        }
+    }
+
+    @Test("frames are binary MessagePack and smaller; JSON clients of the same node still get JSON text")
+    func wireFrames() async throws {
+        try await TestCluster.with { cluster in
+            var options = TestClient.Options()
+            options.subprotocols = ["imserver.v1.msgpack"]
+            let compact = try await TestClient.connect(to: try await cluster.url(for: "alice"), options: options)
+            guard case .binary(let ready) = try await compact.next() else {
+                Issue.record("ready is not a binary frame")
+                return
+            }
+            #expect(Array(ready.readableBytesView.prefix(2)) == [0x93, 0x00], "[0, client, node]")
+            let json = try await cluster.connect("alice")
+            let payload = try JSONPayload(json: #"{"text":"a message of some sixty-four bytes, as in the benchmark"}"#)
+            _ = try await cluster.helper.send(payload, from: "bob", to: ["alice"])
+            guard case .binary(let packed) = try await compact.next(), case .text(let text) = try await json.next()
+            else {
+                Issue.record("expected a binary frame on the compact connection and a text frame on the other")
+                return
+            }
+            #expect(packed.getInteger(at: packed.readerIndex, as: UInt8.self) == 0x97, "an array of seven")
+            #expect(
+                packed.readableBytes * 10 < text.utf8.count * 8, "\(packed.readableBytes) vs \(text.utf8.count) bytes")
+            try await compact.send(text: #"{"type":"ping"}"#)
+            guard case .binary(let pong) = try await compact.next() else {
+                Issue.record("pong is not a binary frame")
+                return
+            }
+            #expect(Array(pong.readableBytesView) == [0x91, 0x03])
+            await compact.close()
+            await json.close()
+        }
+    }
+}

@@ -35,12 +35,14 @@ final class ConnectionRegistrar: Sendable {
     private let announcer: PresenceAnnouncer
     private let nodeID: NodeID
     private let stats: NodeStats
+    private let compactFrames: CompactFrameDemand
     private let logger: Logger
 
     init(
         presence: any Presence, directory: ChannelDirectory, announcer: PresenceAnnouncer, nodeID: NodeID,
-        stats: NodeStats, logger: Logger
+        stats: NodeStats, compactFrames: CompactFrameDemand, logger: Logger
     ) {
+        self.compactFrames = compactFrames
         self.presence = presence
         self.directory = directory
         self.announcer = announcer
@@ -100,7 +102,7 @@ final class ConnectionRegistrar: Sendable {
             let channels = try await presence.channels(of: record.client)
             registration.attached = true
             await directory.attach(connection, channels: Set(channels))
-            let ready = ServerFrame.ready(client: record.client, node: nodeID)
+            let ready = ServerFrame.ready(client: record.client, node: nodeID, compact: compactFrames.isWanted)
             loop.execute { connection.markReady(ready) }
             stats.countAccepted()
         } catch {

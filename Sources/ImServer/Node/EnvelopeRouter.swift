@@ -10,16 +10,18 @@ final class EnvelopeRouter: Sendable {
     private let receipts: ReceiptSender
     private let commands: CommandRunner
     private let stats: NodeStats
+    private let compactFrames: CompactFrameDemand
     private let logger: Logger
 
     init(
         shards: [LoopHub], receipts: ReceiptSender, commands: CommandRunner,
-        stats: NodeStats, logger: Logger
+        stats: NodeStats, compactFrames: CompactFrameDemand, logger: Logger
     ) {
         self.shards = shards
         self.receipts = receipts
         self.commands = commands
         self.stats = stats
+        self.compactFrames = compactFrames
         self.logger = logger
     }
 
@@ -47,17 +49,19 @@ final class EnvelopeRouter: Sendable {
         case .channel(let message):
             stats.count(envelope: "channel")
             guard let channel = message.channel else { return }
-            fanOut(ServerFrame.message(message), arrival: arrival) { shard, frame in
+            fanOut(ServerFrame.message(message, compact: compactFrames.isWanted), arrival: arrival) { shard, frame in
                 shard.deliver(frame, toChannel: channel)
             }
         case .broadcast(let message):
             stats.count(envelope: "broadcast")
-            fanOut(ServerFrame.message(message, isBroadcast: true), arrival: arrival) { shard, frame in
+            fanOut(
+                ServerFrame.message(message, isBroadcast: true, compact: compactFrames.isWanted), arrival: arrival
+            ) { shard, frame in
                 shard.broadcast(frame)
             }
         case .receipt(let receipt):
             stats.count(envelope: "receipt")
-            let frame = ServerFrame.receipt(receipt)
+            let frame = ServerFrame.receipt(receipt, compact: compactFrames.isWanted)
             let sender = [receipt.sender]
             for shard in shards {
                 shard.eventLoop.execute {
@@ -81,7 +85,11 @@ final class EnvelopeRouter: Sendable {
         for item in items {
             if case .delivery(let delivery) = item, !delivery.wantsReceipt {
                 stats.count(envelope: "delivery")
-                run.append((ServerFrame.message(delivery.message, wantsReceipt: false), delivery.receivers))
+                run.append(
+                    (
+                        ServerFrame.message(delivery.message, compact: compactFrames.isWanted),
+                        delivery.receivers
+                    ))
                 continue
             }
             deliver(run, arrival: arrival)
@@ -116,7 +124,8 @@ final class EnvelopeRouter: Sendable {
     /// for the receivers this node reports for: `delivered` when a connection of theirs here
     /// took the message (one that is closing does not), `offline` otherwise.
     private func deliver(_ delivery: Delivery, arrival: NIODeadline) async {
-        let frame = ServerFrame.message(delivery.message, wantsReceipt: delivery.wantsReceipt)
+        let frame = ServerFrame.message(
+            delivery.message, wantsReceipt: delivery.wantsReceipt, compact: compactFrames.isWanted)
         let receivers = delivery.receivers
         guard delivery.wantsReceipt else {
             deliver([(frame, receivers)], arrival: arrival)

@@ -25,6 +25,8 @@ public final class NodeCore: Sendable {
     public let tokens: ConnectTokens
     /// Counters.
     public let stats = NodeStats()
+    /// Whether frames are also made in the compact encoding (some connection speaks it).
+    let compactFrames = CompactFrameDemand()
     /// Checks every handshake of every transport: token, single use, limits.
     public let gatekeeper: Gatekeeper
     /// The node's logger (its metadata names the node), for transports too.
@@ -68,14 +70,14 @@ public final class NodeCore: Sendable {
         self.directory = directory
         let registrar = ConnectionRegistrar(
             presence: backplane.presence, directory: directory, announcer: announcer,
-            nodeID: configuration.nodeID, stats: stats, logger: logger)
+            nodeID: configuration.nodeID, stats: stats, compactFrames: compactFrames, logger: logger)
         self.registrar = registrar
         let receipts = ReceiptSender(bus: backplane.bus, subjects: configuration.subjects, logger: logger)
         self.receipts = receipts
         let commands = CommandRunner(directory: directory, shards: shards, backplane: backplane, logger: logger)
         self.commands = commands
         self.router = EnvelopeRouter(
-            shards: shards, receipts: receipts, commands: commands, stats: stats,
+            shards: shards, receipts: receipts, commands: commands, stats: stats, compactFrames: compactFrames,
             logger: logger)
         self.link = BackplaneLink(
             backplane: backplane, configuration: configuration, gatekeeper: gatekeeper, announcer: announcer,

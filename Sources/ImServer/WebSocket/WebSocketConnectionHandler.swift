@@ -37,13 +37,20 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// recent ping is enough), written once the channel takes writes again.
     private var unansweredPing: ByteBuffer?
 
+    /// Whether the client speaks the compact encoding (docs/protocol.md §10): it gets each
+    /// frame's ``ServerFrame/compactBytes`` when the frame has them.
+    private let compact: Bool
+    /// Whether the node counts this connection in ``NodeCore/compactFrames`` (until it closes).
+    private var countedAsCompact = false
+
     /// The most bytes a batch gathers before it is handed to the channel unflushed.
     static let batchLimit = 64 * 1024
 
-    /// A handler for a connection to `core`; ``open(_:)`` hands it to the node once the handler
-    /// is in the pipeline.
-    init(core: NodeCore) {
+    /// A handler for a connection to `core` (speaking the compact encoding when `compact`);
+    /// ``open(_:)`` hands it to the node once the handler is in the pipeline.
+    init(core: NodeCore, compact: Bool = false) {
         self.core = core
+        self.compact = compact
         self.assembler = ClientFrameAssembler(maximumMessageSize: core.configuration.limits.maxFrameSize)
     }
 
@@ -51,6 +58,11 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// handler was added); throws when the node cannot take it.
     func open(_ token: VerifiedToken) throws {
         guard let context else { throw TransportError.connectionGone }
+        if compact {
+            // Before the node makes `ready`, so that it is made in both encodings.
+            core.compactFrames.connectionOpened()
+            countedAsCompact = true
+        }
         connection = try core.open(token, on: context.eventLoop, output: self)
     }
 
@@ -71,6 +83,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func channelInactive(context: ChannelHandlerContext) {
         _ = batch.take()
         unansweredPing = nil
+        if countedAsCompact {
+            countedAsCompact = false
+            core.compactFrames.connectionClosed()
+        }
         connection?.closed()
         context.fireChannelInactive()
     }
@@ -153,7 +169,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func write(_ frame: ServerFrame) {
         guard rawContext != nil else { return }
-        batch.append(frame.bytes, allocator: allocator)
+        batch.append(compact ? frame.compactBytes ?? frame.bytes : frame.bytes, allocator: allocator)
         if batch.byteCount >= Self.batchLimit { writeBatch() }
     }
 

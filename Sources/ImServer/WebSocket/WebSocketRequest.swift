@@ -51,14 +51,25 @@ enum WebSocketRequest {
         }
     }
 
-    /// The `101 Switching Protocols` head that accepts `request` (checked by ``problem(in:)``).
-    static func switchingProtocols(_ request: HTTPRequestHead) -> HTTPResponseHead {
+    /// The subprotocol of the compact encoding (docs/protocol.md §10).
+    static let compactProtocol = "imserver.v1.msgpack"
+
+    /// Whether `request` offers the compact encoding among its `Sec-WebSocket-Protocol`s (any
+    /// other subprotocol is ignored: the node speaks JSON then, as without the header).
+    static func asksForCompactFrames(_ request: HTTPRequestHead) -> Bool {
+        request.headers[canonicalForm: "sec-websocket-protocol"].contains { $0 == compactProtocol }
+    }
+
+    /// The `101 Switching Protocols` head that accepts `request` (checked by ``problem(in:)``),
+    /// naming the compact encoding's subprotocol when `compact`.
+    static func switchingProtocols(_ request: HTTPRequestHead, compact: Bool = false) -> HTTPResponseHead {
         let key = request.headers.first(name: "sec-websocket-key") ?? ""
         let digest = Insecure.SHA1.hash(data: Array((key + acceptGUID).utf8))
-        let headers = HTTPHeaders([
+        var headers = HTTPHeaders([
             ("upgrade", "websocket"), ("connection", "upgrade"),
             ("sec-websocket-accept", Data(digest).base64EncodedString()),
         ])
+        if compact { headers.add(name: "sec-websocket-protocol", value: compactProtocol) }
         return HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)
     }
 }

@@ -170,14 +170,15 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         sync.removeHandler(handlers.pipelining, promise: nil)
         sync.removeHandler(handlers.errors, promise: nil)
         sync.removeHandler(handlers.decoder, promise: nil)
-        context.write(wrapOutboundOut(.head(WebSocketRequest.switchingProtocols(head))), promise: nil)
+        let compact = WebSocketRequest.asksForCompactFrames(head)
+        context.write(wrapOutboundOut(.head(WebSocketRequest.switchingProtocols(head, compact: compact))), promise: nil)
         sync.removeHandler(handlers.encoder, promise: nil)
         sync.removeHandler(handlers.routes, promise: nil)
         do {
             try sync.addHandler(WebSocketFrameEncoder())
             let maxFrameSize = core.configuration.limits.maxFrameSize
             try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)))
-            let connection = WebSocketConnectionHandler(core: core)
+            let connection = WebSocketConnectionHandler(core: core, compact: compact)
             try sync.addHandler(connection)
             // Hands the connection to the node, whose connection owns the node's and the user's
             // places from then on and gives them back when it closes.
