@@ -98,6 +98,7 @@ let package = Package(
             name: "ImServerAPI",
             dependencies: [
                 "ImCore", "ImJSON", "ImServer", "ImHelper",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

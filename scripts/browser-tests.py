@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The real-browser suite: the demo chat and /imclient.js in headless Chromium.
+"""The real-browser suite: the demo chat, /imclient.js and the admin page in headless Chromium.
 
 Usage: scripts/browser-tests.py [path/to/imserver]   (default .build/debug/imserver)
 Needs: chromium, chromium-driver, python3-selenium (scripts/install-deps.sh --test installs
@@ -15,7 +15,13 @@ offline (4003) sees it, cannot send, and can log in again; a user on the event-s
 (`?transport=eventsource`) gets private and room messages and acks them; with WebSockets
 blocked in the page, imclient.js falls back to the event stream by itself; the node restarted
 under open pages (WebSocket and event stream): all come back by themselves; a phone-width page
-(390 px) shows the user list in one row.
+(390 px) shows the user list in one row. The admin page (/admin on the API port, no key on
+loopback): shows the node, its connections, rates and charts; pages through the online users
+one by one and through a channel's members; a broadcast sent from its form arrives in a demo
+page and shows its id; data that is not JSON is refused in the page and an API error shows the
+API's message; fits a phone-width window. On a second node whose API has a key: the page asks
+for the key, refuses a wrong one with the API's message, works with the right one, and keeps it
+in sessionStorage only.
 """
 import json
 import os
@@ -30,7 +36,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "imserver")
@@ -46,24 +52,30 @@ def free_port():
 
 PUBLIC, API = free_port(), free_port()
 BASE = "http://127.0.0.1:%d/" % PUBLIC
+ADMIN = "http://127.0.0.1:%d/admin" % API
+ADMIN_KEY = "browser-tests-admin-key-0123456789"
 
 
 class Node:
-    """One `imserver --demo` process on fixed ports, restartable."""
+    """One `imserver --demo` process on fixed ports, restartable; `api_key` sets IM_API_KEY."""
 
-    def __init__(self):
+    def __init__(self, public=PUBLIC, api=API, api_key=None, log="imserver.log"):
         self.process = None
-        self.log = open(os.path.join(ARTIFACTS, "imserver.log"), "ab")
+        self.public, self.api, self.api_key = public, api, api_key
+        self.log = open(os.path.join(ARTIFACTS, log), "ab")
 
     def start(self):
         env = dict(os.environ, IM_TOKEN_SECRET="browser-tests-secret-0123456789abcdef", IM_LOG_LEVEL="warning")
+        env.pop("IM_API_KEY", None)
+        if self.api_key:
+            env["IM_API_KEY"] = self.api_key
         self.process = subprocess.Popen(
-            [SERVER, "--demo", "--listen", "127.0.0.1:%d" % PUBLIC, "--api-listen", "127.0.0.1:%d" % API],
+            [SERVER, "--demo", "--listen", "127.0.0.1:%d" % self.public, "--api-listen", "127.0.0.1:%d" % self.api],
             env=env, stdout=self.log, stderr=self.log)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                urllib.request.urlopen("http://127.0.0.1:%d/health" % PUBLIC, timeout=1)
+                urllib.request.urlopen("http://127.0.0.1:%d/health" % self.public, timeout=1)
                 return
             except OSError:
                 time.sleep(0.1)
@@ -161,6 +173,125 @@ def check(condition, what):
     print("ok -", what)
 
 
+def rows(driver, element):
+    """The texts of the rows of the admin page's list `element`, read in one go (the page
+    rebuilds a list when it refreshes)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map((row) => row.innerText.trim())",
+        "#%s li:not(.empty)" % element)
+
+
+def admin_page(bob, users):
+    """The admin page on the suite's node (its API has no key: loopback only); `bob` is a demo
+    page logged in, to see a broadcast sent from the admin page arrive; `users` are the users
+    online, one connection each, in order. Returns the page's console errors."""
+    admin = browser()
+    admin.label = "admin"
+    try:
+        admin.get(ADMIN)
+        node_id = api("GET", "node/stats")["node"]
+        until(admin, lambda d: node_id in text_of(d, "nodeText"), "the admin page names the node")
+        check("up" in admin.find_element(By.ID, "node").get_attribute("class"), "admin: the backplane is up")
+        count = str(len(users))
+        until(admin, lambda d: text_of(d, "connections") == count, "the admin page shows the demo connections")
+        check(True, "admin: the %s demo users' connections are shown" % count)
+        until(admin, lambda d: text_of(d, "deliveries") != "\u2013" and text_of(d, "framesIn") != "\u2013",
+              "rates from two polls")
+        drawn = admin.execute_script("""
+            const c = document.getElementById('connectionsChart');
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < data.length; i += 4) if (data[i]) return true;
+            return false;""")
+        check(drawn, "admin: the connections chart is drawn")
+        check(admin.execute_script("return document.getElementById('keyPanel').classList.contains('hidden')"),
+              "admin: no key asked for on a loopback API without a key")
+
+        Select(admin.find_element(By.ID, "pageSize")).select_by_visible_text("1")
+        until(admin, lambda d: rows(d, "online") == users[:1], "first page of online users")
+        for user in users[1:]:
+            admin.find_element(By.ID, "onlineNext").click()
+            until(admin, lambda d: rows(d, "online") == [user], "the next page of online users: " + user)
+        check(not admin.find_element(By.ID, "onlineNext").is_enabled(), "admin: no page after the last user")
+        for user in reversed(users[:-1]):
+            admin.find_element(By.ID, "onlinePrev").click()
+            until(admin, lambda d: rows(d, "online") == [user], "back a page: " + user)
+        check(not admin.find_element(By.ID, "onlinePrev").is_enabled(), "admin: online users page back and forth")
+
+        until(admin, lambda d: any(row.startswith("lobby") for row in rows(d, "channels")), "the lobby is listed")
+        admin.find_element(By.CSS_SELECTOR, "#channels li.pick").click()
+        until(admin, lambda d: rows(d, "members") == ["alice"], "the lobby's first member")
+        admin.find_element(By.ID, "membersNext").click()
+        until(admin, lambda d: rows(d, "members") == ["bob"], "the lobby's second member")
+        check(True, "admin: a channel's members page one by one")
+
+        admin.find_element(By.CSS_SELECTOR, "input[name=kind][value=broadcast]").click()
+        data = admin.find_element(By.ID, "data")
+        data.clear()
+        data.send_keys("{not json")
+        admin.find_element(By.ID, "send").click()
+        until(admin, lambda d: "not JSON" in text_of(d, "sendResult"), "data that is not JSON is refused")
+        check(True, "admin: data that is not JSON is refused in the page")
+        data.clear()
+        data.send_keys('{"text":"broadcast from the admin page"}')
+        admin.find_element(By.ID, "send").click()
+        until(bob, lambda d: "broadcast from the admin page" in bodies(d), "bob gets the admin page's broadcast")
+        until(admin, lambda d: "sent, id " in text_of(d, "sendResult"), "the admin page shows the id")
+        check(True, "admin: a broadcast from the form arrives in a demo page")
+
+        admin.find_element(By.CSS_SELECTOR, "input[name=kind][value=users]").click()
+        admin.find_element(By.ID, "from").send_keys("admin")
+        admin.find_element(By.ID, "to").send_keys("x" * 300)
+        admin.find_element(By.ID, "send").click()
+        until(admin, lambda d: "longer than 256 bytes" in text_of(d, "sendResult"), "the API's error message")
+        check("invalid_request" in text_of(admin, "sendResult"), "admin: an API error shows the API's message")
+        admin.find_element(By.ID, "to").clear()
+        admin.find_element(By.ID, "to").send_keys("bob, nobody")
+        admin.find_element(By.ID, "send").click()
+        until(admin, lambda d: "offline: nobody" in text_of(d, "sendResult"), "the offline receivers are shown")
+        check(True, "admin: a message to users shows its offline receivers")
+        admin.execute_script("window.scrollTo(0, 0)")
+        shot(admin, "admin")
+
+        admin.set_window_size(390, 844)
+        until(admin, lambda d: d.execute_script("return window.innerWidth") <= 400, "a phone-width window")
+        widths = admin.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        check(widths[0] <= widths[1], "admin: phone width, nothing wider than the window (%s of %s px)" % tuple(widths))
+        admin.execute_script("window.scrollTo(0, 0)")
+        shot(admin, "admin-phone")
+        return console_errors(admin, expected=("/v1/messages - Failed to load resource",))
+    finally:
+        admin.quit()
+
+
+def admin_with_key():
+    """The admin page on a second node whose API has a key: asks for it, refuses a wrong one,
+    works with the right one, keeps it in sessionStorage only. Returns the console errors."""
+    node = Node(public=free_port(), api=free_port(), api_key=ADMIN_KEY, log="imserver-keyed.log")
+    node.start()
+    page = browser()
+    page.label = "admin-keyed"
+    try:
+        page.get("http://127.0.0.1:%d/admin" % node.api)
+        visible = "return !document.getElementById('keyPanel').classList.contains('hidden')"
+        until(page, lambda d: d.execute_script(visible), "the key is asked for")
+        page.find_element(By.ID, "key").send_keys("wrong-key-0123456789")
+        page.find_element(By.ID, "keyForm").submit()
+        until(page, lambda d: d.execute_script(visible) and "refused" in text_of(d, "keyReason"),
+              "a wrong key is refused")
+        check("API key" in text_of(page, "keyReason"), "admin: a wrong key is refused with the API's message")
+        page.find_element(By.ID, "key").send_keys(ADMIN_KEY)
+        page.find_element(By.ID, "keyForm").submit()
+        until(page, lambda d: text_of(d, "connections") == "0", "the keyed node's figures")
+        stored = page.execute_script(
+            "return [sessionStorage.getItem('imserver-admin-key'), localStorage.length, document.cookie]")
+        check(stored == [ADMIN_KEY, 0, ""], "admin: with the key it works; the key is in sessionStorage only")
+        shot(page, "admin-keyed")
+        return console_errors(page, expected=("/v1/node/stats - Failed to load resource",))
+    finally:
+        page.quit()
+        node.stop()
+
+
 def main():
     os.makedirs(ARTIFACTS, exist_ok=True)
     node = Node()
@@ -256,6 +387,10 @@ def main():
         check(True, "a tall message scrolls into view")
         shot(bob, "chat")
 
+        errors = [("admin", entry) for entry in admin_page(bob, ["alice", "bob", "dave", "frank"])]
+        errors += [("admin-keyed", entry) for entry in admin_with_key()]
+        check(not errors, "no console errors on the admin pages (%s)" % errors)
+
         eve = browser()
         eve.label = "eve"
         pages.append(eve)
@@ -264,7 +399,7 @@ def main():
         eve.find_element(By.ID, "loginForm").submit()
         until(eve, lambda d: "reserved" in text_of(d, "loginError"), "the name system is refused")
         check(True, "the name system is refused")
-        errors = console_errors(eve, expected=("/demo/login?user=system - Failed to load resource",))
+        errors += console_errors(eve, expected=("/demo/login?user=system - Failed to load resource",))
         eve.execute_script("""
             window.statuses = [];
             new ImClient({ getURL: async () => undefined, onStatus: (t) => window.statuses.push(t) }).connect();""")

@@ -80,14 +80,17 @@ public enum ServerAPI {
     /// The Hummingbird application serving `helper`'s operations; a `Service` to run.
     /// `health` is the backplane's combined health (``Backplane/health``), served at
     /// `GET /v1/health` (200 when up, 503 when down). `metrics`, when given, serves `GET /metrics` (Prometheus text, behind the API key when
-    /// one is configured; `/v1/health` needs none).
+    /// one is configured; `/v1/health` needs none). `nodeStats`, when given, serves
+    /// `GET /v1/node/stats` (the node's live figures, behind the key); `GET /admin` serves the
+    /// admin page, which shows them (see ``AdminPage``).
     ///
     /// Every request with a body must be `application/json` (415 otherwise). Without a key the
     /// API answers only requests whose `Host` is a loopback name and whose `Origin`, if any, is
     /// a loopback page (403 otherwise), so web pages cannot drive it.
     public static func makeApplication(
         helper: ImHelper, configuration: ServerAPIConfiguration, health: @escaping @Sendable () -> BackplaneHealth,
-        metrics: (@Sendable () -> String)? = nil, logger: Logger,
+        metrics: (@Sendable () -> String)? = nil, nodeStats: (@Sendable () async -> NodeSnapshot)? = nil,
+        logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(ServerAPIError) -> some ApplicationProtocol {
         try configuration.validate()
@@ -112,9 +115,17 @@ public enum ServerAPI {
                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
             }
         }
+        // The page needs no key to be served (it holds no data; its script sends the key with
+        // every call). Without a key the router's LoopbackOnlyMiddleware still applies to it and
+        // to its calls: opened at http://127.0.0.1:<port>/admin, the page and its fetches go to
+        // a loopback Host, and its Origin (sent on its POSTs) is that same loopback page.
+        router.get("/admin") { _, _ in AdminPage.response() }
         let api = router.group("v1")
         if let keyed { api.add(middleware: keyed) }
         APIRoutes(helper: helper, eventLimits: configuration.eventLimits).register(on: api)
+        if let nodeStats {
+            api.get("node/stats") { _, _ in NodeStatsBody(await nodeStats()) }
+        }
         return Application(
             router: router,
             server: configuration.tls.map { HTTPServerBuilder.http1(tls: $0) } ?? .http1(),

@@ -49,7 +49,8 @@ struct Launcher {
             dependents.append(
                 try ServerAPI.makeApplication(
                     helper: helper, configuration: api, health: { backplane.health },
-                    metrics: { registry.emitToString() }, logger: logger))
+                    metrics: { registry.emitToString() }, nodeStats: { await node.core.snapshot() },
+                    logger: logger))
         }
         let tls = [settings.node.tls, settings.api?.tls].compactMap { $0 }
         if !tls.isEmpty { dependents.append(TLSReloader(contexts: tls, logger: logger)) }

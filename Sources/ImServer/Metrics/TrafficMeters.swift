@@ -1,5 +1,6 @@
 import CoreMetrics
 import NIOCore
+import Synchronization
 
 /// The node's traffic metrics, shared by its event loops (each adds what it counted at most
 /// once a second, see ``LoopMeters``).
@@ -17,6 +18,23 @@ final class TrafficMeters: Sendable {
     let flushes = Counter(label: "imserver_flushes_total")
     let framesIn = Counter(label: "imserver_frames_in_total")
     let latency = Timer(label: "imserver_delivery_latency_seconds")
+    /// What the loops reported so far, readable (the counters above can only be written).
+    private let counted = Mutex((totals: TrafficTotals(), latency: LatencyHistogram()))
+
+    /// The totals the loops have reported so far.
+    var totals: TrafficTotals { counted.withLock { $0.totals } }
+
+    /// The delivery latency samples the loops have reported so far.
+    var latencyHistogram: LatencyHistogram { counted.withLock { $0.latency } }
+
+    /// Adds one loop's report: a lock taken once a second per loop at most, or when the node's
+    /// figures are read (``NodeCore/snapshot()``).
+    func add(_ totals: TrafficTotals, latency: LatencyHistogram) {
+        counted.withLock { counted in
+            counted.totals.add(totals)
+            counted.latency.add(latency)
+        }
+    }
 }
 
 /// What one event loop counted since it last reported to ``TrafficMeters``. Loop-confined:
@@ -29,6 +47,7 @@ final class LoopMeters {
     private var flushes = 0
     private var framesIn = 0
     private var samples = 0
+    private var latency = LatencyHistogram()
     private var lastReport = NIODeadline.now()
 
     /// Flushes whose latency is recorded per loop and second, at most.
@@ -57,7 +76,9 @@ final class LoopMeters {
         guard samples < Self.samplesPerSecond, since.uptimeNanoseconds > 0 else { return }
         samples += 1
         // Stamped on another thread of the same monotonic clock: never later, but clamp anyway.
-        shared.latency.recordNanoseconds(max(0, Int64(now.uptimeNanoseconds) &- Int64(since.uptimeNanoseconds)))
+        let nanoseconds = max(0, Int64(now.uptimeNanoseconds) &- Int64(since.uptimeNanoseconds))
+        shared.latency.recordNanoseconds(nanoseconds)
+        latency.record(nanoseconds: nanoseconds)
     }
 
     /// Reports to the shared metrics when a second has passed since the last report.
@@ -66,10 +87,20 @@ final class LoopMeters {
         report(now: now)
     }
 
-    /// Adds what was counted to the shared metrics.
+    /// Adds what was counted to the shared metrics and starts a new second of latency samples.
     func report(now: NIODeadline = .now()) {
         lastReport = now
         samples = 0
+        publish()
+    }
+
+    /// Adds what was counted to the shared metrics (the sampling budget of the second is kept:
+    /// reading the node's figures does not sample more).
+    func publish() {
+        let counted = TrafficTotals(
+            framesIn: framesIn, framesOut: framesOut, deliveries: deliveries, bytesOut: bytesOut, flushes: flushes)
+        if counted != TrafficTotals() || latency.samples > 0 { shared.add(counted, latency: latency) }
+        latency.reset()
         if framesOut > 0 { shared.framesOut.increment(by: framesOut) }
         if bytesOut > 0 { shared.bytesOut.increment(by: bytesOut) }
         if deliveries > 0 { shared.deliveries.increment(by: deliveries) }

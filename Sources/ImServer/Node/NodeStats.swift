@@ -1,4 +1,5 @@
 import CoreMetrics
+import NIOCore
 import Synchronization
 
 /// Counters a node keeps for health, tests and metrics (swift-metrics: the executable exports
@@ -21,10 +22,18 @@ public final class NodeStats: Sendable {
     private let refusalCounters = Mutex([RefusalKey: (counter: Counter, count: Int)]())
     private let acceptedCounter = Counter(label: "imserver_handshakes_accepted_total")
     private let busInCounter = Counter(label: "imserver_bus_messages_in_total")
+    private let accepted = Atomic<Int>(0)
+    /// When the node was made, for its uptime.
+    let started: NIODeadline
+    /// Delivery latency over the recent past, for ``NodeCore/snapshot()``.
+    let latencyWindow: LatencyWindow
     /// Frames, bytes, deliveries, flushes and delivery latency, counted per event loop.
     let traffic = TrafficMeters()
 
     init() {
+        let started = NIODeadline.now()
+        self.started = started
+        latencyWindow = LatencyWindow(start: started)
         envelopeCounters = Dictionary(
             uniqueKeysWithValues: ["delivery", "channel", "broadcast", "receipt", "command", "batch"].map {
                 ($0, Counter(label: "imserver_envelopes_total", dimensions: [("kind", $0)]))
@@ -47,6 +56,16 @@ public final class NodeStats: Sendable {
     public func refusals(_ cause: HandshakeRefusal.Cause) -> Int {
         refusalCounters.withLock { $0.filter { $0.key.cause == cause }.reduce(0) { $0 + $1.value.count } }
     }
+    /// Every server-initiated close so far, by code.
+    public var closeCounts: [CloseCode: Int] { closes.withLock { $0 } }
+    /// Every socket refused before the upgrade so far, by HTTP status.
+    public var refusalCounts: [UInt: Int] {
+        refusalCounters.withLock { counters in
+            counters.reduce(into: [:]) { $0[$1.key.status, default: 0] += $1.value.count }
+        }
+    }
+    /// Connections that became ready (handshakes accepted) since the node started.
+    public var handshakesAccepted: Int { accepted.load(ordering: .relaxed) }
 
     func connectionOpened() {
         connectionsGauge.record(open.add(1, ordering: .relaxed).newValue)
@@ -61,7 +80,10 @@ public final class NodeStats: Sendable {
     }
 
     /// Counts a connection that became ready (its handshake accepted).
-    func countAccepted() { acceptedCounter.increment() }
+    func countAccepted() {
+        accepted.add(1, ordering: .relaxed)
+        acceptedCounter.increment()
+    }
 
     /// Counts a message that arrived on the node's bus subscription.
     func countBusMessage() { busInCounter.increment() }
