@@ -15,7 +15,8 @@ offline (4003) sees it, cannot send, and can log in again; a user on the event-s
 (`?transport=eventsource`) gets private and room messages and acks them; with WebSockets
 blocked in the page, imclient.js falls back to the event stream by itself; the node restarted
 under open pages (WebSocket and event stream): all come back by themselves; a phone-width page
-(390 px) shows the user list in one row. The admin page (/admin on the API port, no key on
+(390 px), on the compact encoding (`?encoding=msgpack`), gets room and private messages and
+acks them, and shows the user list in one row. The admin page (/admin on the API port, no key on
 loopback): shows the node, its connections, rates and charts; pages through the online users
 one by one and through a channel's members; a broadcast sent from its form arrives in a demo
 page and shows its id; data that is not JSON is refused in the page and an API error shows the
@@ -437,7 +438,15 @@ def main():
         phone = browser(390, 844)
         phone.label = "phone"
         pages.append(phone)
-        login(phone, "carol")
+        login(phone, "carol", BASE + "?encoding=msgpack")
+        check("compact frames" in status(phone), "a user on the compact encoding (MessagePack) logs in")
+        send(alice, "hello carol, in MessagePack")
+        until(phone, lambda d: "hello carol, in MessagePack" in bodies(d), "carol gets room messages in compact frames")
+        pick(alice, "carol")
+        send(alice, "psst carol")
+        until(phone, lambda d: "psst carol" in bodies(d), "carol gets a private message in compact frames")
+        until(alice, lambda d: "acked" in text_of(d, "log").split("psst carol", 1)[-1], "alice sees carol's ack")
+        check(True, "compact encoding: room and private messages, with receipts")
         until(phone, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users .who")) >= 3, "carol sees the others")
         tops = {row.location["y"] for row in phone.find_elements(By.CSS_SELECTOR, "#users .who")}
         check(len(tops) == 1, "phone width: the user list is one row (%s)" % sorted(tops))

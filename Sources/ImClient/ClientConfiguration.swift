@@ -21,7 +21,7 @@ public struct ClientConfiguration: Sendable {
     public var maximumFrameSize = 1 << 20
     /// For `wss://` URLs: a certificate authority (PEM file) to trust instead of the system's.
     public var trustedAuthority: String?
-    /// The encoding the client asks the server for (docs/protocol.md §10).
+    /// The encoding the client asks the server for (docs/protocol.md §9).
     public var encoding: FrameEncoding = .json
 
     /// The defaults.
@@ -32,7 +32,7 @@ public struct ClientConfiguration: Sendable {
 public enum FrameEncoding: Sendable {
     /// JSON text frames (docs/protocol.md §2).
     case json
-    /// MessagePack binary frames, the `imserver.v1.msgpack` subprotocol (docs/protocol.md §10):
+    /// MessagePack binary frames, the `imserver.v1.msgpack` subprotocol (docs/protocol.md §9):
     /// about a third fewer bytes per message. A server that does not speak it answers in JSON,
     /// which the client reads as well.
     case messagePack

@@ -12,7 +12,7 @@ enum DecodedFrame {
 }
 
 /// Reads server frames: JSON text frames (docs/protocol.md §2) and the compact encoding's
-/// MessagePack binary frames (§10). A frame that is neither yields `nil`.
+/// MessagePack binary frames (§9). A frame that is neither yields `nil`.
 enum FrameDecoder {
     /// The subprotocol of the compact encoding.
     static let compactProtocol = "imserver.v1.msgpack"

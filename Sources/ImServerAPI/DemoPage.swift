@@ -274,9 +274,12 @@ enum DemoPage {
             $('text').disabled = false;
             $('send').disabled = false;
             // ?transport=eventsource (or websocket) tries only that transport; by default both.
-            const only = new URLSearchParams(location.search).get('transport');
+            // ?encoding=msgpack asks for the compact encoding.
+            const query = new URLSearchParams(location.search);
+            const only = query.get('transport');
             const c = new ImClient({
               transports: only ? [only] : undefined,
+              encoding: query.get('encoding') || undefined,
               getURL: async () => {
                 if (firstURL) { const url = firstURL; firstURL = null; return url; }
                 return (await login(me)).url;

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The few MessagePack types the compact encoding uses (docs/protocol.md §10): arrays,
+/// The few MessagePack types the compact encoding uses (docs/protocol.md §9): arrays,
 /// non-negative integers, strings and nil, each in its shortest form.
 extension ByteBuffer {
     mutating func writeMessagePackArrayHeader(_ count: Int) {

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// How many of the node's connections speak the compact encoding (`imserver.v1.msgpack`,
-/// docs/protocol.md §10). While any does, the node makes each frame in both encodings (once per
+/// docs/protocol.md §9). While any does, the node makes each frame in both encodings (once per
 /// frame, shared by all receivers); while none does, only in JSON, so the encoding costs
 /// nothing to nodes whose clients do not use it.
 final class CompactFrameDemand: Sendable {

@@ -19,7 +19,7 @@ public struct ServerFrame: Sendable {
     }
 
     /// The same frame as a binary WebSocket frame in the compact encoding (MessagePack, the
-    /// `imserver.v1.msgpack` subprotocol, docs/protocol.md §10), when the node had a connection
+    /// `imserver.v1.msgpack` subprotocol, docs/protocol.md §9), when the node had a connection
     /// that asked for it as the frame was made; `nil` otherwise (such a connection then gets
     /// ``bytes``, which the encoding allows).
     public let compactBytes: ByteBuffer?

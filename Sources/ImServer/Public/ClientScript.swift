@@ -12,6 +12,7 @@ enum ClientScript {
           const SILENCE_LIMIT = 2 * PING_EVERY + 5000; // no frame at all for this long: the link is dead
           const FINAL_CODES = [4003]; // closed by the server for good: do not reconnect
           const TRANSPORTS = ['websocket', 'eventsource']; // in the order tried
+          const COMPACT = 'imserver.v1.msgpack'; // the compact encoding's subprotocol (protocol.md §9)
 
           function noop() {}
           function describe(value) {
@@ -24,6 +25,55 @@ enum ClientScript {
             return false;
           }
 
+          // Reads the MessagePack the compact encoding uses: arrays, non-negative integers, strings, nil.
+          function unpack(buffer) {
+            const bytes = new Uint8Array(buffer);
+            const utf8 = new TextDecoder();
+            let at = 0;
+            function uint(n) { let v = 0; for (let i = 0; i < n; i++) v = v * 256 + bytes[at++]; return v; }
+            function str(n) { const s = utf8.decode(bytes.subarray(at, at + n)); at += n; return s; }
+            function list(n) { const a = []; for (let i = 0; i < n; i++) a.push(read()); return a; }
+            function read() {
+              if (at >= bytes.length) throw new Error('truncated frame');
+              const b = bytes[at++];
+              if (b <= 0x7f) return b;
+              if (b >= 0x90 && b <= 0x9f) return list(b & 0x0f);
+              if (b >= 0xa0 && b <= 0xbf) return str(b & 0x1f);
+              switch (b) {
+                case 0xc0: return null;
+                case 0xcc: return uint(1);
+                case 0xcd: return uint(2);
+                case 0xce: return uint(4);
+                case 0xcf: return uint(8);
+                case 0xd9: return str(uint(1));
+                case 0xda: return str(uint(2));
+                case 0xdb: return str(uint(4));
+                case 0xdc: return list(uint(2));
+                case 0xdd: return list(uint(4));
+                default: throw new Error('unexpected MessagePack byte ' + b);
+              }
+            }
+            return read();
+          }
+
+          // A compact frame as the frame object its JSON form parses to.
+          function fromCompact(a) {
+            if (!Array.isArray(a)) return null;
+            switch (a[0]) {
+              case 0: return { type: 'ready', client: a[1], node: a[2] };
+              case 1: {
+                const frame = { type: 'message', id: a[1], from: a[2], ts: a[4], data: JSON.parse(a[6]) };
+                if (typeof a[3] === 'string') frame.chan = a[3];
+                if (a[5] & 1) frame.receipt = true;
+                if (a[5] & 2) frame.broadcast = true;
+                return frame;
+              }
+              case 2: return { type: 'receipt', id: a[1], to: a[2], status: a[3] };
+              case 3: return { type: 'pong' };
+              default: return null;
+            }
+          }
+
           // A link is one connection attempt over one transport. It calls onopen() once the server
           // answered, onframe(text) for each frame (null for a keepalive) and onclose(code, reason)
           // once. send(frame) sends a client frame; close(code, reason) closes (onclose follows);
@@ -32,8 +82,9 @@ enum ClientScript {
             return { kind: kind, opened: false, keepalive: 0, onopen: noop, onframe: noop, onclose: noop };
           }
 
-          function webSocketLink(url) {
-            const ws = new WebSocket(url); // throws on a malformed URL
+          function webSocketLink(url, compact) {
+            const ws = compact ? new WebSocket(url, COMPACT) : new WebSocket(url); // throws on a malformed URL
+            ws.binaryType = 'arraybuffer';
             const self = link('websocket');
             self.send = (frame) => { if (ws.readyState === 1) ws.send(JSON.stringify(frame)); };
             self.close = (code, reason) => ws.close(code, reason);
@@ -42,7 +93,13 @@ enum ClientScript {
               try { ws.close(4000, 'no pong'); } catch (err) { /* ignore */ }
             };
             ws.onopen = () => { self.opened = true; self.onopen(); };
-            ws.onmessage = (event) => { if (typeof event.data === 'string') self.onframe(event.data); };
+            ws.onmessage = (event) => {
+              if (typeof event.data === 'string') return self.onframe(event.data);
+              let frame = null;
+              try { frame = fromCompact(unpack(event.data)); } catch (err) { /* not a frame of ours: ignored */ }
+              if (frame) self.onframe(frame);
+            };
+            self.compact = () => ws.protocol === COMPACT;
             ws.onerror = noop; // a close event always follows
             ws.onclose = (event) => self.onclose(event.code, event.reason || '');
             return self;
@@ -101,6 +158,7 @@ enum ClientScript {
              * msg.kind is "channel" (msg.chan names it), "broadcast" (to everyone) or "direct" (to this user).
              * options.transports: the transports to try, in order (default ["websocket", "eventsource"]):
              * when one cannot be opened the next is tried at once; the one that last worked is tried first.
+             * options.encoding: "json" (default) or "msgpack", the compact encoding (smaller frames; WebSocket only).
              */
             constructor(options) {
               if (!options || typeof options.getURL !== 'function') {
@@ -183,7 +241,9 @@ enum ClientScript {
               const kind = this._transports[this._next % this._transports.length];
               let current;
               try {
-                current = kind === 'eventsource' ? eventStreamLink(url) : webSocketLink(url);
+                current = kind === 'eventsource'
+                  ? eventStreamLink(url)
+                  : webSocketLink(url, this.options.encoding === 'msgpack');
               } catch (err) {
                 this._status('bad connection URL: ' + ((err && err.message) || err));
                 this._scheduleRetry();
@@ -198,22 +258,25 @@ enum ClientScript {
                 this._startPing(current);
               };
               current.onframe = (data) => this._frame(current, data);
+              if (!current.compact) current.compact = () => false;
               current.onclose = (code, reason) => this._closed(current, code, reason);
             }
 
             _frame(current, data) {
               if (current !== this.link) return;
               this._lastFrameAt = Date.now();
-              if (typeof data !== 'string') return; // a keepalive
-              let frame;
-              try { frame = JSON.parse(data); } catch (err) { return; }
+              if (data === null) return; // a keepalive
+              let frame = data; // a compact frame, already decoded
+              if (typeof data === 'string') {
+                try { frame = JSON.parse(data); } catch (err) { return; }
+              }
               if (!frame || typeof frame !== 'object') return;
               switch (frame.type) {
                 case 'ready': {
                   this._attempt = 0;
                   this._next = this._transports.indexOf(current.kind);
                   this.info = frame;
-                  const over = current.kind === 'eventsource' ? ', over an event stream' : '';
+                  const over = current.kind === 'eventsource' ? ', over an event stream' : (current.compact() ? ', compact frames' : '');
                   this._status('online as ' + frame.client + ' (node ' + frame.node + over + ')');
                   this._call('onReady', frame);
                   break;

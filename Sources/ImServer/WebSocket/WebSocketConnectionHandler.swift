@@ -37,7 +37,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// recent ping is enough), written once the channel takes writes again.
     private var unansweredPing: ByteBuffer?
 
-    /// Whether the client speaks the compact encoding (docs/protocol.md §10): it gets each
+    /// Whether the client speaks the compact encoding (docs/protocol.md §9): it gets each
     /// frame's ``ServerFrame/compactBytes`` when the frame has them.
     private let compact: Bool
     /// Whether the node counts this connection in ``NodeCore/compactFrames`` (until it closes).

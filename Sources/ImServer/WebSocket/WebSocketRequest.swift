@@ -51,7 +51,7 @@ enum WebSocketRequest {
         }
     }
 
-    /// The subprotocol of the compact encoding (docs/protocol.md §10).
+    /// The subprotocol of the compact encoding (docs/protocol.md §9).
     static let compactProtocol = "imserver.v1.msgpack"
 
     /// Whether `request` offers the compact encoding among its `Sec-WebSocket-Protocol`s (any
