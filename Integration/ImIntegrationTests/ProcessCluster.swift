@@ -144,17 +144,7 @@ final class ProcessCluster: Sendable {
         _ user: ClientID, node: Int, url: String, options: TestClient.Options = TestClient.Options()
     ) async throws -> RecordingClient {
         let client = try await TestClient.connect(to: url, options: options)
-        let ready: JSONValue
-        do {
-            ready = try await client.nextJSON(timeout: .seconds(10))
-        } catch {
-            await client.close()
-            throw error
-        }
-        guard ready["type"]?.string == "ready" else {
-            await client.close()
-            throw TestClientError.unexpected(.text(ready.description))
-        }
+        _ = try await client.awaitReady()
         let recording = RecordingClient.start(.webSocket(client), user: user, node: node)
         clients.withLock { $0.append(recording) }
         return recording
@@ -164,17 +154,7 @@ final class ProcessCluster: Sendable {
     /// records what it gets from `ready` on.
     func connectStream(_ user: ClientID, node: Int) async throws -> RecordingClient {
         let client = try await EventStreamClient.connect(to: try await url(for: user, node: node))
-        let ready: JSONValue
-        do {
-            ready = try await client.nextJSON(timeout: .seconds(10))
-        } catch {
-            await client.close()
-            throw error
-        }
-        guard ready["type"]?.string == "ready" else {
-            await client.close()
-            throw TestClientError.unexpected(.text(ready.description))
-        }
+        _ = try await client.awaitReady()
         let recording = RecordingClient.start(.eventStream(client), user: user, node: node)
         clients.withLock { $0.append(recording) }
         return recording

@@ -11,7 +11,7 @@ import NIOPosix
 /// `EventSource` and `imclient.js` use it: opens `GET <path>?token=…` with
 /// `Accept: text/event-stream` on a connect URL, records every event, and posts frames back
 /// to the stream's session.
-public final class EventStreamClient: Sendable {
+public final class EventStreamClient: JSONFrameReading {
     /// One event of the stream.
     public enum Event: Sendable, Equatable {
         /// `event: session`: the stream's session and keepalive interval in milliseconds.
@@ -113,18 +113,6 @@ public final class EventStreamClient: Sendable {
         }
     }
 
-    /// The next frame whose `type` is `type`, skipping others of the types in `skipping`.
-    public func next(type: String, skipping: Set<String> = [], timeout: Duration = .seconds(5)) async throws
-        -> JSONValue
-    {
-        while true {
-            let value = try await nextJSON(timeout: timeout)
-            let actual = value["type"]?.string ?? ""
-            if actual == type { return value }
-            guard skipping.contains(actual) else { throw TestClientError.unexpected(.text(value.description)) }
-        }
-    }
-
     /// Reads events until the node's `close` event and returns its code and reason; frames
     /// before it are dropped.
     public func closeEvent(timeout: Duration = .seconds(10)) async throws -> (code: Int, reason: String) {
@@ -166,6 +154,9 @@ public final class EventStreamClient: Sendable {
     public func close() async {
         try? await channel.close()
     }
+
+    /// Closes the stream's socket.
+    public func disconnect() async { await close() }
 
     /// Whether the stream's socket is still open.
     public var isActive: Bool { channel.isActive }

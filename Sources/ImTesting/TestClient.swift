@@ -8,7 +8,7 @@ public import NIOWebSocket
 /// A real WebSocket client on SwiftNIO for tests: connects with a token URL, records every
 /// frame the server sends, and can misbehave on purpose (stop reading, ignore pings, send
 /// oversized or malformed frames).
-public final class TestClient: Sendable {
+public final class TestClient: JSONFrameReading {
     /// What the server sent.
     public enum Frame: Sendable, Equatable {
         /// A text frame.
@@ -92,18 +92,6 @@ public final class TestClient: Sendable {
         }
     }
 
-    /// The next JSON frame whose `type` is `type`, skipping others of the types in `skipping`.
-    public func next(type: String, skipping: Set<String> = [], timeout: Duration = .seconds(5)) async throws
-        -> JSONValue
-    {
-        while true {
-            let value = try await nextJSON(timeout: timeout)
-            let actual = value["type"]?.string ?? ""
-            if actual == type { return value }
-            guard skipping.contains(actual) else { throw TestClientError.unexpected(.text(value.description)) }
-        }
-    }
-
     /// Reads frames until the server's close frame and returns its code; text frames before it are dropped.
     public func closeCode(timeout: Duration = .seconds(10)) async throws -> UInt16? {
         while true {
@@ -143,6 +131,9 @@ public final class TestClient: Sendable {
         try? await send(opcode: .connectionClose, data: data)
         try? await channel.close()
     }
+
+    /// Sends a close frame (1000) and closes the socket.
+    public func disconnect() async { await close() }
 
     /// Closes the way a browser does: sends a close frame and waits until the server has
     /// answered it and ended the connection, so every frame the server sent before its close is

@@ -82,8 +82,9 @@ public final class TestCluster: Sendable {
     /// its `ready` frame.
     public func connectStream(_ user: ClientID, node: Int = 0) async throws -> EventStreamClient {
         let client = try await EventStreamClient.connect(to: try await url(for: user, node: node))
-        let ready = try await client.nextJSON()
-        guard ready["type"]?.string == "ready", ready["client"]?.string == user.rawValue else {
+        let ready = try await client.awaitReady()
+        guard ready["client"]?.string == user.rawValue else {
+            await client.close()
             throw TestClientError.unexpected(.text(ready.description))
         }
         return client
@@ -102,8 +103,9 @@ public final class TestCluster: Sendable {
     ) async throws -> TestClient {
         let client = try await TestClient.connect(
             to: try await url(for: user, node: node, meta: meta), options: options)
-        let ready = try await client.nextJSON()
-        guard ready["type"]?.string == "ready", ready["client"]?.string == user.rawValue else {
+        let ready = try await client.awaitReady()
+        guard ready["client"]?.string == user.rawValue else {
+            await client.close()
             throw TestClientError.unexpected(.text(ready.description))
         }
         return client

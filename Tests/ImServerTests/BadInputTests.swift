@@ -127,18 +127,7 @@ struct BadInputTests {
         let slow = try await cluster.connect("slow", options: options)
         let fast = try await cluster.connect("fast")
         try await slow.setReading(false)
-        let chunk = try JSONPayload(encoding: String(repeating: "z", count: 32 * 1024))
-        let stats = cluster.nodes[0].node.core.stats
-        var sent = 0
-        while stats.closes(.slowConsumer) == 0 && sent < 2000 {
-            try await cluster.helper.send(chunk, from: "firehose", to: ["slow"])
-            sent += 1
-            if sent % 50 == 0 {
-                try await cluster.helper.send(.text("for fast"), from: "x", to: ["fast"])
-                #expect(try await fast.next(type: "message")["data"] == .string("for fast"))
-            }
-        }
-        try await waitUntil { stats.closes(.slowConsumer) == 1 }
+        try await floodUntilSlowConsumer(cluster, slow: "slow", fast: "fast", reader: fast)
         try await slow.setReading(true)
         #expect(try await slow.closeCode(timeout: .seconds(20)) == 4008)
         try await cluster.helper.send(.text("after"), from: "x", to: ["fast"])
