@@ -1,32 +1,36 @@
 import Foundation
 
-/// A host, port and request target parsed from a `ws://` or `http://` URL.
+/// A host, port and request target parsed from a `ws://`, `wss://`, `http://` or `https://` URL.
 ///
 /// Parsed by hand: URLs here are the benchmark's own or minted by the server, and a
 /// connect URL's query (the token) must pass through byte for byte.
 struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
-    /// `ws` or `http`.
+    /// `ws`, `wss`, `http` or `https`.
     var scheme: String
     /// The host as written (an IPv4 address or a name).
     var host: String
-    /// The port (default 80).
+    /// The port (default 80, or 443 with TLS).
     var port: Int
     /// The path with its query, e.g. `/ws?token=…`; `/` when the URL has none.
     var target: String
 
-    /// Parses `text`; only plain `ws://` and `http://` are supported.
+    /// The schemes the benchmark speaks: without and with TLS.
+    static let schemes: Set<String> = ["ws", "http", "wss", "https"]
+
+    /// Parses `text`; `ws://`, `wss://`, `http://` and `https://` are supported.
     init(parsing text: String) throws(BenchError) {
         // On the UTF-8 view: a connect URL is parsed per connection, and its token is long.
         let bytes = text.utf8
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
             bytes[colon...].starts(with: "://".utf8)
         else {
-            throw .invalidArgument("'\(text)' is not a URL (expected ws://host:port/path or http://host:port)")
+            throw .invalidArgument("'\(text)' is not a URL (expected ws[s]://host:port/path or http[s]://host:port)")
         }
         scheme = String(Substring(bytes[..<colon])).lowercased()
-        guard scheme == "ws" || scheme == "http" else {
-            throw .invalidArgument("'\(text)': only ws:// and http:// are supported (no TLS in the benchmark)")
+        guard Self.schemes.contains(scheme) else {
+            throw .invalidArgument("'\(text)': only ws://, wss://, http:// and https:// are supported")
         }
+        let defaultPort = scheme == "wss" || scheme == "https" ? 443 : 80
         let rest = bytes[bytes.index(colon, offsetBy: 3)...]
         let authorityEnd =
             rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) ?? rest.endIndex
@@ -36,16 +40,19 @@ struct Endpoint: Sendable, Codable, Hashable, CustomStringConvertible {
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
             host = String(authority[authority.index(after: authority.startIndex)..<close])
             let after = authority[authority.index(after: close)...]
-            port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? -1 : 80
+            port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? -1 : defaultPort
         } else if let colon = authority.lastIndex(of: ":") {
             host = String(authority[..<colon])
             port = Int(authority[authority.index(after: colon)...]) ?? -1
         } else {
             host = String(authority)
-            port = 80
+            port = defaultPort
         }
         guard !host.isEmpty, (1...65535).contains(port) else { throw .invalidArgument("'\(text)': bad host or port") }
     }
+
+    /// Whether the endpoint is reached over TLS (`wss://`, `https://`).
+    var isSecure: Bool { scheme == "wss" || scheme == "https" }
 
     /// The path without the query.
     var path: String { String(Substring(target.utf8.prefix { $0 != UInt8(ascii: "?") })) }

@@ -44,6 +44,8 @@ struct FleetSpec: Sendable, Codable {
     var readyTimeout: Double
     /// Event loop threads.
     var threads: Int
+    /// The certificates accepted from `wss://` servers.
+    var tls = TLSTrust()
 
     /// The name of the member with global index `index`.
     func name(of index: Int) -> String { prefix + String(index) }

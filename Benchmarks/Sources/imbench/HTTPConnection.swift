@@ -56,6 +56,7 @@ final class HTTPConnection: Sendable {
     static func connect(to endpoint: Endpoint, apiKey: String?, on loop: any EventLoop)
         -> EventLoopFuture<HTTPConnection>
     {
+        guard !endpoint.isSecure else { return loop.makeFailedFuture(BenchError.invalidArgument(plainOnly(endpoint))) }
         let hostHeader = endpoint.hostHeader
         let authorization = apiKey.map { "Bearer " + $0 }
         return ClientBootstrap(group: loop)
@@ -74,6 +75,12 @@ final class HTTPConnection: Sendable {
                     channel: channel, endpoint: endpoint, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
                     hostHeader: hostHeader, authorization: authorization)
             }
+    }
+
+    /// Why `endpoint` (an `https://` API) is refused: the benchmark speaks TLS on WebSockets only.
+    static func plainOnly(_ endpoint: Endpoint) -> String {
+        "'\(endpoint)': the server API is called over plain http:// only (TLS is for the WebSocket --url); "
+            + "serve the API without api.tls on loopback for the benchmark"
     }
 
     /// Connects, from Swift concurrency.

@@ -58,7 +58,8 @@ final class LocalFleet: Fleet {
     func connect() async throws -> ConnectReport {
         let connector = WebSocketConnector(
             recorders: recorders,
-            readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)))
+            readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)),
+            tls: try ClientTLS(spec.tls))
         let next = IndexDispenser(limit: spec.count)
         let lanes = (0..<max(1, min(spec.concurrency, spec.count))).map { _ in
             let loop = group.next()

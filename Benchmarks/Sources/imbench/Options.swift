@@ -12,8 +12,9 @@ struct ServerOptions: ParsableArguments {
 
     /// The API endpoints and WebSocket override these options name.
     func targets() throws -> Targets {
-        Targets(
-            apis: [try Endpoint(parsing: api)], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) })
+        let api = try Endpoint(parsing: self.api)
+        guard !api.isSecure else { throw BenchError.invalidArgument(HTTPConnection.plainOnly(api)) }
+        return Targets(apis: [api], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) })
     }
 }
 
@@ -39,6 +40,14 @@ struct ClientOptions: ParsableArguments {
             started server, since memory freed by earlier runs is not returned to the system.
             """)
     var pid: Int32?
+    @Option(help: "wss:// and https://: a PEM file of CA certificates to trust instead of the system's.")
+    var ca: String?
+    @Flag(
+        help: """
+            wss:// and https://: accept any server certificate without checking it or its host \
+            (only for a local test server with a self-signed certificate).
+            """)
+    var insecure = false
 
     /// A fleet spec for `count` members named `prefix<i>`, expecting sequence numbers by `stride`.
     func spec(targets: Targets, prefix: String, count: Int, stride: Int) throws -> FleetSpec {
@@ -55,7 +64,15 @@ struct ClientOptions: ParsableArguments {
             apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
             first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
             mintConcurrency: mintConcurrency, mintBatch: mintBatch, readyTimeout: readyTimeout,
-            threads: threads ?? defaultThreads)
+            threads: threads ?? defaultThreads, tls: try tlsTrust())
+    }
+
+    /// The certificates `--ca` and `--insecure` accept; checked here (the file read, the two
+    /// not given together) so that a bad one stops the run before any connection.
+    func tlsTrust() throws(BenchError) -> TLSTrust {
+        let trust = TLSTrust(caFile: ca, insecure: insecure)
+        if trust != TLSTrust() { _ = try ClientTLS(trust) }
+        return trust
     }
 
     /// The fleet for `spec`: in this process, or over `--workers` processes.

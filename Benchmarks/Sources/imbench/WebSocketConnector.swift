@@ -4,16 +4,21 @@ import NIOPosix
 import Synchronization
 
 /// Opens benchmark WebSockets on raw SwiftNIO: one ``MemberHandler`` per socket writes the
-/// upgrade request and reads everything after it (no HTTP codec, no upgrade handlers).
+/// upgrade request and reads everything after it (no HTTP codec, no upgrade handlers). A
+/// `wss://` or `https://` endpoint gets a TLS handler in front of it; a plain one gets nothing
+/// more than before.
 struct WebSocketConnector: Sendable {
     let recorders: Recorders
     let readyTimeout: TimeAmount
+    /// TLS for secure endpoints; `nil` refuses them.
+    let tls: ClientTLS?
     /// Source and server addresses, parsed once (every connection uses the same few).
     private let addresses = AddressCache()
 
-    init(recorders: Recorders, readyTimeout: TimeAmount) {
+    init(recorders: Recorders, readyTimeout: TimeAmount, tls: ClientTLS? = nil) {
         self.recorders = recorders
         self.readyTimeout = readyTimeout
+        self.tls = tls
     }
 
     /// Connects to `endpoint` (its target carries the token) on `loop`, binding to `source` if
@@ -42,11 +47,14 @@ struct WebSocketConnector: Sendable {
                     .bind(to: try addresses.address(of: source, port: 0))
             }
             let address = try addresses.address(of: endpoint.host, port: endpoint.port)
+            let secure = try secureSession(for: endpoint)
+            let host = endpoint.host
             let request = Self.upgradeRequest(target: endpoint.target, host: endpoint.hostHeader)
             let outcome = MemberOutcome.Slot(promise: loop.makePromise())
             bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+                    if let secure { try channel.pipeline.syncOperations.addHandler(try secure.makeHandler(host: host)) }
                     try channel.pipeline.syncOperations.addHandler(
                         MemberHandler(
                             recorder: recorder, tracker: tracker, request: request, outcome: outcome,
@@ -59,6 +67,13 @@ struct WebSocketConnector: Sendable {
         } catch {
             return loop.makeFailedFuture(error)
         }
+    }
+
+    /// The TLS to put in front of the member for `endpoint`: `nil` when it is plain.
+    private func secureSession(for endpoint: Endpoint) throws(BenchError) -> ClientTLS? {
+        guard endpoint.isSecure else { return nil }
+        guard let tls else { throw .invalidArgument("\(endpoint.scheme):// endpoint but no TLS set up for it") }
+        return tls
     }
 
     /// `IP_BIND_ADDRESS_NO_PORT` (Linux).
