@@ -46,6 +46,8 @@ struct FleetSpec: Sendable, Codable {
     var threads: Int
     /// The certificates accepted from `wss://` servers.
     var tls = TLSTrust()
+    /// Whether members ask for the compact encoding (`imserver.v1.msgpack`, docs/protocol.md §9).
+    var compact = false
 
     /// The name of the member with global index `index`.
     func name(of index: Int) -> String { prefix + String(index) }

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Reads what the benchmark needs from a server frame by scanning its bytes, without a JSON
-/// decoder: the frame kind from its fixed prefix, and the `"seq":` and `"t":` integers that the
+/// or MessagePack decoder: the frame kind from its fixed prefix, and the `"seq":` and `"t":` integers that the
 /// benchmark itself put in the message's `data`.
 enum FrameScanner {
     /// What a text frame is.
@@ -20,11 +20,19 @@ enum FrameScanner {
     private static let timeKey = Array(#""t":"#.utf8)
     private static let timeFollower = Array(#","t":"#.utf8)
 
-    /// The kind of a text frame's payload.
+    /// The kind of a frame's payload: JSON text, or a compact (MessagePack) frame, an array
+    /// whose first element is the type (protocol.md §9: `[1, …]` a message, `[0, …]` ready).
     @inline(__always)
     static func kind(of payload: UnsafeRawBufferPointer) -> Kind {
         if payload.hasBytes(messagePrefix, at: 0) { return .message }
         if payload.hasBytes(readyPrefix, at: 0) { return .ready }
+        if payload.count >= 2, payload[0] & 0xF0 == 0x90 {
+            switch payload[1] {
+            case 1: return .message
+            case 0: return .ready
+            default: return .other
+            }
+        }
         return .other
     }
 

@@ -59,7 +59,7 @@ final class LocalFleet: Fleet {
         let connector = WebSocketConnector(
             recorders: recorders,
             readyTimeout: .nanoseconds(Int64(spec.readyTimeout * 1e9)),
-            tls: try ClientTLS(spec.tls))
+            tls: try ClientTLS(spec.tls), compact: spec.compact)
         let next = IndexDispenser(limit: spec.count)
         let lanes = (0..<max(1, min(spec.concurrency, spec.count))).map { _ in
             let loop = group.next()

@@ -219,7 +219,7 @@ final class MemberHandler: ChannelInboundHandler {
                 length: header.payloadLength)
             guard let payload else { break }
             switch header.opcode {
-            case WireFrame.text where header.isFinal: received(payload)
+            case WireFrame.text where header.isFinal, WireFrame.binary where header.isFinal: received(payload)
             case WireFrame.ping:
                 reply(WireFrame.pong, payload, context: context)
                 written = true

@@ -42,6 +42,8 @@ struct ClientOptions: ParsableArguments {
     var pid: Int32?
     @Option(help: "wss:// and https://: a PEM file of CA certificates to trust instead of the system's.")
     var ca: String?
+    @Option(help: "Frame encoding the members ask for: json, or msgpack (the compact encoding, protocol.md §9).")
+    var encoding = Encoding.json
     @Flag(
         help: """
             wss:// and https://: accept any server certificate without checking it or its host \
@@ -64,7 +66,7 @@ struct ClientOptions: ParsableArguments {
             apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
             first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
             mintConcurrency: mintConcurrency, mintBatch: mintBatch, readyTimeout: readyTimeout,
-            threads: threads ?? defaultThreads, tls: try tlsTrust())
+            threads: threads ?? defaultThreads, tls: try tlsTrust(), compact: encoding == .msgpack)
     }
 
     /// The certificates `--ca` and `--insecure` accept; checked here (the file read, the two
@@ -126,4 +128,9 @@ struct Targets: Sendable {
     var websocket: Endpoint?
 
     var api: ServerAPI { ServerAPI(nodes: apis, apiKey: apiKey) }
+}
+
+/// The frame encodings members can ask for.
+enum Encoding: String, ExpressibleByArgument, Sendable {
+    case json, msgpack
 }

@@ -15,10 +15,14 @@ struct WebSocketConnector: Sendable {
     /// Source and server addresses, parsed once (every connection uses the same few).
     private let addresses = AddressCache()
 
-    init(recorders: Recorders, readyTimeout: TimeAmount, tls: ClientTLS? = nil) {
+    /// Whether members ask for the compact encoding.
+    let compact: Bool
+
+    init(recorders: Recorders, readyTimeout: TimeAmount, tls: ClientTLS? = nil, compact: Bool = false) {
         self.recorders = recorders
         self.readyTimeout = readyTimeout
         self.tls = tls
+        self.compact = compact
     }
 
     /// Connects to `endpoint` (its target carries the token) on `loop`, binding to `source` if
@@ -49,7 +53,7 @@ struct WebSocketConnector: Sendable {
             let address = try addresses.address(of: endpoint.host, port: endpoint.port)
             let secure = try secureSession(for: endpoint)
             let host = endpoint.host
-            let request = Self.upgradeRequest(target: endpoint.target, host: endpoint.hostHeader)
+            let request = Self.upgradeRequest(target: endpoint.target, host: endpoint.hostHeader, compact: compact)
             let outcome = MemberOutcome.Slot(promise: loop.makePromise())
             bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -79,8 +83,9 @@ struct WebSocketConnector: Sendable {
     /// `IP_BIND_ADDRESS_NO_PORT` (Linux).
     private static let bindAddressNoPort = NIOBSDSocket.Option(rawValue: 24)
 
-    /// `GET target HTTP/1.1` with the upgrade headers and a fresh `Sec-WebSocket-Key`.
-    static func upgradeRequest(target: String, host: String) -> ByteBuffer {
+    /// `GET target HTTP/1.1` with the upgrade headers and a fresh `Sec-WebSocket-Key` (and the
+    /// compact encoding's subprotocol when `compact`).
+    static func upgradeRequest(target: String, host: String, compact: Bool = false) -> ByteBuffer {
         // Two draws from the system generator (each one is a getrandom call).
         var generator = SystemRandomNumberGenerator()
         var nonce = Data(count: 16)
@@ -92,6 +97,7 @@ struct WebSocketConnector: Sendable {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(target.utf8.count + 160)
         buffer.writeString("GET \(target) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+        if compact { buffer.writeString("Sec-WebSocket-Protocol: imserver.v1.msgpack\r\n") }
         buffer.writeString("Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n")
         return buffer
     }

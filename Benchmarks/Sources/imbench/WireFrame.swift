@@ -7,7 +7,7 @@ import NIOCore
 /// same cores.
 enum WireFrame {
     /// The opcodes the client reads or writes.
-    static let text: UInt8 = 0x1, close: UInt8 = 0x8, ping: UInt8 = 0x9, pong: UInt8 = 0xA
+    static let text: UInt8 = 0x1, binary: UInt8 = 0x2, close: UInt8 = 0x8, ping: UInt8 = 0x9, pong: UInt8 = 0xA
 
     /// The header of one complete frame at the start of some bytes.
     struct Header: Equatable {

@@ -74,6 +74,31 @@ import Testing
         #expect(harness.recorder.members.first?.tracker.received == 2)
     }
 
+    /// The compact encoding (protocol.md §9): binary frames, MessagePack arrays whose first
+    /// element is the type; the message's data (the benchmark's JSON) is a string inside.
+    @Test func compactFramesAreRead() throws {
+        let harness = try Harness()
+        var outcome: MemberOutcome?
+        harness.outcome.futureResult.assumeIsolated().whenSuccess { outcome = $0 }
+        let ready: [UInt8] = [0x93, 0x00, 0xA1, UInt8(ascii: "u"), 0xA1, UInt8(ascii: "n")]
+        func message(_ seq: Int) -> [UInt8] {
+            let data = Array(#"{"seq":\#(seq),"t":1}"#.utf8)
+            return [0x97, 0x01, 0xA1, UInt8(ascii: "1"), 0xA1, UInt8(ascii: "a"), 0xC0, 0x05, 0x00]
+                + [0xA0 | UInt8(data.count)] + data
+        }
+        func binary(_ payload: [UInt8]) -> [UInt8] { [0x82, UInt8(payload.count)] + payload }
+        let stream = Self.response + binary(ready) + binary(message(0)) + binary(message(1))
+        for byte in stream { try harness.feed([byte]) }
+        guard case .ready? = outcome else {
+            Issue.record("expected ready, got \(String(describing: outcome))")
+            return
+        }
+        #expect(harness.recorder.delivered.load(ordering: .relaxed) == 2)
+        #expect(harness.recorder.members.first?.tracker.received == 2)
+        let request = WebSocketConnector.upgradeRequest(target: "/ws", host: "h", compact: true)
+        #expect(String(buffer: request).contains("Sec-WebSocket-Protocol: imserver.v1.msgpack\r\n"))
+    }
+
     @Test func answersPingWithMaskedPong() throws {
         let harness = try Harness()
         _ = try harness.written()
