@@ -15,6 +15,9 @@ struct ConnectionsScenario {
 
     /// Runs the scenario and prints its result line; returns the exit code.
     func run() async throws -> Int32 {
+        guard !(broadcast && targets.peer != nil) else {
+            throw BenchError.invalidArgument("--broadcast goes through ImServer's API: not with --peer")
+        }
         let spec = try client.spec(targets: targets, prefix: "bench-", count: count, stride: broadcast ? 1 : 0)
         let fleet = try client.makeFleet(spec)
         let rssBefore = ProcessResources.residentKiB(of: pids)

@@ -22,9 +22,17 @@ struct DeliveryScenario {
 
     /// Runs the scenario and prints its result line; returns the exit code.
     func run() async throws -> Int32 {
-        let spec = try client.spec(
+        var draft = try client.spec(
             targets: targets, prefix: isFanout ? "bench-" : "r", count: members,
             stride: isFanout ? 1 : members)
+        if targets.peer != nil {
+            // nats-server: members subscribe to the fan-out's subject themselves.
+            guard case .channel(let channel) = plan, listenChannels == 0, load.sender == .api else {
+                throw BenchError.invalidArgument("--peer measures the fanout scenario only, with the default sender")
+            }
+            draft.natsSubject = channel
+        }
+        let spec = draft
         let fleet = try client.makeFleet(spec)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let phase = PhaseClock()
@@ -44,7 +52,7 @@ struct DeliveryScenario {
             "connected \(connected.ok)/\(members) (\(format(connected.handshakesPerSecond, decimals: 0)) handshakes/s)")
         report(connected.failures, title: "connection failures")
 
-        if case .channel(let channel) = plan {
+        if case .channel(let channel) = plan, targets.peer == nil {
             let joined = await targets.api.forEach(count: members, concurrency: client.mintConcurrency, group: group) {
                 session, index in
                 try await session.join(spec.name(of: index), channel: channel, node: index)
@@ -67,9 +75,10 @@ struct DeliveryScenario {
 
         let total = Int((load.rate * load.duration).rounded())
         let sender: any PacedSender =
-            switch load.sender {
-            case .api: APISender(api: targets.api, plan: plan)
-            case .helper: try await HelperSender(backplane: load.backplane ?? "", plan: plan)
+            switch (load.sender, targets.peer, plan) {
+            case (_, let peer?, .channel(let channel)): NATSPublisher(peer: peer, subject: channel)
+            case (.api, _, _): APISender(api: targets.api, plan: plan)
+            case (.helper, _, _): try await HelperSender(backplane: load.backplane ?? "", plan: plan)
             }
         let pacer = Pacer(rate: load.rate, total: total, sender: sender, loop: group.next())
         let previous = LastValue()

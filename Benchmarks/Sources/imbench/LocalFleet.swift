@@ -23,6 +23,13 @@ final class LocalFleet: Fleet {
     func mint() async throws -> MintReport {
         let spec = self.spec
         let start = MonotonicClock.now()
+        guard !spec.natsPeer else {
+            // nats-server takes no tokens: every member connects to its WebSocket listener.
+            minted.store(spec.count, ordering: .relaxed)
+            var outcome = BatchOutcome()
+            outcome.ok = spec.count
+            return MintReport(outcome: outcome, start: start, end: start)
+        }
         guard spec.mintBatch > 1 else {
             let outcome = await api.forEach(count: spec.count, concurrency: spec.mintConcurrency, group: group) {
                 session, offset in
@@ -101,6 +108,12 @@ final class LocalFleet: Fleet {
         -> EventLoopFuture<MemberOutcome>
     {
         let index = spec.first + offset
+        if spec.natsPeer, let websocket = spec.websocket {
+            let tracker = SeqTracker(stride: spec.stride, offset: index)
+            return connector.connect(
+                to: websocket, from: spec.sources.address(for: index), tracker: tracker, on: loop,
+                natsGreeting: MemberHandler.natsGreeting(subject: spec.natsSubject))
+        }
         guard let url = urls.withLock({ $0[offset] }) else {
             return loop.makeFailedFuture(BenchError.noConnectURL)
         }

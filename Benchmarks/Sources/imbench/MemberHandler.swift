@@ -78,7 +78,7 @@ final class MemberHandler: ChannelInboundHandler {
     static let maxFrameSize = 1 << 20
     private static let headEnd = Array("\r\n\r\n".utf8)
 
-    private let recorder: LoopRecorder
+    let recorder: LoopRecorder
     private let request: ByteBuffer
     private let outcome: MemberOutcome.Slot
     private let readyTimeout: TimeAmount
@@ -90,15 +90,20 @@ final class MemberHandler: ChannelInboundHandler {
     private var closeCode: UInt16?
     private var closeSent = false
     /// The member's received sequence numbers (read on the loop at the end).
-    private(set) var tracker: SeqTracker
+    var tracker: SeqTracker
     /// The member's channel, once added.
     private(set) var channel: (any Channel)?
+    /// Against a NATS peer (``NATSPeer``): what the member sends once upgraded (`CONNECT`,
+    /// `SUB`, `PING`; its `PONG` stands for `ready`), and NATS protocol bytes not yet parsed.
+    let natsGreeting: ByteBuffer?
+    var natsBytes: ByteBuffer?
 
     /// A member that sends `request` (the complete upgrade request) once connected.
     init(
         recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: MemberOutcome.Slot,
-        readyTimeout: TimeAmount
+        readyTimeout: TimeAmount, natsGreeting: ByteBuffer? = nil
     ) {
+        self.natsGreeting = natsGreeting
         self.recorder = recorder
         self.tracker = tracker
         self.request = request
@@ -183,6 +188,10 @@ final class MemberHandler: ChannelInboundHandler {
             return
         }
         state = .open
+        if let natsGreeting {
+            reply(WireFrame.binary, natsGreeting, context: context, masked: true)
+            context.flush()
+        }
         readFrames(&bytes, context: context)
     }
 
@@ -219,7 +228,12 @@ final class MemberHandler: ChannelInboundHandler {
                 length: header.payloadLength)
             guard let payload else { break }
             switch header.opcode {
-            case WireFrame.text where header.isFinal, WireFrame.binary where header.isFinal: received(payload)
+            case WireFrame.text where header.isFinal, WireFrame.binary where header.isFinal:
+                if natsGreeting != nil {
+                    if receivedNATS(payload, context: context) { written = true }
+                } else {
+                    received(payload)
+                }
             case WireFrame.ping:
                 reply(WireFrame.pong, payload, context: context)
                 written = true
@@ -261,13 +275,17 @@ final class MemberHandler: ChannelInboundHandler {
         }
     }
 
-    private func reply(_ opcode: UInt8, _ payload: ByteBuffer, context: ChannelHandlerContext) {
-        var frame = context.channel.allocator.buffer(capacity: 6 + payload.readableBytes)
-        WireFrame.writeControl(opcode, payload: payload, mask: .random(in: .min ... .max), into: &frame)
+    func reply(_ opcode: UInt8, _ payload: ByteBuffer, context: ChannelHandlerContext, masked: Bool = false) {
+        var frame = context.channel.allocator.buffer(capacity: 8 + payload.readableBytes)
+        if masked {
+            WireFrame.writeMasked(opcode, payload: payload, mask: .random(in: .min ... .max), into: &frame)
+        } else {
+            WireFrame.writeControl(opcode, payload: payload, mask: .random(in: .min ... .max), into: &frame)
+        }
         context.write(wrapOutboundOut(frame), promise: nil)
     }
 
-    private func protocolError(_ what: String, context: ChannelHandlerContext) {
+    func protocolError(_ what: String, context: ChannelHandlerContext) {
         fail(MemberError.protocolError(what))
         pending = nil
         context.close(promise: nil)
@@ -277,7 +295,7 @@ final class MemberHandler: ChannelInboundHandler {
         outcome.fail(error)
     }
 
-    private func becomeReady(at now: UInt64) {
+    func becomeReady(at now: UInt64) {
         guard !isReady else { return }
         isReady = true
         recorder.members.append(self)

@@ -9,12 +9,21 @@ struct ServerOptions: ParsableArguments {
     var api = "http://127.0.0.1:6002"
     @Option(help: "Server API key (sent as Authorization: Bearer).")
     var apiKey: String?
+    @Option(
+        help:
+            "Measure nats-server instead of ImServer: its client URL (nats://host:4222), where the benchmark publishes; --url is then its WebSocket listener (ws://host:port/)."
+    )
+    var peer: String?
 
     /// The API endpoints and WebSocket override these options name.
     func targets() throws -> Targets {
         let api = try Endpoint(parsing: self.api)
         guard !api.isSecure else { throw BenchError.invalidArgument(HTTPConnection.plainOnly(api)) }
-        return Targets(apis: [api], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) })
+        let nats = try peer.map { text throws(BenchError) in try NATSPeer(parsing: text) }
+        if nats != nil, url == nil {
+            throw BenchError.invalidArgument("--peer needs --url, the WebSocket listener of nats-server")
+        }
+        return Targets(apis: [api], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) }, peer: nats)
     }
 }
 
@@ -66,7 +75,8 @@ struct ClientOptions: ParsableArguments {
             apis: targets.apis, apiKey: targets.apiKey, websocket: targets.websocket, prefix: prefix,
             first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
             mintConcurrency: mintConcurrency, mintBatch: mintBatch, readyTimeout: readyTimeout,
-            threads: threads ?? defaultThreads, tls: try tlsTrust(), compact: encoding == .msgpack)
+            threads: threads ?? defaultThreads, tls: try tlsTrust(), compact: encoding == .msgpack,
+            natsPeer: targets.peer != nil)
     }
 
     /// The certificates `--ca` and `--insecure` accept; checked here (the file read, the two
@@ -126,6 +136,8 @@ struct Targets: Sendable {
     var apis: [Endpoint]
     var apiKey: String?
     var websocket: Endpoint?
+    /// nats-server as the server under test (`--peer`), instead of ImServer.
+    var peer: NATSPeer?
 
     var api: ServerAPI { ServerAPI(nodes: apis, apiKey: apiKey) }
 }

@@ -80,4 +80,20 @@ enum WireFrame {
             buffer.writeInteger(byte ^ UInt8(truncatingIfNeeded: mask >> (24 - 8 * (index % 4))))
         }
     }
+
+    /// A masked data frame (FIN set) of any length up to 64 KiB, as a client sends it.
+    static func writeMasked(_ opcode: UInt8, payload: ByteBuffer, mask: UInt32, into buffer: inout ByteBuffer) {
+        let count = min(payload.readableBytes, 0xFFFF)
+        buffer.writeInteger(0x80 | opcode)
+        if count < 126 {
+            buffer.writeInteger(0x80 | UInt8(count))
+        } else {
+            buffer.writeInteger(UInt8(0x80 | 126))
+            buffer.writeInteger(UInt16(count))
+        }
+        buffer.writeInteger(mask)
+        for (index, byte) in payload.readableBytesView.prefix(count).enumerated() {
+            buffer.writeInteger(byte ^ UInt8(truncatingIfNeeded: mask >> (24 - 8 * (index % 4))))
+        }
+    }
 }
