@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ImBackplane
+import ImClient
 import ImCore
 import ImHelper
 import ImServer
@@ -49,7 +50,7 @@ struct BatchAPITests {
     @Test("a mixed batch is answered item by item, in order; refused items do not stop the others")
     func mixedBatch() async throws {
         try await withAPI { cluster, call in
-            let alice = try await cluster.connect("alice")
+            let alice = try await cluster.session("alice")
             try await cluster.helper.join("alice", channels: ["room"])
             let response = try await call(
                 "POST", "/v1/batch",
@@ -89,7 +90,7 @@ struct BatchAPITests {
             let sentIDs = [0, 1, 2, 10].compactMap { results[$0]["id"]?.string }
             #expect(sentIDs.count == 4)
             var received: [String] = []
-            for _ in 0..<4 { received.append(try await alice.next(type: "message")["id"]?.string ?? "") }
+            for _ in 0..<4 { received.append(try await alice.nextMessage().id) }
             #expect(received == sentIDs)
             await alice.close()
         }
@@ -165,7 +166,7 @@ struct BatchAPITests {
     func backplaneFailureIsPerItem() async throws {
         let presence = ControlledPresence()
         try await withAPI(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster, call in
-            let alice = try await cluster.connect("alice")
+            let alice = try await cluster.session("alice")
             try await cluster.helper.join("alice", channels: ["room"])
             presence.goDown("presence unreachable (test)")
             let response = try await call(
@@ -174,7 +175,7 @@ struct BatchAPITests {
             #expect(response.status == 200, "\(response.text)")
             let results = try #require(response.json?["results"]?.array)
             #expect(results[0]["error"]?["code"]?.string == "backplane_unavailable")
-            #expect(results[1]["id"]?.string == (try await alice.next(type: "message"))["id"]?.string)
+            #expect(results[1]["id"]?.string == (try await alice.nextMessage()).id)
             #expect(response.json?["failed"] == .number(1))
             presence.comeBack()
             await alice.close()

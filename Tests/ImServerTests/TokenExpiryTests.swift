@@ -1,4 +1,5 @@
 import Foundation
+import ImClient
 import ImCore
 import ImServer
 import ImTesting
@@ -30,9 +31,9 @@ struct TokenExpiryTests {
             #expect(status == 401)
             #expect(reason.contains("token"), "\(reason)")
         }
-        let probe = try await cluster.connect("probe")
+        let probe = try await cluster.session("probe")
         let id = try await cluster.helper.broadcast(.text("still serving"))
-        #expect(try await probe.next(type: "message")["id"]?.string == id)
+        #expect(try await probe.nextMessage().id == id)
         try await cluster.stop()
     }
 }
