@@ -130,9 +130,12 @@ struct EventStreamTransportTests {
     func nothingFollowsTheRequest() async throws {
         try await TestCluster.with { cluster in
             let bob = try await cluster.connectStream("bob")
+            let streams = try #require(cluster.nodes[0].node.otherTransports.first as? EventStreamTransport)
+            #expect(streams.openStreams == 1)
             try await bob.sendSecondRequest()
             try await waitUntil { !bob.isActive }
             try await waitUntil { try await !cluster.helper.isOnline("bob") }
+            try await waitUntil { streams.openStreams == 0 }
         }
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import ImCore
 public import NIOCore
 import NIOHTTP1
@@ -25,6 +26,8 @@ public final class EventStreamTransport: Transport {
     let core: NodeCore
     private let accepting = Atomic<Bool>(true)
     private let sessions = Mutex<[String: Session]>([:])
+    /// `imserver_event_streams`: the streams open now (they count in `imserver_connections` too).
+    private let openGauge = Gauge(label: "imserver_event_streams")
 
     /// An open stream, found by its session for the client's posts.
     struct Session: @unchecked Sendable {
@@ -103,16 +106,24 @@ public final class EventStreamTransport: Transport {
 
     /// Remembers an open stream under `session`.
     func opened(_ handler: EventStreamConnectionHandler, session: String, on loop: any EventLoop) {
-        sessions.withLock { $0[session] = Session(loop: loop, handler: handler) }
+        let open = sessions.withLock { sessions in
+            sessions[session] = Session(loop: loop, handler: handler)
+            return sessions.count
+        }
+        openGauge.record(open)
     }
 
     /// Forgets a closed stream.
     func closed(session: String) {
-        _ = sessions.withLock { $0.removeValue(forKey: session) }
+        let open = sessions.withLock { sessions in
+            sessions.removeValue(forKey: session)
+            return sessions.count
+        }
+        openGauge.record(open)
     }
 
-    /// How many streams are open (for tests).
-    var openStreams: Int { sessions.withLock { $0.count } }
+    /// How many streams are open.
+    public var openStreams: Int { sessions.withLock { $0.count } }
 
     /// `POST <path>?session=…`: one client frame (`{"type":"ack","id":…}`, `{"type":"ping"}`)
     /// for the stream of that session, on this node. Answered 202 once handed to the stream
