@@ -26,7 +26,7 @@ extension MemberHandler {
                 let length = line.readableBytesView.split(separator: UInt8(ascii: " ")).last.flatMap {
                     Int(String(decoding: $0, as: UTF8.self))
                 }
-                guard let length else {
+                guard let length, (0...Self.maxFrameSize).contains(length) else {
                     protocolError("malformed NATS MSG line", context: context)
                     return written
                 }
