@@ -75,13 +75,14 @@ public struct BusConformance: Sendable {
 
     /// Makes the bus under test; called once per check.
     public let makeBus: @Sendable () async throws -> any Bus
-    /// How long a check waits for one expected event (a message, the bus coming up), and how
-    /// long a call before `run()` may take.
+    /// How long a check waits for one expected event (a message), and how long a call before
+    /// `run()` may take.
     public let timeout: Duration
     /// Restarts the backend (stop it and start it again on the same address), or cuts the
     /// bus's connections; `nil` when there is no backend to restart (an in-process bus).
     public let restartBackend: (@Sendable () async throws -> Void)?
-    /// How long after `restartBackend` returned the bus may take to serve again.
+    /// How long the bus may take to serve: after `run()` started, and after `restartBackend`
+    /// returned.
     public let reconnectTimeout: Duration
 
     /// Checks buses made by `makeBus`, waiting up to `timeout` for each expected event; with
@@ -119,7 +120,7 @@ public struct BusConformance: Sendable {
         try await whileRunning(
             bus, harness: harness, beforeRun: prelude,
             body: {
-                try await waitUntilUp({ bus.health }, "the bus's", timeout: timeout, harness: harness)
+                try await waitUntilUp({ bus.health }, "the bus's", timeout: reconnectTimeout, harness: harness)
                 try await harness.perform(check)
             },
             tearDown: { await harness.tearDown() })

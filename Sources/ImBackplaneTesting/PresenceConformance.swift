@@ -85,13 +85,15 @@ public struct PresenceConformance: Sendable {
 
     /// Makes the directory under test; called once per check.
     public let makePresence: @Sendable () async throws -> any Presence
-    /// How long a check waits for something that takes time (a lease or token to expire, the
-    /// directory coming up), and how long a call before `run()` may take.
+    /// How long a check waits for something that takes time (a lease or token to expire), and
+    /// how long a call before `run()` may take.
     public let timeout: Duration
     /// Restarts the backend (stop it and start it again on the same address), or cuts the
     /// directory's connections; `nil` when there is no backend to restart (in-process).
     public let restartBackend: (@Sendable () async throws -> Void)?
-    /// How long after `restartBackend` returned the directory may take to serve again.
+    /// How long the directory may take to serve: after `run()` started (connecting, migrating
+    /// a schema, possibly behind other directories doing the same), and after `restartBackend`
+    /// returned.
     public let reconnectTimeout: Duration
 
     /// Checks directories made by `makePresence`, waiting up to `timeout` for expirations; with
@@ -129,7 +131,8 @@ public struct PresenceConformance: Sendable {
         try await whileRunning(
             presence, harness: harness, beforeRun: prelude,
             body: {
-                try await waitUntilUp({ presence.health }, "the directory's", timeout: timeout, harness: harness)
+                try await waitUntilUp(
+                    { presence.health }, "the directory's", timeout: reconnectTimeout, harness: harness)
                 try await harness.perform(check)
             },
             tearDown: { await harness.cleanUp() })
