@@ -114,6 +114,7 @@ let package = Package(
             dependencies: [
                 "ImCore", "ImJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

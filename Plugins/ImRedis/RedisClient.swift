@@ -6,12 +6,18 @@ import Synchronization
 
 /// A small pool of pipelined Redis connections for commands (not pub/sub).
 ///
+/// The pool's connections are spread over the group's event loops, and a command sent from a
+/// loop's thread goes out on a connection of that loop when there is one: its reply then
+/// resumes the caller on the thread it is already on, with no thread to wake in between.
+///
 /// Connections are opened on demand and replaced when they fail. While Redis is unreachable,
 /// commands fail at once with ``BackplaneError/unavailable(_:)`` instead of waiting, and new
 /// connection attempts are spaced by a capped exponential backoff (100 ms doubling to 5 s).
 final class RedisClient: Sendable {
     let configuration: RedisConfiguration
     private let group: any EventLoopGroup
+    /// The group's loops: slot `i` connects on `loops[i % loops.count]`.
+    private let loops: [any EventLoop]
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -28,6 +34,7 @@ final class RedisClient: Sendable {
     init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
         self.group = group
+        self.loops = Array(group.makeIterator())
         self.logger = logger
         self.state = Mutex(State(slots: Array(repeating: nil, count: configuration.poolSize)))
     }
@@ -92,18 +99,27 @@ final class RedisClient: Sendable {
     }
 
     /// The task of the next slot's connection, opening one if the slot is empty and the
-    /// backoff allows; throws ``BackplaneError/unavailable(_:)`` while it does not.
+    /// backoff allows; throws ``BackplaneError/unavailable(_:)`` while it does not. On one of
+    /// the group's loops, the next of that loop's slots (``loops``).
     private func slot() throws -> Task<RedisConnection, any Error> {
-        try state.withLock { state in
-            let index = state.next % state.slots.count
+        let loopCount = loops.count
+        let current = loops.firstIndex { $0.inEventLoop }
+        return try state.withLock { state in
+            let count = state.slots.count
+            var index = state.next % count
+            if let current, current < count {
+                // Slots current, current + loopCount, …: the ones connected on this loop.
+                let mine = (count - current + loopCount - 1) / loopCount
+                index = current + (state.next % mine) * loopCount
+            }
             state.next &+= 1
             if let task = state.slots[index] { return task }
             guard state.backoff.mayAttempt() else {
                 throw BackplaneError.unavailable(state.lastFailure ?? "redis unreachable, retrying")
             }
             let configuration = configuration
-            let group = group
-            let task = Task { try await RedisConnection.connect(configuration, group: group) }
+            let loop: any EventLoopGroup = loopCount > 0 ? loops[index % loopCount] : group
+            let task = Task { try await RedisConnection.connect(configuration, group: loop) }
             state.slots[index] = task
             return task
         }

@@ -93,7 +93,8 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends commands in one write (flushed with whatever else this loop tick wrote);
-    /// returns their replies in order.
+    /// returns their replies in order. From the connection's own loop the write is made at once
+    /// instead of queued behind the loop's other tasks.
     func send(_ commands: [RedisCommand]) async throws -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         let loop = channel.eventLoop
@@ -102,7 +103,7 @@ final class RedisConnection: Sendable {
         let channel = self.channel
         let timeout = self.timeout
         let flushQueued = self.flushQueued
-        loop.execute {
+        let enqueue: @Sendable () -> Void = {
             guard channel.isActive else {
                 promise.fail(BackplaneError.unavailable("redis connection closed"))
                 return
@@ -121,6 +122,8 @@ final class RedisConnection: Sendable {
             }
             promise.futureResult.whenComplete { _ in timer.cancel() }
         }
+        // A caller already on the connection's loop (see RedisClient) writes at once.
+        if loop.inEventLoop { enqueue() } else { loop.execute(enqueue) }
         return try await promise.futureResult.get()
     }
 

@@ -1,5 +1,6 @@
 import ImCore
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Coalesces concurrent sends into shared backplane round trips (group commit).
@@ -63,7 +64,14 @@ final class SendQueue: Sendable {
             state.draining = true
             return true
         }
-        if start { Task { await self.drain() } }
+        // The batch runs where the sender runs when that is an event loop (an API request's
+        // task prefers its connection's loop): the backplane's I/O of that loop then resumes it
+        // without waking another thread.
+        if start {
+            Task(executorPreference: MultiThreadedEventLoopGroup.currentEventLoop.map(EventLoopTaskExecutor.init)) {
+                await self.drain()
+            }
+        }
     }
 
     private func drain() async {

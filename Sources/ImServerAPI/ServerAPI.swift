@@ -128,7 +128,7 @@ public enum ServerAPI {
         }
         return Application(
             router: router,
-            server: configuration.tls.map { HTTPServerBuilder.http1(tls: $0) } ?? .http1(),
+            server: .loopAffineHTTP1(tls: configuration.tls),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "imserver-api"),

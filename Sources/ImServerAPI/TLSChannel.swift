@@ -22,10 +22,3 @@ struct TLSChannel: ServerChildChannel {
         await base.handle(value: value, logger: logger)
     }
 }
-
-extension HTTPServerBuilder {
-    /// HTTP/1 over TLS with the context `tls` holds when each connection is accepted.
-    static func http1(tls: ReloadableTLS) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in TLSChannel(base: HTTP1Channel(responder: responder), tls: tls) }
-    }
-}

@@ -1,6 +1,6 @@
 import CoreMetrics
 import ImCore
-public import NIOCore
+import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Synchronization

@@ -24,7 +24,7 @@ final class LoopHub: @unchecked Sendable {
     /// Paces hot connections' flushes; `nil` when every connection is flushed at once.
     let wheel: FlushWheel<NodeConnection>?
     /// Runs this loop's connections' handshake and registration tasks on the loop itself.
-    let taskExecutor: LoopTaskExecutor
+    let taskExecutor: EventLoopTaskExecutor
     /// This loop's traffic counts, reported to the node's metrics once a second.
     let meters: LoopMeters
     /// When the message being delivered arrived at the node (set while a delivery runs).
@@ -35,7 +35,7 @@ final class LoopHub: @unchecked Sendable {
     init(eventLoop: any EventLoop, flushInterval: TimeAmount = .zero, traffic: TrafficMeters = TrafficMeters()) {
         self.eventLoop = eventLoop
         self.wheel = FlushWheel(eventLoop: eventLoop, interval: flushInterval)
-        self.taskExecutor = LoopTaskExecutor(eventLoop)
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop)
         self.meters = LoopMeters(shared: traffic)
     }
 

@@ -1,17 +1,15 @@
+import ImCore
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
-@testable import ImServer
-
 /// Tasks that prefer a loop's executor run on that loop's thread, across suspensions.
-@Suite struct LoopTaskExecutorTests {
+@Suite struct EventLoopTaskExecutorTests {
     @Test func tasksRunOnTheLoop() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let loop = group.next()
         let other = group.next()
-        let executor = LoopTaskExecutor(loop)
+        let executor = EventLoopTaskExecutor(loop)
         let onLoop = await Task(executorPreference: executor) { () async -> [Bool] in
             var seen = [loop.inEventLoop]
             // A suspension that resumes from another thread comes back to the loop.
