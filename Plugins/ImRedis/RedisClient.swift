@@ -71,7 +71,8 @@ final class RedisClient: Sendable {
         return try reply.unwrapped("script \(script.name)")
     }
 
-    private func connection() async throws -> RedisConnection {
+    /// A live connection: on the caller's loop when the caller runs on one of the group's loops.
+    func connection() async throws -> RedisConnection {
         // A pooled connection Redis has closed (a restart, say) is replaced at once instead of
         // failing the call; a connection that is closed right after opening is a failure.
         for _ in 0...configuration.poolSize {
