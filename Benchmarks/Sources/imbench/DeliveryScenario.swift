@@ -26,11 +26,11 @@ struct DeliveryScenario {
             targets: targets, prefix: isFanout ? "bench-" : "r", count: members,
             stride: isFanout ? 1 : members)
         if targets.peer != nil {
-            // nats-server: members subscribe to the fan-out's subject themselves.
+            // A peer: members subscribe to the fan-out's channel (subject) themselves.
             guard case .channel(let channel) = plan, listenChannels == 0, load.sender == .api else {
                 throw BenchError.invalidArgument("--peer measures the fanout scenario only, with the default sender")
             }
-            draft.natsSubject = channel
+            draft.peerChannel = channel
         }
         let spec = draft
         let fleet = try client.makeFleet(spec)
@@ -76,7 +76,9 @@ struct DeliveryScenario {
         let total = Int((load.rate * load.duration).rounded())
         let sender: any PacedSender =
             switch (load.sender, targets.peer, plan) {
-            case (_, let peer?, .channel(let channel)): NATSPublisher(peer: peer, subject: channel)
+            case (_, .nats(let peer)?, .channel(let channel)): NATSPublisher(peer: peer, subject: channel)
+            case (_, .centrifuge(let peer)?, .channel(let channel)):
+                APISender(api: peer.serverAPI, request: .centrifugePublish(channel: channel))
             case (.api, _, _): APISender(api: targets.api, plan: plan)
             case (.helper, _, _): try await HelperSender(backplane: load.backplane ?? "", plan: plan)
             }
