@@ -18,6 +18,7 @@ if [[ $# -ne 1 || -z "$1" ]]; then
   exit 2
 fi
 output=$1
+[[ "$output" == /* ]] || output="$PWD/$output"
 here=$(cd "$(dirname "$0")" && pwd)
 gocode=${GOCODE:-/usr/share/gocode}
 packages="golang-go golang-github-centrifugal-centrifuge-dev golang-github-centrifugal-protocol-dev \
