@@ -75,7 +75,7 @@ enum CentrifugeScanner {
     /// Walks the object that starts at `start` (after spaces), calling `visit` with each member's
     /// key (inside its quotes, escapes unresolved) and value; returns the index after the
     /// object, or `nil` when the bytes there are not an object.
-    static func walkObject(
+    private static func walkObject(
         _ bytes: UnsafeRawBufferPointer, at start: Int, visit: (_ key: Range<Int>, _ value: Range<Int>) -> Void
     ) -> Int? {
         var index = bytes.skippingSpace(from: start)
@@ -103,7 +103,7 @@ enum CentrifugeScanner {
 
     /// The index after the value at `start`: a string, an object or array (nesting counted in a
     /// loop, strings skipped), or a number or literal; `nil` when it does not end in `bytes`.
-    static func skipValue(_ bytes: UnsafeRawBufferPointer, at start: Int) -> Int? {
+    private static func skipValue(_ bytes: UnsafeRawBufferPointer, at start: Int) -> Int? {
         guard let first = bytes.byte(at: start) else { return nil }
         switch first {
         case UInt8(ascii: "\""):
