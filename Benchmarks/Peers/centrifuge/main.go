@@ -3,7 +3,9 @@
 // and nats-server with the same client:
 //
 //   - clients connect to /connection/websocket and speak the library's JSON protocol (v1):
-//     no token, every subscribe allowed;
+//     no token; a `user` query parameter names the connection's user (otherwise it is its own);
+//   - every subscribe is allowed but one to another user's channel (Centrifugo's `#` boundary: `#r7`
+//     is user r7's personal channel, readable by r7 only);
 //   - a back-end publishes with POST /api, shaped like Centrifugo's server API:
 //     {"method":"publish","params":{"channel":"…","data":{…}}} answered {"result":{}};
 //   - the memory engine by default; -redis host:port puts the broker and presence on Redis,
@@ -79,7 +81,11 @@ func main() {
 		return centrifuge.ConnectReply{Credentials: &centrifuge.Credentials{UserID: event.ClientID}}, nil
 	})
 	node.OnConnect(func(client *centrifuge.Client) {
-		client.OnSubscribe(func(_ centrifuge.SubscribeEvent, callback centrifuge.SubscribeCallback) {
+		client.OnSubscribe(func(event centrifuge.SubscribeEvent, callback centrifuge.SubscribeCallback) {
+			if !maySubscribe(client.UserID(), event.Channel) {
+				callback(centrifuge.SubscribeReply{}, centrifuge.ErrorPermissionDenied)
+				return
+			}
 			callback(centrifuge.SubscribeReply{}, nil)
 		})
 	})
@@ -154,6 +160,23 @@ func useRedis(node *centrifuge.Node, address, prefix string) error {
 	node.SetBroker(broker)
 	node.SetPresenceManager(presence)
 	return nil
+}
+
+// maySubscribe says whether user may subscribe to channel, by Centrifugo's rule for
+// user-limited channels (the library leaves channel rules to its user): a channel without `#`
+// is anyone's; one with `#` only its users', the comma-separated names after the last `#`
+// (`#r7` is user r7's personal channel, `dialog#a,b` is a's and b's).
+func maySubscribe(user, channel string) bool {
+	boundary := strings.LastIndexByte(channel, '#')
+	if boundary < 0 {
+		return true
+	}
+	for _, allowed := range strings.Split(channel[boundary+1:], ",") {
+		if allowed == user {
+			return true
+		}
+	}
+	return false
 }
 
 // withUser sets the connection's credentials from a `user` query parameter, when there is one.
