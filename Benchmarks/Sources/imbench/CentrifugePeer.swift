@@ -49,16 +49,26 @@ struct CentrifugePeer: Sendable, Equatable {
 
 extension APIRequest {
     /// Centrifugo's server API `publish` of the benchmark's body to `channel`:
-    /// `{"method":"publish","params":{"channel":…,"data":{"seq":n,"t":ns}}}`. The peer answers
+    /// `{"method":"publish","params":{"channel":…,"data":{"seq":n,"t":ns}}}`.
+    static func centrifugePublish(channel: String) -> APIRequest {
+        let quoted = CentrifugePeer.quoted(channel)
+        return centrifugePublish { _, body in body.writeString(quoted) }
+    }
+
+    /// Centrifugo's server API `publish` of the benchmark's body to the channel that
+    /// `writeChannel` writes for message `seq` (as a JSON string). The peer answers
     /// `{"result":{}}`; a command that failed is answered with an `error` (HTTP 200, as
     /// Centrifugo does), so the body is checked too.
-    static func centrifugePublish(channel: String) -> APIRequest {
-        let prefix = #"{"method":"publish","params":{"channel":"# + CentrifugePeer.quoted(channel) + #","data":"#
+    static func centrifugePublish(
+        writingChannel writeChannel: @escaping @Sendable (_ seq: Int, _ body: inout ByteBuffer) -> Void
+    ) -> APIRequest {
         let accepted = Array(#"{"result""#.utf8)
         return APIRequest(
             target: "/api",
             writeBody: { seq, time, body in
-                body.writeString(prefix)
+                body.writeStaticString(#"{"method":"publish","params":{"channel":"#)
+                writeChannel(seq, &body)
+                body.writeStaticString(#","data":"#)
                 SendPlan.writeData(seq: seq, time: time, into: &body)
                 body.writeStaticString("}}")
             },

@@ -51,8 +51,8 @@ struct FleetSpec: Sendable, Codable {
     /// The peer's protocol when the server is a peer (``Peer``), not ImServer: members connect to
     /// ``websocket`` without a token and speak it.
     var peer: PeerDialect?
-    /// With ``peer``: the channel (NATS subject) members subscribe to (the fan-out's), if any.
-    var peerChannel: String?
+    /// With ``peer``: what members subscribe to (the fan-out's channel, or each its own), if any.
+    var peerSubscription: PeerSubscription?
 
     /// The name of the member with global index `index`.
     func name(of index: Int) -> String { prefix + String(index) }

@@ -110,9 +110,14 @@ final class LocalFleet: Fleet {
         let index = spec.first + offset
         if let peer = spec.peer, let websocket = spec.websocket {
             let tracker = SeqTracker(stride: spec.stride, offset: index)
-            return connector.connect(
-                to: websocket, from: spec.sources.address(for: index), tracker: tracker, on: loop,
-                peerGreeting: peer.greeting(channel: spec.peerChannel))
+            do {
+                let meeting = try peer.meeting(spec.name(of: index), at: websocket, subscription: spec.peerSubscription)
+                return connector.connect(
+                    to: meeting.endpoint, from: spec.sources.address(for: index), tracker: tracker, on: loop,
+                    peerGreeting: meeting.greeting)
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
         }
         guard let url = urls.withLock({ $0[offset] }) else {
             return loop.makeFailedFuture(BenchError.noConnectURL)

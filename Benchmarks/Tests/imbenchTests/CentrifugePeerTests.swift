@@ -8,23 +8,35 @@ import Testing
 /// lines it reads inside WebSocket frames (however frames split or merge them, and whatever
 /// the server sends), and the pacer's `POST /api` request.
 @Suite struct CentrifugePeerTests {
-    /// A member on an embedded channel, upgraded, with its greeting read.
-    private struct Member {
+    /// A member on an embedded channel, its upgrade request sent (and read: ``request``).
+    struct Member {
         let channel = EmbeddedChannel()
         let recorder: LoopRecorder
         let outcome: MemberOutcome.Slot
+        /// The upgrade request the member wrote once connected.
+        let request: String
 
+        /// A fan-out member subscribing to `name` (none: it only connects).
         init(channel name: String? = "room") throws {
+            try self.init(
+                meeting: PeerMeeting(
+                    endpoint: try Endpoint(parsing: "ws://h/connection/websocket"),
+                    greeting: MemberHandler.centrifugeGreeting(channel: name)),
+                tracker: SeqTracker(stride: 1, offset: 0))
+        }
+
+        /// A member that meets the peer as `meeting` says and tracks sequence numbers with `tracker`.
+        init(meeting: PeerMeeting, tracker: SeqTracker) throws {
             recorder = LoopRecorder(eventLoop: channel.embeddedEventLoop)
             outcome = MemberOutcome.Slot(promise: channel.embeddedEventLoop.makePromise())
             let handler = MemberHandler(
-                recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0),
-                request: WebSocketConnector.upgradeRequest(target: "/connection/websocket", host: "h"),
-                outcome: outcome, readyTimeout: .seconds(30),
-                peerGreeting: MemberHandler.centrifugeGreeting(channel: name))
+                recorder: recorder, tracker: tracker,
+                request: WebSocketConnector.upgradeRequest(
+                    target: meeting.endpoint.target, host: meeting.endpoint.hostHeader),
+                outcome: outcome, readyTimeout: .seconds(30), peerGreeting: meeting.greeting)
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-            _ = try channel.readOutbound(as: ByteBuffer.self)  // the upgrade request
+            request = String(buffer: try #require(try channel.readOutbound(as: ByteBuffer.self)))
         }
 
         func feed(_ bytes: [UInt8]) throws { try channel.writeInbound(ByteBuffer(bytes: bytes)) }
@@ -48,17 +60,17 @@ import Testing
         }
     }
 
-    private static let upgraded = Array(
+    static let upgraded = Array(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".utf8)
-    private static let replies =
+    static let replies =
         #"{"id":1,"result":{"client":"c1","version":""}}"# + "\n" + #"{"id":2,"result":{}}"# + "\n"
 
     /// One server frame (unmasked) with any payload length.
-    private static func frame(_ text: String, opcode: UInt8 = WireFrame.text, final: Bool = true) -> [UInt8] {
+    static func frame(_ text: String, opcode: UInt8 = WireFrame.text, final: Bool = true) -> [UInt8] {
         frame(Array(text.utf8), opcode: opcode, final: final)
     }
 
-    private static func frame(_ payload: [UInt8], opcode: UInt8 = WireFrame.text, final: Bool = true) -> [UInt8] {
+    static func frame(_ payload: [UInt8], opcode: UInt8 = WireFrame.text, final: Bool = true) -> [UInt8] {
         var bytes: [UInt8] = [(final ? 0x80 : 0) | opcode]
         if payload.count < 126 {
             bytes.append(UInt8(payload.count))
@@ -74,12 +86,12 @@ import Testing
     }
 
     /// A publication push of the benchmark's body, as the library writes it.
-    private static func publication(_ seq: Int, channel: String = "room") -> String {
+    static func publication(_ seq: Int, channel: String = "room") -> String {
         #"{"result":{"channel":"\#(channel)","data":{"data":{"seq":\#(seq),"t":1}}}}"# + "\n"
     }
 
     /// The payload of a client frame (masked, as a client must).
-    private static func unmasked(_ frame: ByteBuffer) throws -> (opcode: UInt8, text: String) {
+    static func unmasked(_ frame: ByteBuffer) throws -> (opcode: UInt8, text: String) {
         let bytes = Array(frame.readableBytesView)
         try #require(bytes.count >= 6 && bytes[1] & 0x80 != 0)
         var length = Int(bytes[1] & 0x7F)
