@@ -1,16 +1,21 @@
 import NIOCore
 
-/// Sends through the HTTP server API: one keep-alive connection per lane (spread over the
-/// API nodes), reconnected when the server closed it.
+/// Sends through an HTTP server API (ImServer's, or a peer's): one keep-alive connection per
+/// lane (spread over the API nodes), reconnected when the server closed it.
 final class APISender: PacedSender, @unchecked Sendable {
     private let api: ServerAPI
-    private let plan: SendPlan
+    private let request: APIRequest
     private var connections: [HTTPConnection] = []
 
-    /// A sender of `plan` through `api`.
-    init(api: ServerAPI, plan: SendPlan) {
+    /// A sender of each message as `request` through `api`.
+    init(api: ServerAPI, request: APIRequest) {
         self.api = api
-        self.plan = plan
+        self.request = request
+    }
+
+    /// A sender of `plan` through ImServer's API `api`.
+    convenience init(api: ServerAPI, plan: SendPlan) {
+        self.init(api: api, request: .imserver(plan))
     }
 
     func open(lanes: Int, on loop: any EventLoop) async throws -> Int {
@@ -46,25 +51,9 @@ final class APISender: PacedSender, @unchecked Sendable {
 
     private func send(_ seq: Int, time: UInt64, over connection: HTTPConnection) -> EventLoopFuture<Void> {
         var body = connection.channel.allocator.buffer(capacity: 96)
-        let target: String
-        switch plan {
-        case .channel(let channel):
-            target = "/v1/channels/\(channel)/messages"
-            body.writeStaticString(#"{"from":"bench","data":"#)
-        case .pairs(let pairs):
-            let pair = String(seq % pairs)
-            target = "/v1/messages"
-            body.writeStaticString(#"{"from":"s"#)
-            body.writeString(pair)
-            body.writeStaticString(#"","to":["r"#)
-            body.writeString(pair)
-            body.writeStaticString(#""],"data":"#)
-        }
-        SendPlan.writeData(seq: seq, time: time, into: &body)
-        body.writeStaticString("}")
-        return connection.request(.POST, target, body: body).flatMapThrowing { reply in
-            guard reply.isSuccess else { throw BenchError.server("HTTP \(reply.status): \(reply.text.prefix(100))") }
-        }
+        request.writeBody(seq, time, &body)
+        let check = request.check
+        return connection.request(.POST, request.target, body: body).flatMapThrowing { try check($0) }
     }
 
     func close() async {

@@ -25,12 +25,12 @@ struct DeliveryScenario {
         var draft = try client.spec(
             targets: targets, prefix: isFanout ? "bench-" : "r", count: members,
             stride: isFanout ? 1 : members)
-        if targets.peer != nil {
-            // nats-server: members subscribe to the fan-out's subject themselves.
-            guard case .channel(let channel) = plan, listenChannels == 0, load.sender == .api else {
-                throw BenchError.invalidArgument("--peer measures the fanout scenario only, with the default sender")
+        if let peer = targets.peer {
+            // A peer: members subscribe themselves, to the fan-out's channel or their own.
+            guard listenChannels == 0, load.sender == .api else {
+                throw BenchError.invalidArgument("--peer measures fanout and p2p with the default sender only")
             }
-            draft.natsSubject = channel
+            draft.peerSubscription = try peer.subscription(for: plan)
         }
         let spec = draft
         let fleet = try client.makeFleet(spec)
@@ -75,10 +75,10 @@ struct DeliveryScenario {
 
         let total = Int((load.rate * load.duration).rounded())
         let sender: any PacedSender =
-            switch (load.sender, targets.peer, plan) {
-            case (_, let peer?, .channel(let channel)): NATSPublisher(peer: peer, subject: channel)
-            case (.api, _, _): APISender(api: targets.api, plan: plan)
-            case (.helper, _, _): try await HelperSender(backplane: load.backplane ?? "", plan: plan)
+            switch (load.sender, targets.peer) {
+            case (_, let peer?): try peer.sender(for: plan)
+            case (.api, nil): APISender(api: targets.api, plan: plan)
+            case (.helper, nil): try await HelperSender(backplane: load.backplane ?? "", plan: plan)
             }
         let pacer = Pacer(rate: load.rate, total: total, sender: sender, loop: group.next())
         let previous = LastValue()

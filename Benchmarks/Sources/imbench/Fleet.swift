@@ -48,11 +48,11 @@ struct FleetSpec: Sendable, Codable {
     var tls = TLSTrust()
     /// Whether members ask for the compact encoding (`imserver.v1.msgpack`, docs/protocol.md §9).
     var compact = false
-    /// Whether the server is nats-server (``NATSPeer``): members connect to ``websocket`` without
-    /// a token and speak NATS.
-    var natsPeer = false
-    /// With ``natsPeer``: the subject members subscribe to (the fan-out's), if any.
-    var natsSubject: String?
+    /// The peer's protocol when the server is a peer (``Peer``), not ImServer: members connect to
+    /// ``websocket`` without a token and speak it.
+    var peer: PeerDialect?
+    /// With ``peer``: what members subscribe to (the fan-out's channel, or each its own), if any.
+    var peerSubscription: PeerSubscription?
 
     /// The name of the member with global index `index`.
     func name(of index: Int) -> String { prefix + String(index) }

@@ -23,8 +23,8 @@ final class LocalFleet: Fleet {
     func mint() async throws -> MintReport {
         let spec = self.spec
         let start = MonotonicClock.now()
-        guard !spec.natsPeer else {
-            // nats-server takes no tokens: every member connects to its WebSocket listener.
+        guard spec.peer == nil else {
+            // Peers take no tokens: every member connects to the peer's WebSocket listener.
             minted.store(spec.count, ordering: .relaxed)
             var outcome = BatchOutcome()
             outcome.ok = spec.count
@@ -108,11 +108,16 @@ final class LocalFleet: Fleet {
         -> EventLoopFuture<MemberOutcome>
     {
         let index = spec.first + offset
-        if spec.natsPeer, let websocket = spec.websocket {
+        if let peer = spec.peer, let websocket = spec.websocket {
             let tracker = SeqTracker(stride: spec.stride, offset: index)
-            return connector.connect(
-                to: websocket, from: spec.sources.address(for: index), tracker: tracker, on: loop,
-                natsGreeting: MemberHandler.natsGreeting(subject: spec.natsSubject))
+            do {
+                let meeting = try peer.meeting(spec.name(of: index), at: websocket, subscription: spec.peerSubscription)
+                return connector.connect(
+                    to: meeting.endpoint, from: spec.sources.address(for: index), tracker: tracker, on: loop,
+                    peerGreeting: meeting.greeting)
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
         }
         guard let url = urls.withLock({ $0[offset] }) else {
             return loop.makeFailedFuture(BenchError.noConnectURL)

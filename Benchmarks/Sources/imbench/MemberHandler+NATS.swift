@@ -11,8 +11,8 @@ extension MemberHandler {
     /// Parses the NATS protocol bytes of one frame; returns whether something was written.
     func receivedNATS(_ payload: ByteBuffer, context: ChannelHandlerContext) -> Bool {
         var bytes = payload
-        if var held = natsBytes {
-            natsBytes = nil
+        if var held = peerBytes {
+            peerBytes = nil
             held.writeBuffer(&bytes)
             bytes = held
         }
@@ -53,16 +53,16 @@ extension MemberHandler {
                 return written
             }
         }
-        if bytes.readableBytes > 0 { natsBytes = bytes }
+        if bytes.readableBytes > 0 { peerBytes = bytes }
         return written
     }
 
     /// What a member sends once upgraded: `CONNECT`, then `SUB subject 1` if it subscribes,
     /// then `PING` (the `PONG` says the subscription is in place).
-    static func natsGreeting(subject: String?) -> ByteBuffer {
+    static func natsGreeting(subject: String?) -> PeerGreeting {
         var greeting = ByteBuffer(string: #"CONNECT {"verbose":false,"pedantic":false,"protocol":1}"# + "\r\n")
         if let subject { greeting.writeString("SUB \(subject) 1\r\n") }
         greeting.writeString("PING\r\n")
-        return greeting
+        return .nats(greeting)
     }
 }

@@ -93,17 +93,17 @@ final class MemberHandler: ChannelInboundHandler {
     var tracker: SeqTracker
     /// The member's channel, once added.
     private(set) var channel: (any Channel)?
-    /// Against a NATS peer (``NATSPeer``): what the member sends once upgraded (`CONNECT`,
-    /// `SUB`, `PING`; its `PONG` stands for `ready`), and NATS protocol bytes not yet parsed.
-    let natsGreeting: ByteBuffer?
-    var natsBytes: ByteBuffer?
+    /// Against a peer (``Peer``): what the member sends once upgraded, in the peer's protocol
+    /// (and what stands for `ready`), and the peer's protocol bytes not yet parsed.
+    let peerGreeting: PeerGreeting?
+    var peerBytes: ByteBuffer?
 
     /// A member that sends `request` (the complete upgrade request) once connected.
     init(
         recorder: LoopRecorder, tracker: SeqTracker, request: ByteBuffer, outcome: MemberOutcome.Slot,
-        readyTimeout: TimeAmount, natsGreeting: ByteBuffer? = nil
+        readyTimeout: TimeAmount, peerGreeting: PeerGreeting? = nil
     ) {
-        self.natsGreeting = natsGreeting
+        self.peerGreeting = peerGreeting
         self.recorder = recorder
         self.tracker = tracker
         self.request = request
@@ -188,9 +188,15 @@ final class MemberHandler: ChannelInboundHandler {
             return
         }
         state = .open
-        if let natsGreeting {
-            reply(WireFrame.binary, natsGreeting, context: context, masked: true)
+        switch peerGreeting {
+        case .nats(let greeting)?:
+            reply(WireFrame.binary, greeting, context: context, masked: true)
             context.flush()
+        case .centrifuge(let greeting, _)?:
+            reply(WireFrame.text, greeting, context: context, masked: true)
+            context.flush()
+        case nil:
+            break
         }
         readFrames(&bytes, context: context)
     }
@@ -227,12 +233,17 @@ final class MemberHandler: ChannelInboundHandler {
                 at: header.headerLength,
                 length: header.payloadLength)
             guard let payload else { break }
+            if case .centrifuge(_, let readyID)? = peerGreeting, header.opcode <= WireFrame.binary {
+                // Its lines may span a message's fragments (continuation frames).
+                guard receivedCentrifuge(payload, endsMessage: header.isFinal, readyID: readyID, context: context)
+                else { return }
+                continue
+            }
             switch header.opcode {
             case WireFrame.text where header.isFinal, WireFrame.binary where header.isFinal:
-                if natsGreeting != nil {
-                    if receivedNATS(payload, context: context) { written = true }
-                } else {
-                    received(payload)
+                switch peerGreeting {
+                case .nats?: if receivedNATS(payload, context: context) { written = true }
+                case .centrifuge?, nil: received(payload)
                 }
             case WireFrame.ping:
                 reply(WireFrame.pong, payload, context: context)

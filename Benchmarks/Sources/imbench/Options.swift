@@ -10,20 +10,23 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Server API key (sent as Authorization: Bearer).")
     var apiKey: String?
     @Option(
-        help:
-            "Measure nats-server instead of ImServer: its client URL (nats://host:4222), where the benchmark publishes; --url is then its WebSocket listener (ws://host:port/)."
-    )
+        help: """
+            Measure another server instead of ImServer, where the benchmark publishes: nats-server's \
+            client URL (nats://host:4222), or the Centrifuge peer's API (centrifuge://host:port, \
+            Benchmarks/Peers/centrifuge). --url is then its WebSocket listener: ws://host:port/ \
+            for NATS, ws://host:port/connection/websocket for Centrifuge.
+            """)
     var peer: String?
 
     /// The API endpoints and WebSocket override these options name.
     func targets() throws -> Targets {
         let api = try Endpoint(parsing: self.api)
         guard !api.isSecure else { throw BenchError.invalidArgument(HTTPConnection.plainOnly(api)) }
-        let nats = try peer.map { text throws(BenchError) in try NATSPeer(parsing: text) }
-        if nats != nil, url == nil {
-            throw BenchError.invalidArgument("--peer needs --url, the WebSocket listener of nats-server")
+        let peer = try peer.map { text throws(BenchError) in try Peer(parsing: text) }
+        if peer != nil, url == nil {
+            throw BenchError.invalidArgument("--peer needs --url, the WebSocket listener of the peer")
         }
-        return Targets(apis: [api], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) }, peer: nats)
+        return Targets(apis: [api], apiKey: apiKey, websocket: try url.map { try Endpoint(parsing: $0) }, peer: peer)
     }
 }
 
@@ -69,6 +72,9 @@ struct ClientOptions: ParsableArguments {
         guard (1...1000).contains(mintBatch) else {
             throw BenchError.invalidArgument("--mint-batch must be from 1 to 1000")
         }
+        guard targets.peer == nil || encoding == .json else {
+            throw BenchError.invalidArgument("--encoding msgpack is ImServer's: not with --peer")
+        }
         let sources = try sourceAddresses.map { try SourceAddresses(parsing: $0) } ?? .none
         let defaultThreads = workers > 1 ? 1 : System.coreCount
         return FleetSpec(
@@ -76,7 +82,7 @@ struct ClientOptions: ParsableArguments {
             first: 0, count: count, stride: stride, sources: sources, concurrency: concurrency,
             mintConcurrency: mintConcurrency, mintBatch: mintBatch, readyTimeout: readyTimeout,
             threads: threads ?? defaultThreads, tls: try tlsTrust(), compact: encoding == .msgpack,
-            natsPeer: targets.peer != nil)
+            peer: targets.peer?.dialect)
     }
 
     /// The certificates `--ca` and `--insecure` accept; checked here (the file read, the two
@@ -136,8 +142,8 @@ struct Targets: Sendable {
     var apis: [Endpoint]
     var apiKey: String?
     var websocket: Endpoint?
-    /// nats-server as the server under test (`--peer`), instead of ImServer.
-    var peer: NATSPeer?
+    /// The server under test when it is not ImServer (`--peer`).
+    var peer: Peer?
 
     var api: ServerAPI { ServerAPI(nodes: apis, apiKey: apiKey) }
 }

@@ -47,7 +47,8 @@ struct FanoutCommand: AsyncParsableCommand {
     }
 }
 
-/// `imbench p2p`: M sender→receiver pairs, R direct messages per second through the API.
+/// `imbench p2p`: M sender→receiver pairs, R direct messages per second through the API (or,
+/// with `--peer centrifuge://…`, publications to each receiver's personal channel).
 struct PointToPointCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "p2p",
@@ -58,6 +59,10 @@ struct PointToPointCommand: AsyncParsableCommand {
     @OptionGroup var load: LoadOptions
     @Option(help: "Sender→receiver pairs (the receivers connect).")
     var pairs: Int
+
+    func validate() throws {
+        guard pairs > 0 else { throw ValidationError("--pairs must be positive") }
+    }
 
     func run() async throws {
         prepareProcess()

@@ -19,6 +19,12 @@ extension UnsafeRawBufferPointer {
         return nil
     }
 
+    /// The index of the first `byte`, or `nil` (`memchr`).
+    func firstIndex(ofByte byte: UInt8) -> Int? {
+        guard let base = baseAddress, let hit = memchr(base, Int32(byte), count) else { return nil }
+        return base.distance(to: UnsafeRawPointer(hit))
+    }
+
     /// Whether `key` is at `start`.
     @inline(__always)
     func hasBytes(_ key: [UInt8], at start: Int) -> Bool {

@@ -31,7 +31,7 @@ struct WebSocketConnector: Sendable {
     /// client's cost per handshake is part of what the machine can measure.
     func connect(
         to endpoint: Endpoint, from source: String?, tracker: SeqTracker,
-        on loop: any EventLoop, natsGreeting: ByteBuffer? = nil
+        on loop: any EventLoop, peerGreeting: PeerGreeting? = nil
     ) -> EventLoopFuture<MemberOutcome> {
         let recorder = recorders.recorder(for: loop)
         let readyTimeout = self.readyTimeout
@@ -62,7 +62,7 @@ struct WebSocketConnector: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         MemberHandler(
                             recorder: recorder, tracker: tracker, request: request, outcome: outcome,
-                            readyTimeout: readyTimeout, natsGreeting: natsGreeting))
+                            readyTimeout: readyTimeout, peerGreeting: peerGreeting))
                 }
             }
             .connect(to: address)

@@ -8,6 +8,8 @@ import NIOCore
 enum WireFrame {
     /// The opcodes the client reads or writes.
     static let text: UInt8 = 0x1, binary: UInt8 = 0x2, close: UInt8 = 0x8, ping: UInt8 = 0x9, pong: UInt8 = 0xA
+    /// The opcode of a message's later fragments (read against a Centrifuge peer).
+    static let continuation: UInt8 = 0x0
 
     /// The header of one complete frame at the start of some bytes.
     struct Header: Equatable {

@@ -16,7 +16,7 @@ import Testing
         let handler = MemberHandler(
             recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0),
             request: WebSocketConnector.upgradeRequest(target: "/", host: "h"), outcome: outcome,
-            readyTimeout: .seconds(30), natsGreeting: MemberHandler.natsGreeting(subject: "room"))
+            readyTimeout: .seconds(30), peerGreeting: MemberHandler.natsGreeting(subject: "room"))
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         _ = try channel.readOutbound(as: ByteBuffer.self)  // the upgrade request
