@@ -59,11 +59,12 @@ extension ImHelper {
         var positions: [Int] = []
         prepared.reserveCapacity(messages.count)
         positions.reserveCapacity(messages.count)
+        let recording = configuration.onSend != nil
         for (position, outgoing) in messages.enumerated() {
             do {
                 let (item, record) = try prepare(outgoing, at: timestamp)
                 prepared.append(item)
-                records.append(record)
+                if recording { records.append(record) }
                 positions.append(position)
             } catch {
                 results[position] = .failure(error)

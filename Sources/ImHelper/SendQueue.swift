@@ -23,15 +23,17 @@ final class SendQueue: Sendable {
         case publish(Envelope, to: String, id: String)
     }
 
-    /// An item waiting for its batch, and where its result goes.
-    private struct Pending {
-        var item: Item
+    /// The items of one ``submit(_:)`` still waiting for a batch (the whole group, or what a
+    /// full batch left of it), and where their results go: one entry and one lock per group,
+    /// not per item, so a request of a thousand messages is moved and answered as one.
+    private struct Group {
+        var items: ArraySlice<Item>
         var results: ResultCollector
-        var index: Int
     }
 
     private struct State {
-        var pending: [Pending] = []
+        var pending: [Group] = []
+        var waiting = 0
         var draining = false
     }
 
@@ -50,16 +52,17 @@ final class SendQueue: Sendable {
         guard !items.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let results = ResultCollector(count: items.count) { continuation.resume(returning: $0) }
-            enqueue(items.enumerated().map { Pending(item: $1, results: results, index: $0) })
+            enqueue(Group(items: items[...], results: results))
         }
     }
 
     /// Sends waiting for a batch (not counting the batch on its way).
-    var waiting: Int { state.withLock { $0.pending.count } }
+    var waiting: Int { state.withLock { $0.waiting } }
 
-    private func enqueue(_ items: [Pending]) {
+    private func enqueue(_ group: Group) {
         let start = state.withLock { state in
-            state.pending.append(contentsOf: items)
+            state.pending.append(group)
+            state.waiting += group.items.count
             guard !state.draining else { return false }
             state.draining = true
             return true
@@ -76,26 +79,47 @@ final class SendQueue: Sendable {
 
     private func drain() async {
         while true {
-            let items = state.withLock { state -> [Pending] in
+            let batch = state.withLock { state -> [Group] in
                 guard !state.pending.isEmpty else {
                     state.draining = false
                     return []
                 }
-                let count = min(state.pending.count, Self.maximumBatch)
-                defer { state.pending.removeFirst(count) }
-                return Array(state.pending.prefix(count))
+                return Self.takeBatch(from: &state)
             }
-            if items.isEmpty { return }
-            await process(items)
+            if batch.isEmpty { return }
+            await process(batch)
         }
     }
 
-    private func process(_ items: [Pending]) async {
+    /// The groups of the next batch, at most ``maximumBatch`` items: whole groups while they
+    /// fit, then the head of the next one (its tail stays first in line).
+    private static func takeBatch(from state: inout State) -> [Group] {
+        var batch: [Group] = []
+        var room = maximumBatch
+        var taken = 0
+        while taken < state.pending.count, room > 0 {
+            let group = state.pending[taken]
+            if group.items.count <= room {
+                batch.append(group)
+                room -= group.items.count
+                taken += 1
+            } else {
+                let head = group.items.prefix(room)
+                batch.append(Group(items: head, results: group.results))
+                state.pending[taken].items = group.items.dropFirst(room)
+                room = 0
+            }
+        }
+        state.pending.removeFirst(taken)
+        state.waiting -= maximumBatch - room
+        return batch
+    }
+
+    private func process(_ batch: [Group]) async {
         var outbox = Outbox()
-        var outcomes = [Result<SendResult, any Error>?](repeating: nil, count: items.count)
         var located: [ClientID: Set<NodeID>] = [:]
         var lookupFailure: (any Error)?
-        let lookups = lookups(for: items)
+        let lookups = lookups(for: batch)
         if !lookups.isEmpty {
             do {
                 located = try await backplane.presence.nodes(of: lookups)
@@ -103,41 +127,52 @@ final class SendQueue: Sendable {
                 lookupFailure = error
             }
         }
-        for (position, pending) in items.enumerated() {
-            switch pending.item {
-            case .users(let message, let receivers, let receipt):
-                if let lookupFailure {
-                    outcomes[position] = .failure(lookupFailure)
-                } else {
-                    outcomes[position] = .success(
-                        route(message, to: receivers, receipt: receipt, located: located, into: &outbox))
+        var outcomes: [[Result<SendResult, any Error>]] = []
+        outcomes.reserveCapacity(batch.count)
+        for group in batch {
+            var results: [Result<SendResult, any Error>] = []
+            results.reserveCapacity(group.items.count)
+            for item in group.items {
+                switch item {
+                case .users(let message, let receivers, let receipt):
+                    if let lookupFailure {
+                        results.append(.failure(lookupFailure))
+                    } else {
+                        results.append(
+                            .success(route(message, to: receivers, receipt: receipt, located: located, into: &outbox)))
+                    }
+                case .publish(let envelope, let subject, let id):
+                    outbox.append(envelope, to: subject, reachesEveryNode: true)
+                    results.append(.success(SendResult(id: id, offline: [])))
                 }
-            case .publish(let envelope, let subject, let id):
-                outbox.append(envelope, to: subject, reachesEveryNode: true)
-                outcomes[position] = .success(SendResult(id: id, offline: []))
             }
+            outcomes.append(results)
         }
         do {
             if !outbox.isEmpty { try await backplane.bus.publish(outbox.messages()) }
         } catch {
             // Nothing of this batch was published.
-            for position in outcomes.indices {
-                if case .success? = outcomes[position] { outcomes[position] = .failure(error) }
+            for group in outcomes.indices {
+                for position in outcomes[group].indices {
+                    if case .success = outcomes[group][position] { outcomes[group][position] = .failure(error) }
+                }
             }
         }
-        for (pending, outcome) in zip(items, outcomes) {
-            pending.results.set(pending.index, outcome ?? .failure(CancellationError()))
+        for (group, results) in zip(batch, outcomes) {
+            group.results.set(from: group.items.startIndex, results)
         }
     }
 
     /// Every user whose nodes the batch needs: receivers, and senders who want receipts.
-    private func lookups(for items: [Pending]) -> [ClientID] {
+    private func lookups(for batch: [Group]) -> [ClientID] {
         var seen = Set<ClientID>()
         var users: [ClientID] = []
-        for pending in items {
-            guard case .users(let message, let receivers, let receipt) = pending.item else { continue }
-            for receiver in receivers where seen.insert(receiver).inserted { users.append(receiver) }
-            if receipt && seen.insert(message.sender).inserted { users.append(message.sender) }
+        for group in batch {
+            for item in group.items {
+                guard case .users(let message, let receivers, let receipt) = item else { continue }
+                for receiver in receivers where seen.insert(receiver).inserted { users.append(receiver) }
+                if receipt && seen.insert(message.sender).inserted { users.append(message.sender) }
+            }
         }
         return users
     }
@@ -245,10 +280,11 @@ private final class ResultCollector: Sendable {
         self.onDone = onDone
     }
 
-    func set(_ index: Int, _ result: Result<SendResult, any Error>) {
+    /// Sets the results of the items from `start` on, in order.
+    func set(from start: Int, _ results: [Result<SendResult, any Error>]) {
         let outcome = state.withLock { state -> [Result<SendResult, any Error>]? in
-            state.results[index] = result
-            state.remaining -= 1
+            for (offset, result) in results.enumerated() { state.results[start + offset] = result }
+            state.remaining -= results.count
             guard state.remaining == 0 else { return nil }
             return state.results.map { $0 ?? .failure(CancellationError()) }
         }

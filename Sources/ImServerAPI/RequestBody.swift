@@ -15,20 +15,26 @@ struct RequestBody {
     let bytes: [UInt8]
     /// The object's members; ``field(_:)`` reads them.
     let fields: [String: FlatJSONObject.Member]
-    /// How a field is named in errors: `field 'to'`, or `messages[3].to` inside a batch.
-    let path: String
+    /// The array member and index this object is an element of (an item of a batch), if any.
+    private let element: (array: String, index: Int)?
 
-    /// The object that `range` of `bytes` holds (the whole of them by default).
-    init(bytes: [UInt8], range: Range<Int>? = nil, path: String = "") throws(APIError) {
+    /// The object that `range` of `bytes` holds (the whole of them by default); `element` names
+    /// it in errors as the item at `index` of the array member `array`.
+    init(bytes: [UInt8], range: Range<Int>? = nil, element: (array: String, index: Int)? = nil) throws(APIError) {
+        self.bytes = bytes
+        self.element = element
         do {
             // A range is an element of a member this type read, so checked already.
             fields = try FlatJSONObject.fields(of: bytes, in: range, validated: range != nil)
         } catch {
-            throw .invalidRequest("\(path.isEmpty ? "request body" : path) is not a JSON object: \(error.detail)")
+            let name = element.map { "\($0.array)[\($0.index)]" } ?? "request body"
+            throw .invalidRequest("\(name) is not a JSON object: \(error.detail)")
         }
-        self.bytes = bytes
-        self.path = path
     }
+
+    /// How a field is named in errors: `field 'to'`, or `messages[3].to` inside a batch. Made
+    /// only for an error, not for every item of a batch.
+    var path: String { element.map { "\($0.array)[\($0.index)]" } ?? "" }
 
     /// The body of `request`, read up to `limit` bytes (beyond: 413 `too_large`).
     static func read(_ request: Request, limit: Int) async throws -> RequestBody {

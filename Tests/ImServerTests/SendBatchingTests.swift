@@ -132,6 +132,35 @@ struct SendBatchingTests {
         try await cluster.stop()
     }
 
+    @Test(
+        "a submit larger than one batch is split across batches, with another submit queued behind it: every result in its place, delivered in order"
+    )
+    func submitLargerThanABatch() async throws {
+        try await TestCluster.with { cluster in
+            let bob = try await cluster.session("bob")
+            // 700 messages (one batch takes 512): even ones to bob, odd ones to an offline user.
+            let messages = try (0..<700).map { number in
+                OutgoingMessage(
+                    try JSONPayload(json: String(number)), from: "alice",
+                    to: [number.isMultiple(of: 2) ? "bob" : ClientID(rawValue: "ghost-\(number)")])
+            }
+            async let large = cluster.helper.submit(messages)
+            let straggler = OutgoingMessage(try JSONPayload(json: "-1"), from: "alice", to: ["ghost-x", "bob"])
+            async let small = cluster.helper.submit([straggler])
+            let (largeResults, smallResults) = await (large, small)
+            let offline = try largeResults.map { try $0.get().offline }
+            #expect(offline == (0..<700).map { $0.isMultiple(of: 2) ? [] : [ClientID(rawValue: "ghost-\($0)")] })
+            #expect(try smallResults.map { try $0.get().offline } == [["ghost-x"]])
+            let ids = try largeResults.map { try $0.get().id }
+            #expect(Set(ids).count == 700)
+            var received: [String] = []
+            for _ in 0..<351 { received.append(try await bob.nextMessage().json) }
+            let fromLarge = received.filter { $0 != "-1" }
+            #expect(fromLarge == stride(from: 0, to: 700, by: 2).map(String.init))
+            #expect(received.contains("-1"))
+        }
+    }
+
     @Test("a large batch is split into bus messages of at most about 256 KiB, delivered in order")
     func largeBatchesSplit() async throws {
         let bus = GatedBus()
