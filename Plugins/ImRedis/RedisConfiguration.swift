@@ -1,4 +1,5 @@
 public import Foundation
+import NIOCore
 
 /// Where and how to reach Redis, parsed from a backplane URL:
 /// `redis://[user[:password]@]host[:port][/db][?prefix=im&timeout=2&pool=2]` or `rediss://…` for TLS
@@ -18,8 +19,12 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var keyPrefix: String
     /// How long one command may take before it fails and its connection is replaced.
     public var commandTimeout: Duration
-    /// How many connections commands are spread over (pipelined on each).
+    /// How many connections commands are spread over (pipelined on each); by default one per
+    /// core (at least 2), so every event loop has a connection of its own (see `RedisClient`).
     public var poolSize: Int
+
+    /// The default ``poolSize``: the number of cores (the event loops of the default group), 2 to 64.
+    public static var defaultPoolSize: Int { min(64, max(2, System.coreCount)) }
     /// Whether to use TLS (`rediss://`).
     public var tls: Bool
     /// A PEM file of certificate authorities to trust for TLS (`ca=`), instead of the system's.
@@ -29,7 +34,7 @@ public struct RedisConfiguration: Sendable, Equatable {
     public init(
         host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
         database: Int = 0, keyPrefix: String = "im", commandTimeout: Duration = .seconds(2),
-        poolSize: Int = 2, tls: Bool = false
+        poolSize: Int = RedisConfiguration.defaultPoolSize, tls: Bool = false
     ) {
         self.host = host
         self.port = port
