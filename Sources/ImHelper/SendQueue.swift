@@ -243,6 +243,16 @@ private struct Outbox {
     /// everyone (true).
     mutating func append(_ envelope: Envelope, to subject: String, reachesEveryNode: Bool) {
         let size = 64 + envelope.payloadSize
+        // The common case first, without hashing the subject: the same subject as the envelope
+        // before (a batch of messages to one channel), whose bus message is the last one.
+        let last = gathered.count - 1
+        if last >= 0, gathered[last].subject == subject, gathered[last].bytes + size <= Self.maximumBytes,
+            reachesEveryNode || last > lastShared
+        {
+            gathered[last].envelopes.append(envelope)
+            gathered[last].bytes += size
+            return
+        }
         if let index = open[subject], gathered[index].bytes + size <= Self.maximumBytes,
             reachesEveryNode ? index == gathered.count - 1 : index > lastShared
         {

@@ -45,7 +45,11 @@ package struct FlatJSONObject {
 
     /// The members of the object `bytes` hold (whitespace around it allowed).
     package static func members(of bytes: [UInt8]) throws(Malformed) -> [String: Value] {
-        try fields(of: bytes).mapValues(\.value)
+        let fields = try fields(of: bytes)
+        var values: [String: Value] = [:]
+        values.reserveCapacity(fields.count)
+        for entry in fields.entries { values[entry.name] = entry.member.value }
+        return values
     }
 
     /// The members of the object that `range` of `bytes` holds (whitespace around it allowed),
@@ -53,7 +57,7 @@ package struct FlatJSONObject {
     /// checked (a member's ``Member/range`` or an element of ``elements(ofArrayIn:_:)``): its
     /// values are then stepped over without being checked again.
     package static func fields(of bytes: [UInt8], in range: Range<Int>? = nil, validated: Bool = false)
-        throws(Malformed) -> [String: Member]
+        throws(Malformed) -> Members
     {
         let range = range ?? bytes.indices
         var reader = FlatJSONObject(bytes)
@@ -121,9 +125,9 @@ package struct FlatJSONObject {
         index += 1
     }
 
-    private mutating func object() throws(Malformed) -> [String: Member] {
+    private mutating func object() throws(Malformed) -> Members {
         try expect(UInt8(ascii: "{"))
-        var members: [String: Member] = [:]
+        var members = Members()
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -136,7 +140,7 @@ package struct FlatJSONObject {
             skipWhitespace()
             let start = index
             let value = try value()
-            guard members.updateValue(Member(value: value, range: start..<index), forKey: name) == nil else {
+            guard members.add(name, Member(value: value, range: start..<index)) else {
                 throw error("duplicate member \"\(name)\"")
             }
             skipWhitespace()

@@ -14,7 +14,7 @@ struct RequestBody {
     /// The body's bytes.
     let bytes: [UInt8]
     /// The object's members; ``field(_:)`` reads them.
-    let fields: [String: FlatJSONObject.Member]
+    let fields: FlatJSONObject.Members
     /// The array member and index this object is an element of (an item of a batch), if any.
     private let element: (array: String, index: Int)?
 

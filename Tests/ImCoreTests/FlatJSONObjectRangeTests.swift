@@ -57,4 +57,27 @@ struct FlatJSONObjectRangeTests {
         let item = Array(#"[{"a":tru}]"#.utf8)
         #expect(throws: FlatJSONObject.Malformed.self) { try FlatJSONObject.fields(of: item, in: 1..<10) }
     }
+
+    @Test("more members than a scan looks up: every one found, a duplicate past the limit refused")
+    func manyMembers() throws {
+        let count = 3 * FlatJSONObject.Members.linearLimit
+        let object = "{" + (0..<count).map { #""m\#($0)":\#($0)"# }.joined(separator: ",") + "}"
+        let fields = try FlatJSONObject.fields(of: Array(object.utf8))
+        #expect(fields.count == count)
+        for number in 0..<count { #expect(fields["m\(number)"]?.value == .number(Double(number))) }
+        #expect(fields["m\(count)"] == nil)
+        let duplicate = "{" + (0..<count).map { #""m\#($0)":1"# }.joined(separator: ",") + #","m2":2}"#
+        #expect(throws: FlatJSONObject.Malformed.self) { try FlatJSONObject.fields(of: Array(duplicate.utf8)) }
+    }
+
+    @Test("an object of 100,000 members is read in linear time, not checked pair by pair")
+    func hugeObject() throws {
+        let object = "{" + (0..<100_000).map { #""k\#($0)":0"# }.joined(separator: ",") + "}"
+        let started = ContinuousClock.now
+        let fields = try FlatJSONObject.fields(of: Array(object.utf8))
+        #expect(fields.count == 100_000)
+        // A pairwise duplicate check would compare five billion pairs; hashed, this takes
+        // well under a second even in a debug build.
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
 }
