@@ -53,6 +53,13 @@ extension MemberHandler {
                 return written
             }
         }
+        // What waits is at most a line and a message's body: more means a peer that never ends
+        // its line, and the member would hold it all.
+        guard bytes.readableBytes <= 2 * Self.maxFrameSize else {
+            protocolError(
+                "NATS: over \(2 * Self.maxFrameSize) bytes without a complete line or message", context: context)
+            return written
+        }
         if bytes.readableBytes > 0 { peerBytes = bytes }
         return written
     }

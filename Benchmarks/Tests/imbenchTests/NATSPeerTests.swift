@@ -7,12 +7,14 @@ import Testing
 /// The nats-server peer: the NATS protocol a member reads inside WebSocket frames, and the
 /// `--peer` URL.
 @Suite struct NATSPeerTests {
-    @Test func membersSubscribeAndReadMessagesSplitAcrossFrames() throws {
+    /// A member subscribed to `room` on an embedded channel, upgraded and greeted by the
+    /// server's `INFO`; `ready` tells whether it became ready.
+    private static func upgradedMember() throws -> (EmbeddedChannel, LoopRecorder, ready: () -> Bool) {
         let channel = EmbeddedChannel()
         let recorder = LoopRecorder(eventLoop: channel.embeddedEventLoop)
         let outcome = MemberOutcome.Slot(promise: channel.embeddedEventLoop.makePromise())
-        var ready = false
-        outcome.futureResult.assumeIsolated().whenSuccess { if case .ready = $0 { ready = true } }
+        let ready = NIOLoopBoundBox(false, eventLoop: channel.embeddedEventLoop)
+        outcome.futureResult.assumeIsolated().whenSuccess { if case .ready = $0 { ready.value = true } }
         let handler = MemberHandler(
             recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0),
             request: WebSocketConnector.upgradeRequest(target: "/", host: "h"), outcome: outcome,
@@ -20,24 +22,41 @@ import Testing
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         _ = try channel.readOutbound(as: ByteBuffer.self)  // the upgrade request
-
-        func binary(_ text: String) -> [UInt8] { [0x82, UInt8(text.utf8.count)] + Array(text.utf8) }
         let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
         try channel.writeInbound(ByteBuffer(bytes: Array(head.utf8) + binary("INFO {\"x\":1}\r\n")))
+        return (channel, recorder, { ready.value })
+    }
+
+    private static func binary(_ text: String) -> [UInt8] { [0x82, UInt8(text.utf8.count)] + Array(text.utf8) }
+
+    @Test func membersSubscribeAndReadMessagesSplitAcrossFrames() throws {
+        let (channel, recorder, isReady) = try Self.upgradedMember()
         // The greeting went out once upgraded: CONNECT, SUB room 1, PING, in one masked frame.
         let greeting = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(greeting.getInteger(at: 0, as: UInt8.self) == 0x82)
-        #expect(!ready)
+        #expect(!isReady())
         let message = #"{"seq":0,"t":1}"#
         let stream =
-            binary("PONG\r\nMSG room 1 \(message.utf8.count)\r\n\(message.prefix(5))")
-            + binary("\(message.dropFirst(5))\r\nPING\r\n")
+            Self.binary("PONG\r\nMSG room 1 \(message.utf8.count)\r\n\(message.prefix(5))")
+            + Self.binary("\(message.dropFirst(5))\r\nPING\r\n")
         for byte in stream { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
-        #expect(ready, "PONG answers the greeting's PING: subscribed")
+        #expect(isReady(), "PONG answers the greeting's PING: subscribed")
         #expect(recorder.delivered.load(ordering: .relaxed) == 1)
         #expect(recorder.members.first?.tracker.received == 1)
         let pong = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(pong.getInteger(at: 0, as: UInt8.self) == 0x82, "the server's PING answered")
+    }
+
+    @Test func bytesWithoutACompleteLineAreBounded() throws {
+        let (channel, _, _) = try Self.upgradedMember()
+        _ = try channel.readOutbound(as: ByteBuffer.self)  // the greeting
+        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: MemberHandler.maxFrameSize)
+        for _ in 0..<2 {
+            try channel.writeInbound(ByteBuffer(bytes: CentrifugePeerTests.frame(chunk, opcode: WireFrame.binary)))
+        }
+        #expect(channel.isActive, "a line and a message's body are held")
+        try channel.writeInbound(ByteBuffer(bytes: Self.binary("x")))
+        #expect(!channel.isActive, "more is a peer that never ends its line")
     }
 
     @Test func peerURL() throws {
