@@ -27,14 +27,17 @@ struct RequestBody {
             // A range is an element of a member this type read, so checked already.
             fields = try FlatJSONObject.fields(of: bytes, in: range, validated: range != nil)
         } catch {
-            let name = element.map { "\($0.array)[\($0.index)]" } ?? "request body"
-            throw .invalidRequest("\(name) is not a JSON object: \(error.detail)")
+            throw .invalidRequest("\(Self.path(of: element) ?? "request body") is not a JSON object: \(error.detail)")
         }
     }
 
     /// How a field is named in errors: `field 'to'`, or `messages[3].to` inside a batch. Made
     /// only for an error, not for every item of a batch.
-    var path: String { element.map { "\($0.array)[\($0.index)]" } ?? "" }
+    var path: String { Self.path(of: element) ?? "" }
+
+    private static func path(of element: (array: String, index: Int)?) -> String? {
+        element.map { "\($0.array)[\($0.index)]" }
+    }
 
     /// The body of `request`, read up to `limit` bytes (beyond: 413 `too_large`).
     static func read(_ request: Request, limit: Int) async throws -> RequestBody {

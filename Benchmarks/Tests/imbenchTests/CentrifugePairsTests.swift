@@ -49,11 +49,7 @@ import Testing
 
     @Test func aPermissionDeniedSubscribeFailsTheReceiver() throws {
         let member = try Fixture.Member(meeting: try Self.receiver("r1"), tracker: SeqTracker(stride: 2, offset: 1))
-        try member.feed(
-            Fixture.upgraded
-                + Fixture.frame(
-                    #"{"id":1,"result":{"client":"c1","version":""}}"# + "\n"
-                        + #"{"id":2,"error":{"code":103,"message":"permission denied"}}"# + "\n"))
+        try member.feed(Fixture.upgraded + Fixture.frame(Fixture.refused))
         #expect(member.state() == false)
     }
 

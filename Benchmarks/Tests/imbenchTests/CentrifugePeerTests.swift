@@ -64,6 +64,10 @@ import Testing
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".utf8)
     static let replies =
         #"{"id":1,"result":{"client":"c1","version":""}}"# + "\n" + #"{"id":2,"result":{}}"# + "\n"
+    /// The connect accepted, the subscribe refused (Centrifuge's "permission denied").
+    static let refused =
+        #"{"id":1,"result":{"client":"c1","version":""}}"# + "\n"
+        + #"{"id":2,"error":{"code":103,"message":"permission denied"}}"# + "\n"
 
     /// One server frame (unmasked) with any payload length.
     static func frame(_ text: String, opcode: UInt8 = WireFrame.text, final: Bool = true) -> [UInt8] {
@@ -227,11 +231,7 @@ import Testing
 
     @Test func anErrorReplyFailsTheAttempt() throws {
         let member = try Member()
-        try member.feed(
-            Self.upgraded
-                + Self.frame(
-                    #"{"id":1,"result":{"client":"c1","version":""}}"# + "\n"
-                        + #"{"id":2,"error":{"code":103,"message":"permission denied"}}"# + "\n"))
+        try member.feed(Self.upgraded + Self.frame(Self.refused))
         #expect(member.state() == false)
         #expect(member.error().map { "\($0)" }?.contains("permission denied") == true)
         #expect(!member.channel.isActive)

@@ -7,40 +7,32 @@ import Testing
 /// The nats-server peer: the NATS protocol a member reads inside WebSocket frames, and the
 /// `--peer` URL.
 @Suite struct NATSPeerTests {
-    /// A member subscribed to `room` on an embedded channel, upgraded and greeted by the
-    /// server's `INFO`; `ready` tells whether it became ready.
-    private static func upgradedMember() throws -> (EmbeddedChannel, LoopRecorder, ready: () -> Bool) {
-        let channel = EmbeddedChannel()
-        let recorder = LoopRecorder(eventLoop: channel.embeddedEventLoop)
-        let outcome = MemberOutcome.Slot(promise: channel.embeddedEventLoop.makePromise())
-        let ready = NIOLoopBoundBox(false, eventLoop: channel.embeddedEventLoop)
-        outcome.futureResult.assumeIsolated().whenSuccess { if case .ready = $0 { ready.value = true } }
-        let handler = MemberHandler(
-            recorder: recorder, tracker: SeqTracker(stride: 1, offset: 0),
-            request: WebSocketConnector.upgradeRequest(target: "/", host: "h"), outcome: outcome,
-            readyTimeout: .seconds(30), peerGreeting: MemberHandler.natsGreeting(subject: "room"))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        _ = try channel.readOutbound(as: ByteBuffer.self)  // the upgrade request
-        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
-        try channel.writeInbound(ByteBuffer(bytes: Array(head.utf8) + binary("INFO {\"x\":1}\r\n")))
-        return (channel, recorder, { ready.value })
+    /// A member subscribed to `room` on an embedded channel (the fixture the Centrifuge tests
+    /// use), upgraded and greeted by the server's `INFO`.
+    private static func upgradedMember() throws -> CentrifugePeerTests.Member {
+        let member = try CentrifugePeerTests.Member(
+            meeting: PeerMeeting(
+                endpoint: try Endpoint(parsing: "ws://h/"), greeting: MemberHandler.natsGreeting(subject: "room")),
+            tracker: SeqTracker(stride: 1, offset: 0))
+        try member.feed(CentrifugePeerTests.upgraded + binary("INFO {\"x\":1}\r\n"))
+        return member
     }
 
     private static func binary(_ text: String) -> [UInt8] { [0x82, UInt8(text.utf8.count)] + Array(text.utf8) }
 
     @Test func membersSubscribeAndReadMessagesSplitAcrossFrames() throws {
-        let (channel, recorder, isReady) = try Self.upgradedMember()
+        let member = try Self.upgradedMember()
+        let (channel, recorder) = (member.channel, member.recorder)
         // The greeting went out once upgraded: CONNECT, SUB room 1, PING, in one masked frame.
         let greeting = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(greeting.getInteger(at: 0, as: UInt8.self) == 0x82)
-        #expect(!isReady())
+        #expect(member.state() == nil, "not ready yet")
         let message = #"{"seq":0,"t":1}"#
         let stream =
             Self.binary("PONG\r\nMSG room 1 \(message.utf8.count)\r\n\(message.prefix(5))")
             + Self.binary("\(message.dropFirst(5))\r\nPING\r\n")
         for byte in stream { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
-        #expect(isReady(), "PONG answers the greeting's PING: subscribed")
+        #expect(member.state() == true, "PONG answers the greeting's PING: subscribed")
         #expect(recorder.delivered.load(ordering: .relaxed) == 1)
         #expect(recorder.members.first?.tracker.received == 1)
         let pong = try #require(try channel.readOutbound(as: ByteBuffer.self))
@@ -48,7 +40,7 @@ import Testing
     }
 
     @Test func bytesWithoutACompleteLineAreBounded() throws {
-        let (channel, _, _) = try Self.upgradedMember()
+        let channel = try Self.upgradedMember().channel
         _ = try channel.readOutbound(as: ByteBuffer.self)  // the greeting
         let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: MemberHandler.maxFrameSize)
         for _ in 0..<2 {
