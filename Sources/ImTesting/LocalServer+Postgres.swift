@@ -14,7 +14,7 @@ extension LocalServer {
     /// `postgres`, trust authentication on loopback, database `postgres`) and starts it on
     /// `port` or a free port. Run as root, the server runs as the `postgres` user (PostgreSQL
     /// refuses root) through `setpriv`, which execs, so ``kill()`` reaches the server itself.
-    /// The directory is removed when the `LocalServer` goes away. With `persistent`, a
+    /// The directory is removed when the `LocalServer` goes away or the test process exits. With `persistent`, a
     /// ``restart(timeout:)`` after ``kill()`` keeps the data (unlogged tables are emptied by the
     /// crash recovery, as on a real crash); without, it starts from the cluster as `initdb`
     /// made it (a server replaced by an empty one). With `tls`, the server also speaks TLS,
@@ -29,9 +29,7 @@ extension LocalServer {
         else { throw LocalServerError.notInstalled("postgresql (initdb, postgres)") }
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "imserver-postgres-\(chosen)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeScratchDirectory("imserver-postgres-\(chosen)")
         let asRoot = getuid() == 0
         if asRoot {
             try FileManager.default.setAttributes(

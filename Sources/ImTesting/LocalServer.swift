@@ -7,11 +7,39 @@ import Synchronization
 /// process exits, so a shared server (held by a `static`) never outlives its test run.
 private let runningServers = Mutex(Set<Int32>())
 
-private let killRunningServersAtExit: Void = {
+/// Every temporary directory made for a server's data or a certificate and not yet removed;
+/// removed when the test process exits, so a shared server (held by a `static`, never
+/// deinitialised) and the certificates leave nothing in the temporary folder.
+private let scratchDirectories = Mutex(Set<String>())
+
+private let cleanUpAtExit: Void = {
     atexit {
         for pid in runningServers.withLock({ $0 }) { kill(pid, SIGKILL) }
+        for path in scratchDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
     }
 }()
+
+/// Makes a new directory in the temporary folder, named `prefix` and a UUID, removed when the
+/// test process exits (or earlier, with ``removeScratchDirectory(_:)``).
+func makeScratchDirectory(_ prefix: String) throws -> URL {
+    _ = cleanUpAtExit
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    scratchDirectories.withLock { _ = $0.insert(directory.path) }
+    return directory
+}
+
+/// Whether `directory` is one ``makeScratchDirectory(_:)`` made and that is still to be removed.
+func isScratchDirectory(_ directory: URL) -> Bool {
+    scratchDirectories.withLock { $0.contains(directory.path) }
+}
+
+/// Removes a directory made by ``makeScratchDirectory(_:)`` now.
+func removeScratchDirectory(_ directory: URL) {
+    try? FileManager.default.removeItem(at: directory)
+    scratchDirectories.withLock { _ = $0.remove(directory.path) }
+}
 
 /// A real server process (redis-server, a node's `imserver`, …) started by a test on loopback.
 public final class LocalServer: Sendable {
@@ -23,8 +51,9 @@ public final class LocalServer: Sendable {
     private let process: LockedProcess
     /// How long ``stop(timeout:)`` waits after SIGTERM before it kills the process.
     private let stopGrace: Duration
-    /// A directory of the server's own data, removed with the `LocalServer`.
-    private let scratchDirectory: URL?
+    /// A directory of the server's own data, removed with the `LocalServer` (or when the test
+    /// process exits, for one that is never released).
+    let scratchDirectory: URL?
     /// Where its output goes, if anywhere.
     private let log: URL?
     /// What ``restart(timeout:)`` does first: for a server whose data must not survive a
@@ -70,9 +99,9 @@ public final class LocalServer: Sendable {
     ///
     /// Without `persistent` nothing is written: after ``kill()`` and ``restart(timeout:)`` the
     /// data is gone. With `persistent`, every write is in an append-only file
-    /// (`--appendonly yes --appendfsync always`) in a directory of its own, which a restart
-    /// reads again: the data survives a ``kill()``. The directory is removed when the
-    /// `LocalServer` goes away.
+    /// (`--appendonly yes --appendfsync always`), which a restart reads again: the data survives
+    /// a ``kill()``. Either way it runs in a directory of its own, removed when the `LocalServer`
+    /// goes away or the test process exits.
     public static func redis(
         port: Int? = nil, tls: (certificate: String, key: String)? = nil, persistent: Bool = false
     ) async throws -> LocalServer {
@@ -80,9 +109,7 @@ public final class LocalServer: Sendable {
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
         let port = chosen
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            persistent ? "imserver-redis-\(port)-\(UUID().uuidString)" : "imserver-redis-\(port)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeScratchDirectory("imserver-redis-\(port)")
         var listen = ["--port", String(port)]
         if let tls {
             listen = [
@@ -96,13 +123,14 @@ public final class LocalServer: Sendable {
             arguments: listen + ["--bind", "127.0.0.1", "--save", ""] + persistence + [
                 "--dir", directory.path, "--loglevel", "warning",
             ],
-            environment: [:], port: port, stopGrace: .seconds(2), scratchDirectory: persistent ? directory : nil)
+            environment: [:], port: port, stopGrace: .seconds(2), scratchDirectory: directory)
         try await server.launch(timeout: .seconds(20))
         return server
     }
 
     /// Starts `nats-server` with JetStream (`-js`) on loopback, on `port` or a free port when `nil`,
-    /// its store in a directory of its own (removed when the `LocalServer` goes away), so a
+    /// its store in a directory of its own (removed when the `LocalServer` goes away or the test
+    /// process exits), so a
     /// ``restart(timeout:)`` after ``kill()`` keeps what JetStream wrote to disk; without
     /// `persistent`, a restart starts from an empty store. With `tls`, clients must speak TLS,
     /// with that certificate and key (PEM files).
@@ -112,9 +140,7 @@ public final class LocalServer: Sendable {
         guard let binary = findExecutable("nats-server") else { throw LocalServerError.notInstalled("nats-server") }
         let chosen: Int
         if let port { chosen = port } else { chosen = try await freePort() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "imserver-nats-\(chosen)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeScratchDirectory("imserver-nats-\(chosen)")
         let server = LocalServer(
             executable: binary,
             arguments: ["-a", "127.0.0.1", "-p", String(chosen), "-js", "-sd", directory.path]
@@ -126,9 +152,9 @@ public final class LocalServer: Sendable {
     }
 
     /// Writes a self-signed certificate for 127.0.0.1 and its key into a new temporary folder
-    /// (with `openssl`); returns their paths.
+    /// (with `openssl`), removed when the test process exits; returns their paths.
     public static func selfSignedCertificate() throws -> (certificate: String, key: String) {
-        let directory = try temporaryTLSDirectory()
+        let directory = try makeScratchDirectory("imserver-tls")
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
         try openssl([
@@ -139,12 +165,13 @@ public final class LocalServer: Sendable {
     }
 
     /// Writes a certificate authority and a certificate for 127.0.0.1 it signed, with its key,
-    /// into a new temporary folder (with `openssl`); returns their paths. (BoringSSL, under
+    /// into a new temporary folder (with `openssl`), removed when the test process exits; returns
+    /// their paths. (BoringSSL, under
     /// SwiftNIO SSL, does not accept a self-signed server certificate as its own root.)
     public static func certificateAuthorityAndServerCertificate() throws -> (
         authority: String, certificate: String, key: String
     ) {
-        let directory = try temporaryTLSDirectory()
+        let directory = try makeScratchDirectory("imserver-tls")
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try openssl([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=imserver test CA",
@@ -160,13 +187,6 @@ public final class LocalServer: Sendable {
             "-CAcreateserial", "-days", "2", "-extfile", path("san.ext"), "-out", path("cert.pem"),
         ])
         return (path("ca.pem"), path("cert.pem"), path("key.pem"))
-    }
-
-    private static func temporaryTLSDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "imserver-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
     }
 
     private static func openssl(_ arguments: [String]) throws {
@@ -200,7 +220,7 @@ public final class LocalServer: Sendable {
         }
         process.standardOutput = logHandle ?? FileHandle.nullDevice
         process.standardError = logHandle ?? FileHandle.nullDevice
-        _ = killRunningServersAtExit
+        _ = cleanUpAtExit
         defer { try? logHandle?.close() }  // the child has its own copy
         try process.run()
         let pid = process.processIdentifier
@@ -308,7 +328,7 @@ public final class LocalServer: Sendable {
 
     deinit {
         if let process = process.get(), process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        if let scratchDirectory { try? FileManager.default.removeItem(at: scratchDirectory) }
+        if let scratchDirectory { removeScratchDirectory(scratchDirectory) }
     }
 
     private static func accepts(port: Int) async -> Bool {
