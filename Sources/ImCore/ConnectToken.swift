@@ -83,7 +83,8 @@ public struct ConnectTokens: Sendable {
     /// The keys that sign and verify.
     public let keys: JWTKeyCollection
     /// The HS256 secret, when the tokens were made with ``init(secret:)``: such tokens are
-    /// verified in place (no hop to the key collection's actor), once per handshake.
+    /// minted and verified in place (no hop to the key collection's actor), once per connect
+    /// URL and once per handshake.
     let secret: SymmetricKey?
 
     /// The longest time a token may be valid: a token whose `exp` is further than this (plus
@@ -124,6 +125,7 @@ public struct ConnectTokens: Sendable {
         let claims = ConnectClaims(
             client: client, expires: now.addingTimeInterval(lifetime.seconds),
             id: randomHex(bytes: 16), meta: meta)
+        if let secret { return Self.mintedHS256(claims, secret: secret) }
         do {
             return try await keys.sign(claims)
         } catch {
@@ -184,9 +186,11 @@ extension ConnectTokens {
             throw .malformed("not a JWT (three dot-separated parts)")
         }
         let header = try Self.members(of: bytes[..<dot], name: "header")
-        guard case .string(let algorithm)? = header["alg"] else { throw .malformed("header alg must be a string") }
+        guard case .string(let algorithm)? = header["alg"]?.value else {
+            throw .malformed("header alg must be a string")
+        }
         let kid: JWKIdentifier?
-        switch header["kid"] {
+        switch header["kid"]?.value {
         case nil: kid = nil
         case .string(let text)?: kid = JWKIdentifier(string: text)
         default: throw .malformed("header kid must be a string")

@@ -234,6 +234,40 @@ struct ConnectTokenTests {
         #expect(TokenError.weakSecret.description.contains("\(ConnectTokens.minimumSecretLength)"))
     }
 
+    @Test(
+        "a token minted in place is one jwt-kit reads: its header, and the claims it verifies to",
+        arguments: [nil, "web", #"{"name":"Zoë","q":"\"x\\y\""}"#, "tab\tnew\nline\u{1}end", "用户 ✓ 😀"])
+    func mintedAsJWTKitWouldMint(_ meta: String?) async throws {
+        let tokens = try await ConnectTokens(secret: Self.secret)
+        let client = ClientID(rawValue: #"ali"ce\ 用户"#)
+        let now = Date(timeIntervalSince1970: 1_900_000_000.25)
+        let token = try await tokens.mint(for: client, meta: meta, lifetime: .seconds(45), now: now)
+
+        // The key collection's own path (JSONDecoder, not the in-place reader) reads it.
+        let claims = try await tokens.keys.verify(token, as: ConnectClaims.self)
+        #expect(claims.sub.value == client.rawValue)
+        #expect(claims.meta == meta)
+        #expect(claims.exp.value == now.addingTimeInterval(45))
+        #expect(claims.jti.value.count == 32)
+
+        // The header says what jwt-kit's says for the same key (it writes the members in
+        // either order).
+        func header(_ token: String) throws -> [String: String]? {
+            let part = try #require(Self.base64URLDecode(String(token.split(separator: ".")[0])))
+            return try JSONSerialization.jsonObject(with: part) as? [String: String]
+        }
+        #expect(try header(token) == ["alg": "HS256", "typ": "JWT"])
+        #expect(try header(token) == header(try await tokens.keys.sign(claims)))
+
+        let verified = try await tokens.verify(token, now: now)
+        #expect(verified.client == client && verified.meta == meta)
+        #expect(verified.id == claims.jti.value && verified.expires == claims.exp.value)
+        // No `meta` member at all when there is none, as jwt-kit writes it.
+        let payload = try #require(Self.base64URLDecode(String(token.split(separator: ".")[1])))
+        let object = try #require(try JSONSerialization.jsonObject(with: payload) as? [String: Any])
+        #expect(Set(object.keys) == (meta == nil ? ["sub", "exp", "jti"] : ["sub", "exp", "jti", "meta"]))
+    }
+
     @Test("every minted token has its own jti")
     func distinctIDs() async throws {
         let tokens = try await ConnectTokens(secret: Self.secret)
