@@ -5,14 +5,14 @@ extension ByteBuffer {
     @usableFromInline
     package mutating func writeJSONString(_ text: String) {
         writeInteger(UInt8(ascii: "\""))
-        var needsEscape = false
-        for byte in text.utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-            needsEscape = true
-            break
-        }
-        if !needsEscape {
-            writeString(text)
-        } else {
+        // Most strings need no escape: scanned in place and copied whole.
+        let copied =
+            text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+                for byte in bytes where Self.needsEscape(byte) { return false }
+                writeBytes(bytes)
+                return true
+            } ?? false
+        if !copied {
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): writeStaticString(#"\""#)
@@ -31,5 +31,10 @@ extension ByteBuffer {
             }
         }
         writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// Whether JSON writes `byte` as an escape: a control character, a quote or a backslash.
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 }

@@ -82,10 +82,10 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
 public struct ConnectTokens: Sendable {
     /// The keys that sign and verify.
     public let keys: JWTKeyCollection
-    /// The HS256 secret, when the tokens were made with ``init(secret:)``: such tokens are
-    /// minted and verified in place (no hop to the key collection's actor), once per connect
-    /// URL and once per handshake.
-    let secret: SymmetricKey?
+    /// The HS256 secret's MAC with the key already applied, when the tokens were made with
+    /// ``init(secret:)``: such tokens are minted and verified in place (no hop to the key
+    /// collection's actor, no key setup), once per connect URL and once per handshake.
+    let signer: HMAC<SHA256>?
 
     /// The longest time a token may be valid: a token whose `exp` is further than this (plus
     /// ``clockSkewAllowance``) from the verifier's clock is refused, and ``mint(for:meta:lifetime:now:)``
@@ -108,13 +108,13 @@ public struct ConnectTokens: Sendable {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         self.keys = keys
-        self.secret = SymmetricKey(data: Array(secret.utf8))
+        self.signer = HMAC(key: SymmetricKey(data: Array(secret.utf8)))
     }
 
     /// Tokens signed and verified with the keys of `keys`.
     public init(keys: JWTKeyCollection) {
         self.keys = keys
-        self.secret = nil
+        self.signer = nil
     }
 
     /// A signed token for `client`, valid for `lifetime`.
@@ -125,7 +125,7 @@ public struct ConnectTokens: Sendable {
         let claims = ConnectClaims(
             client: client, expires: now.addingTimeInterval(lifetime.seconds),
             id: randomHex(bytes: 16), meta: meta)
-        if let secret { return Self.mintedHS256(claims, secret: secret) }
+        if let signer { return Self.mintedHS256(claims, signer: signer) }
         do {
             return try await keys.sign(claims)
         } catch {
@@ -143,7 +143,7 @@ public struct ConnectTokens: Sendable {
         guard !token.isEmpty else { throw .missing }
         let claims: ConnectClaims
         do {
-            if let secret, let fast = try Self.verifiedHS256(token, secret: secret) {
+            if let signer, let fast = try Self.verifiedHS256(token, signer: signer) {
                 claims = fast
             } else {
                 try await checkAlgorithm(of: token)

@@ -5,21 +5,22 @@ import ImJSON
 import NIOCore
 
 extension ConnectTokens {
-    /// The claims of an HS256 token signed with `secret`, or `nil` when the token's header asks
-    /// for something else (the key collection decides those).
+    /// The claims of an HS256 token signed with the key `signer` holds, or `nil` when the token's
+    /// header asks for something else (the key collection decides those).
     ///
     /// The signature is checked on the token's bytes before any part of it is decoded, so a
     /// forged token costs one HMAC and nothing it carries is parsed; the header and claims are
     /// then read by ``FlatJSONObject`` rather than `JSONDecoder` (this runs once per handshake).
-    static func verifiedHS256(_ token: String, secret: SymmetricKey) throws(TokenError) -> ConnectClaims? {
+    static func verifiedHS256(_ token: String, signer: HMAC<SHA256>) throws(TokenError) -> ConnectClaims? {
         let bytes = Array(token.utf8)
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed("not a JWT (three dot-separated parts)") }
         guard let signature = base64URLDecoded(parts[2]) else { throw .malformed("signature is not base64url") }
         let signed = bytes[..<parts[1].endIndex]
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: secret) else {
-            throw .badSignature
-        }
+        var mac = signer
+        mac.update(data: signed)
+        // A comparison in constant time (swift-crypto's `==` of a code and bytes).
+        guard mac.finalize() == signature else { throw .badSignature }
         if !standardHeaders.contains(where: { $0.elementsEqual(parts[0]) }) {
             let header = try members(of: parts[0], name: "header")
             guard header["alg"]?.value == .string("HS256"), header["kid"] == nil else { return nil }
@@ -39,11 +40,11 @@ extension ConnectTokens {
             meta: meta)
     }
 
-    /// A token written in place with HS256 and `secret`: the header `{"alg":"HS256","typ":"JWT"}`
-    /// (one ``verifiedHS256(_:secret:)`` skips reading), the claims as jwt-kit writes them (`exp`
+    /// A token written in place with HS256 and the key `signer` holds: the header `{"alg":"HS256","typ":"JWT"}`
+    /// (one ``verifiedHS256(_:signer:)`` skips reading), the claims as jwt-kit writes them (`exp`
     /// in seconds since 1970, no `meta` when there is none). No hop to the key collection's actor
     /// and no `JSONEncoder`: this runs once per connect URL, a thousand times per batch.
-    static func mintedHS256(_ claims: ConnectClaims, secret: SymmetricKey) -> String {
+    static func mintedHS256(_ claims: ConnectClaims, signer: HMAC<SHA256>) -> String {
         var json = ByteBuffer()
         json.reserveCapacity(96 + claims.sub.value.utf8.count + (claims.meta?.utf8.count ?? 0))
         json.writeStaticString(#"{"sub":"#)
@@ -61,7 +62,9 @@ extension ConnectTokens {
         var token = standardHeaders[1]
         token.append(UInt8(ascii: "."))
         token += Base64.encodeToBytes(bytes: json.readableBytesView, options: options)
-        let signature = HMAC<SHA256>.authenticationCode(for: token, using: secret)
+        var mac = signer
+        mac.update(data: token)
+        let signature = mac.finalize()
         token.append(UInt8(ascii: "."))
         token += signature.withUnsafeBytes { Base64.encodeToBytes(bytes: $0, options: options) }
         return String(decoding: token, as: UTF8.self)
@@ -77,7 +80,7 @@ extension ConnectTokens {
     }
 
     /// `{"typ":"JWT","alg":"HS256"}` and `{"alg":"HS256","typ":"JWT"}` (what most libraries
-    /// write, ``mintedHS256(_:secret:)`` included; jwt-kit writes either, its header being a
+    /// write, ``mintedHS256(_:signer:)`` included; jwt-kit writes either, its header being a
     /// dictionary), encoded: such a header needs no reading.
     private static let standardHeaders = [
         Array("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9".utf8),

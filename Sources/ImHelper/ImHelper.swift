@@ -19,6 +19,8 @@ public final class ImHelper: Sendable {
     let queue: SendQueue
     private let messageIDs = MessageIDs()
     private let droppedEventCount = DropCounter()
+    /// The public URL with the token parameter's start (`…?token=` or `…&token=`), made once.
+    private let connectURLPrefix: String
 
     /// A helper on `backplane` that mints tokens with `tokens`.
     public init(
@@ -30,6 +32,8 @@ public final class ImHelper: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.queue = SendQueue(backplane: backplane, subjects: configuration.subjects)
+        let separator = configuration.publicURL.utf8.contains(UInt8(ascii: "?")) ? "&" : "?"
+        self.connectURLPrefix = configuration.publicURL + separator + "token="
     }
 
     var subjects: Subjects { configuration.subjects }
@@ -55,8 +59,7 @@ public final class ImHelper: Sendable {
             throw HelperError.metaTooLong(length: meta.utf8.count, maximum: Self.maximumMetaLength)
         }
         let token = try await tokens.mint(for: valid, meta: meta, lifetime: configuration.tokenLifetime)
-        let separator = configuration.publicURL.contains("?") ? "&" : "?"
-        let url = configuration.publicURL + separator + "token=" + token
+        let url = connectURLPrefix + token
         guard url.utf8.count <= Self.maximumConnectURLLength else {
             throw HelperError.connectURLTooLong(length: url.utf8.count, maximum: Self.maximumConnectURLLength)
         }
