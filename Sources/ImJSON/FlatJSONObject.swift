@@ -193,20 +193,39 @@ package struct FlatJSONObject {
         index += 1
         let start = index
         // The common case: no escapes, so the bytes are the string.
-        while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 { index += 1 }
+        var seen: UInt8 = 0
+        while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 {
+            seen |= byte
+            index += 1
+        }
+        if current == UInt8(ascii: "\"") {
+            guard let string = Self.string(bytes[start..<index], isASCII: seen < 0x80) else {
+                throw error("invalid UTF-8")
+            }
+            index += 1
+            return string
+        }
         var text = Array(bytes[start..<index])
         while true {
             guard let byte = current else { throw error("unterminated string") }
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                guard let string = String(validating: text, as: UTF8.self) else { throw error("invalid UTF-8") }
+                guard let string = Self.string(text[...], isASCII: false) else { throw error("invalid UTF-8") }
                 return string
             case UInt8(ascii: "\\"): try unescape(into: &text)
             case ..<0x20: throw error("control character in a string")
             default: text.append(byte)
             }
         }
+    }
+
+    /// `utf8` as a string, or `nil` when it is not valid UTF-8. Decoding repairs what is
+    /// invalid, so the bytes are valid exactly when the string's are the same (one pass of the
+    /// specialised decoder and a compare, where `String(validating:as:)` takes a generic path).
+    private static func string(_ utf8: ArraySlice<UInt8>, isASCII: Bool) -> String? {
+        let string = String(decoding: utf8, as: UTF8.self)
+        return isASCII || string.utf8.elementsEqual(utf8) ? string : nil
     }
 
     private mutating func unescape(into text: inout [UInt8]) throws(Malformed) {

@@ -49,10 +49,24 @@ struct FlatJSONObjectTests {
         #expect(isMalformed(text), "\(text)")
     }
 
-    @Test("invalid UTF-8 inside a string is refused")
-    func invalidUTF8() {
-        let bytes = Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
-        #expect((try? FlatJSONObject.members(of: bytes)) == nil)
+    @Test(
+        "invalid UTF-8 inside a string is refused, with or without escapes, in a value or a name",
+        arguments: [
+            [0xC3, 0x28], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xFF], [0xF4, 0x90, 0x80, 0x80],
+        ] as [[UInt8]])
+    func invalidUTF8(_ invalid: [UInt8]) {
+        for (before, after) in [(#"{"a":""#, #""}"#), (#"{"a":"\n"#, #""}"#), (#"{""#, #"":1}"#)] {
+            let bytes = Array(before.utf8) + invalid + Array(after.utf8)
+            #expect((try? FlatJSONObject.members(of: bytes)) == nil, "\(before) \(invalid) \(after)")
+        }
+    }
+
+    @Test("valid UTF-8 is read as it is, the replacement character included")
+    func validUTF8() throws {
+        let text = "Zoë 用户 😀 \u{FFFD} \u{10FFFF}"
+        let members = try FlatJSONObject.members(of: Array(#"{"\#(text)":"\#(text)","e":"\n\#(text)"}"#.utf8))
+        #expect(members[text] == .string(text))
+        #expect(members["e"] == .string("\n" + text))
     }
 
     @Test("nesting deeper than the limit is refused, not a stack overflow")
