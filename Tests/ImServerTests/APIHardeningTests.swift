@@ -162,11 +162,18 @@ struct APIHardeningTests {
         #expect(!LoopbackNames.isLoopback(authority: "127.0.0.1:99999"))
         #expect(!LoopbackNames.isLoopback(authority: "127.0.0.256"))
         #expect(!LoopbackNames.isLoopback(authority: ""))
+        #expect(LoopbackNames.isLoopback(authority: "127.0.0.1:6002"))
+        #expect(LoopbackNames.isLoopback(authority: "LocalHost"))
+        #expect(!LoopbackNames.isLoopback(authority: "127.0.0.1.example.com"))
+        #expect(!LoopbackNames.isLoopback(authority: "localhost.example.com:80"))
         #expect(LoopbackNames.isLoopback(origin: "http://127.0.0.1:6001"))
         #expect(!LoopbackNames.isLoopback(origin: "http://127.0.0.1:6001/path"))
         #expect(!LoopbackNames.isLoopback(origin: "file://"))
         #expect(LoopbackNames.isJSON(contentType: "application/json ; charset=utf-8"))
         #expect(!LoopbackNames.isJSON(contentType: "application/jsonp"))
+        #expect(LoopbackNames.isJSON(contentType: "application/json"))
+        #expect(LoopbackNames.isJSON(contentType: "Application/JSON"))
+        #expect(!LoopbackNames.isJSON(contentType: "text/plain"))
     }
 
     @Test("a meta too long for a connect URL is refused with 400 and the reason")
