@@ -61,12 +61,14 @@ public final class TestCluster: Sendable {
     /// Runs `body` with a cluster started as ``start(nodes:backplane:secret:waitUntilLinked:configure:transports:)``
     /// does, and stops it afterwards, also when `body` throws (so a failing test cleans up).
     public static func with<Result>(
-        nodes count: Int = 1, backplane: Backplane = .memory(),
-        configure: (inout NodeConfiguration, Int) -> Void = { _, _ in },
+        nodes count: Int = 1, backplane: Backplane = .memory(), secret: String = "test-secret-of-at-least-32-bytes!!",
+        waitUntilLinked: Bool = true, configure: (inout NodeConfiguration, Int) -> Void = { _, _ in },
         transports: (NodeCore) -> [any Transport] = { _ in [] },
         _ body: (TestCluster) async throws -> Result
     ) async throws -> Result {
-        let cluster = try await start(nodes: count, backplane: backplane, configure: configure, transports: transports)
+        let cluster = try await start(
+            nodes: count, backplane: backplane, secret: secret, waitUntilLinked: waitUntilLinked,
+            configure: configure, transports: transports)
         let result: Result
         do {
             result = try await body(cluster)
