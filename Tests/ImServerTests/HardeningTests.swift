@@ -12,44 +12,44 @@ import Testing
 struct HardeningTests {
     @Test("closed connections leave no handler, context or place behind")
     func closedConnectionsAreFreed() async throws {
-        let cluster = try await TestCluster.start()
-        let core = cluster.nodes[0].node.core
-        var clients: [TestClient] = []
-        for index in 0..<40 { clients.append(try await cluster.connect(ClientID(rawValue: "user-\(index % 10)"))) }
-        #expect(core.stats.connectionsInMemory == 40)
-        // Half close themselves; the node closes the other half (forced offline).
-        for client in clients.prefix(20) { await client.close() }
-        for index in 0..<10 { try await cluster.helper.forceOffline(ClientID(rawValue: "user-\(index)")) }
-        for client in clients.suffix(20) { _ = try await client.closeCode() }
-        try await waitUntil { core.stats.openConnections == 0 }
-        await core.registrar.waitUntilSettled()
-        // Freed once the channels are gone: a loop turn or two after the close.
-        try await waitUntil { core.stats.connectionsInMemory == 0 }
-        #expect(core.slots.taken == (0, 0))
-        try await expectStillServing(cluster)
-        try await cluster.stop()
+        try await TestCluster.with { cluster in
+            let core = cluster.nodes[0].node.core
+            var clients: [TestClient] = []
+            for index in 0..<40 { clients.append(try await cluster.connect(ClientID(rawValue: "user-\(index % 10)"))) }
+            #expect(core.stats.connectionsInMemory == 40)
+            // Half close themselves; the node closes the other half (forced offline).
+            for client in clients.prefix(20) { await client.close() }
+            for index in 0..<10 { try await cluster.helper.forceOffline(ClientID(rawValue: "user-\(index)")) }
+            for client in clients.suffix(20) { _ = try await client.closeCode() }
+            try await waitUntil { core.stats.openConnections == 0 }
+            await core.registrar.waitUntilSettled()
+            // Freed once the channels are gone: a loop turn or two after the close.
+            try await waitUntil { core.stats.connectionsInMemory == 0 }
+            #expect(core.slots.taken == (0, 0))
+            try await expectStillServing(cluster)
+        }
     }
 
     @Test("simultaneous handshakes cannot overshoot the per-node and per-user limits")
     func limitsHoldUnderConcurrentHandshakes() async throws {
-        let cluster = try await TestCluster.start { configuration, _ in
+        try await TestCluster.with(configure: { configuration, _ in
             configuration.limits.connectionsPerNode = 6
             configuration.limits.connectionsPerUser = 3
+        }) { cluster in
+            let perUser = try await Self.connectConcurrently(cluster, users: Array(repeating: "same", count: 16))
+            #expect(perUser.count == 3, "at most connectionsPerUser connections for one user")
+            for client in perUser { await client.close() }
+            let core = cluster.nodes[0].node.core
+            try await waitUntil { core.slots.taken == (0, 0) }
+            let users = (0..<30).map { ClientID(rawValue: "u\($0)") }
+            let fullBefore = core.stats.refusals(status: 503)
+            let perNode = try await Self.connectConcurrently(cluster, users: users)
+            #expect(perNode.count == 6, "at most connectionsPerNode connections")
+            #expect(core.stats.refusals(status: 503) - fullBefore == 24)
+            for client in perNode { await client.close() }
+            try await waitUntil { core.slots.taken == (0, 0) }
+            try await expectStillServing(cluster)
         }
-        let perUser = try await Self.connectConcurrently(cluster, users: Array(repeating: "same", count: 16))
-        #expect(perUser.count == 3, "at most connectionsPerUser connections for one user")
-        for client in perUser { await client.close() }
-        let core = cluster.nodes[0].node.core
-        try await waitUntil { core.slots.taken == (0, 0) }
-        let users = (0..<30).map { ClientID(rawValue: "u\($0)") }
-        let fullBefore = core.stats.refusals(status: 503)
-        let perNode = try await Self.connectConcurrently(cluster, users: users)
-        #expect(perNode.count == 6, "at most connectionsPerNode connections")
-        #expect(core.stats.refusals(status: 503) - fullBefore == 24)
-        for client in perNode { await client.close() }
-        try await waitUntil { core.slots.taken == (0, 0) }
-        try await expectStillServing(cluster)
-        try await cluster.stop()
     }
 
     private static func connectConcurrently(_ cluster: TestCluster, users: [ClientID]) async throws -> [TestClient] {
@@ -67,54 +67,54 @@ struct HardeningTests {
 
     @Test("a client that reads receipt-requesting messages late and acks every one is not rate limited")
     func lateAcksAreNotCounted() async throws {
-        let cluster = try await TestCluster.start { configuration, _ in
+        try await TestCluster.with(configure: { configuration, _ in
             configuration.limits.pendingAcks = 100
             configuration.limits.messagesPerSecond = 5
             configuration.limits.messageBurst = 5
+        }) { cluster in
+            let sender = try await cluster.connect("sender")
+            let reader = try await cluster.connect("reader")
+            let count = 300
+            let messages = (0..<count).map {
+                OutgoingMessage(.text("m\($0)"), from: "sender", to: ["reader"], receipt: true)
+            }
+            _ = try await cluster.helper.send(messages)
+            var ids: [String] = []
+            for _ in 0..<count {
+                let message = try await reader.next(type: "message")
+                #expect(message["receipt"] == .bool(true))
+                ids.append(message["id"]?.string ?? "")
+            }
+            for id in ids { try await reader.send(text: #"{"type":"ack","id":"\#(id)"}"#) }
+            // The newest `pendingAcks` become `acked` receipts; the rest are free but report nothing.
+            var acked = 0
+            while acked < 100 {
+                let receipt = try await sender.next(type: "receipt")
+                if receipt["status"]?.string == "acked" { acked += 1 }
+            }
+            let after = try await cluster.helper.send(.text("after"), from: "x", to: ["reader"])
+            #expect(try await reader.next(type: "message")["id"]?.string == after.id, "still connected")
+            #expect(cluster.nodes[0].node.core.stats.closes(.tooManyMessages) == 0)
+            // Acks beyond what the node sent still count.
+            for _ in 0..<20 { try? await reader.send(text: #"{"type":"ack","id":"made-up"}"#) }
+            #expect(try await reader.closeCode() == 4029)
         }
-        let sender = try await cluster.connect("sender")
-        let reader = try await cluster.connect("reader")
-        let count = 300
-        let messages = (0..<count).map {
-            OutgoingMessage(.text("m\($0)"), from: "sender", to: ["reader"], receipt: true)
-        }
-        _ = try await cluster.helper.send(messages)
-        var ids: [String] = []
-        for _ in 0..<count {
-            let message = try await reader.next(type: "message")
-            #expect(message["receipt"] == .bool(true))
-            ids.append(message["id"]?.string ?? "")
-        }
-        for id in ids { try await reader.send(text: #"{"type":"ack","id":"\#(id)"}"#) }
-        // The newest `pendingAcks` become `acked` receipts; the rest are free but report nothing.
-        var acked = 0
-        while acked < 100 {
-            let receipt = try await sender.next(type: "receipt")
-            if receipt["status"]?.string == "acked" { acked += 1 }
-        }
-        let after = try await cluster.helper.send(.text("after"), from: "x", to: ["reader"])
-        #expect(try await reader.next(type: "message")["id"]?.string == after.id, "still connected")
-        #expect(cluster.nodes[0].node.core.stats.closes(.tooManyMessages) == 0)
-        // Acks beyond what the node sent still count.
-        for _ in 0..<20 { try? await reader.send(text: #"{"type":"ack","id":"made-up"}"#) }
-        #expect(try await reader.closeCode() == 4029)
-        try await cluster.stop()
     }
 
     @Test("a flood of WebSocket pings is rate limited (4029) and answered at most once per ping")
     func pingFlood() async throws {
-        let cluster = try await TestCluster.start { configuration, _ in
+        try await TestCluster.with(configure: { configuration, _ in
             configuration.limits.messagesPerSecond = 5
             configuration.limits.messageBurst = 10
+        }) { cluster in
+            let flooder = try await cluster.connect("flooder")
+            let payload = ByteBuffer(bytes: Array(repeating: 0x70, count: 125))
+            for _ in 0..<200 {
+                do { try await flooder.send(opcode: .ping, data: payload) } catch { break }
+            }
+            #expect(try await flooder.closeCode() == 4029)
+            try await expectStillServing(cluster)
         }
-        let flooder = try await cluster.connect("flooder")
-        let payload = ByteBuffer(bytes: Array(repeating: 0x70, count: 125))
-        for _ in 0..<200 {
-            do { try await flooder.send(opcode: .ping, data: payload) } catch { break }
-        }
-        #expect(try await flooder.closeCode() == 4029)
-        try await expectStillServing(cluster)
-        try await cluster.stop()
     }
 
     @Test(
@@ -157,52 +157,52 @@ struct HardeningTests {
             ),
         ] as [(String, WebSocketFrame, UInt16)])
     func forbiddenFrames(_ name: String, _ frame: WebSocketFrame, _ code: UInt16) async throws {
-        let cluster = try await TestCluster.start()
-        let client = try await cluster.connect("strict")
-        try await client.send(frame)
-        var closing: TestClient.Frame?
-        while closing == nil {
-            if case .close(let code, let reason) = try await client.next() {
-                closing = .close(code: code, reason: reason)
+        try await TestCluster.with { cluster in
+            let client = try await cluster.connect("strict")
+            try await client.send(frame)
+            var closing: TestClient.Frame?
+            while closing == nil {
+                if case .close(let code, let reason) = try await client.next() {
+                    closing = .close(code: code, reason: reason)
+                }
             }
+            guard case .close(let received, let reason)? = closing else { return }
+            #expect(received == code, "\(name): \(reason)")
+            #expect(!reason.isEmpty)
+            try await expectStillServing(cluster)
         }
-        guard case .close(let received, let reason)? = closing else { return }
-        #expect(received == code, "\(name): \(reason)")
-        #expect(!reason.isEmpty)
-        try await expectStillServing(cluster)
-        try await cluster.stop()
     }
 
     @Test("a fragmented message interrupted by a new one closes with 1002 before the socket closes")
     func interruptedFragments() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try await cluster.connect("fragments")
-        try await client.send(opcode: .text, data: ByteBuffer(string: #"{"type":"#), fin: false)
-        try await client.send(opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#))
-        #expect(try await client.closeCode() == 1002)
-        try await cluster.stop()
+        try await TestCluster.with { cluster in
+            let client = try await cluster.connect("fragments")
+            try await client.send(opcode: .text, data: ByteBuffer(string: #"{"type":"#), fin: false)
+            try await client.send(opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#))
+            #expect(try await client.closeCode() == 1002)
+        }
     }
 
     @Test("forged tokens are not charged to the node-wide handshake budget; genuine users still get in")
     func forgedTokensDoNotLockOthersOut() async throws {
-        let cluster = try await TestCluster.start { configuration, _ in
+        try await TestCluster.with(configure: { configuration, _ in
             configuration.limits.handshakesPerSecond = 2  // a burst of one
-        }
-        let forger = try await ConnectTokens(secret: "not-the-server-secret-but-32-bytes-long")
-        let base = cluster.nodes[0].url + "?token="
-        var statuses: [Int: Int] = [:]
-        for _ in 0..<30 {
-            do {
-                let client = try await TestClient.connect(to: base + (try await forger.mint(for: "mallory")))
-                await client.close()
-            } catch TestClientError.refused(let status, _) {
-                statuses[status, default: 0] += 1
+        }) { cluster in
+            let forger = try await ConnectTokens(secret: "not-the-server-secret-but-32-bytes-long")
+            let base = cluster.nodes[0].url + "?token="
+            var statuses: [Int: Int] = [:]
+            for _ in 0..<30 {
+                do {
+                    let client = try await TestClient.connect(to: base + (try await forger.mint(for: "mallory")))
+                    await client.close()
+                } catch TestClientError.refused(let status, _) {
+                    statuses[status, default: 0] += 1
+                }
             }
+            #expect(statuses == [401: 30])
+            let genuine = try await cluster.connect("genuine")
+            await genuine.close()
         }
-        #expect(statuses == [401: 30])
-        let genuine = try await cluster.connect("genuine")
-        await genuine.close()
-        try await cluster.stop()
     }
 
     @Test("each source address has its own handshake budget, and the table of sources is bounded")

@@ -65,71 +65,73 @@ struct SendBatchingTests {
     @Test("sends made while a batch is on its way leave together, as one batch envelope, and each arrives once")
     func concurrentSendsShareOneBatch() async throws {
         let bus = GatedBus()
-        let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()))
-        let bob = try await cluster.session("bob")
-        let helper = cluster.helper
+        try await TestCluster.with(backplane: Backplane(bus: bus, presence: MemoryPresence())) { cluster in
+            let bob = try await cluster.session("bob")
+            let helper = cluster.helper
 
-        bus.arm()
-        let first = Task { try await helper.send(try JSONPayload(json: "0"), from: "alice", to: ["bob"]) }
-        try await waitUntil { bus.isHolding }
-        let before = bus.nodeBatches.count
-        let others = (1...100).map { number in
-            Task { try await helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"]) }
-        }
-        try await waitUntil { helper.queuedSends == 100 }
-        bus.release()
-        _ = try await first.value
-        for task in others { _ = try await task.value }
-
-        // The 100 waiting sends went out in one publish: one bus message holding a batch of 100.
-        let batches = bus.nodeBatches
-        #expect(batches.count == before + 1)
-        let last = try #require(batches.last)
-        #expect(last.count == 1)
-        guard case .batch(let items)? = try? Envelope(decoding: last[0].payload) else {
-            Issue.record("expected a batch envelope")
-            return
-        }
-        #expect(items.count == 100)
-
-        // Bob gets all 101 messages, each once; the one held back first comes first.
-        var seen: [Int] = []
-        for _ in 0...100 {
-            let message = try await bob.nextMessage()
-            guard case .number(let value)? = message.value else {
-                Issue.record("message data is not a number: \(message)")
-                break
+            bus.arm()
+            let first = Task { try await helper.send(try JSONPayload(json: "0"), from: "alice", to: ["bob"]) }
+            try await waitUntil { bus.isHolding }
+            let before = bus.nodeBatches.count
+            let others = (1...100).map { number in
+                Task { try await helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"]) }
             }
-            seen.append(NSDecimalNumber(decimal: value).intValue)
+            try await waitUntil { helper.queuedSends == 100 }
+            bus.release()
+            _ = try await first.value
+            for task in others { _ = try await task.value }
+
+            // The 100 waiting sends went out in one publish: one bus message holding a batch of 100.
+            let batches = bus.nodeBatches
+            #expect(batches.count == before + 1)
+            let last = try #require(batches.last)
+            #expect(last.count == 1)
+            guard case .batch(let items)? = try? Envelope(decoding: last[0].payload) else {
+                Issue.record("expected a batch envelope")
+                return
+            }
+            #expect(items.count == 100)
+
+            // Bob gets all 101 messages, each once; the one held back first comes first.
+            var seen: [Int] = []
+            for _ in 0...100 {
+                let message = try await bob.nextMessage()
+                guard case .number(let value)? = message.value else {
+                    Issue.record("message data is not a number: \(message)")
+                    break
+                }
+                seen.append(NSDecimalNumber(decimal: value).intValue)
+            }
+            #expect(seen.first == 0)
+            #expect(seen.sorted() == Array(0...100))
         }
-        #expect(seen.first == 0)
-        #expect(seen.sorted() == Array(0...100))
-        try await cluster.stop()
     }
 
     @Test("send(_ messages:) returns one result per message in order and delivers each once")
     func batchAPI() async throws {
-        let cluster = try await TestCluster.start()
-        let bob = try await cluster.connect("bob")
-        let carol = try await cluster.connect("carol")
-        let results = try await cluster.helper.send([
-            OutgoingMessage(try JSONPayload(json: "1"), from: "alice", to: ["bob"]),
-            OutgoingMessage(try JSONPayload(json: "2"), from: "alice", to: ["nobody", "carol"]),
-            OutgoingMessage(try JSONPayload(json: "3"), from: "alice", to: ["bob", "bob", "carol"]),
-        ])
-        #expect(results.count == 3)
-        #expect(results.map(\.offline) == [[], ["nobody"], []])
-        #expect(Set(results.map(\.id)).count == 3)
-        for (client, expected) in [(bob, [results[0].id, results[2].id]), (carol, [results[1].id, results[2].id])] {
-            var ids: [String] = []
-            for _ in expected { ids.append(try await client.next(type: "message")["id"]?.string ?? "") }
-            #expect(ids == expected)
+        try await TestCluster.with { cluster in
+            let bob = try await cluster.connect("bob")
+            let carol = try await cluster.connect("carol")
+            let results = try await cluster.helper.send([
+                OutgoingMessage(try JSONPayload(json: "1"), from: "alice", to: ["bob"]),
+                OutgoingMessage(try JSONPayload(json: "2"), from: "alice", to: ["nobody", "carol"]),
+                OutgoingMessage(try JSONPayload(json: "3"), from: "alice", to: ["bob", "bob", "carol"]),
+            ])
+            #expect(results.count == 3)
+            #expect(results.map(\.offline) == [[], ["nobody"], []])
+            #expect(Set(results.map(\.id)).count == 3)
+            for (client, expected) in [
+                (bob, [results[0].id, results[2].id]), (carol, [results[1].id, results[2].id]),
+            ] {
+                var ids: [String] = []
+                for _ in expected { ids.append(try await client.next(type: "message")["id"]?.string ?? "") }
+                #expect(ids == expected)
+            }
+            // Nothing more arrives: a ping is answered before any other frame.
+            try await bob.send(text: #"{"type":"ping"}"#)
+            #expect(try await bob.nextJSON()["type"]?.string == "pong")
+            #expect(try await cluster.helper.send([]).isEmpty)
         }
-        // Nothing more arrives: a ping is answered before any other frame.
-        try await bob.send(text: #"{"type":"ping"}"#)
-        #expect(try await bob.nextJSON()["type"]?.string == "pong")
-        #expect(try await cluster.helper.send([]).isEmpty)
-        try await cluster.stop()
     }
 
     @Test(
@@ -164,43 +166,44 @@ struct SendBatchingTests {
     @Test("a large batch is split into bus messages of at most about 256 KiB, delivered in order")
     func largeBatchesSplit() async throws {
         let bus = GatedBus()
-        let cluster = try await TestCluster.start(backplane: Backplane(bus: bus, presence: MemoryPresence()))
-        let bob = try await cluster.session("bob")
-        let filler = String(repeating: "x", count: 1000)
-        let messages = try (0..<400).map { number in
-            OutgoingMessage(try JSONPayload(json: #"{"n":\#(number),"f":"\#(filler)"}"#), from: "alice", to: ["bob"])
+        try await TestCluster.with(backplane: Backplane(bus: bus, presence: MemoryPresence())) { cluster in
+            let bob = try await cluster.session("bob")
+            let filler = String(repeating: "x", count: 1000)
+            let messages = try (0..<400).map { number in
+                OutgoingMessage(
+                    try JSONPayload(json: #"{"n":\#(number),"f":"\#(filler)"}"#), from: "alice", to: ["bob"])
+            }
+            let before = bus.nodeBatches.count
+            let results = try await cluster.helper.send(messages)
+            #expect(results.count == 400)
+            let batches = bus.nodeBatches.dropFirst(before)
+            #expect(batches.count == 1, "one publish")
+            let sizes = batches.flatMap { $0.map(\.payload.readableBytes) }
+            #expect(sizes.count >= 2, "\(sizes)")
+            #expect(sizes.allSatisfy { $0 <= 256 * 1024 + 2048 }, "\(sizes)")
+            var ids: [String] = []
+            for _ in 0..<400 { ids.append(try await bob.nextMessage().id) }
+            #expect(ids == results.map(\.id))
         }
-        let before = bus.nodeBatches.count
-        let results = try await cluster.helper.send(messages)
-        #expect(results.count == 400)
-        let batches = bus.nodeBatches.dropFirst(before)
-        #expect(batches.count == 1, "one publish")
-        let sizes = batches.flatMap { $0.map(\.payload.readableBytes) }
-        #expect(sizes.count >= 2, "\(sizes)")
-        #expect(sizes.allSatisfy { $0 <= 256 * 1024 + 2048 }, "\(sizes)")
-        var ids: [String] = []
-        for _ in 0..<400 { ids.append(try await bob.nextMessage().id) }
-        #expect(ids == results.map(\.id))
-        try await cluster.stop()
     }
 
     @Test("messages to a user and to a channel in one batch reach a member in the order sent")
     func orderAcrossSubjects() async throws {
-        let cluster = try await TestCluster.start()
-        let bob = try await cluster.session("bob")
-        try await cluster.helper.join("bob", channels: ["room"])
-        let payload = try JSONPayload(json: "1")
-        let results = try await cluster.helper.send([
-            OutgoingMessage(payload, from: "alice", to: ["bob"]),
-            OutgoingMessage(payload, from: "alice", toChannel: "room"),
-            OutgoingMessage(payload, from: "alice", to: ["bob"]),
-            .broadcast(payload),
-            OutgoingMessage(payload, from: "alice", to: ["bob"]),
-        ])
-        var ids: [String] = []
-        for _ in results { ids.append(try await bob.nextMessage().id) }
-        #expect(ids == results.map(\.id))
-        try await cluster.stop()
+        try await TestCluster.with { cluster in
+            let bob = try await cluster.session("bob")
+            try await cluster.helper.join("bob", channels: ["room"])
+            let payload = try JSONPayload(json: "1")
+            let results = try await cluster.helper.send([
+                OutgoingMessage(payload, from: "alice", to: ["bob"]),
+                OutgoingMessage(payload, from: "alice", toChannel: "room"),
+                OutgoingMessage(payload, from: "alice", to: ["bob"]),
+                .broadcast(payload),
+                OutgoingMessage(payload, from: "alice", to: ["bob"]),
+            ])
+            var ids: [String] = []
+            for _ in results { ids.append(try await bob.nextMessage().id) }
+            #expect(ids == results.map(\.id))
+        }
     }
 
     @Test(
@@ -209,15 +212,16 @@ struct SendBatchingTests {
             Duration.zero, .milliseconds(5), .milliseconds(300),
         ])
     func flushPacing(_ interval: Duration) async throws {
-        let cluster = try await TestCluster.start { configuration, _ in configuration.flushInterval = interval }
-        let bob = try await cluster.session("bob")
-        // `ready` was just flushed, so with a long interval these wait for the timed flush.
-        for number in 1...20 {
-            try await cluster.helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"])
+        try await TestCluster.with(configure: { configuration, _ in configuration.flushInterval = interval }) {
+            cluster in
+            let bob = try await cluster.session("bob")
+            // `ready` was just flushed, so with a long interval these wait for the timed flush.
+            for number in 1...20 {
+                try await cluster.helper.send(try JSONPayload(json: String(number)), from: "alice", to: ["bob"])
+            }
+            var seen: [String] = []
+            for _ in 1...20 { seen.append(try await bob.nextMessage().json) }
+            #expect(seen == (1...20).map(String.init))
         }
-        var seen: [String] = []
-        for _ in 1...20 { seen.append(try await bob.nextMessage().json) }
-        #expect(seen == (1...20).map(String.init))
-        try await cluster.stop()
     }
 }

@@ -20,20 +20,20 @@ struct TokenExpiryTests {
         arguments: [9.3e18, 1e300, 1.7976931348623157e308, 3600])
     func absurdExpiry(offset: Double) async throws {
         let secret = "test-secret-of-at-least-32-bytes!!"
-        let cluster = try await TestCluster.start(secret: secret)
-        let exp = offset == 3600 ? Date().timeIntervalSince1970 + offset : offset
-        let token = try await Self.token("mallory", exp: exp, secret: secret)
-        do {
-            let client = try await TestClient.connect(to: cluster.nodes[0].url + "?token=" + token)
-            await client.close()
-            Issue.record("the upgrade was accepted")
-        } catch TestClientError.refused(let status, let reason) {
-            #expect(status == 401)
-            #expect(reason.contains("token"), "\(reason)")
+        try await TestCluster.with(secret: secret) { cluster in
+            let exp = offset == 3600 ? Date().timeIntervalSince1970 + offset : offset
+            let token = try await Self.token("mallory", exp: exp, secret: secret)
+            do {
+                let client = try await TestClient.connect(to: cluster.nodes[0].url + "?token=" + token)
+                await client.close()
+                Issue.record("the upgrade was accepted")
+            } catch TestClientError.refused(let status, let reason) {
+                #expect(status == 401)
+                #expect(reason.contains("token"), "\(reason)")
+            }
+            let probe = try await cluster.session("probe")
+            let id = try await cluster.helper.broadcast(.text("still serving"))
+            #expect(try await probe.nextMessage().id == id)
         }
-        let probe = try await cluster.session("probe")
-        let id = try await cluster.helper.broadcast(.text("still serving"))
-        #expect(try await probe.nextMessage().id == id)
-        try await cluster.stop()
     }
 }

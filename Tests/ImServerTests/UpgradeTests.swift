@@ -62,57 +62,57 @@ struct UpgradeTests {
         _ method: String, _ version: String, _ connection: String, _ key: String?,
         _ webSocketVersion: String, _ status: Int, _ reason: String
     ) async throws {
-        let cluster = try await TestCluster.start()
-        let url = try await cluster.url(for: "alice")
-        let noHost = reason.contains("Host")
-        let request = Self.request(
-            try Self.target(of: url), method: method, version: version,
-            connection: connection, key: key, webSocketVersion: webSocketVersion,
-            host: noHost ? nil : "127.0.0.1")
-        let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port, request: request)
-        let response = try await exchange.read(until: reason)
-        #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(response)")
-        #expect(response.contains(reason))
-        if status == 426 {
-            // RFC 6455 §4.4: a 426 names the versions the server speaks.
-            #expect(response.lowercased().contains("sec-websocket-version: 13\r\n"), "\(response)")
+        try await TestCluster.with { cluster in
+            let url = try await cluster.url(for: "alice")
+            let noHost = reason.contains("Host")
+            let request = Self.request(
+                try Self.target(of: url), method: method, version: version,
+                connection: connection, key: key, webSocketVersion: webSocketVersion,
+                host: noHost ? nil : "127.0.0.1")
+            let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port, request: request)
+            let response = try await exchange.read(until: reason)
+            #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(response)")
+            #expect(response.contains(reason))
+            if status == 426 {
+                // RFC 6455 §4.4: a 426 names the versions the server speaks.
+                #expect(response.lowercased().contains("sec-websocket-version: 13\r\n"), "\(response)")
+            }
+            #expect(cluster.nodes[0].node.core.stats.refusals(status: UInt(status)) == 1)
+            await exchange.close()
+            // Refused before the token was looked at: it still connects.
+            let client = try await TestClient.connect(to: url)
+            #expect(try await client.next(type: "ready")["client"] == .string("alice"))
+            await client.close()
         }
-        #expect(cluster.nodes[0].node.core.stats.refusals(status: UInt(status)) == 1)
-        await exchange.close()
-        // Refused before the token was looked at: it still connects.
-        let client = try await TestClient.connect(to: url)
-        #expect(try await client.next(type: "ready")["client"] == .string("alice"))
-        await client.close()
-        try await cluster.stop()
     }
 
     @Test("the 101 carries the RFC 6455 accept value, and a frame sent with the request is not lost")
     func frameWithTheRequest() async throws {
-        let cluster = try await TestCluster.start()
-        let url = try await cluster.url(for: "eager")
-        // The request and a ping frame leave in one write, so they arrive in one read: the ping
-        // waits in the HTTP parser while the token is checked and must reach the connection.
-        let bytes = Array(Self.request(try Self.target(of: url)).utf8) + Self.maskedText(#"{"type":"ping"}"#)
-        let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port, bytes: bytes)
-        let stream = try await exchange.read(until: #""type":"pong""#)
-        #expect(stream.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"), "\(stream)")
-        #expect(stream.lowercased().contains("sec-websocket-accept: \(Self.accept.lowercased())\r\n"))
-        let ready = try #require(stream.range(of: #""type":"ready""#))
-        let pong = try #require(stream.range(of: #""type":"pong""#))
-        #expect(ready.lowerBound < pong.lowerBound, "ready is the first frame")
-        await exchange.close()
-        try await cluster.stop()
+        try await TestCluster.with { cluster in
+            let url = try await cluster.url(for: "eager")
+            // The request and a ping frame leave in one write, so they arrive in one read: the ping
+            // waits in the HTTP parser while the token is checked and must reach the connection.
+            let bytes = Array(Self.request(try Self.target(of: url)).utf8) + Self.maskedText(#"{"type":"ping"}"#)
+            let exchange = try await StreamingHTTP.open(port: cluster.nodes[0].port, bytes: bytes)
+            let stream = try await exchange.read(until: #""type":"pong""#)
+            #expect(stream.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"), "\(stream)")
+            #expect(stream.lowercased().contains("sec-websocket-accept: \(Self.accept.lowercased())\r\n"))
+            let ready = try #require(stream.range(of: #""type":"ready""#))
+            let pong = try #require(stream.range(of: #""type":"pong""#))
+            #expect(ready.lowerBound < pong.lowerBound, "ready is the first frame")
+            await exchange.close()
+        }
     }
 
     @Test("a plain GET on the WebSocket path is plain HTTP, answered by the public routes")
     func plainRequestOnThePath() async throws {
-        let cluster = try await TestCluster.start()
-        let exchange = try await StreamingHTTP.open(
-            port: cluster.nodes[0].port,
-            request: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        let response = try await exchange.read(until: "not found")
-        #expect(response.hasPrefix("HTTP/1.1 404 "), "\(response)")
-        await exchange.close()
-        try await cluster.stop()
+        try await TestCluster.with { cluster in
+            let exchange = try await StreamingHTTP.open(
+                port: cluster.nodes[0].port,
+                request: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let response = try await exchange.read(until: "not found")
+            #expect(response.hasPrefix("HTTP/1.1 404 "), "\(response)")
+            await exchange.close()
+        }
     }
 }
