@@ -14,22 +14,21 @@ import Testing
 struct DemoRulesTests {
     /// Runs `body` with a cluster whose node 0 serves the demo; stops both whatever happens.
     private func withDemo(_ body: (TestCluster, Int) async throws -> Void) async throws {
-        let cluster = try await TestCluster.start()
-        var routes = PublicRoutes()
-        routes.addDemo(helper: cluster.helper)
-        let node = ImNode(
-            configuration: NodeConfiguration(nodeID: "demo-rules", port: 0), backplane: cluster.backplane,
-            tokens: cluster.helper.tokens, routes: routes, logger: Logger(label: "demo-rules"))
-        let runner = ServiceRunner(service: node, logger: Logger(label: "demo-rules"))
-        do {
-            try await body(cluster, try #require(await node.transport.waitUntilBound()))
-        } catch {
-            try? await runner.stop()
-            try? await cluster.stop()
-            throw error
+        try await TestCluster.with { cluster in
+            var routes = PublicRoutes()
+            routes.addDemo(helper: cluster.helper)
+            let node = ImNode(
+                configuration: NodeConfiguration(nodeID: "demo-rules", port: 0), backplane: cluster.backplane,
+                tokens: cluster.helper.tokens, routes: routes, logger: Logger(label: "demo-rules"))
+            let runner = ServiceRunner(service: node, logger: Logger(label: "demo-rules"))
+            do {
+                try await body(cluster, try #require(await node.transport.waitUntilBound()))
+            } catch {
+                try? await runner.stop()
+                throw error
+            }
+            try await runner.stop()
         }
-        try await runner.stop()
-        try await cluster.stop()
     }
 
     private func post(_ port: Int, _ path: String, _ body: String) async throws -> (status: Int, text: String) {
@@ -91,20 +90,20 @@ struct DemoRulesTests {
 
     @Test("a broadcast's frame says so; channel and direct messages do not carry the flag")
     func broadcastFlag() async throws {
-        let cluster = try await TestCluster.start()
-        let reader = try await cluster.connect("reader")
-        try await cluster.helper.join("reader", channels: ["room"])
-        try await cluster.helper.broadcast(.text("all"))
-        try await cluster.helper.send(.text("room"), from: "x", toChannel: "room")
-        try await cluster.helper.send(.text("direct"), from: "x", to: ["reader"])
-        let frames = [
-            try await reader.next(type: "message"), try await reader.next(type: "message"),
-            try await reader.next(type: "message"),
-        ]
-        #expect(frames[0]["broadcast"] == .bool(true))
-        #expect(frames[1]["broadcast"] == nil && frames[1]["chan"]?.string == "room")
-        #expect(frames[2]["broadcast"] == nil && frames[2]["chan"] == nil)
-        await reader.close()
-        try await cluster.stop()
+        try await TestCluster.with { cluster in
+            let reader = try await cluster.connect("reader")
+            try await cluster.helper.join("reader", channels: ["room"])
+            try await cluster.helper.broadcast(.text("all"))
+            try await cluster.helper.send(.text("room"), from: "x", toChannel: "room")
+            try await cluster.helper.send(.text("direct"), from: "x", to: ["reader"])
+            let frames = [
+                try await reader.next(type: "message"), try await reader.next(type: "message"),
+                try await reader.next(type: "message"),
+            ]
+            #expect(frames[0]["broadcast"] == .bool(true))
+            #expect(frames[1]["broadcast"] == nil && frames[1]["chan"]?.string == "room")
+            #expect(frames[2]["broadcast"] == nil && frames[2]["chan"] == nil)
+            await reader.close()
+        }
     }
 }

@@ -10,105 +10,106 @@ import Testing
 /// a 300 ms lease ran out on its own when the whole suite loaded the machine).
 @Suite("Truth under faults, in process")
 struct TruthUnderFaultsTests {
-    private static func start() async throws -> (TestCluster, ControlledPresence) {
+    /// Runs `body` with the one-node cluster on its controllable presence; stops it whatever happens.
+    private static func withCluster(_ body: (TestCluster, ControlledPresence) async throws -> Void) async throws {
         let presence = ControlledPresence()
-        let cluster = try await TestCluster.start(backplane: Backplane(bus: MemoryBus(), presence: presence)) {
-            configuration, _ in
-            configuration.leaseTTL = .seconds(1)
+        try await TestCluster.with(
+            backplane: Backplane(bus: MemoryBus(), presence: presence),
+            configure: { configuration, _ in configuration.leaseTTL = .seconds(1) }
+        ) { cluster in
+            try await body(cluster, presence)
         }
-        return (cluster, presence)
     }
 
     @Test("a node reaped while alive (paused past its lease) registers its connections again within one renewal")
     func reapedNodeRestores() async throws {
-        let (cluster, presence) = try await Self.start()
-        let events = try await EventRecorder.start(cluster.helper)
-        let alice = try await cluster.connect("alice")
-        #expect(try await events.next().kind == .online)
-        // What another node's reaper does to a node whose lease ran out.
-        _ = try await presence.inner.removeNode(cluster.nodes[0].node.nodeID)
-        #expect(try await !cluster.helper.isOnline("alice"))
+        try await Self.withCluster { cluster, presence in
+            let events = try await EventRecorder.start(cluster.helper)
+            let alice = try await cluster.connect("alice")
+            #expect(try await events.next().kind == .online)
+            // What another node's reaper does to a node whose lease ran out.
+            _ = try await presence.inner.removeNode(cluster.nodes[0].node.nodeID)
+            #expect(try await !cluster.helper.isOnline("alice"))
 
-        try await waitUntil(timeout: .seconds(6)) { try await cluster.helper.isOnline("alice") }
-        let announced = try await events.next()
-        #expect(announced.kind == .online && announced.client == "alice", "alice is announced online again")
-        let result = try await cluster.helper.send(.text("back"), from: "bob", to: ["alice"])
-        #expect(result.offline.isEmpty)
-        #expect(try await alice.next(type: "message")["id"]?.string == result.id)
-        events.stop()
-        try await cluster.stop()
+            try await waitUntil(timeout: .seconds(6)) { try await cluster.helper.isOnline("alice") }
+            let announced = try await events.next()
+            #expect(announced.kind == .online && announced.client == "alice", "alice is announced online again")
+            let result = try await cluster.helper.send(.text("back"), from: "bob", to: ["alice"])
+            #expect(result.offline.isEmpty)
+            #expect(try await alice.next(type: "message")["id"]?.string == result.id)
+            events.stop()
+        }
     }
 
     @Test("a disconnect that failed leaves no ghost: the next renewal removes the entry and announces the user offline")
     func failedDisconnectIsReconciled() async throws {
-        let (cluster, presence) = try await Self.start()
-        let events = try await EventRecorder.start(cluster.helper)
-        let bob = try await cluster.connect("bob")
-        #expect(try await events.next().kind == .online)
-        presence.failDisconnects(true)
-        await bob.close()
-        try await waitUntil { cluster.nodes[0].node.core.stats.openConnections == 0 }
-        #expect(try await cluster.helper.isOnline("bob"), "the failed disconnect left bob listed")
-        presence.failDisconnects(false)
+        try await Self.withCluster { cluster, presence in
+            let events = try await EventRecorder.start(cluster.helper)
+            let bob = try await cluster.connect("bob")
+            #expect(try await events.next().kind == .online)
+            presence.failDisconnects(true)
+            await bob.close()
+            try await waitUntil { cluster.nodes[0].node.core.stats.openConnections == 0 }
+            #expect(try await cluster.helper.isOnline("bob"), "the failed disconnect left bob listed")
+            presence.failDisconnects(false)
 
-        try await waitUntil(timeout: .seconds(6)) { try await !cluster.helper.isOnline("bob") }
-        let announced = try await events.next()
-        #expect(announced.kind == .offline && announced.client == "bob")
-        events.stop()
-        try await cluster.stop()
+            try await waitUntil(timeout: .seconds(6)) { try await !cluster.helper.isOnline("bob") }
+            let announced = try await events.next()
+            #expect(announced.kind == .offline && announced.client == "bob")
+            events.stop()
+        }
     }
 
     @Test(
         "after the backend lost its data: presence is whole again within one renewal, and memberships it lost stop working at once"
     )
     func dataLoss() async throws {
-        let (cluster, presence) = try await Self.start()
-        let alice = try await cluster.connect("alice")
-        try await cluster.helper.join("alice", channels: ["room"])
-        presence.loseData()
-        #expect(try await !cluster.helper.isOnline("alice"))
+        try await Self.withCluster { cluster, presence in
+            let alice = try await cluster.connect("alice")
+            try await cluster.helper.join("alice", channels: ["room"])
+            presence.loseData()
+            #expect(try await !cluster.helper.isOnline("alice"))
 
-        try await waitUntil(timeout: .seconds(6)) { try await cluster.helper.isOnline("alice") }
-        // A command runs after the node's reload of alice's channels (one queue): once it is
-        // confirmed, the node has dropped "room".
-        try await cluster.helper.join("alice", channels: ["other"])
-        #expect(try await cluster.helper.stats(of: "room") == ChannelStats(members: 0, online: 0))
-        _ = try await cluster.helper.send(.text("to a lost room"), from: "bob", toChannel: "room")
-        try await cluster.helper.broadcast(.text("marker"))
-        #expect(
-            try await alice.next(type: "message")["data"] == .string("marker"),
-            "a membership the backend lost must not keep working on the connected user")
-        try await cluster.stop()
+            try await waitUntil(timeout: .seconds(6)) { try await cluster.helper.isOnline("alice") }
+            // A command runs after the node's reload of alice's channels (one queue): once it is
+            // confirmed, the node has dropped "room".
+            try await cluster.helper.join("alice", channels: ["other"])
+            #expect(try await cluster.helper.stats(of: "room") == ChannelStats(members: 0, online: 0))
+            _ = try await cluster.helper.send(.text("to a lost room"), from: "bob", toChannel: "room")
+            try await cluster.helper.broadcast(.text("marker"))
+            #expect(
+                try await alice.next(type: "message")["data"] == .string("marker"),
+                "a membership the backend lost must not keep working on the connected user")
+        }
     }
 
     @Test("a token used before the backend lost its claims is refused when replayed on the same node")
     func tokenReplayAfterDataLoss() async throws {
-        let (cluster, presence) = try await Self.start()
-        let url = try await cluster.url(for: "alice")
-        let alice = try await TestClient.connect(to: url)
-        #expect(try await alice.nextJSON()["type"]?.string == "ready")
-        presence.loseData()
-        do {
-            let replay = try await TestClient.connect(to: url)
-            await replay.close()
-            Issue.record("a replayed token was admitted after the backend lost its claims")
-        } catch TestClientError.refused(let status, _) {
-            #expect(status == 401)
+        try await Self.withCluster { cluster, presence in
+            let url = try await cluster.url(for: "alice")
+            let alice = try await TestClient.connect(to: url)
+            #expect(try await alice.nextJSON()["type"]?.string == "ready")
+            presence.loseData()
+            do {
+                let replay = try await TestClient.connect(to: url)
+                await replay.close()
+                Issue.record("a replayed token was admitted after the backend lost its claims")
+            } catch TestClientError.refused(let status, _) {
+                #expect(status == 401)
+            }
         }
-        try await cluster.stop()
     }
 
     @Test("a connection that opens while its node reconciles is listed online once it is ready")
     func connectionOpenedDuringReconciliation() async throws {
-        let (cluster, presence) = try await Self.start()
-        do {
-            try await Self.openDuringReconciliation(cluster, presence)
-        } catch {
-            presence.holdReplacements(false)
-            try? await cluster.stop()
-            throw error
+        try await Self.withCluster { cluster, presence in
+            do {
+                try await Self.openDuringReconciliation(cluster, presence)
+            } catch {
+                presence.holdReplacements(false)
+                throw error
+            }
         }
-        try await cluster.stop()
     }
 
     private static func openDuringReconciliation(_ cluster: TestCluster, _ presence: ControlledPresence) async throws {
