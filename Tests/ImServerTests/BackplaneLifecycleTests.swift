@@ -59,28 +59,28 @@ struct BackplaneLifecycleTests {
     )
     func presenceOutageReregisters() async throws {
         let presence = ControlledPresence()
-        let cluster = try await TestCluster.start(backplane: Backplane(bus: MemoryBus(), presence: presence))
-        let core = cluster.nodes[0].node.core
-        let alice = try await cluster.connect("alice")
-        try await waitUntil { try await presence.inner.onlineUsers(after: nil, limit: 10) == ["alice"] }
+        try await TestCluster.with(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster in
+            let core = cluster.nodes[0].node.core
+            let alice = try await cluster.connect("alice")
+            try await waitUntil { try await presence.inner.onlineUsers(after: nil, limit: 10) == ["alice"] }
 
-        presence.goDown("test outage")
-        #expect(cluster.backplane.health == .down("presence: test outage"))
-        #expect(core.healthResponse().status == .serviceUnavailable)
-        // Only the node's backplane watcher reads the health from here on: once it has, it saw the outage.
-        let reads = presence.healthReads
-        try await waitUntil { presence.healthReads > reads }
-        // The directory lost its data meanwhile (a restart without persistence).
-        _ = try await presence.inner.removeNode(core.configuration.nodeID)
-        presence.comeBack()
+            presence.goDown("test outage")
+            #expect(cluster.backplane.health == .down("presence: test outage"))
+            #expect(core.healthResponse().status == .serviceUnavailable)
+            // Only the node's backplane watcher reads the health from here on: once it has, it saw the outage.
+            let reads = presence.healthReads
+            try await waitUntil { presence.healthReads > reads }
+            // The directory lost its data meanwhile (a restart without persistence).
+            _ = try await presence.inner.removeNode(core.configuration.nodeID)
+            presence.comeBack()
 
-        try await waitUntil(timeout: .seconds(10)) {
-            try await presence.inner.onlineUsers(after: nil, limit: 10) == ["alice"]
+            try await waitUntil(timeout: .seconds(10)) {
+                try await presence.inner.onlineUsers(after: nil, limit: 10) == ["alice"]
+            }
+            #expect(core.healthResponse().status == .ok)
+            #expect(alice.isActive)
+            await alice.close()
         }
-        #expect(core.healthResponse().status == .ok)
-        #expect(alice.isActive)
-        await alice.close()
-        try await cluster.stop()
         // The backplane ran the presence's run() and, on stopping, ended it.
         await #expect(throws: BackplaneError.self) { try await presence.nodes(of: ["alice"]) }
     }

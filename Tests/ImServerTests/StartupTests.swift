@@ -46,26 +46,25 @@ struct StartupTests {
     @Test("keeps listening with health 503 while the bus refuses subscribers, then serves once it connects")
     func busDownAtStart() async throws {
         let bus = NotYetConnectedBus()
-        let cluster = try await TestCluster.start(
-            backplane: Backplane(bus: bus, presence: MemoryPresence()),
-            waitUntilLinked: false)
-        let node = cluster.nodes[0]
-        try await waitUntil(timeout: .seconds(20)) { bus.refusedSubscribers >= 2 }
-        #expect(node.node.core.healthResponse().status == .serviceUnavailable)
-        // Not reachable yet: a handshake now is refused rather than left unreachable.
-        do {
-            let early = try await cluster.connect("early")
-            await early.close()
-            Issue.record("a handshake was admitted before the node subscribed to its subject")
-        } catch TestClientError.refused(let status, let reason) {
-            #expect(status == 503 && reason == "node is starting, retry shortly")
+        try await TestCluster.with(backplane: Backplane(bus: bus, presence: MemoryPresence()), waitUntilLinked: false) {
+            cluster in
+            let node = cluster.nodes[0]
+            try await waitUntil(timeout: .seconds(20)) { bus.refusedSubscribers >= 2 }
+            #expect(node.node.core.healthResponse().status == .serviceUnavailable)
+            // Not reachable yet: a handshake now is refused rather than left unreachable.
+            do {
+                let early = try await cluster.connect("early")
+                await early.close()
+                Issue.record("a handshake was admitted before the node subscribed to its subject")
+            } catch TestClientError.refused(let status, let reason) {
+                #expect(status == 503 && reason == "node is starting, retry shortly")
+            }
+            bus.connect()
+            try await waitUntil(timeout: .seconds(20)) { node.node.core.healthResponse().status == .ok }
+            let client = try await waitForConnect(cluster, "late")
+            let result = try await cluster.helper.send(.text("after the bus came up"), from: "x", to: ["late"])
+            #expect(try await client.next(type: "message", timeout: .seconds(20))["id"]?.string == result.id)
         }
-        bus.connect()
-        try await waitUntil(timeout: .seconds(20)) { node.node.core.healthResponse().status == .ok }
-        let client = try await waitForConnect(cluster, "late")
-        let result = try await cluster.helper.send(.text("after the bus came up"), from: "x", to: ["late"])
-        #expect(try await client.next(type: "message", timeout: .seconds(20))["id"]?.string == result.id)
-        try await cluster.stop()
     }
 
     /// Connects once the node has linked to the backplane (health 200 can come a moment before).

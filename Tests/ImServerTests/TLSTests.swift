@@ -39,8 +39,7 @@ struct TLSTests {
         let first = try #require(certificates.first)
         let second = try #require(certificates.second)
         let tls = try ReloadableTLS(certificatePath: first.certificate, keyPath: first.key, setting: "public.tls")
-        let cluster = try await TestCluster.start { configuration, _ in configuration.tls = tls }
-        do {
+        try await TestCluster.with(configure: { configuration, _ in configuration.tls = tls }) { cluster in
             var options = TestClient.Options()
             options.trustedAuthority = first.authority
             let open = try await TestClient.connect(to: try await wssURL(cluster, for: "alice"), options: options)
@@ -60,11 +59,7 @@ struct TLSTests {
             #expect(throws: TLSSetupError.self) { try tls.reload() }
             #expect(await connects(cluster, "dan", trusting: second.authority))
             await open.close()
-        } catch {
-            try? await cluster.stop()
-            throw error
         }
-        try await cluster.stop()
     }
 
     @Test("a key that is not the certificate's, or a missing file, is refused with the files named")
