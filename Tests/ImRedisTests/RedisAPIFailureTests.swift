@@ -36,7 +36,7 @@ struct RedisAPIFailureTests {
         let api = ServiceRunner(service: app, logger: Logger(label: "redis-api"))
         let admin = try await RedisConnection.connect(configuration, group: MultiThreadedEventLoopGroup.singleton)
         do {
-            let port = try await ports.next(timeout: .seconds(10)) ?? 0
+            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
             let base = "http://127.0.0.1:\(port)"
             let join = { () async throws -> (Int, String) in
                 try await Self.post(base + "/v1/clients/alice/join", #"{"channels":["room"]}"#)

@@ -21,7 +21,7 @@ struct APIHardeningTests {
             health: { cluster.backplane.health }, metrics: { "imserver_test_metric 1.0\n" },
             logger: Logger(label: "api-test"), onRunning: { ports.push($0) })
         let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
-        return (runner, try await ports.next(timeout: .seconds(10)) ?? 0)
+        return (runner, try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port"))
     }
 
     @Test("an empty or short API key stops the API from starting; 16 bytes start")
@@ -67,7 +67,7 @@ struct APIHardeningTests {
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                 onServerRunning: { ports.push($0.localAddress?.port ?? 0) })
             let runner = ServiceRunner(service: app, logger: Logger(label: "t"))
-            let bare = try await ports.next(timeout: .seconds(10)) ?? 0
+            let bare = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
             for headers in [["X-Api-Key": ""], ["Authorization": "Bearer "], [:]] {
                 #expect(try await httpRequest("GET", "http://127.0.0.1:\(bare)/x", headers: headers).status == 401)
             }

@@ -23,7 +23,7 @@ struct AdminPageTests {
             health: { cluster.backplane.health }, nodeStats: { await node.core.snapshot() },
             logger: Logger(label: "api-test"), onRunning: { ports.push($0) })
         let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
-        return (runner, try await ports.next(timeout: .seconds(10)) ?? 0)
+        return (runner, try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port"))
     }
 
     private func stats(_ port: Int) async throws -> JSONValue {

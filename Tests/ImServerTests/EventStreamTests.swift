@@ -29,7 +29,7 @@ struct EventStreamTests {
                 health: { .up }, logger: Logger(label: "sse-test"),
                 onRunning: { ports.push($0) })
             let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
-            let port = try await ports.next(timeout: .seconds(10)) ?? 0
+            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
             let request = "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n"
             let stalled = try await StreamingHTTP.open(port: port, request: request, receiveBuffer: 4096)
             _ = try await stalled.read(until: ": connected")
@@ -81,7 +81,7 @@ struct EventStreamTests {
                 health: { .up }, logger: Logger(label: "sse-test"),
                 onRunning: { ports.push($0) })
             let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
-            let port = try await ports.next(timeout: .seconds(10)) ?? 0
+            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
             let stream = try await StreamingHTTP.open(
                 port: port,
                 request: "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n",

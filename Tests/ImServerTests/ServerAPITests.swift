@@ -21,7 +21,7 @@ struct ServerAPITests {
             health: { cluster.backplane.health }, logger: Logger(label: "api-test"),
             onRunning: { ports.push($0) })
         let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
-        let port = try await ports.next(timeout: .seconds(10)) ?? 0
+        let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
         return (runner, "http://127.0.0.1:\(port)")
     }
 
