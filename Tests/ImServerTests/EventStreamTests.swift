@@ -14,13 +14,15 @@ import Testing
 struct EventStreamTests {
     static let key = "event-stream-api-key-0123456789"
 
-    @Test("a reader that stops reading is disconnected once it falls behind; a reader that reads gets every event")
-    func stalledReaderIsDisconnected() async throws {
+    /// Runs `body` with a one-node cluster and its API on a free port (its event limits set by
+    /// `limits`), and the reasons of the readers it disconnects; stops both whatever happens.
+    private func withAPI(
+        limits: (inout EventStreamLimits) -> Void,
+        _ body: (TestCluster, _ port: Int, _ disconnects: AsyncQueue<String>) async throws -> Void
+    ) async throws {
         try await TestCluster.with { cluster in
             var configuration = ServerAPIConfiguration(port: 0, apiKey: Self.key)
-            configuration.eventLimits.maximumBacklog = 1000
-            configuration.eventLimits.maximumBacklogBytes = 1024 * 1024
-            configuration.eventLimits.closeGrace = .milliseconds(200)
+            limits(&configuration.eventLimits)
             let disconnects = AsyncQueue<String>()
             configuration.eventLimits.onDisconnect = { disconnects.push($0) }
             let ports = AsyncQueue<Int>()
@@ -29,7 +31,24 @@ struct EventStreamTests {
                 health: { .up }, logger: Logger(label: "sse-test"),
                 onRunning: { ports.push($0) })
             let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
-            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
+            do {
+                let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
+                try await body(cluster, port, disconnects)
+            } catch {
+                try? await api.stop()
+                throw error
+            }
+            try await api.stop()
+        }
+    }
+
+    @Test("a reader that stops reading is disconnected once it falls behind; a reader that reads gets every event")
+    func stalledReaderIsDisconnected() async throws {
+        try await withAPI(limits: {
+            $0.maximumBacklog = 1000
+            $0.maximumBacklogBytes = 1024 * 1024
+            $0.closeGrace = .milliseconds(200)
+        }) { cluster, port, disconnects in
             let request = "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n"
             let stalled = try await StreamingHTTP.open(port: port, request: request, receiveBuffer: 4096)
             _ = try await stalled.read(until: ": connected")
@@ -63,25 +82,15 @@ struct EventStreamTests {
             #expect(delivered < batches * perBatch / 2, "the stalled reader was cut off (got \(delivered))")
             await stalled.close()
             await reader.close()
-            try await api.stop()
         }
     }
 
     @Test("a reader that falls behind but reads again within the grace gets the reason")
     func slowReaderGetsReason() async throws {
-        try await TestCluster.with { cluster in
-            var configuration = ServerAPIConfiguration(port: 0, apiKey: Self.key)
-            configuration.eventLimits.maximumBacklog = 10
-            configuration.eventLimits.closeGrace = .seconds(30)
-            let disconnects = AsyncQueue<String>()
-            configuration.eventLimits.onDisconnect = { disconnects.push($0) }
-            let ports = AsyncQueue<Int>()
-            let app = try ServerAPI.makeApplication(
-                helper: cluster.helper, configuration: configuration,
-                health: { .up }, logger: Logger(label: "sse-test"),
-                onRunning: { ports.push($0) })
-            let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
-            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
+        try await withAPI(limits: {
+            $0.maximumBacklog = 10
+            $0.closeGrace = .seconds(30)
+        }) { cluster, port, disconnects in
             let stream = try await StreamingHTTP.open(
                 port: port,
                 request: "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Self.key)\r\n\r\n",
@@ -105,7 +114,6 @@ struct EventStreamTests {
                 counting: "event: offline")
             #expect(delivered < 5000)
             await stream.close()
-            try await api.stop()
         }
     }
 }
