@@ -1,0 +1,39 @@
+import ImBackplane
+import ImServer
+import ImServerAPI
+import ImTesting
+import Logging
+import Testing
+
+extension TestCluster {
+    /// Runs `body` with the server API of this cluster's helper listening on the port
+    /// `configuration` names (0: a free one), passed to `body`, and stops the API afterwards,
+    /// also when `body` throws (so a failing test cleans up).
+    ///
+    /// The other parameters are `ServerAPI.makeApplication`'s, with its defaults, except `health`:
+    /// nil reports this cluster's backplane.
+    func withServerAPI<Result>(
+        configuration: ServerAPIConfiguration,
+        health: (@Sendable () -> BackplaneHealth)? = nil,
+        metrics: (@Sendable () -> String)? = nil,
+        nodeStats: (@Sendable () async -> NodeSnapshot)? = nil,
+        _ body: (_ port: Int) async throws -> Result
+    ) async throws -> Result {
+        let ports = AsyncQueue<Int>()
+        let app = try ServerAPI.makeApplication(
+            helper: helper, configuration: configuration, health: health ?? { self.backplane.health },
+            metrics: metrics, nodeStats: nodeStats, logger: Logger(label: "api-test"),
+            onRunning: { ports.push($0) })
+        let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
+        let result: Result
+        do {
+            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
+            result = try await body(port)
+        } catch {
+            try? await runner.stop()
+            throw error
+        }
+        try await runner.stop()
+        return result
+    }
+}
