@@ -44,26 +44,21 @@ struct APILoopAffinityTests {
     @Test func channelAndUserSendsPublishFromTheLoop() async throws {
         let bus = ThreadRecordingBus()
         try await TestCluster.with(backplane: Backplane(bus: bus, presence: MemoryPresence())) { cluster in
-            let ports = AsyncQueue<Int>()
-            let app = try ServerAPI.makeApplication(
-                helper: cluster.helper, configuration: ServerAPIConfiguration(port: 0),
-                health: { cluster.backplane.health }, logger: Logger(label: "api-affinity"),
-                onRunning: { ports.push($0) })
-            let api = ServiceRunner(service: app, logger: Logger(label: "api-affinity"))
-            let port = try #require(try await ports.next(timeout: .seconds(10)))
-            let bob = try await cluster.session("bob")
-            for number in 1...5 {
-                let toRoom = try await httpRequest(
-                    "POST", "http://127.0.0.1:\(port)/v1/channels/room/messages",
-                    body: #"{"from":"a","data":\#(number)}"#)
-                #expect(toRoom.status == 200)
-                let toBob = try await httpRequest(
-                    "POST", "http://127.0.0.1:\(port)/v1/messages",
-                    body: #"{"from":"a","to":["bob"],"data":\#(number)}"#)
-                #expect(toBob.status == 200)
-                #expect(try await bob.nextMessage().json == String(number))
+            // The API stops as the block ends, before the publishes are read.
+            try await cluster.withServerAPI(configuration: ServerAPIConfiguration(port: 0)) { port in
+                let bob = try await cluster.session("bob")
+                for number in 1...5 {
+                    let toRoom = try await httpRequest(
+                        "POST", "http://127.0.0.1:\(port)/v1/channels/room/messages",
+                        body: #"{"from":"a","data":\#(number)}"#)
+                    #expect(toRoom.status == 200)
+                    let toBob = try await httpRequest(
+                        "POST", "http://127.0.0.1:\(port)/v1/messages",
+                        body: #"{"from":"a","to":["bob"],"data":\#(number)}"#)
+                    #expect(toBob.status == 200)
+                    #expect(try await bob.nextMessage().json == String(number))
+                }
             }
-            try await api.stop()
             let sends = bus.publishes.withLock { $0 }.filter { record in
                 record.subjects.contains { $0.hasSuffix(".chan.room") || $0.contains(".node.") }
             }

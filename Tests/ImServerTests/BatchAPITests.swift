@@ -20,20 +20,9 @@ struct BatchAPITests {
         backplane: Backplane = .memory(), _ body: (TestCluster, _ call: Call) async throws -> Void
     ) async throws {
         try await TestCluster.with(backplane: backplane) { cluster in
-            let ports = AsyncQueue<Int>()
-            let app = try ServerAPI.makeApplication(
-                helper: cluster.helper, configuration: ServerAPIConfiguration(port: 0, apiKey: Self.key),
-                health: { cluster.backplane.health }, logger: Logger(label: "batch-test"),
-                onRunning: { ports.push($0) })
-            let runner = ServiceRunner(service: app, logger: Logger(label: "batch-test"))
-            do {
-                let port = try #require(try await ports.next(timeout: .seconds(10)))
+            try await cluster.withServerAPI(configuration: ServerAPIConfiguration(port: 0, apiKey: Self.key)) { port in
                 try await body(cluster, Call(base: "http://127.0.0.1:\(port)"))
-            } catch {
-                try? await runner.stop()
-                throw error
             }
-            try await runner.stop()
         }
     }
 

@@ -25,20 +25,9 @@ struct EventStreamTests {
             limits(&configuration.eventLimits)
             let disconnects = AsyncQueue<String>()
             configuration.eventLimits.onDisconnect = { disconnects.push($0) }
-            let ports = AsyncQueue<Int>()
-            let app = try ServerAPI.makeApplication(
-                helper: cluster.helper, configuration: configuration,
-                health: { .up }, logger: Logger(label: "sse-test"),
-                onRunning: { ports.push($0) })
-            let api = ServiceRunner(service: app, logger: Logger(label: "sse-test"))
-            do {
-                let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
+            try await cluster.withServerAPI(configuration: configuration, health: { .up }) { port in
                 try await body(cluster, port, disconnects)
-            } catch {
-                try? await api.stop()
-                throw error
             }
-            try await api.stop()
         }
     }
 
