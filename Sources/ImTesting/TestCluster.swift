@@ -190,6 +190,23 @@ public final class ServiceRunner: Sendable {
         await group.triggerGracefulShutdown()
         try await task.value
     }
+
+    /// Runs `body` while `service` runs, and stops the service afterwards, also when `body`
+    /// throws (so a failing test cleans up).
+    public static func with<Result>(
+        _ service: any Service, logger: Logger, _ body: () async throws -> Result
+    ) async throws -> Result {
+        let runner = ServiceRunner(service: service, logger: logger)
+        let result: Result
+        do {
+            result = try await body()
+        } catch {
+            try? await runner.stop()
+            throw error
+        }
+        try await runner.stop()
+        return result
+    }
 }
 
 /// Why the harness failed.

@@ -65,12 +65,12 @@ struct APIHardeningTests {
             let app = Application(
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                 onServerRunning: { ports.push($0.localAddress?.port ?? 0) })
-            let runner = ServiceRunner(service: app, logger: Logger(label: "t"))
-            let bare = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
-            for headers in [["X-Api-Key": ""], ["Authorization": "Bearer "], [:]] {
-                #expect(try await httpRequest("GET", "http://127.0.0.1:\(bare)/x", headers: headers).status == 401)
+            try await ServiceRunner.with(app, logger: Logger(label: "t")) {
+                let bare = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
+                for headers in [["X-Api-Key": ""], ["Authorization": "Bearer "], [:]] {
+                    #expect(try await httpRequest("GET", "http://127.0.0.1:\(bare)/x", headers: headers).status == 401)
+                }
             }
-            try await runner.stop()
         }
     }
 

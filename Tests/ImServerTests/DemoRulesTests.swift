@@ -20,14 +20,9 @@ struct DemoRulesTests {
             let node = ImNode(
                 configuration: NodeConfiguration(nodeID: "demo-rules", port: 0), backplane: cluster.backplane,
                 tokens: cluster.helper.tokens, routes: routes, logger: Logger(label: "demo-rules"))
-            let runner = ServiceRunner(service: node, logger: Logger(label: "demo-rules"))
-            do {
+            try await ServiceRunner.with(node, logger: Logger(label: "demo-rules")) {
                 try await body(cluster, try #require(await node.transport.waitUntilBound()))
-            } catch {
-                try? await runner.stop()
-                throw error
             }
-            try await runner.stop()
         }
     }
 
@@ -65,8 +60,7 @@ struct DemoRulesTests {
     @Test("presence announcements go to the demo's room only, as channel messages from system")
     func announcementsStayInTheRoom() async throws {
         try await withDemo { cluster, _ in
-            let announcer = ServiceRunner(service: DemoAnnouncer(helper: cluster.helper), logger: Logger(label: "a"))
-            do {
+            try await ServiceRunner.with(DemoAnnouncer(helper: cluster.helper), logger: Logger(label: "a")) {
                 let member = try await cluster.connect("member")
                 try await cluster.helper.join("member", channels: ["lobby"])
                 let outsider = try await cluster.connect("outsider")
@@ -80,11 +74,7 @@ struct DemoRulesTests {
                 #expect(try await outsider.nextJSON()["type"]?.string == "pong")
                 await member.close()
                 await outsider.close()
-            } catch {
-                try? await announcer.stop()
-                throw error
             }
-            try await announcer.stop()
         }
     }
 

@@ -24,16 +24,8 @@ extension TestCluster {
             helper: helper, configuration: configuration, health: health ?? { self.backplane.health },
             metrics: metrics, nodeStats: nodeStats, logger: Logger(label: "api-test"),
             onRunning: { ports.push($0) })
-        let runner = ServiceRunner(service: app, logger: Logger(label: "api-test"))
-        let result: Result
-        do {
-            let port = try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port")
-            result = try await body(port)
-        } catch {
-            try? await runner.stop()
-            throw error
+        return try await ServiceRunner.with(app, logger: Logger(label: "api-test")) {
+            try await body(try #require(try await ports.next(timeout: .seconds(10)), "the API never reported its port"))
         }
-        try await runner.stop()
-        return result
     }
 }
