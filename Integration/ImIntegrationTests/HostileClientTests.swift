@@ -111,7 +111,7 @@ struct HostileClientTests {
         var stalled = false
         let limit = 64 * 1_048_576
         let end = ContinuousClock.now + .seconds(4)
-        _ = try await repeatFor(.seconds(4)) {
+        _ = await repeatFor(.seconds(4)) {
             // Waits at most until the end: a node that stops reading (or closes) ends the flood.
             let remaining = max(end - .now, .milliseconds(50))
             guard (try? await connection.write(chunk, timeout: remaining)) == true else {
@@ -215,7 +215,7 @@ struct HostileClientTests {
                 group.addTask {
                     var written = 0
                     var stalled = false
-                    _ = try await repeatFor(.seconds(10)) {
+                    _ = await repeatFor(.seconds(10)) {
                         let remaining = max(end - .now, .milliseconds(50))
                         guard (try? await connection.write(chunk, timeout: remaining)) == true else {
                             stalled = true
@@ -556,7 +556,7 @@ struct HostileClientTests {
         var requests: [[UInt8]] = []
         var tokens: [String] = []
         for index in 0..<8 { tokens.append(try await node.token(for: "fuzz-\(index)")) }
-        await FuzzBudget(seed: 0x4854_5450, iterations: 400).run { index, random in
+        FuzzBudget(seed: 0x4854_5450, iterations: 400).run { index, random in
             let base = node.upgradeRequest(token: tokens.randomElement(using: &random)!)
             requests.append(Mutator.mutate(base, maxMutations: 6, using: &random))
         }

@@ -35,12 +35,14 @@ struct PostgresBackend: LocalServerBackend {
                 return nil
             }
             group.addTask {
-                try await database.first("leftovers", Int.self) {
-                    """
-                    SELECT (SELECT count(*) FROM \(unescaped: s).connections) + (SELECT count(*) FROM \(unescaped: s).online)
-                         + (SELECT count(*) FROM \(unescaped: s).leases WHERE expires <= now())
-                    """
-                } ?? 0
+                let count: Int =
+                    try await database.first("leftovers", Int.self) {
+                        """
+                        SELECT (SELECT count(*) FROM \(unescaped: s).connections) + (SELECT count(*) FROM \(unescaped: s).online)
+                             + (SELECT count(*) FROM \(unescaped: s).leases WHERE expires <= now())
+                        """
+                    } ?? 0
+                return count
             }
             defer { group.cancelAll() }
             while let result = try await group.next() {

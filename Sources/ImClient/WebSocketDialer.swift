@@ -50,11 +50,13 @@ package enum WebSocketDialer {
         let target =
             (components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath)
             + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
-        var tls: NIOSSLContext?
+        let tls: NIOSSLContext?
         if scheme == "wss" {
             var configuration = TLSConfiguration.makeClientConfiguration()
             if let authority = settings.trustedAuthority { configuration.trustRoots = .file(authority) }
             tls = try NIOSSLContext(configuration: configuration)
+        } else {
+            tls = nil
         }
         let serverName = host.first?.isNumber == true || host.contains(":") ? nil : host
         var bootstrap = ClientBootstrap(group: group)

@@ -219,7 +219,7 @@ struct FrameFuzzTests {
         }
         findings.report(cases: cases)
         try await backplaneRunner.stop()
-        try await loop.shutdownGracefully()
+        await loop.shutdownGracefully()
     }
 
     @Test("random and mutated JSON text for ClientFrame: a frame or a typed error with close code 1007, never a trap")

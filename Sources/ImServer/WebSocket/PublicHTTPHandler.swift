@@ -96,11 +96,9 @@ final class PublicHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// this handler); a refusal is answered with its status and reason, as an upgrade's is.
     private func startStream(_ head: HTTPRequestHead, streams: EventStreamTransport, context: ChannelHandlerContext) {
         let target = RequestTarget(head.uri)
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let handshake = self.handshake
         streams.admit(token: target.value(of: "token"), from: context.channel.remoteAddress, on: context.eventLoop)
-            .whenSuccess { verdict in
-                let context = bound.value
+            .assumeIsolated().whenSuccess { verdict in
                 switch verdict {
                 case .refused(let refusal):
                     self.write(.error(refusal.status, refusal.reason), keepAlive: false, context: context)

@@ -3,7 +3,7 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-public import Foundation
+import Foundation
 import ImBackplane
 import NIOPosix
 
