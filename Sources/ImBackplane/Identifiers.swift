@@ -134,4 +134,5 @@ package func hex(_ value: UInt64, digits: Int) -> String {
     }
 }
 
-private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+/// The sixteen hex digits, lower case, as UTF-8 bytes.
+package let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -1,3 +1,4 @@
+import ImBackplane
 public import NIOCore
 
 extension ByteBuffer {
@@ -22,9 +23,8 @@ extension ByteBuffer {
                 case UInt8(ascii: "\t"): writeStaticString(#"\t"#)
                 case ..<0x20:
                     writeStaticString(#"\u00"#)
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    writeInteger(hex[Int(byte >> 4)])
-                    writeInteger(hex[Int(byte & 0xF)])
+                    writeInteger(hexDigits[Int(byte >> 4)])
+                    writeInteger(hexDigits[Int(byte & 0xF)])
                 default:
                     writeInteger(byte)
                 }
