@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -465,4 +466,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    # Chromium keeps shared memory in the temporary directory and leaves some of it behind
+    # (org.chromium.Chromium.*): the suite gives it a directory of its own, removed at the end.
+    with tempfile.TemporaryDirectory(prefix="imserver-browser-") as scratch:
+        os.environ["TMPDIR"] = scratch
+        main()
