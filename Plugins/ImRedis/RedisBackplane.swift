@@ -4,14 +4,16 @@ public import NIOCore
 public import NIOPosix
 
 extension Backplane {
-    /// A backplane on Redis: ``RedisBus`` and ``RedisPresence`` sharing one connection pool.
+    /// A backplane on Redis: ``RedisBus`` and ``RedisPresence`` sharing one connection pool;
+    /// the presence is also the backplane's ``NodeRouter`` (one script finds and publishes).
     public static func redis(
         _ configuration: RedisConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) -> Backplane {
         let bus = RedisBus(configuration: configuration, group: group, logger: logger)
-        return Backplane(bus: bus, presence: RedisPresence(client: bus.client))
+        let presence = RedisPresence(client: bus.client)
+        return Backplane(bus: bus, presence: presence, router: presence)
     }
 }
 

@@ -63,10 +63,15 @@ final class RedisClient: Sendable {
 
     /// Runs a Lua script by its SHA, loading it first if the server does not know it.
     func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisValue {
-        let tail = [String(keys.count)] + keys + arguments
-        let reply = try await send([RedisCommand(["EVALSHA", script.sha] + tail)])[0]
+        try await evaluate(script, keys: keys, arguments: arguments.map { ByteBuffer(string: $0) })
+    }
+
+    /// Runs a Lua script with arguments as bytes (payloads), loading it first if need be.
+    func evaluate(_ script: RedisScript, keys: [String], arguments: [ByteBuffer]) async throws -> RedisValue {
+        let tail = [ByteBuffer(string: String(keys.count))] + keys.map { ByteBuffer(string: $0) } + arguments
+        let reply = try await send([RedisCommand("EVALSHA", [ByteBuffer(string: script.sha)] + tail)])[0]
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            return try await send(RedisCommand(["EVAL", script.source] + tail))
+            return try await send(RedisCommand("EVAL", [ByteBuffer(string: script.source)] + tail))
         }
         return try reply.unwrapped("script \(script.name)")
     }

@@ -38,7 +38,7 @@ public final class RedisPresence: Presence {
 
     // MARK: Keys
 
-    private func connections(_ user: ClientID) -> String { "\(prefix):conn:{\(user.rawValue)}" }
+    func connections(_ user: ClientID) -> String { "\(prefix):conn:{\(user.rawValue)}" }
     private var online: String { "\(prefix):online" }
     private func nodeConnections(_ node: NodeID) -> String { "\(prefix):nodeconns:{\(node.rawValue)}" }
     private var leases: String { "\(prefix):leases" }
@@ -47,7 +47,8 @@ public final class RedisPresence: Presence {
     private var channelIndex: String { "\(prefix):channels" }
     private func token(_ id: String) -> String { "\(prefix):token:\(id)" }
 
-    private static let separator = "\u{1F}"
+    /// Between the node and the rest of a connection hash's value.
+    static let separator = "\u{1F}"
 
     /// What the connection hash stores: node, then `1`+meta or `0`.
     private func stored(_ record: ConnectionRecord) -> String {

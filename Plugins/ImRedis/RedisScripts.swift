@@ -179,4 +179,43 @@ enum RedisScripts {
         redis.call('ZREM', KEYS[1], ARGV[2])
         return users
         """)
+
+    /// ``RedisPresence/publish(_:toNodesUnder:)``: KEYS are the connection hashes of every
+    /// message's users in order; ARGV[1] the node subject prefix, then per message its user
+    /// count and its payload. Publishes each payload once per node holding any of its users;
+    /// returns, per key, that user's nodes.
+    static let route = RedisScript(
+        "route",
+        """
+        local found = {}
+        local key = 0
+        local argument = 2
+        while argument < #ARGV do
+          local count = tonumber(ARGV[argument])
+          local payload = ARGV[argument + 1]
+          argument = argument + 2
+          local targets = {}
+          local order = {}
+          for _ = 1, count do
+            key = key + 1
+            local nodes = {}
+            local seen = {}
+            for _, value in ipairs(redis.call('HVALS', KEYS[key])) do
+              local cut = string.find(value, '\\31', 1, true)
+              local node = cut and string.sub(value, 1, cut - 1) or value
+              if node ~= '' and not seen[node] then
+                seen[node] = true
+                nodes[#nodes + 1] = node
+                if not targets[node] then
+                  targets[node] = true
+                  order[#order + 1] = node
+                end
+              end
+            end
+            found[key] = nodes
+          end
+          for _, node in ipairs(order) do redis.call('PUBLISH', ARGV[1] .. node, payload) end
+        end
+        return found
+        """)
 }

@@ -24,11 +24,15 @@ public struct Backplane: Service {
     public var bus: any Bus
     /// Knows who is connected where and who belongs to which channel.
     public var presence: any Presence
+    /// Finds users' nodes and publishes to them in one round trip, when the backend can
+    /// (``NodeRouter``); `nil` for a lookup then a publish.
+    public var router: (any NodeRouter)?
 
-    /// Pairs a bus with a presence directory.
-    public init(bus: any Bus, presence: any Presence) {
+    /// Pairs a bus with a presence directory, and the router over both if there is one.
+    public init(bus: any Bus, presence: any Presence, router: (any NodeRouter)? = nil) {
         self.bus = bus
         self.presence = presence
+        self.router = router
     }
 
     /// A fresh in-process backplane (`memory://`).

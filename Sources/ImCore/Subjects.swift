@@ -7,7 +7,9 @@ public struct Subjects: Sendable, Hashable {
     public init(prefix: String = "im") { self.prefix = prefix }
 
     /// Deliveries and commands for one node: `im.node.<id>`.
-    public func node(_ node: NodeID) -> String { "\(prefix).node.\(node.rawValue)" }
+    public func node(_ node: NodeID) -> String { nodePrefix + node.rawValue }
+    /// What every node's subject starts with: `im.node.`.
+    public var nodePrefix: String { "\(prefix).node." }
     /// Messages for one channel: `im.chan.<name>`.
     public func channel(_ name: String) -> String { "\(prefix).chan.\(name)" }
     /// Messages for every connection: `im.all`.

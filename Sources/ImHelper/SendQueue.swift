@@ -116,6 +116,10 @@ final class SendQueue: Sendable {
     }
 
     private func process(_ batch: [Group]) async {
+        if let router = backplane.router, let messages = routable(batch) {
+            await route(batch, messages, through: router)
+            return
+        }
         var outbox = Outbox()
         var located: [ClientID: Set<NodeID>] = [:]
         var lookupFailure: (any Error)?
@@ -159,6 +163,49 @@ final class SendQueue: Sendable {
             }
         }
         for (group, results) in zip(batch, outcomes) {
+            group.results.set(from: group.items.startIndex, results)
+        }
+    }
+
+    /// The batch as routed messages when a ``NodeRouter`` can take it in one round trip: a few
+    /// messages to users without receipts (each envelope then names all its receivers and is
+    /// the same for every node). Larger batches take the lookup and the publish, where
+    /// envelopes for one node travel as one bus message; receipts need the lookup first.
+    private func routable(_ batch: [Group]) -> [(message: Message, routed: RoutedMessage)]? {
+        var messages: [(message: Message, routed: RoutedMessage)] = []
+        for group in batch {
+            for item in group.items {
+                guard messages.count < Self.maximumRoutedBatch,
+                    case .users(let message, let receivers, receipt: false) = item
+                else { return nil }
+                let envelope = Envelope.delivery(Delivery(message: message, receivers: receivers))
+                messages.append((message, RoutedMessage(users: receivers, payload: envelope.encoded())))
+            }
+        }
+        return messages
+    }
+
+    /// Most messages a batch may have to go through a ``NodeRouter``.
+    static let maximumRoutedBatch = 8
+
+    /// Publishes `messages`, the batch's items in order, through `router` and answers each.
+    private func route(
+        _ batch: [Group], _ messages: [(message: Message, routed: RoutedMessage)], through router: any NodeRouter
+    ) async {
+        let outcome: Result<[ClientID: Set<NodeID>], any Error>
+        do {
+            outcome = .success(try await router.publish(messages.map(\.routed), toNodesUnder: subjects.nodePrefix))
+        } catch {
+            outcome = .failure(error)
+        }
+        var next = 0
+        for group in batch {
+            let results = messages[next..<next + group.items.count].map { message, routed in
+                outcome.map { located in
+                    SendResult(id: message.id, offline: routed.users.filter { located[$0] == nil })
+                }
+            }
+            next += group.items.count
             group.results.set(from: group.items.startIndex, results)
         }
     }

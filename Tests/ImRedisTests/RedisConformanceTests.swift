@@ -72,6 +72,15 @@ struct RedisConformanceTests {
         #expect(outcome == .passed)
     }
 
+    @Test(arguments: NodeRouterConformance.Check.allCases)
+    func router(_ check: NodeRouterConformance.Check) async throws {
+        let configuration = try await SharedRedis.configuration()
+        let outcome = try await NodeRouterConformance(makeBackplane: {
+            .redis(configuration, logger: Logger(label: "redis-conformance"))
+        }).run(check)
+        #expect(outcome == .passed)
+    }
+
     /// Runs `body` with a redis-server of its own and a closure that restarts it (killed, as a
     /// crash would, then started again on the same port); stops the server afterwards.
     private func withDedicatedRedis(
