@@ -70,8 +70,9 @@ public final class ImHelper: Sendable {
 
     /// Sends `data` to each of `receivers` (duplicates ignored) on every connection they have.
     ///
-    /// One presence lookup for all receivers, then one bus message per node that holds any.
-    /// Concurrent sends share those round trips (see ``SendQueue``) and keep their order.
+    /// One presence lookup for all receivers, then one bus message per node that holds any
+    /// (both in one round trip when the backplane has a ``NodeRouter`` and no other send is
+    /// waiting). Concurrent sends share those round trips (see ``SendQueue``) and keep their order.
     /// With `receipt`, the sender's connections get a `delivered` or `offline` receipt per
     /// receiver, and an `acked` receipt when the receiver's client acknowledges.
     @discardableResult

@@ -8,8 +8,9 @@ import Synchronization
 /// While one batch is on its way, sends that arrive wait in a queue; the next batch takes
 /// them all (up to ``maximumBatch``): one presence lookup for every receiver in it, then one
 /// publish round trip with one bus message per subject (several envelopes for one subject
-/// travel as one ``Envelope/batch(_:)``). A lone send costs what it did before; under load
-/// the cost per message falls as batches grow. Sends keep their order: a batch is published
+/// travel as one ``Envelope/batch(_:)``). A lone message to users without a receipt takes one
+/// round trip instead when the backplane has a ``NodeRouter``; under load the cost per message
+/// falls as batches grow. Sends keep their order: a batch is published
 /// only after the one before it.
 final class SendQueue: Sendable {
     /// Most sends in one batch, so one bus message stays small.
@@ -116,8 +117,9 @@ final class SendQueue: Sendable {
     }
 
     private func process(_ batch: [Group]) async {
-        if let router = backplane.router, let messages = routable(batch) {
-            await route(batch, messages, through: router)
+        if let router = backplane.router, let (group, message, receivers) = lone(batch) {
+            let result = await route(message, to: receivers, through: router)
+            group.results.set(from: group.items.startIndex, [result])
             return
         }
         var outbox = Outbox()
@@ -167,39 +169,30 @@ final class SendQueue: Sendable {
         }
     }
 
-    /// The batch as routed messages when a ``NodeRouter`` should take it in one round trip:
-    /// a lone message to users, without receipts (its envelope then names all its receivers
-    /// and is the same for every node). Batches of more look up, then publish, so that their
-    /// envelopes for one node travel as one bus message (routed, each would be a bus message
-    /// of its own: measured, the receiving node's CPU rose 15 % at 2,000 messages/s with up to
-    /// eight routed); receipts need the lookup first.
-    private func routable(_ batch: [Group]) -> [(message: Message, routed: RoutedMessage)]? {
+    /// The batch's message when a ``NodeRouter`` should take it in one round trip: a lone
+    /// message to users, without a receipt (its envelope then names all its receivers and is
+    /// the same for every node). Batches of more look up, then publish, so that their envelopes
+    /// for one node travel as one bus message (routed, each would be a bus message of its own:
+    /// measured, the receiving node's CPU rose 15 % at 2,000 messages/s with up to eight
+    /// routed); receipts need the lookup first.
+    private func lone(_ batch: [Group]) -> (Group, Message, [ClientID])? {
         guard batch.count == 1, batch[0].items.count == 1,
             case .users(let message, let receivers, receipt: false) = batch[0].items.first
         else { return nil }
-        let envelope = Envelope.delivery(Delivery(message: message, receivers: receivers))
-        return [(message, RoutedMessage(users: receivers, payload: envelope.encoded()))]
+        return (batch[0], message, receivers)
     }
 
-    /// Publishes `messages`, the batch's items in order, through `router` and answers each.
-    private func route(
-        _ batch: [Group], _ messages: [(message: Message, routed: RoutedMessage)], through router: any NodeRouter
-    ) async {
-        let outcome: Result<[ClientID: Set<NodeID>], any Error>
+    /// Publishes `message` to the nodes of `receivers` through `router`, in one round trip.
+    private func route(_ message: Message, to receivers: [ClientID], through router: any NodeRouter) async
+        -> Result<SendResult, any Error>
+    {
+        let envelope = Envelope.delivery(Delivery(message: message, receivers: receivers))
         do {
-            outcome = .success(try await router.publish(messages.map(\.routed), toNodesUnder: subjects.nodePrefix))
+            let located = try await router.publish(
+                [RoutedMessage(users: receivers, payload: envelope.encoded())], toNodesUnder: subjects.nodePrefix)
+            return .success(SendResult(id: message.id, offline: receivers.filter { located[$0] == nil }))
         } catch {
-            outcome = .failure(error)
-        }
-        var next = 0
-        for group in batch {
-            let results = messages[next..<next + group.items.count].map { message, routed in
-                outcome.map { located in
-                    SendResult(id: message.id, offline: routed.users.filter { located[$0] == nil })
-                }
-            }
-            next += group.items.count
-            group.results.set(from: group.items.startIndex, results)
+            return .failure(error)
         }
     }
 
