@@ -13,6 +13,8 @@ final class ChannelDirectory: Sendable {
     private let shards: [LoopHub]
     /// The bus subscriptions the directory's channels need.
     let subscriptions: SubscriptionQueue
+    /// Which shards hold each user's connections.
+    let userShards = UserShards()
 
     init(shards: [LoopHub], subjects: Subjects) {
         self.shards = shards
@@ -28,16 +30,18 @@ final class ChannelDirectory: Sendable {
             let change = directory.attach(user, channels: channels)
             // Queued before the channel sets of `apply`, so the shard has the connection when they arrive.
             shard.eventLoop.execute { if !connection.isClosing { shard.add(connection) } }
+            userShards.add(user, on: shard)
             apply(change, to: user)
             return subscriptions.enqueue(change)
         }
         await subscriptions.waitUntilApplied(ticket)
     }
 
-    /// Removes one connection of `user` (the shard already dropped it); unsubscribes, in the
-    /// background, what nobody on the node needs any more.
-    func detach(_ user: ClientID) {
+    /// Removes one connection of `user` from `shard` (which already dropped it); unsubscribes,
+    /// in the background, what nobody on the node needs any more.
+    func detach(_ user: ClientID, from shard: LoopHub) {
         directory.withLock { directory in
+            userShards.remove(user, from: shard)
             let change = directory.detach(user)
             apply(change, to: user)
             _ = subscriptions.enqueue(change)

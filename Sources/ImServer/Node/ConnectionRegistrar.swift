@@ -73,6 +73,7 @@ final class ConnectionRegistrar: Sendable {
         stats.connectionClosed()
         let id = connection.record.connection
         let record = connection.record
+        let shard = connection.hub
         lifecycles.withLock { lifecycles in
             let registration: @Sendable () async -> Registration
             switch lifecycles[id] {
@@ -82,7 +83,7 @@ final class ConnectionRegistrar: Sendable {
             }
             lifecycles[id] = .unregistering(
                 Task(executorPreference: connection.hub.taskExecutor) {
-                    await self.unregister(record, registration: await registration())
+                    await self.unregister(record, from: shard, registration: await registration())
                     self.lifecycles.withLock { lifecycles in
                         if case .unregistering? = lifecycles[id] { lifecycles[id] = nil }
                     }
@@ -115,8 +116,8 @@ final class ConnectionRegistrar: Sendable {
         return registration
     }
 
-    private func unregister(_ record: ConnectionRecord, registration: Registration) async {
-        if registration.attached { directory.detach(record.client) }
+    private func unregister(_ record: ConnectionRecord, from shard: LoopHub, registration: Registration) async {
+        if registration.attached { directory.detach(record.client, from: shard) }
         guard registration.inPresence else { return }
         do {
             if try await gate.write({ try await presence.disconnect(record) }) == 0 {

@@ -2,11 +2,14 @@ import ImCore
 import Logging
 import NIOCore
 
-/// Routes what the node's bus subscriber receives: deliveries to users, channel messages and
-/// broadcasts to the event-loop shards (one hop per shard, one encoded frame per shard), receipts
-/// to their senders, commands to the ``CommandRunner``.
+/// Routes what the node's bus subscriber receives: channel messages and broadcasts to every
+/// event-loop shard (one hop per shard, one encoded frame per shard), deliveries to users and
+/// receipts to the shards holding their connections only (``UserShards``), commands to the
+/// ``CommandRunner``.
 final class EnvelopeRouter: Sendable {
     private let shards: [LoopHub]
+    /// Which shards hold each user's connections: deliveries to users go only there.
+    private let userShards: UserShards
     private let receipts: ReceiptSender
     private let commands: CommandRunner
     private let stats: NodeStats
@@ -14,10 +17,11 @@ final class EnvelopeRouter: Sendable {
     private let logger: Logger
 
     init(
-        shards: [LoopHub], receipts: ReceiptSender, commands: CommandRunner,
+        shards: [LoopHub], userShards: UserShards, receipts: ReceiptSender, commands: CommandRunner,
         stats: NodeStats, compactFrames: CompactFrameDemand, logger: Logger
     ) {
         self.shards = shards
+        self.userShards = userShards
         self.receipts = receipts
         self.commands = commands
         self.stats = stats
@@ -63,7 +67,7 @@ final class EnvelopeRouter: Sendable {
             stats.count(envelope: "receipt")
             let frame = ServerFrame.receipt(receipt, compact: compactFrames.isWanted)
             let sender = [receipt.sender]
-            for shard in shards {
+            for shard in userShards.shards(holding: sender) {
                 shard.eventLoop.execute {
                     shard.deliveries(arrivedAt: arrival) { shard.deliver(frame, to: sender, isMessage: false) }
                 }
@@ -99,12 +103,13 @@ final class EnvelopeRouter: Sendable {
         deliver(run, arrival: arrival)
     }
 
+    /// Delivers on the shards holding the receivers only, each shard the items it has receivers of.
     private func deliver(_ run: [(frame: ServerFrame, receivers: [ClientID])], arrival: NIODeadline) {
         guard !run.isEmpty else { return }
-        for shard in shards {
+        for (shard, items) in userShards.split(run, receivers: \.receivers) {
             shard.eventLoop.execute {
                 shard.deliveries(arrivedAt: arrival) {
-                    for (frame, receivers) in run { shard.deliver(frame, to: receivers) }
+                    for (frame, receivers) in items { shard.deliver(frame, to: receivers) }
                 }
             }
         }
@@ -135,7 +140,7 @@ final class EnvelopeRouter: Sendable {
         let reported = delivery.receiptFor
         let others = Array(Set(receivers).subtracting(reported))
         let id = delivery.message.id
-        let written = shards.map { shard in
+        let written = userShards.shards(holding: receivers).map { shard in
             shard.eventLoop.submit {
                 var delivered: [ClientID] = []
                 shard.deliveries(arrivedAt: arrival) {

@@ -77,7 +77,8 @@ public final class NodeCore: Sendable {
         let commands = CommandRunner(directory: directory, shards: shards, backplane: backplane, logger: logger)
         self.commands = commands
         self.router = EnvelopeRouter(
-            shards: shards, receipts: receipts, commands: commands, stats: stats, compactFrames: compactFrames,
+            shards: shards, userShards: directory.userShards, receipts: receipts, commands: commands, stats: stats,
+            compactFrames: compactFrames,
             logger: logger)
         self.link = BackplaneLink(
             backplane: backplane, configuration: configuration, gatekeeper: gatekeeper, announcer: announcer,
