@@ -170,17 +170,23 @@ final class SendQueue: Sendable {
     }
 
     /// The batch's message when a ``NodeRouter`` should take it in one round trip: a lone
-    /// message to users, without a receipt (its envelope then names all its receivers and is
+    /// message to at most ``maximumRoutedReceivers`` users, without a receipt (its envelope then names all its receivers and is
     /// the same for every node). Batches of more look up, then publish, so that their envelopes
     /// for one node travel as one bus message (routed, each would be a bus message of its own:
     /// measured, the receiving node's CPU rose 15 % at 2,000 messages/s with up to eight
     /// routed); receipts need the lookup first.
     private func lone(_ batch: [Group]) -> (Group, Message, [ClientID])? {
         guard batch.count == 1, batch[0].items.count == 1,
-            case .users(let message, let receivers, receipt: false) = batch[0].items.first
+            case .users(let message, let receivers, receipt: false) = batch[0].items.first,
+            receivers.count <= Self.maximumRoutedReceivers
         else { return nil }
         return (batch[0], message, receivers)
     }
+
+    /// Most receivers of a routed message: a router may work on its server for all of them in
+    /// one step (one Lua script on Redis blocks the server while it runs), where a lookup is
+    /// pipelined commands.
+    static let maximumRoutedReceivers = 64
 
     /// Publishes `message` to the nodes of `receivers` through `router`, in one round trip.
     private func route(_ message: Message, to receivers: [ClientID], through router: any NodeRouter) async

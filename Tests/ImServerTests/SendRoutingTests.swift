@@ -20,7 +20,7 @@ struct SendRoutingTests {
         }
     }
 
-    @Test("a send with a receipt, and a batch of two, look up first; all arrive in order")
+    @Test("a send with a receipt, a batch of two and a message to 66 users look up first; all arrive in order")
     func whatIsNotRouted() async throws {
         let (backplane, router) = LookupRouter.memoryBackplane()
         try await TestCluster.with(backplane: backplane) { cluster in
@@ -30,13 +30,16 @@ struct SendRoutingTests {
             let receipted = try await helper.send(try JSONPayload(json: "0"), from: "alice", to: ["bob"], receipt: true)
             let two = try await helper.send(
                 (1...2).map { OutgoingMessage(try JSONPayload(json: String($0)), from: "alice", to: ["bob", "ghost"]) })
+            let crowd = (1...65).map { ClientID(rawValue: "ghost-\($0)") } + ["bob"]
+            let toMany = try await helper.send(try JSONPayload(json: "3"), from: "alice", to: crowd)
+            #expect(toMany.offline.count == 65)
             #expect(router.recordedCalls.count == before)
             #expect(two.map(\.offline) == [["ghost"], ["ghost"]])
-            let lone = try await helper.send(try JSONPayload(json: "3"), from: "alice", to: ["bob"])
+            let lone = try await helper.send(try JSONPayload(json: "4"), from: "alice", to: ["bob"])
             #expect(router.recordedCalls.count == before + 1)
             var ids: [String] = []
-            for _ in 0...3 { ids.append(try await bob.nextMessage().id) }
-            #expect(ids == [receipted.id] + two.map(\.id) + [lone.id])
+            for _ in 0...4 { ids.append(try await bob.nextMessage().id) }
+            #expect(ids == [receipted.id] + two.map(\.id) + [toMany.id, lone.id])
         }
     }
 
