@@ -65,6 +65,9 @@ extension Envelope {
         case channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
     }
 
+    /// The kind byte of a batch, for ``EnvelopeBatchEncoder``.
+    static var batchKind: UInt8 { Kind.batch.rawValue }
+
     /// The envelope's bytes.
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64 + payloadSize)
@@ -233,7 +236,8 @@ extension Envelope {
 private let maximumFieldLength = 64 << 20
 
 extension ByteBuffer {
-    fileprivate mutating func writeLength(_ value: Int) {
+    /// Writes a length or count as a base-128 varint (7 bits per byte, low bits first).
+    mutating func writeLength(_ value: Int) {
         var remaining = UInt64(value)
         while remaining >= 0x80 {
             writeInteger(UInt8(truncatingIfNeeded: remaining) | 0x80)

@@ -266,7 +266,9 @@ private struct Outbox {
 
     private struct Gathered {
         var subject: String
-        var envelopes: [Envelope]
+        /// The envelopes, encoded as they come.
+        var encoder: EnvelopeBatchEncoder
+        /// About how many bytes they take (64 per envelope beyond its payload).
         var bytes: Int
     }
 
@@ -288,28 +290,38 @@ private struct Outbox {
         if last >= 0, gathered[last].subject == subject, gathered[last].bytes + size <= Self.maximumBytes,
             reachesEveryNode || last > lastShared
         {
-            gathered[last].envelopes.append(envelope)
+            gathered[last].encoder.append(envelope)
             gathered[last].bytes += size
             return
         }
         if let index = open[subject], gathered[index].bytes + size <= Self.maximumBytes,
             reachesEveryNode ? index == gathered.count - 1 : index > lastShared
         {
-            gathered[index].envelopes.append(envelope)
+            gathered[index].encoder.append(envelope)
             gathered[index].bytes += size
             return
         }
         open[subject] = gathered.count
         if reachesEveryNode { lastShared = gathered.count }
-        gathered.append(Gathered(subject: subject, envelopes: [envelope], bytes: size))
+        var encoder = EnvelopeBatchEncoder(capacity: size)
+        encoder.append(envelope)
+        gathered.append(Gathered(subject: subject, encoder: encoder, bytes: size))
     }
 
-    /// The bus messages, in order: each the envelope itself, or a batch of them.
-    func messages() -> [BusMessage] {
-        gathered.map { group in
-            let envelope = group.envelopes.count == 1 ? group.envelopes[0] : Envelope.batch(group.envelopes)
-            return BusMessage(subject: group.subject, payload: envelope.encoded())
+    /// The bus messages, in order: each the envelope itself, or a batch of them. The outbox
+    /// is empty afterwards.
+    mutating func messages() -> [BusMessage] {
+        defer {
+            gathered.removeAll()
+            open.removeAll()
+            lastShared = -1
         }
+        var messages: [BusMessage] = []
+        messages.reserveCapacity(gathered.count)
+        for index in gathered.indices {
+            messages.append(BusMessage(subject: gathered[index].subject, payload: gathered[index].encoder.finish()))
+        }
+        return messages
     }
 }
 

@@ -1,0 +1,56 @@
+package import NIOCore
+
+/// Encodes envelopes one at a time into the bytes of one batch, as they come, without keeping
+/// them: ``finish()`` returns what `Envelope.batch(items).encoded()` makes, or the lone
+/// envelope's own bytes when only one was added (a batch of one is never sent).
+package struct EnvelopeBatchEncoder {
+    /// Room kept before the first item for the batch's header, written once the count is
+    /// known: the version, the kind and the count (a varint of up to 3 bytes: under 2^21 items).
+    private static let headerRoom = 5
+
+    private var buffer: ByteBuffer
+    /// How many envelopes were added.
+    package private(set) var count = 0
+
+    /// An empty batch whose items are expected to take about `capacity` bytes.
+    package init(capacity: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
+        buffer = allocator.buffer(capacity: Self.headerRoom + capacity)
+        buffer.writeRepeatingByte(0, count: Self.headerRoom)
+        buffer.moveReaderIndex(forwardBy: Self.headerRoom)
+    }
+
+    /// Encodes `envelope` as the batch's next item.
+    package mutating func append(_ envelope: Envelope) {
+        let lengthIndex = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))
+        envelope.encode(into: &buffer)
+        buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+        count += 1
+    }
+
+    /// The bytes to publish: the lone envelope when one was added, else the batch. The
+    /// encoder is empty afterwards.
+    package mutating func finish() -> ByteBuffer {
+        defer {
+            buffer = ByteBuffer()
+            count = 0
+        }
+        if count == 1 {
+            buffer.moveReaderIndex(forwardBy: 4)
+            return buffer
+        }
+        var header = ByteBuffer()
+        header.writeInteger(Envelope.formatVersion)
+        header.writeInteger(Envelope.batchKind)
+        header.writeLength(count)
+        let items = buffer.readerIndex
+        guard header.readableBytes <= items else {
+            // More items than the header's room counts (not reached by ImServer's batches).
+            header.writeImmutableBuffer(buffer)
+            return header
+        }
+        buffer.moveReaderIndex(to: items - header.readableBytes)
+        buffer.setBuffer(header, at: buffer.readerIndex)
+        return buffer
+    }
+}
