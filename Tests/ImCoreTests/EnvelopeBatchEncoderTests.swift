@@ -24,11 +24,14 @@ struct EnvelopeBatchEncoderTests {
     /// The `n`th of a mix of kinds, with non-ASCII text and empty data.
     private static func envelope(_ n: Int) -> Envelope {
         let message = Message(
-            id: "m-\(n)", sender: ClientID(rawValue: "s-\(n % 7)"), channel: n % 2 == 0 ? "room-é" : nil, timestamp: Int64(n),
+            id: "m-\(n)", sender: ClientID(rawValue: "s-\(n % 7)"), channel: n % 2 == 0 ? "room-é" : nil,
+            timestamp: Int64(n),
             data: ByteBuffer(string: n % 5 == 0 ? "" : #"{"n":\#(n)}"#))
         switch n % 4 {
         case 0: return .channel(message)
-        case 1: return .delivery(Delivery(message: message, receivers: [ClientID(rawValue: "r-\(n)"), ClientID(rawValue: "r-\(n + 1)")]))
+        case 1:
+            return .delivery(
+                Delivery(message: message, receivers: [ClientID(rawValue: "r-\(n)"), ClientID(rawValue: "r-\(n + 1)")]))
         case 2:
             return .receipt(Receipt(messageID: "m-\(n)", sender: "s", receiver: "r", status: .delivered))
         default: return .broadcast(message)
