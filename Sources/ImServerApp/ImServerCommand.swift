@@ -57,7 +57,7 @@ struct ImServerCommand: AsyncParsableCommand {
         // Before anything touches the shared event-loop group: its size is fixed on first use.
         NIOSingletons.groupLoopCountSuggestion = settings.threads
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = settings.logLevel
             return handler
         }
