@@ -57,7 +57,7 @@ public struct NodeRouterConformance: Sendable {
         let bus = BusHarness(
             bus: backplane.bus, check: check.rawValue, timeout: timeout, reconnectTimeout: timeout,
             restartBackend: nil)
-        let harness = RouterHarness(router: router, presence: presence, bus: bus, check: check.rawValue)
+        let harness = RouterHarness(router: router, presence: presence, bus: bus)
         try await whileRunning(
             backplane, harness: harness,
             body: {
@@ -80,7 +80,6 @@ struct RouterHarness: ConformanceHarness {
     let router: any NodeRouter
     let presence: PresenceHarness
     let bus: BusHarness
-    let check: String
 
     func failure(_ message: String) -> ConformanceFailure {
         presence.failure(bus.failure(message).message)
