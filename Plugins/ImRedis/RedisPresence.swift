@@ -47,8 +47,8 @@ public final class RedisPresence: Presence {
     private var channelIndex: String { "\(prefix):channels" }
     private func token(_ id: String) -> String { "\(prefix):token:\(id)" }
 
-    /// Between the node and the rest of a connection hash's value.
-    static let separator = "\u{1F}"
+    /// Between the node and the rest of a connection hash's value (`\31` in ``RedisScripts/route``).
+    private static let separator = "\u{1F}"
 
     /// What the connection hash stores: node, then `1`+meta or `0`.
     private func stored(_ record: ConnectionRecord) -> String {

@@ -183,7 +183,8 @@ enum RedisScripts {
     /// ``RedisPresence/publish(_:toNodesUnder:)``: KEYS are the connection hashes of every
     /// message's users in order; ARGV[1] the node subject prefix, then per message its user
     /// count and its payload. Publishes each payload once per node holding any of its users;
-    /// returns, per key, that user's nodes.
+    /// returns, per key, that user's nodes (a hash value's text before its first `\31`,
+    /// `RedisPresence`'s separator).
     static let route = RedisScript(
         "route",
         """

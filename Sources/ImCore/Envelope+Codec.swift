@@ -136,13 +136,7 @@ extension Envelope {
         case .batch(let items):
             buffer.writeInteger(Kind.batch.rawValue)
             buffer.writeLength(items.count)
-            for item in items {
-                // Each item is length-prefixed (4 bytes, patched once the item is written).
-                let lengthIndex = buffer.writerIndex
-                buffer.writeInteger(UInt32(0))
-                item.encode(into: &buffer)
-                buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
-            }
+            for item in items { buffer.writeBatchItem(item) }
         }
     }
 
@@ -236,6 +230,15 @@ extension Envelope {
 private let maximumFieldLength = 64 << 20
 
 extension ByteBuffer {
+    /// Writes `item` as a batch's item: a 4-byte length (patched once the item is written),
+    /// then the envelope.
+    mutating func writeBatchItem(_ item: Envelope) {
+        let lengthIndex = writerIndex
+        writeInteger(UInt32(0))
+        item.encode(into: &self)
+        setInteger(UInt32(writerIndex - lengthIndex - 4), at: lengthIndex)
+    }
+
     /// Writes a length or count as a base-128 varint (7 bits per byte, low bits first).
     mutating func writeLength(_ value: Int) {
         var remaining = UInt64(value)

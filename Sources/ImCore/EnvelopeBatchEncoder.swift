@@ -5,8 +5,8 @@ package import NIOCore
 /// envelope's own bytes when only one was added (a batch of one is never sent).
 package struct EnvelopeBatchEncoder {
     /// Room kept before the first item for the batch's header, written once the count is
-    /// known: the version, the kind and the count (a varint of up to 3 bytes: under 2^21 items).
-    private static let headerRoom = 5
+    /// known: the version, the kind and the count (a varint of at most 10 bytes).
+    private static let headerRoom = 12
 
     private var buffer: ByteBuffer
     /// How many envelopes were added.
@@ -19,12 +19,12 @@ package struct EnvelopeBatchEncoder {
         buffer.moveReaderIndex(forwardBy: Self.headerRoom)
     }
 
+    /// The bytes of the items so far, their lengths included.
+    package var byteCount: Int { buffer.readableBytes }
+
     /// Encodes `envelope` as the batch's next item.
     package mutating func append(_ envelope: Envelope) {
-        let lengthIndex = buffer.writerIndex
-        buffer.writeInteger(UInt32(0))
-        envelope.encode(into: &buffer)
-        buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+        buffer.writeBatchItem(envelope)
         count += 1
     }
 
@@ -43,13 +43,7 @@ package struct EnvelopeBatchEncoder {
         header.writeInteger(Envelope.formatVersion)
         header.writeInteger(Envelope.batchKind)
         header.writeLength(count)
-        let items = buffer.readerIndex
-        guard header.readableBytes <= items else {
-            // More items than the header's room counts (not reached by ImServer's batches).
-            header.writeImmutableBuffer(buffer)
-            return header
-        }
-        buffer.moveReaderIndex(to: items - header.readableBytes)
+        buffer.moveReaderIndex(to: buffer.readerIndex - header.readableBytes)
         buffer.setBuffer(header, at: buffer.readerIndex)
         return buffer
     }

@@ -170,11 +170,11 @@ final class SendQueue: Sendable {
     }
 
     /// The batch's message when a ``NodeRouter`` should take it in one round trip: a lone
-    /// message to at most ``maximumRoutedReceivers`` users, without a receipt (its envelope then names all its receivers and is
-    /// the same for every node). Batches of more look up, then publish, so that their envelopes
-    /// for one node travel as one bus message (routed, each would be a bus message of its own:
-    /// measured, the receiving node's CPU rose 15 % at 2,000 messages/s with up to eight
-    /// routed); receipts need the lookup first.
+    /// message to at most ``maximumRoutedReceivers`` users, without a receipt (its envelope
+    /// then names all its receivers and is the same for every node). Batches of more look up,
+    /// then publish, so that their envelopes for one node travel as one bus message (routed,
+    /// each would be a bus message of its own: measured, the receiving node's CPU rose 15 % at
+    /// 2,000 messages/s with up to eight routed); receipts need the lookup first.
     private func lone(_ batch: [Group]) -> (Group, Message, [ClientID])? {
         guard batch.count == 1, batch[0].items.count == 1,
             case .users(let message, let receivers, receipt: false) = batch[0].items.first,
@@ -268,8 +268,6 @@ private struct Outbox {
         var subject: String
         /// The envelopes, encoded as they come.
         var encoder: EnvelopeBatchEncoder
-        /// About how many bytes they take (64 per envelope beyond its payload).
-        var bytes: Int
     }
 
     private var gathered: [Gathered] = []
@@ -287,25 +285,23 @@ private struct Outbox {
         // The common case first, without hashing the subject: the same subject as the envelope
         // before (a batch of messages to one channel), whose bus message is the last one.
         let last = gathered.count - 1
-        if last >= 0, gathered[last].subject == subject, gathered[last].bytes + size <= Self.maximumBytes,
+        if last >= 0, gathered[last].subject == subject, gathered[last].encoder.byteCount + size <= Self.maximumBytes,
             reachesEveryNode || last > lastShared
         {
             gathered[last].encoder.append(envelope)
-            gathered[last].bytes += size
             return
         }
-        if let index = open[subject], gathered[index].bytes + size <= Self.maximumBytes,
+        if let index = open[subject], gathered[index].encoder.byteCount + size <= Self.maximumBytes,
             reachesEveryNode ? index == gathered.count - 1 : index > lastShared
         {
             gathered[index].encoder.append(envelope)
-            gathered[index].bytes += size
             return
         }
         open[subject] = gathered.count
         if reachesEveryNode { lastShared = gathered.count }
         var encoder = EnvelopeBatchEncoder(capacity: size)
         encoder.append(envelope)
-        gathered.append(Gathered(subject: subject, encoder: encoder, bytes: size))
+        gathered.append(Gathered(subject: subject, encoder: encoder))
     }
 
     /// The bus messages, in order: each the envelope itself, or a batch of them. The outbox

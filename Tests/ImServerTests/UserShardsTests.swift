@@ -9,11 +9,8 @@ import Testing
 struct UserShardsTests {
     @Test("the shards holding users: each once, none for a user without connections, kept per connection")
     func shardsHoldingUsers() {
-        let (one, two) = (LoopHub(eventLoop: EmbeddedEventLoop()), LoopHub(eventLoop: EmbeddedEventLoop()))
-        let index = UserShards()
+        let (one, two, index) = Self.bobAndCarol()
         index.add("bob", on: one)
-        index.add("bob", on: one)
-        index.add("carol", on: two)
         index.add("dave", on: two)
         index.add("dave", on: one)
         #expect(identities(index.shards(holding: ["bob"])) == identities([one]))
@@ -31,10 +28,7 @@ struct UserShardsTests {
 
     @Test("a run of deliveries is split per shard, each shard getting the items it has receivers of, in order")
     func splitRun() {
-        let (one, two) = (LoopHub(eventLoop: EmbeddedEventLoop()), LoopHub(eventLoop: EmbeddedEventLoop()))
-        let index = UserShards()
-        index.add("bob", on: one)
-        index.add("carol", on: two)
+        let (one, two, index) = Self.bobAndCarol()
         let run: [(Int, [ClientID])] = [
             (1, ["bob"]), (2, ["carol"]), (3, ["ghost"]), (4, ["carol", "bob"]), (5, ["bob"]),
         ]
@@ -45,6 +39,15 @@ struct UserShardsTests {
         #expect(split.last?.shard === two)
         #expect(split.last?.items.map(\.0) == [2, 4])
         #expect(index.split([(3, ["ghost"] as [ClientID])], receivers: \.1).isEmpty)
+    }
+
+    /// Two shards on embedded loops and an index with bob on the first, carol on the second.
+    private static func bobAndCarol() -> (LoopHub, LoopHub, UserShards) {
+        let (one, two) = (LoopHub(eventLoop: EmbeddedEventLoop()), LoopHub(eventLoop: EmbeddedEventLoop()))
+        let index = UserShards()
+        index.add("bob", on: one)
+        index.add("carol", on: two)
+        return (one, two, index)
     }
 
     private func identities(_ shards: [LoopHub]) -> [ObjectIdentifier] { shards.map(ObjectIdentifier.init) }

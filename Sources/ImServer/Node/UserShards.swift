@@ -30,10 +30,15 @@ final class UserShards: Sendable {
     func shards(holding users: [ClientID]) -> [LoopHub] {
         entries.withLock { entries in
             var found: [LoopHub] = []
-            for user in users {
-                for shard in entries[user] ?? [] where !found.contains(where: { $0 === shard }) { found.append(shard) }
-            }
+            Self.add(shardsOf: users, in: entries, to: &found)
             return found
+        }
+    }
+
+    /// Appends to `found` the shards of `users` it does not have yet.
+    private static func add(shardsOf users: [ClientID], in entries: [ClientID: [LoopHub]], to found: inout [LoopHub]) {
+        for user in users {
+            for shard in entries[user] ?? [] where !found.contains(where: { $0 === shard }) { found.append(shard) }
         }
     }
 
@@ -45,11 +50,7 @@ final class UserShards: Sendable {
             var reached: [LoopHub] = []
             for item in items {
                 reached.removeAll(keepingCapacity: true)
-                for user in receivers(item) {
-                    for shard in entries[user] ?? [] where !reached.contains(where: { $0 === shard }) {
-                        reached.append(shard)
-                    }
-                }
+                Self.add(shardsOf: receivers(item), in: entries, to: &reached)
                 for shard in reached {
                     if let index = split.firstIndex(where: { $0.shard === shard }) {
                         split[index].items.append(item)
