@@ -87,56 +87,75 @@ extension Envelope {
 
     /// Appends the envelope's bytes to `buffer`.
     public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(Self.formatVersion)
+        var counter = ByteCounter()
+        write(to: &counter)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: counter.count) { memory in
+            var writer = RawBytesWriter(memory)
+            write(to: &writer)
+            return writer.offset
+        }
+    }
+
+    /// How many bytes ``encode(into:)`` writes.
+    var byteCount: Int {
+        var counter = ByteCounter()
+        write(to: &counter)
+        return counter.count
+    }
+
+    /// Writes the envelope's bytes: the format above, in one place for counting and writing.
+    func write<Sink: EnvelopeSink>(to sink: inout Sink) {
+        sink.write(byte: Self.formatVersion)
         switch self {
         case .delivery(let delivery):
-            buffer.writeInteger(Kind.delivery.rawValue)
-            buffer.writeMessage(delivery.message)
-            buffer.writeList(delivery.receivers.map(\.rawValue))
-            buffer.writeList(delivery.receiptFor.map(\.rawValue))
-            buffer.writeList(delivery.senderNodes.map(\.rawValue))
+            sink.write(byte: Kind.delivery.rawValue)
+            sink.write(message: delivery.message)
+            sink.write(clients: delivery.receivers)
+            sink.write(clients: delivery.receiptFor)
+            sink.write(length: delivery.senderNodes.count)
+            for node in delivery.senderNodes { sink.write(field: node.rawValue) }
         case .channel(let message):
-            buffer.writeInteger(Kind.channel.rawValue)
-            buffer.writeMessage(message)
+            sink.write(byte: Kind.channel.rawValue)
+            sink.write(message: message)
         case .broadcast(let message):
-            buffer.writeInteger(Kind.broadcast.rawValue)
-            buffer.writeMessage(message)
+            sink.write(byte: Kind.broadcast.rawValue)
+            sink.write(message: message)
         case .receipt(let receipt):
-            buffer.writeInteger(Kind.receipt.rawValue)
-            buffer.writeField(receipt.messageID)
-            buffer.writeField(receipt.sender.rawValue)
-            buffer.writeField(receipt.receiver.rawValue)
-            buffer.writeInteger(receipt.status.rawValue)
+            sink.write(byte: Kind.receipt.rawValue)
+            sink.write(field: receipt.messageID)
+            sink.write(field: receipt.sender.rawValue)
+            sink.write(field: receipt.receiver.rawValue)
+            sink.write(byte: receipt.status.rawValue)
         case .command(let command, let reply):
             switch command {
             case .join(let user, let channels):
-                buffer.writeInteger(Kind.join.rawValue)
-                buffer.writeField(user.rawValue)
-                buffer.writeList(channels)
+                sink.write(byte: Kind.join.rawValue)
+                sink.write(field: user.rawValue)
+                sink.write(list: channels)
             case .leave(let user, let channels):
-                buffer.writeInteger(Kind.leave.rawValue)
-                buffer.writeField(user.rawValue)
-                buffer.writeList(channels)
+                sink.write(byte: Kind.leave.rawValue)
+                sink.write(field: user.rawValue)
+                sink.write(list: channels)
             case .forceOffline(let user):
-                buffer.writeInteger(Kind.forceOffline.rawValue)
-                buffer.writeField(user.rawValue)
+                sink.write(byte: Kind.forceOffline.rawValue)
+                sink.write(field: user.rawValue)
             }
-            buffer.writeOptionalField(reply?.subject)
-            buffer.writeOptionalField(reply?.requestID)
+            sink.write(optionalField: reply?.subject)
+            sink.write(optionalField: reply?.requestID)
         case .reply(let requestID):
-            buffer.writeInteger(Kind.reply.rawValue)
-            buffer.writeField(requestID)
+            sink.write(byte: Kind.reply.rawValue)
+            sink.write(field: requestID)
         case .event(let event):
-            buffer.writeInteger(Kind.event.rawValue)
-            buffer.writeInteger(event.kind.rawValue)
-            buffer.writeField(event.client.rawValue)
-            buffer.writeField(event.node.rawValue)
-            buffer.writeOptionalField(event.meta)
-            buffer.writeInteger(event.timestamp)
+            sink.write(byte: Kind.event.rawValue)
+            sink.write(byte: event.kind.rawValue)
+            sink.write(field: event.client.rawValue)
+            sink.write(field: event.node.rawValue)
+            sink.write(optionalField: event.meta)
+            sink.write(int64: event.timestamp)
         case .batch(let items):
-            buffer.writeInteger(Kind.batch.rawValue)
-            buffer.writeLength(items.count)
-            for item in items { buffer.writeBatchItem(item) }
+            sink.write(byte: Kind.batch.rawValue)
+            sink.write(length: items.count)
+            for item in items { sink.write(batchItem: item) }
         }
     }
 
@@ -229,14 +248,24 @@ extension Envelope {
 /// The largest length any one field may declare (64 MiB).
 private let maximumFieldLength = 64 << 20
 
+extension EnvelopeSink {
+    /// `item` as a batch's item: its 4-byte length, then the envelope.
+    mutating func write(batchItem item: Envelope) {
+        write(uint32: UInt32(truncatingIfNeeded: item.byteCount))
+        item.write(to: &self)
+    }
+}
+
 extension ByteBuffer {
-    /// Writes `item` as a batch's item: a 4-byte length (patched once the item is written),
-    /// then the envelope.
+    /// Writes `item` as a batch's item: its 4-byte length, then the envelope.
     mutating func writeBatchItem(_ item: Envelope) {
-        let lengthIndex = writerIndex
-        writeInteger(UInt32(0))
-        item.encode(into: &self)
-        setInteger(UInt32(writerIndex - lengthIndex - 4), at: lengthIndex)
+        let size = 4 + item.byteCount
+        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { memory in
+            var writer = RawBytesWriter(memory)
+            writer.write(uint32: UInt32(truncatingIfNeeded: size - 4))
+            item.write(to: &writer)
+            return writer.offset
+        }
     }
 
     /// Writes a length or count as a base-128 varint (7 bits per byte, low bits first).
@@ -247,34 +276,6 @@ extension ByteBuffer {
             remaining >>= 7
         }
         writeInteger(UInt8(remaining))
-    }
-
-    fileprivate mutating func writeField(_ text: String) {
-        writeLength(text.utf8.count)
-        writeString(text)
-    }
-
-    fileprivate mutating func writeOptionalField(_ text: String?) {
-        if let text {
-            writeInteger(1 as UInt8)
-            writeField(text)
-        } else {
-            writeInteger(0 as UInt8)
-        }
-    }
-
-    fileprivate mutating func writeList(_ items: [String]) {
-        writeLength(items.count)
-        for item in items { writeField(item) }
-    }
-
-    fileprivate mutating func writeMessage(_ message: Message) {
-        writeField(message.id)
-        writeField(message.sender.rawValue)
-        writeOptionalField(message.channel)
-        writeInteger(message.timestamp)
-        writeLength(message.data.readableBytes)
-        writeImmutableBuffer(message.data)
     }
 
     fileprivate mutating func readByte(_ field: String) throws(EnvelopeDecodingError) -> UInt8 {
