@@ -60,11 +60,13 @@ extension ImHelper {
         prepared.reserveCapacity(messages.count)
         positions.reserveCapacity(messages.count)
         let recording = configuration.onSend != nil
+        var lastChannel: ChannelSubject?
         for (position, outgoing) in messages.enumerated() {
             do {
-                let (item, record) = try prepare(outgoing, at: timestamp)
+                let (item, record) = try prepare(
+                    outgoing, at: timestamp, recording: recording, lastChannel: &lastChannel)
                 prepared.append(item)
-                if recording { records.append(record) }
+                if let record { records.append(record) }
                 positions.append(position)
             } catch {
                 results[position] = .failure(error)
@@ -87,10 +89,15 @@ extension ImHelper {
         try await submit(messages).map { try $0.get() }
     }
 
-    /// The queue's item for `outgoing`, and what ``HelperConfiguration/onSend`` is told of it.
-    private func prepare(_ outgoing: OutgoingMessage, at timestamp: Int64) throws(HelperError)
-        -> (SendQueue.Item, SentMessage)
-    {
+    /// A channel and its subject, validated and made once for a run of messages to it.
+    private typealias ChannelSubject = (channel: String, subject: String)
+
+    /// The queue's item for `outgoing`, and, when `recording`, what
+    /// ``HelperConfiguration/onSend`` is told of it. `lastChannel` is the channel of the message
+    /// before, whose subject a message to the same channel takes as it is.
+    private func prepare(
+        _ outgoing: OutgoingMessage, at timestamp: Int64, recording: Bool, lastChannel: inout ChannelSubject?
+    ) throws(HelperError) -> (SendQueue.Item, SentMessage?) {
         let sender = outgoing.sender ?? configuration.systemSender
         let item: SendQueue.Item
         let target: SentMessage.Target
@@ -102,9 +109,15 @@ extension ImHelper {
             let message = makeMessage(outgoing.data, from: sender, channel: nil, at: timestamp)
             (item, target, id) = (.users(message, receivers: unique, receipt: receipt), .users(unique), message.id)
         case .channel(let channel):
-            let channel = try validated(channel)
+            let subject: String
+            if let lastChannel, lastChannel.channel == channel {
+                subject = lastChannel.subject
+            } else {
+                subject = subjects.channel(try validated(channel))
+                lastChannel = (channel, subject)
+            }
             let message = makeMessage(outgoing.data, from: sender, channel: channel, at: timestamp)
-            item = .publish(.channel(message), to: subjects.channel(channel), id: message.id)
+            item = .publish(.channel(message), to: subject, id: message.id)
             (target, id) = (.channel(channel), message.id)
         case .everyone:
             let message = makeMessage(outgoing.data, from: sender, channel: nil, at: timestamp)
@@ -112,6 +125,7 @@ extension ImHelper {
                 .publish(.broadcast(message), to: subjects.broadcast, id: message.id), .everyone, message.id
             )
         }
+        guard recording else { return (item, nil) }
         return (item, SentMessage(id: id, sender: sender, target: target, data: outgoing.data))
     }
 }

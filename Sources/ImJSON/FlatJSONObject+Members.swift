@@ -39,6 +39,8 @@ extension FlatJSONObject {
         /// Adds a member; returns `false`, adding nothing, when the name is there already.
         package mutating func add(_ name: String, _ member: Member) -> Bool {
             guard self[name] == nil else { return false }
+            // Room for a request body's or a batch item's few members in one allocation.
+            if entries.isEmpty { entries.reserveCapacity(4) }
             entries.append(Entry(name: name, member: member))
             if positions != nil {
                 positions?[name] = entries.count - 1

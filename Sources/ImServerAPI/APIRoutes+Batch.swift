@@ -22,7 +22,7 @@ extension APIRoutes {
             messages.reserveCapacity(items.count)
             for (index, range) in items.enumerated() {
                 do {
-                    let item = try RequestBody(bytes: body.bytes, range: range, element: ("messages", index))
+                    let item = try RequestBody(itemOf: body, range: range, element: ("messages", index))
                     messages.append(try OutgoingMessage.batchItem(item))
                 } catch {
                     refused[index] = APIError(describing: error, logger: context.logger)
@@ -63,7 +63,7 @@ extension APIRoutes {
             for (index, range) in items.enumerated() {
                 if index > 0 { buffer.writeStaticString(",") }
                 do {
-                    let item = try RequestBody(bytes: body.bytes, range: range, element: ("clients", index))
+                    let item = try RequestBody(itemOf: body, range: range, element: ("clients", index))
                     let client = try item.client("client")
                     let url = try await helper.connectURL(for: client, meta: try item.string("meta"))
                     buffer.writeStaticString(#"{"client":"#)

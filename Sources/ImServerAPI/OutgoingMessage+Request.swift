@@ -28,7 +28,7 @@ extension OutgoingMessage {
     /// told apart by which of `to`, `channel` or `broadcast: true` it has (exactly one).
     static func batchItem(_ body: RequestBody) throws(APIError) -> OutgoingMessage {
         let broadcast = try body.bool("broadcast") ?? false
-        let kinds = [body.has("to"), body.has("channel"), broadcast].filter { $0 }.count
+        let kinds = (body.has("to") ? 1 : 0) + (body.has("channel") ? 1 : 0) + (broadcast ? 1 : 0)
         guard kinds == 1 else {
             throw .invalidRequest(
                 "\(body.path) must have exactly one of 'to' (users), 'channel' or 'broadcast': true")

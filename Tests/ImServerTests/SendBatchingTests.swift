@@ -207,6 +207,31 @@ struct SendBatchingTests {
     }
 
     @Test(
+        "messages to several channels in one batch reach each channel's members; an invalid channel fails its message alone"
+    )
+    func channelsInOneBatch() async throws {
+        try await TestCluster.with { cluster in
+            let bob = try await cluster.session("bob")
+            let carol = try await cluster.session("carol")
+            try await cluster.helper.join("bob", channels: ["a"])
+            try await cluster.helper.join("carol", channels: ["b"])
+            let channels = ["a", "a", "b", "", "a", "b", String(repeating: "c", count: 201), "b"]
+            let results = await cluster.helper.submit(
+                try channels.enumerated().map { number, channel in
+                    OutgoingMessage(try JSONPayload(json: String(number)), from: "alice", toChannel: channel)
+                })
+            let failed = results.indices.filter { (try? results[$0].get()) == nil }
+            #expect(failed == [3, 6])
+            for (session, channel) in [(bob, "a"), (carol, "b")] {
+                let expected = channels.indices.filter { channels[$0] == channel }.map(String.init)
+                var seen: [String] = []
+                for _ in expected { seen.append(try await session.nextMessage().json) }
+                #expect(seen == expected, "\(channel)")
+            }
+        }
+    }
+
+    @Test(
         "a connection flushed moments ago gets its next messages in one later write, none lost",
         arguments: [
             Duration.zero, .milliseconds(5), .milliseconds(300),
