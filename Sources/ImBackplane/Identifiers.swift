@@ -122,17 +122,5 @@ package func randomHex(bytes: Int) -> String {
     }
 }
 
-/// `value`'s lowest `digits` hex digits, zero-padded.
-package func hex(_ value: UInt64, digits: Int) -> String {
-    String(unsafeUninitializedCapacity: digits) { out in
-        var rest = value
-        for index in stride(from: digits - 1, through: 0, by: -1) {
-            out[index] = hexDigits[Int(rest & 0xF)]
-            rest >>= 4
-        }
-        return digits
-    }
-}
-
 /// The sixteen hex digits, lower case, as UTF-8 bytes.
 package let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

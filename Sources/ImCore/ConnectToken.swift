@@ -86,6 +86,8 @@ public struct ConnectTokens: Sendable {
     /// ``init(secret:)``: such tokens are minted and verified in place (no hop to the key
     /// collection's actor, no key setup), once per connect URL and once per handshake.
     let signer: HMAC<SHA256>?
+    /// The `jti` of minted tokens: 64 random bits per instance, then a 64-bit counter.
+    private let tokenIDs = UniqueIDs(randomBytes: 8, counterDigits: 16)
 
     /// The longest time a token may be valid: a token whose `exp` is further than this (plus
     /// ``clockSkewAllowance``) from the verifier's clock is refused, and ``mint(for:meta:lifetime:now:)``
@@ -124,7 +126,7 @@ public struct ConnectTokens: Sendable {
         guard lifetime <= maximumLifetime else { throw .lifetimeTooLong(maximum: maximumLifetime) }
         let claims = ConnectClaims(
             client: client, expires: now.addingTimeInterval(lifetime.seconds),
-            id: randomHex(bytes: 16), meta: meta)
+            id: tokenIDs.next(), meta: meta)
         if let signer { return Self.mintedHS256(claims, signer: signer) }
         do {
             return try await keys.sign(claims)
