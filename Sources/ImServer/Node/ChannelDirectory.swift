@@ -3,21 +3,19 @@ import NIOCore
 import Synchronization
 
 /// Which users have connections on this node and which channels they are in, kept alike in
-/// three places: the ``LocalDirectory``, every shard's channel index
-/// (``LoopHub/setChannels(of:to:)``) and the bus subscriptions (``SubscriptionQueue``).
+/// three places: the ``LocalDirectory``, the channel index of each shard holding the user's
+/// connections (``LoopHub/setChannels(of:to:)``) and the bus subscriptions (``SubscriptionQueue``).
 ///
 /// Each change is decided and handed to the shards and the subscription queue under one lock,
 /// so both see changes in the order they were decided; nothing else writes to the three.
 final class ChannelDirectory: Sendable {
     private let directory = Mutex(LocalDirectory())
-    private let shards: [LoopHub]
     /// The bus subscriptions the directory's channels need.
     let subscriptions: SubscriptionQueue
     /// Which shards hold each user's connections.
     let userShards = UserShards()
 
-    init(shards: [LoopHub], subjects: Subjects) {
-        self.shards = shards
+    init(subjects: Subjects) {
         self.subscriptions = SubscriptionQueue(subjects: subjects)
     }
 
@@ -61,10 +59,12 @@ final class ChannelDirectory: Sendable {
     /// The users with connections on this node.
     var localUsers: [ClientID] { directory.withLock { $0.users } }
 
-    /// Hands `user`'s channel set to every shard (under the lock).
+    /// Hands `user`'s channel set to the shards holding the user's connections (under the
+    /// lock): a shard keeps channels only for users it holds, and a connection handed to a shard
+    /// later brings its user's channels along (``attach(_:channels:)``).
     private func apply(_ change: LocalDirectory.Change, to user: ClientID) {
         guard let channels = change.channels else { return }
-        for shard in shards {
+        for shard in userShards.shards(holding: [user]) {
             shard.eventLoop.execute { shard.setChannels(of: user, to: channels) }
         }
     }

@@ -22,14 +22,12 @@ final class CommandRunner: Sendable {
     /// The most commands waiting to run.
     static let maximumQueuedCommands = 65_536
     private let directory: ChannelDirectory
-    private let shards: [LoopHub]
     private let bus: any Bus
     private let presence: any Presence
     private let logger: Logger
 
-    init(directory: ChannelDirectory, shards: [LoopHub], backplane: Backplane, logger: Logger) {
+    init(directory: ChannelDirectory, backplane: Backplane, logger: Logger) {
         self.directory = directory
-        self.shards = shards
         self.bus = backplane.bus
         self.presence = backplane.presence
         self.logger = logger
@@ -90,8 +88,12 @@ final class CommandRunner: Sendable {
         case .leave(let user, let channels):
             await directory.update(user) { $0.leave(user, channels: channels) }
         case .forceOffline(let user):
-            let closing = shards.map { shard in shard.eventLoop.submit { shard.close(user, code: .forcedOffline) } }
-            _ = try? await EventLoopFuture.whenAllComplete(closing, on: shards[0].eventLoop).get()
+            // The loops holding the user's connections; a connection handed to a loop after
+            // this look-up was not there when the command arrived.
+            let holding = directory.userShards.shards(holding: [user])
+            guard let first = holding.first else { return }
+            let closing = holding.map { shard in shard.eventLoop.submit { shard.close(user, code: .forcedOffline) } }
+            _ = try? await EventLoopFuture.whenAllComplete(closing, on: first.eventLoop).get()
         }
     }
 }

@@ -66,7 +66,7 @@ public final class NodeCore: Sendable {
         let gatekeeper = Gatekeeper(limits: configuration.limits, tokens: tokens, presence: backplane.presence)
         self.gatekeeper = gatekeeper
         let announcer = PresenceAnnouncer(bus: backplane.bus, subjects: configuration.subjects, logger: logger)
-        let directory = ChannelDirectory(shards: shards, subjects: configuration.subjects)
+        let directory = ChannelDirectory(subjects: configuration.subjects)
         self.directory = directory
         let registrar = ConnectionRegistrar(
             presence: backplane.presence, directory: directory, announcer: announcer,
@@ -74,7 +74,7 @@ public final class NodeCore: Sendable {
         self.registrar = registrar
         let receipts = ReceiptSender(bus: backplane.bus, subjects: configuration.subjects, logger: logger)
         self.receipts = receipts
-        let commands = CommandRunner(directory: directory, shards: shards, backplane: backplane, logger: logger)
+        let commands = CommandRunner(directory: directory, backplane: backplane, logger: logger)
         self.commands = commands
         self.router = EnvelopeRouter(
             shards: shards, userShards: directory.userShards, receipts: receipts, commands: commands, stats: stats,
