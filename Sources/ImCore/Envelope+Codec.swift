@@ -87,13 +87,7 @@ extension Envelope {
 
     /// Appends the envelope's bytes to `buffer`.
     public func encode(into buffer: inout ByteBuffer) {
-        var counter = ByteCounter()
-        write(to: &counter)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: counter.count) { memory in
-            var writer = RawBytesWriter(memory)
-            write(to: &writer)
-            return writer.offset
-        }
+        buffer.write(exactly: byteCount) { write(to: &$0) }
     }
 
     /// How many bytes ``encode(into:)`` writes.
@@ -259,11 +253,20 @@ extension EnvelopeSink {
 extension ByteBuffer {
     /// Writes `item` as a batch's item: its 4-byte length, then the envelope.
     mutating func writeBatchItem(_ item: Envelope) {
-        let size = 4 + item.byteCount
-        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { memory in
-            var writer = RawBytesWriter(memory)
-            writer.write(uint32: UInt32(truncatingIfNeeded: size - 4))
+        let count = item.byteCount
+        write(exactly: 4 + count) { writer in
+            writer.write(uint32: UInt32(truncatingIfNeeded: count))
             item.write(to: &writer)
+        }
+    }
+
+    /// Writes the `count` bytes that `body` writes, in one piece: one capacity and access check
+    /// for all of them. `count` must be what a ``ByteCounter`` counted for the same writes.
+    fileprivate mutating func write(exactly count: Int, _ body: (inout RawBytesWriter) -> Void) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: count) { memory in
+            var writer = RawBytesWriter(memory)
+            body(&writer)
+            assert(writer.offset == count, "counted \(count) bytes, wrote \(writer.offset)")
             return writer.offset
         }
     }
