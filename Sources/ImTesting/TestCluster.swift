@@ -19,6 +19,8 @@ public final class TestCluster: Sendable {
     /// The Swift clients ``session(_:node:configuration:)`` made: ``stop()`` closes them first,
     /// so none keeps reconnecting after the test.
     let sessions = Mutex<[ClientSession]>([])
+    /// Whether ``stop()`` was called: it stops the cluster once.
+    private let stopped = Mutex(false)
 
     private init(backplane: Backplane, helper: ImHelper, nodes: [TestNode], backplaneRunner: ServiceRunner) {
         self.backplane = backplane
@@ -115,7 +117,14 @@ public final class TestCluster: Sendable {
 
     /// Stops every node gracefully, then the helper, and the backplane last: the nodes'
     /// unregistrations and offline announcements need it (the order `NodeServices` keeps).
+    /// Only the first call does anything, so a test inside ``with(nodes:backplane:secret:waitUntilLinked:configure:transports:_:)``
+    /// may stop the cluster itself (to see what stopping does) and still be cleaned up if it fails first.
     public func stop() async throws {
+        let first = stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         for session in sessions.withLock({ $0 }) { await session.close() }
         for node in nodes { try await node.stop() }
         await helper.close()

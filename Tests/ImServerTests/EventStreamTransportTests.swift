@@ -160,11 +160,12 @@ struct EventStreamTransportTests {
 
     @Test("a node shutting down closes its streams with 1001")
     func shutdown() async throws {
-        let cluster = try await TestCluster.start()
-        let bob = try await cluster.connectStream("bob")
-        async let close = bob.closeEvent()
-        try await cluster.stop()
-        #expect(try await close.code == 1001)
+        try await TestCluster.with { cluster in
+            let bob = try await cluster.connectStream("bob")
+            async let close = bob.closeEvent()
+            try await cluster.stop()
+            #expect(try await close.code == 1001)
+        }
     }
 
     @Test("with public.eventStreams off, the node answers a stream request as an unknown route")

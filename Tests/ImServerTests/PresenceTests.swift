@@ -82,20 +82,20 @@ struct PresenceTests {
 
     @Test("graceful shutdown closes clients with 1001 and announces them offline")
     func gracefulShutdown() async throws {
-        let cluster = try await TestCluster.start()
-        let alice = try await cluster.session("alice")
-        let bob = try await cluster.session("bob")
-        let events = try await EventRecorder.start(cluster.helper)
-        try await cluster.nodes[0].stop()
-        for client in [alice, bob] {
-            let closed = try await client.disconnection()
-            #expect(closed.code == 1001)
-            #expect(!closed.stopped, "going away: the client reconnects")
+        try await TestCluster.with { cluster in
+            let alice = try await cluster.session("alice")
+            let bob = try await cluster.session("bob")
+            let events = try await EventRecorder.start(cluster.helper)
+            try await cluster.nodes[0].stop()
+            for client in [alice, bob] {
+                let closed = try await client.disconnection()
+                #expect(closed.code == 1001)
+                #expect(!closed.stopped, "going away: the client reconnects")
+            }
+            let offline = Set([try await events.next(), try await events.next()].map { "\($0.kind) \($0.client)" })
+            #expect(offline == ["offline alice", "offline bob"])
+            #expect(try await cluster.helper.onlineUsers().isEmpty)
+            events.stop()
         }
-        let offline = Set([try await events.next(), try await events.next()].map { "\($0.kind) \($0.client)" })
-        #expect(offline == ["offline alice", "offline bob"])
-        #expect(try await cluster.helper.onlineUsers().isEmpty)
-        events.stop()
-        try await cluster.stop()
     }
 }

@@ -22,13 +22,6 @@ struct TransportSeamTests {
         }
     }
 
-    /// A one-node cluster whose node also has an ``InMemoryTransport``, for the test that stops it itself.
-    private static func start() async throws -> (TestCluster, InMemoryTransport) {
-        let cluster = try await TestCluster.start(transports: { [InMemoryTransport(core: $0)] })
-        let transport = try #require(cluster.nodes[0].inMemory)
-        return (cluster, transport)
-    }
-
     private static func connect(_ user: ClientID, to transport: InMemoryTransport, in cluster: TestCluster)
         async throws -> InMemoryClient
     {
@@ -165,11 +158,12 @@ struct TransportSeamTests {
 
     @Test("stopping the node closes the transport's clients with 1001 and refuses new ones")
     func shutdown() async throws {
-        let (cluster, transport) = try await Self.start()
-        let bob = try await Self.connect("bob", to: transport, in: cluster)
-        let token = try await cluster.helper.tokens.mint(for: "carol")
-        try await cluster.stop()
-        #expect(try await bob.next() == .closed(.goingAway, "server shutting down"))
-        await #expect(throws: HandshakeRefusal.self) { try await transport.connect(token: token) }
+        try await Self.withCluster { cluster, transport in
+            let bob = try await Self.connect("bob", to: transport, in: cluster)
+            let token = try await cluster.helper.tokens.mint(for: "carol")
+            try await cluster.stop()
+            #expect(try await bob.next() == .closed(.goingAway, "server shutting down"))
+            await #expect(throws: HandshakeRefusal.self) { try await transport.connect(token: token) }
+        }
     }
 }
