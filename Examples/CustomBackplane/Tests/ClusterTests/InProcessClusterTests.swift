@@ -18,35 +18,36 @@ struct InProcessClusterTests {
         factory.registerSharedDirectory()
         let url = "shared-dir://\(directory.path)"  // shared-dir:///tmp/im-e2e-…
         let backplane = try await factory.makeBackplane(url: url, logger: .init(label: "e2e"))
-        // TestCluster runs the backplane itself; do not run it here.
-        let cluster = try await TestCluster.start(nodes: 2, backplane: backplane)
-        let events = try await EventRecorder.start(cluster.helper)
+        // TestCluster runs the backplane itself (do not run it here), and stops it after the
+        // closure, also when the test fails.
+        try await TestCluster.with(nodes: 2, backplane: backplane) { cluster in
+            let events = try await EventRecorder.start(cluster.helper)
 
-        let alice = try await cluster.connect("alice", node: 0, meta: "web")  // waits for "ready"
-        let online = try await events.next()
-        #expect(online.kind == .online && online.client == "alice" && online.meta == "web")
-        let bob = try await cluster.connect("bob", node: 1)
-        _ = try await events.next()
+            let alice = try await cluster.connect("alice", node: 0, meta: "web")  // waits for "ready"
+            let online = try await events.next()
+            #expect(online.kind == .online && online.client == "alice" && online.meta == "web")
+            let bob = try await cluster.connect("bob", node: 1)
+            _ = try await events.next()
 
-        let result = try await cluster.helper.send(.text("hi"), from: "alice", to: ["bob", "zed"], receipt: true)
-        #expect(result.offline == ["zed"])
-        let message = try await bob.next(type: "message")
-        #expect(message["id"]?.string == result.id)
-        #expect(message["data"] == .string("hi"))
-        var statuses: Set<String> = []
-        for _ in 0..<2 { statuses.insert(try await alice.next(type: "receipt")["status"]?.string ?? "") }
-        #expect(statuses == ["delivered", "offline"])
+            let result = try await cluster.helper.send(.text("hi"), from: "alice", to: ["bob", "zed"], receipt: true)
+            #expect(result.offline == ["zed"])
+            let message = try await bob.next(type: "message")
+            #expect(message["id"]?.string == result.id)
+            #expect(message["data"] == .string("hi"))
+            var statuses: Set<String> = []
+            for _ in 0..<2 { statuses.insert(try await alice.next(type: "receipt")["status"]?.string ?? "") }
+            #expect(statuses == ["delivered", "offline"])
 
-        try await cluster.helper.join("bob", channels: ["room"])
-        let id = try await cluster.helper.send(.text("hello room"), from: "alice", toChannel: "room")
-        #expect(try await bob.next(type: "message")["id"]?.string == id)
+            try await cluster.helper.join("bob", channels: ["room"])
+            let id = try await cluster.helper.send(.text("hello room"), from: "alice", toChannel: "room")
+            #expect(try await bob.next(type: "message")["id"]?.string == id)
 
-        try await cluster.helper.forceOffline("bob")
-        #expect(try await bob.closeCode() == 4003)
-        #expect(try await events.next().kind == .offline)
+            try await cluster.helper.forceOffline("bob")
+            #expect(try await bob.closeCode() == 4003)
+            #expect(try await events.next().kind == .offline)
 
-        events.stop()
-        await alice.close()
-        try await cluster.stop()
+            events.stop()
+            await alice.close()
+        }
     }
 }
