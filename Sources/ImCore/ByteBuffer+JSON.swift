@@ -5,16 +5,22 @@ extension ByteBuffer {
     /// Writes `text` as a JSON string literal, quotes included.
     @usableFromInline
     package mutating func writeJSONString(_ text: String) {
-        writeInteger(UInt8(ascii: "\""))
-        // Most strings need no escape: scanned in place and copied whole.
-        let copied =
-            text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-                for byte in bytes where Self.needsEscape(byte) { return false }
-                writeBytes(bytes)
-                return true
-            } ?? false
-        if !copied {
-            for byte in text.utf8 {
+        // `withUTF8` makes a bridged string contiguous first; a native one is used as it is.
+        var text = text
+        text.withUTF8 { bytes in
+            // Most strings need no escape: the quotes and the bytes in one write.
+            guard bytes.contains(where: Self.needsEscape) else {
+                writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count + 2) { memory in
+                    memory[0] = UInt8(ascii: "\"")
+                    UnsafeMutableRawBufferPointer(rebasing: memory[1...]).copyMemory(
+                        from: UnsafeRawBufferPointer(bytes))
+                    memory[bytes.count + 1] = UInt8(ascii: "\"")
+                    return bytes.count + 2
+                }
+                return
+            }
+            writeInteger(UInt8(ascii: "\""))
+            for byte in bytes {
                 switch byte {
                 case UInt8(ascii: "\""): writeStaticString(#"\""#)
                 case UInt8(ascii: "\\"): writeStaticString(#"\\"#)
@@ -29,8 +35,8 @@ extension ByteBuffer {
                     writeInteger(byte)
                 }
             }
+            writeInteger(UInt8(ascii: "\""))
         }
-        writeInteger(UInt8(ascii: "\""))
     }
 
     /// Whether JSON writes `byte` as an escape: a control character, a quote or a backslash.
