@@ -22,16 +22,18 @@ struct LoopMembershipTests {
             // puts the next on the other loop.
             var tabs: [ClientSession] = []
             var held: [Int] = []
+            // Two, unless the node has one loop (a one-core machine).
+            let loopsWanted = min(2, core.shards.count)
             while tabs.count < 6 {
                 tabs.append(try await cluster.session("alice"))
                 held = []
                 for shard in core.shards {
                     held.append(try await shard.eventLoop.submit { shard.connectionCount }.get())
                 }
-                if held.filter({ $0 > 0 }).count >= 2 { break }
+                if held.filter({ $0 > 0 }).count >= loopsWanted { break }
                 _ = MultiThreadedEventLoopGroup.singleton.next()
             }
-            #expect(held.filter { $0 > 0 }.count >= 2, "connections per loop: \(held)")
+            #expect(held.filter { $0 > 0 }.count >= loopsWanted, "connections per loop: \(held)")
 
             try await cluster.helper.join("alice", channels: ["room"])
             try await cluster.helper.send(.text("joined"), from: "bob", toChannel: "room")
