@@ -271,16 +271,6 @@ extension ByteBuffer {
         }
     }
 
-    /// Writes a length or count as a base-128 varint (7 bits per byte, low bits first).
-    mutating func writeLength(_ value: Int) {
-        var remaining = UInt64(value)
-        while remaining >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: remaining) | 0x80)
-            remaining >>= 7
-        }
-        writeInteger(UInt8(remaining))
-    }
-
     fileprivate mutating func readByte(_ field: String) throws(EnvelopeDecodingError) -> UInt8 {
         guard let byte = readInteger(as: UInt8.self) else { throw .truncated(field: field) }
         return byte

@@ -39,12 +39,22 @@ package struct EnvelopeBatchEncoder {
             buffer.moveReaderIndex(forwardBy: 4)
             return buffer
         }
-        var header = ByteBuffer()
-        header.writeInteger(Envelope.formatVersion)
-        header.writeInteger(Envelope.batchKind)
-        header.writeLength(count)
-        buffer.moveReaderIndex(to: buffer.readerIndex - header.readableBytes)
-        buffer.setBuffer(header, at: buffer.readerIndex)
+        // The header goes into the room kept in front of the items: counted, then written there.
+        let items = count
+        var counter = ByteCounter()
+        Self.writeHeader(count: items, to: &counter)
+        buffer.moveReaderIndex(to: buffer.readerIndex - counter.count)
+        buffer.withUnsafeMutableReadableBytes { memory in
+            var writer = RawBytesWriter(memory)
+            Self.writeHeader(count: items, to: &writer)
+        }
         return buffer
+    }
+
+    /// A batch's header: the format version, the batch kind and the item count.
+    private static func writeHeader<Sink: EnvelopeSink>(count: Int, to sink: inout Sink) {
+        sink.write(byte: Envelope.formatVersion)
+        sink.write(byte: Envelope.batchKind)
+        sink.write(length: count)
     }
 }
