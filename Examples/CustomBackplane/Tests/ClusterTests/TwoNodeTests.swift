@@ -64,6 +64,7 @@ struct TwoNodeTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "im-two-nodes-\(UUID().uuidString)"
         ).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try await startNode(1, directory: directory)
         let second = try await startNode(2, directory: directory)
 
@@ -76,6 +77,5 @@ struct TwoNodeTests {
         // (A failing test leaves them to ImTesting, which kills the servers it started at exit.)
         _ = try await first.server.stop()
         _ = try await second.server.stop()
-        try? FileManager.default.removeItem(atPath: directory)
     }
 }

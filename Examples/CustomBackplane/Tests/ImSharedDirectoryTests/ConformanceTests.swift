@@ -4,13 +4,15 @@ import ImBackplaneTesting
 import ImSharedDirectory
 import Testing
 
-/// A fresh directory per check, so checks run in parallel without seeing each other.
-private func freshDirectory() throws -> SharedDirectory {
+/// Runs `body` with a fresh directory, so checks run in parallel without seeing each other;
+/// the directory is removed afterwards, also when the check fails.
+private func withFreshDirectory(_ body: (SharedDirectory) async throws -> Void) async throws {
     let directory = SharedDirectory(
         path: FileManager.default.temporaryDirectory
             .appendingPathComponent("im-shared-dir-\(UUID().uuidString)").path)
     try directory.create()
-    return directory
+    defer { try? FileManager.default.removeItem(atPath: directory.path) }
+    try await body(directory)
 }
 
 /// The backend's restart: the directory disappears (moved away in one step) and comes back
@@ -29,26 +31,28 @@ private func restart(_ directory: SharedDirectory) -> @Sendable () async throws 
 struct SharedDirectoryConformanceTests {
     @Test(arguments: BusConformance.Check.allCases)
     func bus(_ check: BusConformance.Check) async throws {
-        let directory = try freshDirectory()
-        let outcome = try await BusConformance(
-            restartBackend: restart(directory),
-            makeBus: {
-                LogBus(directory: directory)
-            }
-        ).run(check)
-        #expect(outcome == .passed)
+        try await withFreshDirectory { directory in
+            let outcome = try await BusConformance(
+                restartBackend: restart(directory),
+                makeBus: {
+                    LogBus(directory: directory)
+                }
+            ).run(check)
+            #expect(outcome == .passed)
+        }
     }
 
     @Test(arguments: PresenceConformance.Check.allCases)
     func presence(_ check: PresenceConformance.Check) async throws {
-        let directory = try freshDirectory()
-        let outcome = try await PresenceConformance(
-            restartBackend: restart(directory),
-            makePresence: {
-                FilePresence(directory: directory)
-            }
-        ).run(check)
-        #expect(outcome == .passed)
+        try await withFreshDirectory { directory in
+            let outcome = try await PresenceConformance(
+                restartBackend: restart(directory),
+                makePresence: {
+                    FilePresence(directory: directory)
+                }
+            ).run(check)
+            #expect(outcome == .passed)
+        }
     }
 
     @Test("shared-dir:// URLs name an absolute directory; others are refused")
