@@ -115,7 +115,7 @@ package struct FlatJSONObject {
         while let byte = current, Self.isWhitespace(byte) { index += 1 }
     }
 
-    private static func isWhitespace(_ byte: UInt8) -> Bool {
+    static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 

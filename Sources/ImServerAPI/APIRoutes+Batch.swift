@@ -21,6 +21,10 @@ extension APIRoutes {
             var refused = [APIError?](repeating: nil, count: items.count)
             messages.reserveCapacity(items.count)
             for (index, range) in items.enumerated() {
+                if let message = BatchItem.message(in: body, at: range) {
+                    messages.append(message)
+                    continue
+                }
                 do {
                     let item = try RequestBody(itemOf: body, range: range, element: ("messages", index))
                     messages.append(try OutgoingMessage.batchItem(item))

@@ -127,10 +127,15 @@ struct RequestBody {
     /// A member that must be there, any JSON value, as a message body: the bytes as sent.
     func payload(_ name: String) throws(APIError) -> JSONPayload {
         guard let member = fields[name] else { throw .invalidRequest("missing field '\(name)'" + context) }
+        return payload(at: member.range)
+    }
+
+    /// The JSON value that `range` of ``bytes`` holds (checked already), as a message body.
+    func payload(at range: Range<Int>) -> JSONPayload {
         // A slice shares the body's storage: a batch's thousand bodies cost no copy each (and
         // keep the request's bytes alive until the last of them is published).
-        let slice = buffer.getSlice(at: buffer.readerIndex + member.range.lowerBound, length: member.range.count)
-        return JSONPayload(checked: slice ?? ByteBuffer(bytes: bytes[member.range]))
+        let slice = buffer.getSlice(at: buffer.readerIndex + range.lowerBound, length: range.count)
+        return JSONPayload(checked: slice ?? ByteBuffer(bytes: bytes[range]))
     }
 
     private var context: String { path.isEmpty ? "" : " in \(path)" }
