@@ -82,7 +82,9 @@ struct BatchItemTests {
         var members: [(String, String)] = [(#""data""#, values.randomElement(using: &random) ?? "1")]
         switch kind {
         case 0: members.append((#""channel""#, [#""room""#, #""é""#, "7", "null"].randomElement(using: &random) ?? ""))
-        case 1: members.append((#""to""#, [#"["alice"]"#, #"["alice","zed"]"#, "[]", #""alice""#].randomElement(using: &random) ?? ""))
+        case 1:
+            members.append(
+                (#""to""#, [#"["alice"]"#, #"["alice","zed"]"#, "[]", #""alice""#].randomElement(using: &random) ?? ""))
         default: members.append((#""broadcast""#, ["true", "false", "1"].randomElement(using: &random) ?? ""))
         }
         if Int.random(in: 0..<4, using: &random) > 0 {
@@ -95,9 +97,10 @@ struct BatchItemTests {
         }
         members.shuffle(using: &random)
         let space = [" ", "", "\n", "\t"]
-        return "{" + members.map { name, value in
-            let pad = space.randomElement(using: &random) ?? ""
-            return pad + name + pad + ":" + pad + value
-        }.joined(separator: ",") + "}"
+        return "{"
+            + members.map { name, value in
+                let pad = space.randomElement(using: &random) ?? ""
+                return pad + name + pad + ":" + pad + value
+            }.joined(separator: ",") + "}"
     }
 }
