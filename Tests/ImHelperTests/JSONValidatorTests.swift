@@ -79,6 +79,38 @@ struct JSONValidatorTests {
         return text.contains(/,\s*[\]}]/)
     }
 
+    /// Strings are stepped over eight bytes at a time where no byte needs a look: every byte
+    /// that does (a quote, an escape, a control character, a multi-byte or invalid UTF-8 byte)
+    /// is put at every position of strings of every length around the word size, and the
+    /// validator must agree with Foundation, and the validated-value stepper find the same end.
+    @Test("strings: every special byte at every position of strings up to 40 bytes long")
+    func specialBytesAtEveryPosition() throws {
+        let specials: [[UInt8]] = [
+            Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\n"#.utf8), Array(#"\u00e9"#.utf8), [0x22], [0x5C],
+            [0x01], [0x1F], [0x7F], Array("é".utf8), Array("€".utf8), Array("𝄞".utf8), [0xC3], [0xFF], [0xED, 0xA0, 0x80],
+        ]
+        var disagreements: [String] = []
+        for length in 0...40 {
+            for position in 0...length {
+                for special in specials {
+                    var content = Array(repeating: UInt8(ascii: "a"), count: length)
+                    content.insert(contentsOf: special, at: position)
+                    let document = [UInt8(ascii: "[")] + [0x22] + content + [0x22] + Array(#","x"]"#.utf8)
+                    let accepted = Self.accepts(document)
+                    if accepted != Self.foundationAccepts(document) {
+                        disagreements.append("\(length) \(position) \(special): validator \(accepted)")
+                    }
+                    guard accepted else { continue }
+                    let ends = document.withUnsafeBytes {
+                        (JSONValidator.end(ofValueAt: 1, in: $0), JSONValidator.end(ofValidatedValueAt: 1, in: $0))
+                    }
+                    #expect(ends.0 == ends.1, "\(length) \(position) \(special)")
+                }
+            }
+        }
+        #expect(disagreements.isEmpty, "first: \(disagreements.prefix(5))")
+    }
+
     @Test("agrees with Foundation's parser on 20,000 seeded mutations of valid documents")
     func agreesWithFoundation() {
         let seeds = [
