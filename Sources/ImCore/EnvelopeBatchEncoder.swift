@@ -28,6 +28,12 @@ package struct EnvelopeBatchEncoder {
         count += 1
     }
 
+    /// Adds the envelopes of `other`, in order, after this batch's.
+    package mutating func append(contentsOf other: EnvelopeBatchEncoder) {
+        buffer.writeImmutableBuffer(other.buffer)
+        count += other.count
+    }
+
     /// The bytes to publish: the lone envelope when one was added, else the batch. The
     /// encoder is empty afterwards.
     package mutating func finish() -> ByteBuffer {

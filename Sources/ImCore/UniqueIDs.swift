@@ -29,7 +29,10 @@ package final class UniqueIDs: Sendable {
             _ = out.initialize(fromContentsOf: prefix)
             var rest = value
             for index in stride(from: count - 1, through: prefix.count, by: -1) {
-                out[index] = hexDigits[Int(rest & 0xF)]
+                // The digit by arithmetic, not from a global table (whose lazy initialiser is
+                // checked on every access: a tenth of an id).
+                let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+                out[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
                 rest >>= 4
             }
             return count

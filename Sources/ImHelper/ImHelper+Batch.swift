@@ -53,33 +53,17 @@ extension ImHelper {
     public func submit(_ messages: [OutgoingMessage]) async -> [Result<SendResult, any Error>] {
         guard !messages.isEmpty else { return [] }
         let timestamp = currentTimestamp()
-        var results = [Result<SendResult, any Error>?](repeating: nil, count: messages.count)
-        var prepared: [SendQueue.Item] = []
-        var records: [SentMessage] = []
-        var positions: [Int] = []
-        prepared.reserveCapacity(messages.count)
-        positions.reserveCapacity(messages.count)
-        let recording = configuration.onSend != nil
-        var lastChannel: ChannelSubject?
+        var batch = PreparedBatch(count: messages.count, recording: configuration.onSend != nil)
         for (position, outgoing) in messages.enumerated() {
             do {
-                let (item, record) = try prepare(
-                    outgoing, at: timestamp, recording: recording, lastChannel: &lastChannel)
-                prepared.append(item)
-                if let record { records.append(record) }
-                positions.append(position)
+                try prepare(outgoing, at: position, timestamp: timestamp, into: &batch)
             } catch {
-                results[position] = .failure(error)
+                batch.refuse(position, error)
             }
         }
-        let sent = await queue.submit(prepared)
-        for (position, result) in zip(positions, sent) { results[position] = result }
-        if let onSend = configuration.onSend {
-            for (record, result) in zip(records, sent) {
-                if case .success = result { onSend(record) }
-            }
-        }
-        return results.map { $0 ?? .failure(CancellationError()) }
+        let items = batch.finishItems()
+        let outcomes = await queue.submit(items)
+        return batch.results(of: outcomes, onSend: configuration.onSend)
     }
 
     /// Sends several messages at once, like ``submit(_:)``; returns their results in order, or
@@ -89,43 +73,37 @@ extension ImHelper {
         try await submit(messages).map { try $0.get() }
     }
 
-    /// A channel and its subject, validated and made once for a run of messages to it.
-    private typealias ChannelSubject = (channel: String, subject: String)
-
-    /// The queue's item for `outgoing`, and, when `recording`, what
-    /// ``HelperConfiguration/onSend`` is told of it. `lastChannel` is the channel of the message
-    /// before, whose subject a message to the same channel takes as it is.
+    /// Adds `outgoing`, the message at `position`, to `batch`.
     private func prepare(
-        _ outgoing: OutgoingMessage, at timestamp: Int64, recording: Bool, lastChannel: inout ChannelSubject?
-    ) throws(HelperError) -> (SendQueue.Item, SentMessage?) {
+        _ outgoing: OutgoingMessage, at position: Int, timestamp: Int64, into batch: inout PreparedBatch
+    ) throws(HelperError) {
         let sender = outgoing.sender ?? configuration.systemSender
-        let item: SendQueue.Item
-        let target: SentMessage.Target
         let id: String
+        let target: SentMessage.Target
         switch outgoing.target {
         case .users(let receivers, let receipt):
             var seen = Set<ClientID>()
             let unique = receivers.filter { seen.insert($0).inserted }
             let message = makeMessage(outgoing.data, from: sender, channel: nil, at: timestamp)
-            (item, target, id) = (.users(message, receivers: unique, receipt: receipt), .users(unique), message.id)
+            batch.add(.users(message, receivers: unique, receipt: receipt), id: message.id, at: position)
+            (id, target) = (message.id, .users(unique))
         case .channel(let channel):
-            let subject: String
-            if let lastChannel, lastChannel.channel == channel {
-                subject = lastChannel.subject
-            } else {
-                subject = subjects.channel(try validated(channel))
-                lastChannel = (channel, subject)
+            let subject = try batch.subject(of: channel) { channel throws(HelperError) in
+                subjects.channel(try validated(channel))
             }
             let message = makeMessage(outgoing.data, from: sender, channel: channel, at: timestamp)
-            item = .publish(.channel(message), to: subject, id: message.id)
-            (target, id) = (.channel(channel), message.id)
+            batch.publish(
+                .channel(message), size: message.data.readableBytes, to: subject, id: message.id, at: position)
+            (id, target) = (message.id, .channel(channel))
         case .everyone:
             let message = makeMessage(outgoing.data, from: sender, channel: nil, at: timestamp)
-            (item, target, id) = (
-                .publish(.broadcast(message), to: subjects.broadcast, id: message.id), .everyone, message.id
-            )
+            batch.publish(
+                .broadcast(message), size: message.data.readableBytes, to: subjects.broadcast, id: message.id,
+                at: position)
+            (id, target) = (message.id, .everyone)
         }
-        guard recording else { return (item, nil) }
-        return (item, SentMessage(id: id, sender: sender, target: target, data: outgoing.data))
+        if batch.recording {
+            batch.record(SentMessage(id: id, sender: sender, target: target, data: outgoing.data), at: position)
+        }
     }
 }

@@ -13,16 +13,25 @@ import Synchronization
 /// falls as batches grow. Sends keep their order: a batch is published
 /// only after the one before it.
 final class SendQueue: Sendable {
-    /// Most sends in one batch, so one bus message stays small.
+    /// Most items in one batch, so one bus message stays small.
     static let maximumBatch = 512
 
-    /// A message ready to go.
+    /// About the most bytes of envelopes gathered in one bus message (NATS refuses messages
+    /// over 1 MiB by default).
+    static let maximumBusMessageBytes = 256 * 1024
+
+    /// A message ready to go, or a run of them.
     enum Item: Sendable {
         /// A message to users (already unique).
         case users(Message, receivers: [ClientID], receipt: Bool)
-        /// An envelope for a channel's members or everyone, with its message id.
-        case publish(Envelope, to: String, id: String)
+        /// Envelopes for a channel's members or everyone, encoded already: one message, or a run
+        /// of messages to the same subject (one item, and one result, for all of them).
+        case publish(EnvelopeBatchEncoder, to: String)
     }
+
+    /// What happened to an item: the receivers who were offline (none for a publish), or why it
+    /// was not sent.
+    typealias Outcome = Result<[ClientID], any Error>
 
     /// The items of one ``submit(_:)`` still waiting for a batch (the whole group, or what a
     /// full batch left of it), and where their results go: one entry and one lock per group,
@@ -48,8 +57,8 @@ final class SendQueue: Sendable {
         self.subjects = subjects
     }
 
-    /// Sends `items`, all in the same batch when they fit; returns each one's result, in order.
-    func submit(_ items: [Item]) async -> [Result<SendResult, any Error>] {
+    /// Sends `items`, all in the same batch when they fit; returns each one's outcome, in order.
+    func submit(_ items: [Item]) async -> [Outcome] {
         guard !items.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let results = ResultCollector(count: items.count) { continuation.resume(returning: $0) }
@@ -118,8 +127,8 @@ final class SendQueue: Sendable {
 
     private func process(_ batch: [Group]) async {
         if let router = backplane.router, let (group, message, receivers) = lone(batch) {
-            let result = await route(message, to: receivers, through: router)
-            group.results.set(from: group.items.startIndex, [result])
+            let outcome = await route(message, to: receivers, through: router)
+            group.results.set(from: group.items.startIndex, [outcome])
             return
         }
         var outbox = Outbox()
@@ -133,10 +142,10 @@ final class SendQueue: Sendable {
                 lookupFailure = error
             }
         }
-        var outcomes: [[Result<SendResult, any Error>]] = []
+        var outcomes: [[Outcome]] = []
         outcomes.reserveCapacity(batch.count)
         for group in batch {
-            var results: [Result<SendResult, any Error>] = []
+            var results: [Outcome] = []
             results.reserveCapacity(group.items.count)
             for item in group.items {
                 switch item {
@@ -147,9 +156,9 @@ final class SendQueue: Sendable {
                         results.append(
                             .success(route(message, to: receivers, receipt: receipt, located: located, into: &outbox)))
                     }
-                case .publish(let envelope, let subject, let id):
-                    outbox.append(envelope, to: subject, reachesEveryNode: true)
-                    results.append(.success(SendResult(id: id, offline: [])))
+                case .publish(let envelopes, let subject):
+                    outbox.append(envelopes, to: subject)
+                    results.append(.success([]))
                 }
             }
             outcomes.append(results)
@@ -190,13 +199,13 @@ final class SendQueue: Sendable {
 
     /// Publishes `message` to the nodes of `receivers` through `router`, in one round trip.
     private func route(_ message: Message, to receivers: [ClientID], through router: any NodeRouter) async
-        -> Result<SendResult, any Error>
+        -> Outcome
     {
         let envelope = Envelope.delivery(Delivery(message: message, receivers: receivers))
         do {
             let located = try await router.publish(
                 [RoutedMessage(users: receivers, payload: envelope.encoded())], toNodesUnder: subjects.nodePrefix)
-            return .success(SendResult(id: message.id, offline: receivers.filter { located[$0] == nil }))
+            return .success(receivers.filter { located[$0] == nil })
         } catch {
             return .failure(error)
         }
@@ -221,7 +230,7 @@ final class SendQueue: Sendable {
     private func route(
         _ message: Message, to receivers: [ClientID], receipt: Bool, located: [ClientID: Set<NodeID>],
         into outbox: inout Outbox
-    ) -> SendResult {
+    ) -> [ClientID] {
         let senderNodes = receipt ? (located[message.sender] ?? []).sorted() : []
         var byNode: [NodeID: [ClientID]] = [:]
         var reportedBy: [NodeID: [ClientID]] = [:]
@@ -238,17 +247,17 @@ final class SendQueue: Sendable {
             let delivery = Delivery(
                 message: message, receivers: users, receiptFor: reportedBy[node] ?? [],
                 senderNodes: senderNodes)
-            outbox.append(.delivery(delivery), to: subjects.node(node), reachesEveryNode: false)
+            outbox.append(.delivery(delivery), toNode: subjects.node(node))
         }
         for node in senderNodes {
             for receiver in offline {
                 let receipt = Receipt(
                     messageID: message.id, sender: message.sender, receiver: receiver,
                     status: .offline)
-                outbox.append(.receipt(receipt), to: subjects.node(node), reachesEveryNode: false)
+                outbox.append(.receipt(receipt), toNode: subjects.node(node))
             }
         }
-        return SendResult(id: message.id, offline: offline)
+        return offline
     }
 }
 
@@ -257,13 +266,10 @@ final class SendQueue: Sendable {
 /// Envelopes for one subject travel together as one batch where that cannot reorder what a
 /// node receives. A node's own subject reaches that node alone, so its envelopes join the
 /// subject's open bus message unless a channel or broadcast message (which may reach every
-/// node) was started after it; a channel or broadcast envelope joins only the last bus message.
-/// A bus message stops taking envelopes at about ``maximumBytes`` (NATS refuses messages over
-/// 1 MiB by default), so a large batch becomes several.
+/// node) was started after it; channel and broadcast envelopes join only the last bus message.
+/// A bus message stops taking envelopes at about ``SendQueue/maximumBusMessageBytes``, so a
+/// large batch becomes several.
 private struct Outbox {
-    /// About the most bytes of envelopes gathered in one bus message.
-    static let maximumBytes = 256 * 1024
-
     private struct Gathered {
         var subject: String
         /// The envelopes, encoded as they come.
@@ -271,37 +277,46 @@ private struct Outbox {
     }
 
     private var gathered: [Gathered] = []
-    /// Each subject's last bus message (an index into `gathered`).
+    /// Each node subject's last bus message (an index into `gathered`).
     private var open: [String: Int] = [:]
     /// The last bus message that may reach every node.
     private var lastShared = -1
 
     var isEmpty: Bool { gathered.isEmpty }
 
-    /// Adds `envelope` for a node's own subject (`reachesEveryNode` false) or for a channel or
-    /// everyone (true).
-    mutating func append(_ envelope: Envelope, to subject: String, reachesEveryNode: Bool) {
+    /// Adds `envelope` for a node's own subject.
+    mutating func append(_ envelope: Envelope, toNode subject: String) {
         let size = 64 + envelope.payloadSize
-        // The common case first, without hashing the subject: the same subject as the envelope
-        // before (a batch of messages to one channel), whose bus message is the last one.
+        // The same subject as the envelope before (messages to users of one node) is found
+        // without hashing it.
         let last = gathered.count - 1
-        if last >= 0, gathered[last].subject == subject, gathered[last].encoder.byteCount + size <= Self.maximumBytes,
-            reachesEveryNode || last > lastShared
-        {
-            gathered[last].encoder.append(envelope)
-            return
-        }
-        if let index = open[subject], gathered[index].encoder.byteCount + size <= Self.maximumBytes,
-            reachesEveryNode ? index == gathered.count - 1 : index > lastShared
+        let candidate = last >= 0 && gathered[last].subject == subject ? last : open[subject]
+        if let index = candidate, index > lastShared,
+            gathered[index].encoder.byteCount + size <= SendQueue.maximumBusMessageBytes
         {
             gathered[index].encoder.append(envelope)
             return
         }
         open[subject] = gathered.count
-        if reachesEveryNode { lastShared = gathered.count }
         var encoder = EnvelopeBatchEncoder(capacity: size)
         encoder.append(envelope)
         gathered.append(Gathered(subject: subject, encoder: encoder))
+    }
+
+    /// Adds `envelopes` (encoded, for a channel's members or everyone) after everything before.
+    mutating func append(_ envelopes: EnvelopeBatchEncoder, to subject: String) {
+        // They join the last bus message when it is for the same subject (a batch of messages
+        // to one channel, sent in several requests) and has room.
+        let last = gathered.count - 1
+        if last >= 0, gathered[last].subject == subject,
+            gathered[last].encoder.byteCount + envelopes.byteCount <= SendQueue.maximumBusMessageBytes
+        {
+            gathered[last].encoder.append(contentsOf: envelopes)
+            return
+        }
+        open[subject] = gathered.count
+        lastShared = gathered.count
+        gathered.append(Gathered(subject: subject, encoder: envelopes))
     }
 
     /// The bus messages, in order: each the envelope itself, or a batch of them. The outbox
@@ -321,25 +336,25 @@ private struct Outbox {
     }
 }
 
-/// Gathers the results of a group of items; reports them all once the last is in.
+/// Gathers the outcomes of a group of items; reports them all once the last is in.
 private final class ResultCollector: Sendable {
     private struct State {
-        var results: [Result<SendResult, any Error>?]
+        var results: [SendQueue.Outcome?]
         var remaining: Int
     }
 
     private let state: Mutex<State>
-    private let onDone: @Sendable ([Result<SendResult, any Error>]) -> Void
+    private let onDone: @Sendable ([SendQueue.Outcome]) -> Void
 
-    /// A collector for `count` results that calls `onDone` once, when the last one is in.
-    init(count: Int, onDone: @escaping @Sendable ([Result<SendResult, any Error>]) -> Void) {
+    /// A collector for `count` outcomes that calls `onDone` once, when the last one is in.
+    init(count: Int, onDone: @escaping @Sendable ([SendQueue.Outcome]) -> Void) {
         state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
         self.onDone = onDone
     }
 
-    /// Sets the results of the items from `start` on, in order.
-    func set(from start: Int, _ results: [Result<SendResult, any Error>]) {
-        let outcome = state.withLock { state -> [Result<SendResult, any Error>]? in
+    /// Sets the outcomes of the items from `start` on, in order.
+    func set(from start: Int, _ results: [SendQueue.Outcome]) {
+        let outcome = state.withLock { state -> [SendQueue.Outcome]? in
             for (offset, result) in results.enumerated() { state.results[start + offset] = result }
             state.remaining -= results.count
             guard state.remaining == 0 else { return nil }

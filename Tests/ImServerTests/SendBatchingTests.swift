@@ -231,6 +231,49 @@ struct SendBatchingTests {
         }
     }
 
+    @Test("each message of a batch keeps its own id, and onSend hears each one sent, once and in order")
+    func idsAndAuditInOneBatch() async throws {
+        let heard = Mutex<[SentMessage]>([])
+        try await TestCluster.with { cluster in
+            let helper = ImHelper(
+                backplane: cluster.backplane, tokens: cluster.helper.tokens,
+                configuration: HelperConfiguration(onSend: { sent in heard.withLock { $0.append(sent) } }))
+            let bob = try await cluster.session("bob")
+            try await helper.join("bob", channels: ["a"])
+            // Runs of channel messages, broken by a refused message, a message to a user and a
+            // broadcast.
+            let targets: [OutgoingMessage.Target] = [
+                .channel("a"), .channel("a"), .channel("a"), .channel(""), .channel("a"),
+                .users(["bob"], receipt: false), .everyone, .channel("a"), .channel("a"),
+            ]
+            let messages = try targets.enumerated().map { number, target in
+                let data = try JSONPayload(json: String(number))
+                switch target {
+                case .users(let receivers, _): return OutgoingMessage(data, from: "alice", to: receivers)
+                case .channel(let channel): return OutgoingMessage(data, from: "alice", toChannel: channel)
+                case .everyone: return OutgoingMessage.broadcast(data, from: "alice")
+                }
+            }
+            let results = await helper.submit(messages)
+            let sent = results.indices.filter { (try? results[$0].get()) != nil }
+            #expect(sent == [0, 1, 2, 4, 5, 6, 7, 8])
+            let ids = sent.compactMap { try? results[$0].get().id }
+            #expect(Set(ids).count == sent.count, "every message has an id of its own: \(ids)")
+            // onSend was called before submit returned: each sent message, in order, with its id.
+            let audit = heard.withLock { $0 }
+            #expect(audit.map(\.id) == ids)
+            #expect(audit.map(\.data.json) == sent.map(String.init))
+            // Bob gets each of them (all reach him) with the id its result gave.
+            var received: [(String, String)] = []
+            for _ in sent {
+                let message = try await bob.nextMessage()
+                received.append((message.id, message.json))
+            }
+            #expect(received.map(\.0) == ids)
+            #expect(received.map(\.1) == sent.map(String.init))
+        }
+    }
+
     @Test(
         "a connection flushed moments ago gets its next messages in one later write, none lost",
         arguments: [
