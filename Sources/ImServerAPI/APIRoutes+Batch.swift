@@ -15,29 +15,43 @@ extension APIRoutes {
     func registerBatches(on api: RouterGroup<BasicRequestContext>) {
         api.post("batch") { request, context -> Response in
             let body = try await RequestBody.read(request, limit: Self.maximumBodyBytes)
-            let items = try Self.items(of: body, named: "messages")
+            var items = try body.elementCursor("messages")
             var messages: [OutgoingMessage] = []
             // Per item: why it was refused before sending, or nil.
-            var refused = [APIError?](repeating: nil, count: items.count)
-            messages.reserveCapacity(items.count)
-            for (index, range) in items.enumerated() {
-                if let message = BatchItem.message(in: body, at: range) {
+            var refused: [APIError?] = []
+            messages.reserveCapacity(min(body.bytes.count / 32, Self.maximumBatchItems))
+            refused.reserveCapacity(messages.capacity)
+            // Each item is read where the walk finds it: on the common path (read once), else
+            // stepped over and read the general way, which names what is wrong with it.
+            while let start = items.next() {
+                guard refused.count < Self.maximumBatchItems else {
+                    throw APIError.invalidRequest(
+                        "'messages' has more than \(Self.maximumBatchItems) items; a batch takes at most \(Self.maximumBatchItems)"
+                    )
+                }
+                if let (message, end) = BatchItem.read(in: body, at: start) {
+                    items.finishElement(endingAt: end)
                     messages.append(message)
+                    refused.append(nil)
                     continue
                 }
+                guard let range = items.skipElement() else { break }
                 do {
-                    let item = try RequestBody(itemOf: body, range: range, element: ("messages", index))
+                    let item = try RequestBody(itemOf: body, range: range, element: ("messages", refused.count))
                     messages.append(try OutgoingMessage.batchItem(item))
+                    refused.append(nil)
                 } catch {
-                    refused[index] = APIError(describing: error, logger: context.logger)
+                    refused.append(APIError(describing: error, logger: context.logger))
                 }
             }
+            guard items.isComplete else { throw APIError.invalidRequest("'messages' is not an array of items") }
+            guard !refused.isEmpty else { throw APIError.invalidRequest("'messages' must have at least one item") }
             let results = await helper.submit(messages)
             var next = 0
             var failed = 0
-            return JSONResponse.ok(capacity: 48 * items.count + 32) { buffer in
+            return JSONResponse.ok(capacity: 48 * refused.count + 32) { buffer in
                 buffer.writeStaticString(#"{"results":["#)
-                for index in items.indices {
+                for index in refused.indices {
                     if index > 0 { buffer.writeStaticString(",") }
                     if let error = refused[index] {
                         failed += 1

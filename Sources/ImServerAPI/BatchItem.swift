@@ -21,22 +21,29 @@ struct BatchItem {
     private var data: Range<Int>?
     private var receipt: Range<Int>?
 
-    /// The message of the item that `range` of `body` holds (an element of its `messages`),
-    /// or `nil` when the item must be read the general way.
-    static func message(in body: RequestBody, at range: Range<Int>) -> OutgoingMessage? {
+    /// The message of the item that starts at `start` in `body` (an element of its
+    /// `messages`), and where the item ends; `nil` when it must be read the general way.
+    static func read(in body: RequestBody, at start: Int) -> (OutgoingMessage, end: Int)? {
         var item = BatchItem()
         let bytes = body.bytes
-        let read = FlatJSONObject.forEachMember(ofValidatedObjectIn: bytes, range) { name, isPlain, value in
+        let end = FlatJSONObject.forEachMember(ofValidatedObjectAt: start, in: bytes) { name, isPlain, value in
             isPlain && item.take(bytes[name], value)
         }
-        return read ? item.message(in: body) : nil
+        guard let end, let message = item.message(in: body) else { return nil }
+        return (message, end)
     }
 
     /// Keeps where the value of the member named `name` lies; `false` for a name this path
     /// does not read, or one seen before.
     private mutating func take(_ name: ArraySlice<UInt8>, _ value: Range<Int>) -> Bool {
         func named(_ word: StaticString) -> Bool {
-            name.count == word.utf8CodeUnitCount && word.withUTF8Buffer { name.elementsEqual($0) }
+            guard name.count == word.utf8CodeUnitCount else { return false }
+            var letter = word.utf8Start
+            for byte in name {
+                guard byte == letter.pointee else { return false }
+                letter += 1
+            }
+            return true
         }
         func keep(_ slot: inout Range<Int>?) -> Bool {
             guard slot == nil else { return false }

@@ -124,6 +124,14 @@ struct RequestBody {
         return elements
     }
 
+    /// A cursor over the elements of an array member that must be there.
+    func elementCursor(_ name: String) throws(APIError) -> FlatJSONObject.ElementCursor {
+        guard let member = fields[name], member.value != .null,
+            let cursor = FlatJSONObject.ElementCursor(arrayIn: bytes, member.range)
+        else { throw .invalidRequest("missing field '\(name)' (an array)" + context) }
+        return cursor
+    }
+
     /// A member that must be there, any JSON value, as a message body: the bytes as sent.
     func payload(_ name: String) throws(APIError) -> JSONPayload {
         guard let member = fields[name] else { throw .invalidRequest("missing field '\(name)'" + context) }

@@ -80,4 +80,40 @@ struct FlatJSONObjectRangeTests {
         // well under a second even in a debug build.
         #expect(ContinuousClock.now - started < .seconds(10))
     }
+
+    @Test("an element cursor finds what elements(ofArrayIn:) lists, each element read by its reader or skipped")
+    func elementCursor() throws {
+        let arrays = [
+            "[]", "[ 1 ]", #"[{"a":"]"},"x\"]",[1,[2]], {} ,null,{"b":{"c":[]}}]"#, #" [ {"k":1} , {"k":2} ] "#,
+        ]
+        for array in arrays {
+            let bytes = Array(#"{"list":"#.utf8) + Array(array.utf8) + Array("}".utf8)
+            let member = try #require(try FlatJSONObject.fields(of: bytes)["list"])
+            let expected = try #require(try FlatJSONObject.elements(ofArrayIn: bytes, member.range))
+            for readsObjects in [false, true] {
+                var cursor = try #require(FlatJSONObject.ElementCursor(arrayIn: bytes, member.range))
+                var found: [Range<Int>] = []
+                while let start = cursor.next() {
+                    if readsObjects,
+                        let end = FlatJSONObject.forEachMember(
+                            ofValidatedObjectAt: start, in: bytes, { _, _, _ in true })
+                    {
+                        cursor.finishElement(endingAt: end)
+                        found.append(start..<end)
+                    } else {
+                        let skipped = cursor.skipElement()
+                        found.append(try #require(skipped))
+                    }
+                }
+                #expect(found == expected, "\(array)")
+                #expect(cursor.isComplete, "\(array)")
+            }
+        }
+        let object = Array(#"{"list":{"a":[1]}}"#.utf8)
+        let member = try #require(try FlatJSONObject.fields(of: object)["list"])
+        #expect(FlatJSONObject.ElementCursor(arrayIn: object, member.range) == nil, "an object is not an array")
+        #expect(
+            FlatJSONObject.forEachMember(ofValidatedObjectAt: member.range.lowerBound + 5, in: object) { _, _, _ in true
+            } == nil)
+    }
 }

@@ -55,7 +55,9 @@ struct BatchItemTests {
     private static func read(_ item: String) throws -> (OutgoingMessage?, Result<OutgoingMessage, APIError>) {
         let body = try RequestBody(ByteBuffer(string: #"{"messages":["# + item + "]}"))
         let range = try #require(try body.elements("messages").first)
-        let common = BatchItem.message(in: body, at: range)
+        let read = BatchItem.read(in: body, at: range.lowerBound)
+        if let read { #expect(read.end == range.upperBound, "where \(item) ends") }
+        let common = read?.0
         let general = Result { () throws(APIError) -> OutgoingMessage in
             try OutgoingMessage.batchItem(RequestBody(itemOf: body, range: range, element: ("messages", 0)))
         }
