@@ -2,23 +2,33 @@ import ImBackplane
 public import NIOCore
 
 extension ByteBuffer {
-    /// Writes `text` as a JSON string literal, quotes included.
+    /// Writes `text` as a JSON string literal, quotes included, with `prefix` before it and
+    /// `suffix` after it (JSON text written as it is: `{"id":` and `}` around an id, say).
     @usableFromInline
-    package mutating func writeJSONString(_ text: String) {
+    package mutating func writeJSONString(
+        _ text: String, after prefix: StaticString = "", before suffix: StaticString = ""
+    ) {
         // `withUTF8` makes a bridged string contiguous first; a native one is used as it is.
         var text = text
         text.withUTF8 { bytes in
-            // Most strings need no escape: the quotes and the bytes in one write.
+            // Most strings need no escape: all of it in one write.
             guard bytes.contains(where: Self.needsEscape) else {
-                writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count + 2) { memory in
-                    memory[0] = UInt8(ascii: "\"")
-                    UnsafeMutableRawBufferPointer(rebasing: memory[1...]).copyMemory(
+                let head = prefix.utf8CodeUnitCount
+                let count = head + bytes.count + 2 + suffix.utf8CodeUnitCount
+                writeWithUnsafeMutableBytes(minimumWritableBytes: count) { memory in
+                    memory.copyMemory(from: UnsafeRawBufferPointer(start: prefix.utf8Start, count: head))
+                    memory[head] = UInt8(ascii: "\"")
+                    UnsafeMutableRawBufferPointer(rebasing: memory[(head + 1)...]).copyMemory(
                         from: UnsafeRawBufferPointer(bytes))
-                    memory[bytes.count + 1] = UInt8(ascii: "\"")
-                    return bytes.count + 2
+                    memory[head + bytes.count + 1] = UInt8(ascii: "\"")
+                    UnsafeMutableRawBufferPointer(rebasing: memory[(head + bytes.count + 2)...]).copyMemory(
+                        from: UnsafeRawBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount))
+                    return count
                 }
                 return
             }
+            writeStaticString(prefix)
+            defer { writeStaticString(suffix) }
             writeInteger(UInt8(ascii: "\""))
             for byte in bytes {
                 switch byte {

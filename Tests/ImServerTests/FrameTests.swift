@@ -199,6 +199,23 @@ struct ServerFrameTests {
         #expect(decoded == text)
     }
 
+    @Test(
+        "a JSON string written between a prefix and a suffix is the three, in order, escaped or not",
+        arguments: ["", "plain-0123456789abcdef", "quote\" back\\slash\ttab", "é€"])
+    func stringBetween(_ text: String) throws {
+        var buffer = ByteBuffer()
+        buffer.writeJSONString(text, after: #"{"id":"#, before: "}")
+        buffer.writeJSONString(text, after: "[", before: ",1]")
+        let bytes = Array(buffer.readableBytesView)
+        var plain = ByteBuffer()
+        plain.writeJSONString(text)
+        let quoted = String(buffer: plain)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"id":"# + quoted + "}" + "[" + quoted + ",1]")
+        let object = try JSONDecoder().decode(
+            [String: String].self, from: Data(bytes.prefix(bytes.count - quoted.utf8.count - 4)))
+        #expect(object == ["id": text])
+    }
+
     @Test("receipt frames name the message, the receiver and the status", arguments: Receipt.Status.allCases)
     func receiptFrame(_ status: Receipt.Status) throws {
         let receipt = Receipt(messageID: "m-\"9\"", sender: "alice", receiver: "bob\n", status: status)
