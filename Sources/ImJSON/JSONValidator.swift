@@ -41,13 +41,10 @@ package struct JSONValidator {
             switch bytes[index] {
             case UInt8(ascii: "\""):
                 index += 1
-                while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
-                    if bytes[index] == UInt8(ascii: "\\") {
-                        index += 2
-                    } else {
-                        index += 1
-                        index = skipWords(in: bytes, from: index, while: hasNoQuoteOrBackslash)
-                    }
+                while true {
+                    index = firstByte(in: bytes, from: index, flaggedBy: quotesAndBackslashes)
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\\") else { break }
+                    index += 2
                 }
                 index += 1
                 if depth == 0 { return index <= bytes.count ? index : nil }
@@ -159,7 +156,11 @@ package struct JSONValidator {
     /// A string, with escapes checked and UTF-8 validated (no surrogates, no overlongs).
     private mutating func string() -> Bool {
         index += 1
-        while let byte = current {
+        while true {
+            // Printable ASCII other than `"` and `\` needs no look: stepped over to the next
+            // byte that does.
+            index = firstByte(in: bytes, from: index, flaggedBy: textNeedingALook)
+            guard let byte = current else { return false }
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
@@ -169,14 +170,10 @@ package struct JSONValidator {
                 guard escape() else { return false }
             case 0..<0x20:
                 return false
-            case 0x20..<0x80:
-                index += 1
-                index = skipWords(in: bytes, from: index, while: isPlainText)
             default:
                 guard scalar() else { return false }
             }
         }
-        return false
     }
 
     private mutating func escape() -> Bool {
@@ -229,36 +226,45 @@ package struct JSONValidator {
     }
 }
 
-/// Where the first 8-byte word from `index` that `plain` refuses starts (or the last whole
-/// word ends): strings are stepped over a word at a time where no byte needs a look (a message
-/// body's text is most of a batch request's bytes).
+/// Where the first byte from `index` on that `flags` flags is (or the end): the bytes are read
+/// eight at a time, and a word with no flagged byte is stepped over whole. A message body's text
+/// is most of a batch request's bytes, and most of its bytes need no look.
+///
+/// `flags` sets the high bit of every byte of a word that needs a look; it may set it on a byte
+/// after one that needs a look too (a borrow carried up), never before, so the lowest flag is
+/// exact.
 @inline(__always)
-private func skipWords(in bytes: UnsafeRawBufferPointer, from index: Int, while plain: (UInt64) -> Bool) -> Int {
+private func firstByte(in bytes: UnsafeRawBufferPointer, from index: Int, flaggedBy flags: (UInt64) -> UInt64) -> Int {
     var index = index
-    while bytes.count - index >= 8, plain(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) { index += 8 }
+    while bytes.count - index >= 8 {
+        let flagged = flags(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
+        if flagged != 0 { return index + flagged.trailingZeroBitCount >> 3 }
+        index += 8
+    }
+    while index < bytes.count, flags(UInt64(bytes[index])) & 0x80 == 0 { index += 1 }
     return index
 }
 
 private let ones: UInt64 = 0x0101_0101_0101_0101
 private let highBits: UInt64 = 0x8080_8080_8080_8080
 
-/// Whether any byte of `word` is below `limit` (at most 0x80); exact for the word as a whole.
+/// The high bit of each byte of `word` below `limit` (at most 0x80).
 @inline(__always)
-private func hasByte(below limit: UInt8, in word: UInt64) -> Bool {
-    (word &- ones &* UInt64(limit)) & ~word & highBits != 0
+private func bytes(below limit: UInt8, in word: UInt64) -> UInt64 {
+    (word &- ones &* UInt64(limit)) & ~word & highBits
 }
 
-/// Whether `word` has no `"` and no `\` byte.
+/// The high bit of each `"` and `\` byte of `word`.
 @inline(__always)
-private func hasNoQuoteOrBackslash(_ word: UInt64) -> Bool {
-    !hasByte(below: 1, in: word ^ (ones &* 0x22)) && !hasByte(below: 1, in: word ^ (ones &* 0x5C))
+private func quotesAndBackslashes(_ word: UInt64) -> UInt64 {
+    bytes(below: 1, in: word ^ (ones &* 0x22)) | bytes(below: 1, in: word ^ (ones &* 0x5C))
 }
 
-/// Whether every byte of `word` is printable ASCII other than `"` and `\`: string content that
-/// needs no check.
+/// The high bit of each byte of `word` that a string's text needs looked at: `"`, `\`, a
+/// control character, or a byte of a multi-byte UTF-8 sequence.
 @inline(__always)
-private func isPlainText(_ word: UInt64) -> Bool {
-    word & highBits == 0 && !hasByte(below: 0x20, in: word) && hasNoQuoteOrBackslash(word)
+private func textNeedingALook(_ word: UInt64) -> UInt64 {
+    word & highBits | bytes(below: 0x20, in: word) | quotesAndBackslashes(word)
 }
 
 extension UInt8 {
