@@ -54,9 +54,10 @@ extension ImHelper {
         guard !messages.isEmpty else { return [] }
         let timestamp = currentTimestamp()
         var batch = PreparedBatch(count: messages.count, recording: configuration.onSend != nil)
-        for (position, outgoing) in messages.enumerated() {
+        // By index: each message is read where it lies instead of copied out first.
+        for position in messages.indices {
             do {
-                try prepare(outgoing, at: position, timestamp: timestamp, into: &batch)
+                try prepare(messages[position], at: position, timestamp: timestamp, into: &batch)
             } catch {
                 batch.refuse(position, error)
             }

@@ -17,16 +17,16 @@ struct PreparedBatch {
     private var run: Run?
     /// The last channel whose subject was made, and that subject.
     private var lastChannel: (name: String, subject: String)?
-    /// Each message's result, where it is known before sending (refused); the rest come from
+    /// Each message's result: set where it is known before sending (refused), the rest from
     /// the items' outcomes.
-    private var results: [Result<SendResult, any Error>?]
+    private var results: [Result<SendResult, any Error>]
     /// What ``HelperConfiguration/onSend`` is told of each message, when recording.
     private var records: [SentMessage?]
 
     /// An empty batch for `count` messages.
     init(count: Int, recording: Bool) {
         self.recording = recording
-        results = Array(repeating: nil, count: count)
+        results = Array(repeating: .failure(CancellationError()), count: count)
         records = recording ? Array(repeating: nil, count: count) : []
     }
 
@@ -115,10 +115,9 @@ struct PreparedBatch {
 
     /// Each message's result, in order, from the items' `outcomes`; tells `onSend` of each
     /// message sent, in order.
-    func results(of outcomes: [SendQueue.Outcome], onSend: (@Sendable (SentMessage) -> Void)?)
+    consuming func results(of outcomes: [SendQueue.Outcome], onSend: (@Sendable (SentMessage) -> Void)?)
         -> [Result<SendResult, any Error>]
     {
-        var results = self.results
         for ((start, ids), outcome) in zip(covered, outcomes) {
             for (offset, id) in ids.enumerated() {
                 results[start + offset] = outcome.map { SendResult(id: id, offline: $0) }
@@ -126,9 +125,9 @@ struct PreparedBatch {
         }
         if let onSend {
             for (record, result) in zip(records, results) {
-                if let record, case .success? = result { onSend(record) }
+                if let record, case .success = result { onSend(record) }
             }
         }
-        return results.map { $0 ?? .failure(CancellationError()) }
+        return results
     }
 }
