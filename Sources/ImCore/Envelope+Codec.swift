@@ -60,7 +60,7 @@ extension Envelope {
     public static let formatVersion: UInt8 = 1
 
     /// The kind byte after the version. Values are never reused or renumbered.
-    private enum Kind: UInt8 {
+    fileprivate enum Kind: UInt8 {
         case delivery = 1
         case channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
     }
@@ -114,6 +114,8 @@ extension Envelope {
         case .broadcast(let message):
             sink.write(byte: Kind.broadcast.rawValue)
             sink.write(message: message)
+        // (A channel or broadcast envelope written from its message's parts, without the
+        // message: ``EnvelopeBatchEncoder/appendMessage(toEveryone:id:sender:channel:timestamp:data:)``.)
         case .receipt(let receipt):
             sink.write(byte: Kind.receipt.rawValue)
             sink.write(field: receipt.messageID)
@@ -257,6 +259,26 @@ extension ByteBuffer {
         write(exactly: 4 + count) { writer in
             writer.write(uint32: UInt32(truncatingIfNeeded: count))
             item.write(to: &writer)
+        }
+    }
+
+    /// Writes as a batch's item the envelope `Envelope.broadcast(message)` (when `toEveryone`)
+    /// or `Envelope.channel(message)` makes, for the message of these parts, without the message.
+    mutating func writeBatchItem(
+        messageToEveryone toEveryone: Bool, id: String, sender: ClientID, channel: String?, timestamp: Int64,
+        data: ByteBuffer
+    ) {
+        let kind = toEveryone ? Envelope.Kind.broadcast : .channel
+        func writeEnvelope(to sink: inout some EnvelopeSink) {
+            sink.write(byte: Envelope.formatVersion)
+            sink.write(byte: kind.rawValue)
+            sink.write(messageID: id, sender: sender, channel: channel, timestamp: timestamp, data: data)
+        }
+        var counter = ByteCounter()
+        writeEnvelope(to: &counter)
+        write(exactly: 4 + counter.count) { writer in
+            writer.write(uint32: UInt32(truncatingIfNeeded: counter.count))
+            writeEnvelope(to: &writer)
         }
     }
 

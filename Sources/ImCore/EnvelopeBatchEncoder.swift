@@ -28,6 +28,18 @@ package struct EnvelopeBatchEncoder {
         count += 1
     }
 
+    /// Encodes as the batch's next item the envelope `Envelope.broadcast(message)` (when
+    /// `toEveryone`) or `Envelope.channel(message)` makes for the message of these parts,
+    /// without making the message (a batch of a thousand channel messages made, copied and
+    /// released each only to encode it).
+    package mutating func appendMessage(
+        toEveryone: Bool, id: String, sender: ClientID, channel: String?, timestamp: Int64, data: ByteBuffer
+    ) {
+        buffer.writeBatchItem(
+            messageToEveryone: toEveryone, id: id, sender: sender, channel: channel, timestamp: timestamp, data: data)
+        count += 1
+    }
+
     /// Adds the envelopes of `other`, in order, after this batch's.
     package mutating func append(contentsOf other: EnvelopeBatchEncoder) {
         buffer.writeImmutableBuffer(other.buffer)

@@ -61,12 +61,19 @@ extension EnvelopeSink {
 
     /// A message: id, sender, optional channel, timestamp, then the body's length and bytes.
     mutating func write(message: Message) {
-        write(field: message.id)
-        write(field: message.sender.rawValue)
-        write(optionalField: message.channel)
-        write(int64: message.timestamp)
-        write(length: message.data.readableBytes)
-        write(bytes: message.data)
+        write(
+            messageID: message.id, sender: message.sender, channel: message.channel, timestamp: message.timestamp,
+            data: message.data)
+    }
+
+    /// A message given by its parts, as ``write(message:)`` writes it.
+    mutating func write(messageID: String, sender: ClientID, channel: String?, timestamp: Int64, data: ByteBuffer) {
+        write(field: messageID)
+        write(field: sender.rawValue)
+        write(optionalField: channel)
+        write(int64: timestamp)
+        write(length: data.readableBytes)
+        write(bytes: data)
     }
 }
 

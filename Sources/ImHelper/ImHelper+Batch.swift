@@ -92,16 +92,17 @@ extension ImHelper {
             let subject = try batch.subject(of: channel) { channel throws(HelperError) in
                 subjects.channel(try validated(channel))
             }
-            let message = makeMessage(outgoing.data, from: sender, channel: channel, at: timestamp)
+            id = messageIDs.next()
             batch.publish(
-                .channel(message), size: message.data.readableBytes, to: subject, id: message.id, at: position)
-            (id, target) = (message.id, .channel(channel))
+                toEveryone: false, id: id, sender: sender, channel: channel, timestamp: timestamp,
+                data: outgoing.data.bytes, to: subject, at: position)
+            target = .channel(channel)
         case .everyone:
-            let message = makeMessage(outgoing.data, from: sender, channel: nil, at: timestamp)
+            id = messageIDs.next()
             batch.publish(
-                .broadcast(message), size: message.data.readableBytes, to: subjects.broadcast, id: message.id,
-                at: position)
-            (id, target) = (message.id, .everyone)
+                toEveryone: true, id: id, sender: sender, channel: nil, timestamp: timestamp,
+                data: outgoing.data.bytes, to: subjects.broadcast, at: position)
+            target = .everyone
         }
         if batch.recording {
             batch.record(SentMessage(id: id, sender: sender, target: target, data: outgoing.data), at: position)

@@ -19,7 +19,7 @@ public final class ImHelper: Sendable {
     let queue: SendQueue
     /// Message ids: 40 random bits tell helpers apart, 40 counter bits number one helper's
     /// messages (a trillion before they repeat); 20 hex digits.
-    private let messageIDs = UniqueIDs(randomBytes: 5, counterDigits: 10)
+    let messageIDs = UniqueIDs(randomBytes: 5, counterDigits: 10)
     private let droppedEventCount = DropCounter()
     /// The public URL with the token parameter's start (`…?token=` or `…&token=`), made once.
     private let connectURLPrefix: String

@@ -1,4 +1,5 @@
 import ImCore
+import NIOCore
 
 /// The messages of one ``ImHelper/submit(_:)`` made into the send queue's items, and how the
 /// items' outcomes become each message's result.
@@ -59,18 +60,22 @@ struct PreparedBatch {
         covered.append((position, [id]))
     }
 
-    /// Adds a channel or broadcast envelope whose message body has `size` bytes: to the open run
-    /// when it is for the same subject, follows its last message and has room, else as the
-    /// start of a new run.
-    mutating func publish(_ envelope: Envelope, size: Int, to subject: String, id: String, at position: Int) {
+    /// Adds the envelope of a channel message (or, `toEveryone`, of a broadcast), given by its
+    /// parts: to the open run when it is for the same subject, follows its last message and
+    /// has room, else as the start of a new run.
+    mutating func publish(
+        toEveryone: Bool, id: String, sender: ClientID, channel: String?, timestamp: Int64, data: ByteBuffer,
+        to subject: String, at position: Int
+    ) {
+        let size = 64 + id.utf8.count + sender.rawValue.utf8.count + (channel?.utf8.count ?? 0) + data.readableBytes
         // Grown in place (`run?.`), so its buffer is never shared, and copied, on an append.
-        if run?.takes(subject, at: position, size: size) == true {
-            run?.append(envelope, id: id)
-            return
+        if run?.takes(subject, at: position, size: size) != true {
+            closeRun()
+            run = Run(subject: subject, start: position, capacity: size)
         }
-        closeRun()
-        run = Run(subject: subject, start: position, capacity: 64 + size)
-        run?.append(envelope, id: id)
+        run?.envelopes.appendMessage(
+            toEveryone: toEveryone, id: id, sender: sender, channel: channel, timestamp: timestamp, data: data)
+        run?.ids.append(id)
     }
 
     /// The queue's items, the open run closed.
@@ -91,8 +96,8 @@ struct PreparedBatch {
         let subject: String
         /// The position of its first message.
         let start: Int
-        private(set) var envelopes: EnvelopeBatchEncoder
-        private(set) var ids: [String] = []
+        var envelopes: EnvelopeBatchEncoder
+        var ids: [String] = []
 
         init(subject: String, start: Int, capacity: Int) {
             self.subject = subject
@@ -100,16 +105,11 @@ struct PreparedBatch {
             envelopes = EnvelopeBatchEncoder(capacity: capacity)
         }
 
-        /// Whether the message at `position`, to `subject`, whose body has `size` bytes, joins
-        /// this run: the same subject, right after its last message, and room left.
+        /// Whether the message at `position`, to `subject`, whose envelope takes about `size`
+        /// bytes, joins this run: the same subject, right after its last message, and room left.
         func takes(_ subject: String, at position: Int, size: Int) -> Bool {
             self.subject == subject && start + ids.count == position
-                && envelopes.byteCount + 64 + size <= SendQueue.maximumBusMessageBytes
-        }
-
-        mutating func append(_ envelope: Envelope, id: String) {
-            envelopes.append(envelope)
-            ids.append(id)
+                && envelopes.byteCount + size <= SendQueue.maximumBusMessageBytes
         }
     }
 

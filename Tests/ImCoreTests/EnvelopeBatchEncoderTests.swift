@@ -21,6 +21,29 @@ struct EnvelopeBatchEncoderTests {
         #expect(encoder.count == 0)
     }
 
+    @Test("a message given by its parts encodes as its channel or broadcast envelope does")
+    func messageParts() throws {
+        var byParts = EnvelopeBatchEncoder(capacity: 16)
+        var byEnvelope = EnvelopeBatchEncoder(capacity: 16)
+        var expected: [Envelope] = []
+        for n in 0..<300 {
+            let toEveryone = n % 2 == 0
+            let message = Message(
+                id: "m-\(n)", sender: ClientID(rawValue: "s-é\(n % 7)"),
+                channel: toEveryone && n % 4 == 0 ? nil : "room-\(n % 5)",
+                timestamp: Int64(n) * 1_000_003, data: ByteBuffer(string: String(repeating: "x", count: n)))
+            byParts.appendMessage(
+                toEveryone: toEveryone, id: message.id, sender: message.sender, channel: message.channel,
+                timestamp: message.timestamp, data: message.data)
+            let envelope = toEveryone ? Envelope.broadcast(message) : .channel(message)
+            byEnvelope.append(envelope)
+            expected.append(envelope)
+        }
+        let bytes = byParts.finish()
+        #expect(bytes == byEnvelope.finish())
+        #expect(try Envelope(decoding: bytes) == .batch(expected))
+    }
+
     /// The `n`th of a mix of kinds, with non-ASCII text and empty data.
     private static func envelope(_ n: Int) -> Envelope {
         let message = Message(
