@@ -314,7 +314,6 @@ private struct Outbox {
             gathered[last].encoder.append(contentsOf: envelopes)
             return
         }
-        open[subject] = gathered.count
         lastShared = gathered.count
         gathered.append(Gathered(subject: subject, encoder: envelopes))
     }
