@@ -60,7 +60,7 @@ extension Envelope {
     public static let formatVersion: UInt8 = 1
 
     /// The kind byte after the version. Values are never reused or renumbered.
-    fileprivate enum Kind: UInt8 {
+    private enum Kind: UInt8 {
         case delivery = 1
         case channel, broadcast, receipt, join, leave, forceOffline, event, reply, batch
     }
@@ -108,14 +108,11 @@ extension Envelope {
             sink.write(clients: delivery.receiptFor)
             sink.write(length: delivery.senderNodes.count)
             for node in delivery.senderNodes { sink.write(field: node.rawValue) }
-        case .channel(let message):
-            sink.write(byte: Kind.channel.rawValue)
-            sink.write(message: message)
-        case .broadcast(let message):
-            sink.write(byte: Kind.broadcast.rawValue)
-            sink.write(message: message)
-        // (A channel or broadcast envelope written from its message's parts, without the
-        // message: ``EnvelopeBatchEncoder/appendMessage(toEveryone:id:sender:channel:timestamp:data:)``.)
+        case .channel(let message), .broadcast(let message):
+            let toEveryone = if case .broadcast = self { true } else { false }
+            Self.writeMessage(
+                toEveryone: toEveryone, id: message.id, sender: message.sender, channel: message.channel,
+                timestamp: message.timestamp, data: message.data, to: &sink)
         case .receipt(let receipt):
             sink.write(byte: Kind.receipt.rawValue)
             sink.write(field: receipt.messageID)
@@ -153,6 +150,17 @@ extension Envelope {
             sink.write(length: items.count)
             for item in items { sink.write(batchItem: item) }
         }
+    }
+
+    /// A channel envelope's kind and message (or, `toEveryone`, a broadcast's), from the
+    /// message's parts: ``EnvelopeBatchEncoder/appendMessage(toEveryone:id:sender:channel:timestamp:data:)``
+    /// writes it without making the message.
+    fileprivate static func writeMessage<Sink: EnvelopeSink>(
+        toEveryone: Bool, id: String, sender: ClientID, channel: String?, timestamp: Int64, data: ByteBuffer,
+        to sink: inout Sink
+    ) {
+        sink.write(byte: (toEveryone ? Kind.broadcast : Kind.channel).rawValue)
+        sink.write(messageID: id, sender: sender, channel: channel, timestamp: timestamp, data: data)
     }
 
     /// Decodes one envelope that fills `buffer` exactly.
@@ -268,11 +276,11 @@ extension ByteBuffer {
         messageToEveryone toEveryone: Bool, id: String, sender: ClientID, channel: String?, timestamp: Int64,
         data: ByteBuffer
     ) {
-        let kind = toEveryone ? Envelope.Kind.broadcast : .channel
         func writeEnvelope(to sink: inout some EnvelopeSink) {
             sink.write(byte: Envelope.formatVersion)
-            sink.write(byte: kind.rawValue)
-            sink.write(messageID: id, sender: sender, channel: channel, timestamp: timestamp, data: data)
+            Envelope.writeMessage(
+                toEveryone: toEveryone, id: id, sender: sender, channel: channel, timestamp: timestamp, data: data,
+                to: &sink)
         }
         var counter = ByteCounter()
         writeEnvelope(to: &counter)
