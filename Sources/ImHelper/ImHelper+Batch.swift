@@ -52,6 +52,30 @@ extension ImHelper {
     /// ``BackplaneError`` for the messages of a batch the backplane refused.
     public func submit(_ messages: [OutgoingMessage]) async -> [Result<SendResult, any Error>] {
         guard !messages.isEmpty else { return [] }
+        var batch = prepared(messages)
+        let outcomes = await queue.submit(batch.finishItems())
+        return batch.results(of: outcomes, onSend: configuration.onSend)
+    }
+
+    /// Sends several messages at once like ``submit(_:)``, and calls `completion` with their
+    /// results instead of returning them: for a caller on an event loop, which must not wait
+    /// (the server API answers a single send from its connection's loop). `completion` runs
+    /// once, on the thread that finished the last publish.
+    ///
+    /// The results are copied once on their way to `completion`; a large batch costs less
+    /// through ``submit(_:)``.
+    public func submit(
+        _ messages: [OutgoingMessage], completion: @escaping @Sendable ([Result<SendResult, any Error>]) -> Void
+    ) {
+        guard !messages.isEmpty else { return completion([]) }
+        var batch = prepared(messages)
+        let items = batch.finishItems()
+        let onSend = configuration.onSend
+        queue.submit(items) { [batch] outcomes in completion(batch.results(of: outcomes, onSend: onSend)) }
+    }
+
+    /// `messages` made into the send queue's items.
+    private func prepared(_ messages: [OutgoingMessage]) -> PreparedBatch {
         let timestamp = currentTimestamp()
         var batch = PreparedBatch(count: messages.count, recording: configuration.onSend != nil)
         // By index: each message is read where it lies instead of copied out first.
@@ -62,9 +86,7 @@ extension ImHelper {
                 batch.refuse(position, error)
             }
         }
-        let items = batch.finishItems()
-        let outcomes = await queue.submit(items)
-        return batch.results(of: outcomes, onSend: configuration.onSend)
+        return batch
     }
 
     /// Sends several messages at once, like ``submit(_:)``; returns their results in order, or

@@ -59,11 +59,14 @@ final class SendQueue: Sendable {
 
     /// Sends `items`, all in the same batch when they fit; returns each one's outcome, in order.
     func submit(_ items: [Item]) async -> [Outcome] {
-        guard !items.isEmpty else { return [] }
-        return await withCheckedContinuation { continuation in
-            let results = ResultCollector(count: items.count) { continuation.resume(returning: $0) }
-            enqueue(Group(items: items[...], results: results))
-        }
+        await withCheckedContinuation { continuation in submit(items) { continuation.resume(returning: $0) } }
+    }
+
+    /// Sends `items` like ``submit(_:)`` and calls `completion` with their outcomes, once, on
+    /// the thread that finished the last of them (at once, with none, when `items` is empty).
+    func submit(_ items: [Item], completion: @escaping @Sendable ([Outcome]) -> Void) {
+        guard !items.isEmpty else { return completion([]) }
+        enqueue(Group(items: items[...], results: ResultCollector(count: items.count, onDone: completion)))
     }
 
     /// Sends waiting for a batch (not counting the batch on its way).

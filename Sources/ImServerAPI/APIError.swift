@@ -52,21 +52,15 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try JSONEncoder().encode(ErrorBody(error: .init(code: code, message: message)))
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// The JSON shape of an ``APIError``.
-private struct ErrorBody: Encodable {
-    struct Detail: Encodable {
-        var code: String
-        var message: String
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
     }
 
-    var error: Detail
+    /// The JSON body answering this error.
+    var body: ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeError(self)
+        return buffer
+    }
 }
 
 /// Turns any error a route throws into an ``APIError``, so every failure is JSON.

@@ -8,14 +8,29 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        let presented =
-            request.headers[.authorization].flatMap { value -> Substring? in
-                value.hasPrefix("Bearer ") ? value.dropFirst("Bearer ".count) : nil
-            } ?? request.headers.first { $0.name.canonicalName == "x-api-key" }.map { Substring($0.value) }
-        guard let presented, !presented.isEmpty, !key.isEmpty, constantTimeEqual(Array(presented.utf8), key) else {
-            throw APIError.unauthorized
-        }
+        guard Self.admits(request.headers, key: key) else { throw APIError.unauthorized }
         return try await next(request, context)
+    }
+}
+
+extension APIKeyMiddleware {
+    /// Whether `headers` present `key`, as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+    static func admits(_ headers: HTTPFields, key: [UInt8]) -> Bool {
+        admits(
+            authorization: headers[.authorization],
+            apiKey: headers.first { $0.name.canonicalName == "x-api-key" }?.value, key: key)
+    }
+
+    /// Whether a request whose `Authorization` values (joined by `, `) are `authorization` and
+    /// whose first `X-API-Key` is `apiKey` presents `key`: a `Bearer` authorization decides,
+    /// else the `X-API-Key`. An empty key, configured or presented, never matches.
+    static func admits(authorization: String?, apiKey: String?, key: [UInt8]) -> Bool {
+        let presented =
+            authorization.flatMap { value -> Substring? in
+                value.hasPrefix("Bearer ") ? value.dropFirst("Bearer ".count) : nil
+            } ?? apiKey.map { Substring($0) }
+        guard let presented, !presented.isEmpty, !key.isEmpty else { return false }
+        return constantTimeEqual(Array(presented.utf8), key)
     }
 }
 

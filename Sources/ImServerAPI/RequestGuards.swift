@@ -28,18 +28,25 @@ struct LoopbackOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        guard let authority = request.head.authority,
-            LoopbackNames.isLoopback(authority: authority)
-        else {
-            throw APIError.forbidden(
+        if let refusal = Self.refusal(authority: request.head.authority, origin: request.headers[.origin]) {
+            throw refusal
+        }
+        return try await next(request, context)
+    }
+
+    /// Why a request with this `Host` (`authority`) and `Origin` is refused, or `nil` when both
+    /// are loopback names (or there is no `Origin`).
+    static func refusal(authority: String?, origin: String?) -> APIError? {
+        guard let authority, LoopbackNames.isLoopback(authority: authority) else {
+            return APIError.forbidden(
                 "the API has no key, so it answers only requests addressed to a loopback "
                     + "Host (localhost, 127.0.0.1, [::1]); configure an API key to serve other names")
         }
-        if let origin = request.headers[.origin], !LoopbackNames.isLoopback(origin: origin) {
-            throw APIError.forbidden(
+        if let origin, !LoopbackNames.isLoopback(origin: origin) {
+            return APIError.forbidden(
                 "the API has no key, so it refuses requests from web pages of other origins "
                     + "(Origin: \(origin.prefix(100)))")
         }
-        return try await next(request, context)
+        return nil
     }
 }

@@ -19,6 +19,9 @@ public struct ServerAPIConfiguration: Sendable {
     public var eventLimits = EventStreamLimits()
     /// TLS for the API (`https://`), or `nil` for plain HTTP.
     public var tls: ReloadableTLS?
+    /// Whether plain single sends are answered on the connection's event loop by
+    /// ``SendFastLane`` (off only to compare the lane's answers with the router's).
+    var answersSendsOnTheLoop = true
 
     /// A configuration with the documented defaults.
     public init(host: String = "127.0.0.1", port: Int = 6002, apiKey: String? = nil) {
@@ -77,6 +80,9 @@ public enum ServerAPIError: Error, Equatable, CustomStringConvertible {
 /// The HTTP server API for back-ends in other languages: every ``ImHelper`` operation as a
 /// JSON endpoint, on its own port, behind an API key.
 public enum ServerAPI {
+    /// The `Server` header of the API's answers.
+    static let serverName = "imserver-api"
+
     /// The Hummingbird application serving `helper`'s operations; a `Service` to run.
     /// `health` is the backplane's combined health (``Backplane/health``), served at
     /// `GET /v1/health` (200 when up, 503 when down). `metrics`, when given, serves `GET /metrics` (Prometheus text, behind the API key when
@@ -128,10 +134,15 @@ public enum ServerAPI {
         }
         return Application(
             router: router,
-            server: .loopAffineHTTP1(tls: configuration.tls),
+            server: .loopAffineHTTP1(
+                tls: configuration.tls,
+                sendLane: configuration.answersSendsOnTheLoop
+                    ? SendFastLane.Settings(
+                        helper: helper, apiKey: configuration.apiKey.map { Array($0.utf8) }, serverName: serverName)
+                    : nil),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
-                serverName: "imserver-api"),
+                serverName: serverName),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -1,4 +1,5 @@
 import ImCore
+import ImTesting
 import Synchronization
 
 /// A `MemoryPresence` a test can take down and bring back, and that refuses every call once
@@ -13,6 +14,15 @@ final class ControlledPresence: Presence {
     private let failingDisconnects = Atomic<Bool>(false)
     private let connects = Atomic<Int>(0)
     private let replacements = Mutex(HeldReplacements())
+    private let lookups = Mutex(HeldLookups())
+
+    /// Lookups (`nodes(of:)`) a test holds back until it lets them all go.
+    private struct HeldLookups {
+        var holding = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        /// Told of each lookup that starts waiting.
+        var arrivals: AsyncQueue<Void>?
+    }
 
     /// Replacements a test holds back: each waits for a permit while holding.
     private struct HeldReplacements {
@@ -46,6 +56,27 @@ final class ControlledPresence: Presence {
     func releaseOneReplacement() {
         let next = replacements.withLock { state in state.waiting.isEmpty ? nil : state.waiting.removeFirst() }
         next?.resume()
+    }
+
+    /// Makes every `nodes(of:)` lookup wait until ``releaseLookups()``; returns a queue told of
+    /// each lookup as it starts waiting.
+    func holdLookups() -> AsyncQueue<Void> {
+        let arrivals = AsyncQueue<Void>()
+        lookups.withLock { state in
+            state.holding = true
+            state.arrivals = arrivals
+        }
+        return arrivals
+    }
+
+    /// Lets every held lookup go, and stops holding.
+    func releaseLookups() {
+        let released = lookups.withLock { state in
+            state.holding = false
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in released { continuation.resume() }
     }
 
     /// Makes every `disconnect` throw (or stop throwing) while health stays up: a blip, or a
@@ -94,6 +125,14 @@ final class ControlledPresence: Presence {
     }
 
     func nodes(of users: [ClientID]) async throws -> [ClientID: Set<NodeID>] {
+        await withCheckedContinuation { continuation in
+            let arrivals = lookups.withLock { state -> AsyncQueue<Void>? in
+                guard state.holding else { return nil }
+                state.waiting.append(continuation)
+                return state.arrivals
+            }
+            if let arrivals { arrivals.push(()) } else { continuation.resume() }
+        }
         try check()
         return try await inner.nodes(of: users)
     }

@@ -108,6 +108,13 @@ struct ExecutableTests {
         options.trustedAuthority = first.authority
         let alice = try await TestClient.connect(to: url, options: options)
         #expect(try await alice.next(type: "ready")["client"]?.string == "alice")
+        // A plain single send over TLS, which the API answers on its event loop (SendFastLane).
+        let sent = curl([
+            "--cacert", first.authority, "-X", "POST", "-H", "Content-Type: application/json",
+            "-d", #"{"from":"svc","to":["alice"],"data":"over tls"}"#, "https://127.0.0.1:\(apiPort)/v1/messages",
+        ])
+        #expect(sent.contains(#""offline":[]"#), "\(sent)")
+        #expect(try await alice.next(type: "message")["data"]?.string == "over tls")
 
         for (source, target) in [(second.certificate, first.certificate), (second.key, first.key)] {
             try Data(contentsOf: URL(fileURLWithPath: source)).write(to: URL(fileURLWithPath: target), options: .atomic)

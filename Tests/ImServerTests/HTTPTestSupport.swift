@@ -129,6 +129,22 @@ final class StreamingHTTP: Sendable {
         channel.read()
     }
 
+    /// The next `count` responses (each with a `Content-Length`), in the order they came.
+    func readResponses(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [RawHTTPResponse] {
+        var bytes: [UInt8] = []
+        var responses: [RawHTTPResponse] = []
+        while responses.count < count {
+            if let (response, length) = RawHTTPResponse.parse(bytes) {
+                responses.append(response)
+                bytes.removeFirst(length)
+                continue
+            }
+            guard let chunk = try await chunksStorage.next(timeout: timeout) else { throw TestClientError.closed }
+            bytes += Array(chunk.utf8)
+        }
+        return responses
+    }
+
     /// Everything until the server closes the connection.
     func readToEnd(timeout: Duration = .seconds(10)) async throws -> String {
         var text = ""
@@ -158,4 +174,44 @@ private final class ChunkCollector: ChannelInboundHandler, Sendable {
         chunks.push(String(buffer: unwrapInboundIn(data)))
     }
     func channelInactive(context: ChannelHandlerContext) { chunks.finish() }
+}
+
+/// An HTTP/1.1 response read off a raw connection.
+struct RawHTTPResponse: Equatable, CustomStringConvertible {
+    /// The status code.
+    var status: Int
+    /// The header lines after the status line, as sent.
+    var fields: [String]
+    /// The body.
+    var body: String
+
+    var description: String { "\(status) \(fields) \(body)" }
+
+    /// The value of the first field `name` (compared without case).
+    func field(_ name: String) -> String? {
+        fields.lazy.compactMap { line -> String? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == name.lowercased() else { return nil }
+            return parts[1].trimmingCharacters(in: .whitespaces)
+        }.first
+    }
+
+    /// The first response in `bytes` and how many bytes it took, or `nil` while incomplete.
+    static func parse(_ bytes: [UInt8]) -> (RawHTTPResponse, Int)? {
+        let separator = Array("\r\n\r\n".utf8)
+        guard bytes.count >= separator.count,
+            let end = (0...(bytes.count - separator.count)).first(where: {
+                bytes[$0..<($0 + separator.count)].elementsEqual(separator)
+            })
+        else { return nil }
+        let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        let statusParts = lines[0].split(separator: " ")
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
+        var response = RawHTTPResponse(status: status, fields: Array(lines.dropFirst()), body: "")
+        let length = response.field("Content-Length").flatMap { Int($0) } ?? 0
+        let bodyStart = end + separator.count
+        guard bytes.count >= bodyStart + length else { return nil }
+        response.body = String(decoding: bytes[bodyStart..<(bodyStart + length)], as: UTF8.self)
+        return (response, bodyStart + length)
+    }
 }
