@@ -29,12 +29,14 @@ import NIOHTTP1
 /// answers only with a send's outcome: its result, or the error the send failed with, written
 /// as ``APIErrorMiddleware`` writes it.
 ///
-/// Answers keep the requests' order: a request arriving while the lane's send is on its way
-/// (a pipelining client) is held until that send is answered, and reading stops while one is
-/// held, so what is held is at most what one read brought. The lane holds one request body at
-/// most, of at most ``APIRoutes/maximumBodyBytes``. When the node shuts down
-/// (`ChannelShouldQuiesceEvent`) it takes no more requests, and passes the event on to
-/// Hummingbird, which closes the connection when idle, once its send is answered.
+/// Answers keep the requests' order: whatever arrives while the lane's send is on its way — a
+/// request (a pipelining client), the client closing its side, the node shutting down, a
+/// decoding error — is held until that send is answered, so Hummingbird neither answers nor
+/// closes ahead of it; reading stops while anything is held, so what is held is at most what
+/// one read brought. The lane holds one request body at most, of at most
+/// ``APIRoutes/maximumBodyBytes``; a body cut short by the client closing its side goes on to
+/// the router as it came. Once the node shuts down (`ChannelShouldQuiesceEvent`) it takes no
+/// more requests.
 final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -49,6 +51,16 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         let apiKey: [UInt8]?
         /// The `Server` header of answers (Hummingbird's `serverName`).
         let serverName: String?
+    }
+
+    /// Something that reaches the lane from the decoder's side.
+    private enum Arrival {
+        case part(HTTPServerRequestPart)
+        /// A user event: the client closing its side (`ChannelEvent.inputClosed`), the node
+        /// shutting down (`ChannelShouldQuiesceEvent`)…
+        case event(Any)
+        /// An error, such as the decoder's for bytes that are not HTTP.
+        case error(any Error)
     }
 
     private enum State {
@@ -69,8 +81,8 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
     private var body: ByteBuffer?
     /// Requests passed to the router whose answer is not written in full yet.
     private var routerAnswersDue = 0
-    /// Parts that arrived while a send was on its way, delivered once it is answered.
-    private var held = CircularBuffer<HTTPServerRequestPart>()
+    /// What arrived while a send was on its way, delivered in order once it is answered.
+    private var held = CircularBuffer<Arrival>()
     /// Whether the channel asked to read while parts were held.
     private var readPending = false
     /// Whether the node is shutting down (the lane takes no more requests).
@@ -99,12 +111,26 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if case .sending = state {
-            held.append(part)
-        } else if !held.isEmpty {
-            held.append(part)  // behind the ones being delivered
+        if isHolding {
+            held.append(.part(part))
         } else {
             handle(part, context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if isHolding {
+            held.append(.event(event))
+        } else {
+            handle(event: event, context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if isHolding {
+            held.append(.error(error))
+        } else {
+            handle(error: error, context: context)
         }
     }
 
@@ -127,18 +153,32 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    /// Whether what arrives now waits: while a send is on its way (the router must not see,
+    /// or answer, anything after it first), and behind what already waits.
+    private var isHolding: Bool {
+        if case .sending = state { return true }
+        return !held.isEmpty
+    }
+
+    private func handle(event: Any, context: ChannelHandlerContext) {
         if event is ChannelShouldQuiesceEvent {
             isQuiescing = true
-            switch state {
-            case .reading, .sending:
+            if case .reading = state {
+                // Passed on once the request it reads is answered.
                 isQuiesceHeld = true
                 return
-            case .idle, .passing:
-                break
             }
+        } else if case .reading(let head, _) = state {
+            // The client closed its side (or something else happened) in the middle of a body:
+            // the request can no longer complete, so the router gets it as it came, then this.
+            passUnfinished(head, context: context)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private func handle(error: any Error, context: ChannelHandlerContext) {
+        if case .reading(let head, _) = state { passUnfinished(head, context: context) }
+        context.fireErrorCaught(error)
     }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
@@ -206,6 +246,14 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         return values.count == 1 ? first : values.joined(separator: ", ")
     }
 
+    /// Passes on to the router the head and the body so far of a request that cannot end.
+    private func passUnfinished(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        state = .passing
+        routerAnswersDue += 1
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        if let read = body.take() { context.fireChannelRead(wrapInboundOut(.body(read))) }
+    }
+
     /// Passes a request it read on to the router, as it came.
     private func pass(
         _ head: HTTPRequestHead, _ body: ByteBuffer?, _ trailers: HTTPHeaders?, context: ChannelHandlerContext
@@ -267,8 +315,12 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         // Outside a read, so what goes on to the router is followed by the read-complete that
         // makes Hummingbird's async channel hand it on.
         defer { context.fireChannelReadComplete() }
-        while let part = held.popFirst() {
-            handle(part, context: context)
+        while let arrival = held.popFirst() {
+            switch arrival {
+            case .part(let part): handle(part, context: context)
+            case .event(let event): handle(event: event, context: context)
+            case .error(let error): handle(error: error, context: context)
+            }
             if case .sending = state { return }
         }
         // Quiescing, it took none of them: each went to the router, which answers them first.

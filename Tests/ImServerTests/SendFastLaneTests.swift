@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// The lane that answers plain single sends ahead of Hummingbird (``SendFastLane``): which
@@ -298,6 +299,55 @@ struct SendFastLaneTests {
         }
     }
 
+    @Test("what arrives while its send waits (half-close, shutdown) reaches the router after the answer")
+    func eventsWaitForTheAnswer() async throws {
+        let presence = ControlledPresence()
+        try await TestCluster.with(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster in
+            let settings = SendFastLane.Settings(helper: cluster.helper, apiKey: Array(Self.key.utf8), serverName: nil)
+            let recorder = ArrivalRecorder()
+            let channel = try await NIOAsyncTestingChannel { channel in
+                try channel.pipeline.syncOperations.addHandlers([
+                    ByteToMessageHandler(HTTPRequestDecoder()),
+                    SendFastLane(settings: settings, logger: Logger(label: "lane-test")), recorder,
+                ])
+            }
+            let arrivals = presence.holdLookups()
+            try await channel.writeInbound(ByteBuffer(bytes: Self.post("/v1/messages", Self.usersBody)))
+            #expect(try await arrivals.next(timeout: .seconds(10)) != nil, "the send never looked its receivers up")
+            try await channel.testingEventLoop.executeInContext {
+                channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
+            #expect(recorder.arrivals.isEmpty, "reached the router before the answer: \(recorder.arrivals)")
+            presence.releaseLookups()
+            let head = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self)
+            guard case .head(let response) = head else { throw TestClientError.closed }
+            #expect(response.status == .ok)
+            try await channel.testingEventLoop.executeInContext {}
+            #expect(recorder.arrivals == ["inputClosed", "quiesce"])
+            _ = try? await channel.finish()
+
+            // A request whose body the half-close cut short goes on to the router as it came,
+            // followed by the event (the lane keeps nothing waiting for a body that cannot come).
+            let cutRecorder = ArrivalRecorder()
+            let cutChannel = try await NIOAsyncTestingChannel { channel in
+                try channel.pipeline.syncOperations.addHandlers([
+                    ByteToMessageHandler(HTTPRequestDecoder()),
+                    SendFastLane(settings: settings, logger: Logger(label: "lane-test")), cutRecorder,
+                ])
+            }
+            let cut = Array(Self.post("/v1/messages", Self.usersBody).dropLast(10))
+            try await cutChannel.writeInbound(ByteBuffer(bytes: cut))
+            #expect(cutRecorder.arrivals.isEmpty, "the lane did not take the request: \(cutRecorder.arrivals)")
+            try await cutChannel.testingEventLoop.executeInContext {
+                cutChannel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            }
+            #expect(cutRecorder.arrivals.prefix(2) == ["head", "body"], "\(cutRecorder.arrivals)")
+            #expect(cutRecorder.arrivals.last == "inputClosed", "\(cutRecorder.arrivals)")
+            _ = try? await cutChannel.finish()
+        }
+    }
+
     @Test("the Date field is RFC 9110's IMF-fixdate")
     func dateFormat() {
         #expect(HTTPDate.text(ofSecond: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
@@ -331,5 +381,34 @@ struct SendFastLaneTests {
         normalized.body = response.body.replacingOccurrences(
             of: #""id":"[0-9a-f]{20}""#, with: #""id":"<id>""#, options: .regularExpression)
         return normalized
+    }
+}
+
+/// Records what reaches the end of a test pipeline: request parts by kind, and events.
+private final class ArrivalRecorder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    private let recorded = Mutex<[String]>([])
+
+    /// What arrived so far.
+    var arrivals: [String] { recorded.withLock { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let name =
+            switch unwrapInboundIn(data) {
+            case .head: "head"
+            case .body: "body"
+            case .end: "end"
+            }
+        recorded.withLock { $0.append(name) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        let name =
+            switch event {
+            case ChannelEvent.inputClosed as ChannelEvent: "inputClosed"
+            case is ChannelShouldQuiesceEvent: "quiesce"
+            default: "\(event)"
+            }
+        recorded.withLock { $0.append(name) }
     }
 }
