@@ -126,32 +126,20 @@ struct SendFastLaneTests {
 
     /// Requests to an API without a key (on loopback): the checks against web pages.
     static let unkeyedCases: [Case] = [
-        Case(
-            name: "loopback",
-            bytes: post(
-                "/v1/broadcasts", #"{"data":1}"#, fields: ["Host: localhost:80", "Content-Type: application/json"]),
-            taken: true),
-        Case(
-            name: "loopback origin",
-            bytes: post(
-                "/v1/broadcasts", #"{"data":1}"#,
-                fields: ["Host: 127.0.0.1", "Content-Type: application/json", "Origin: http://127.0.0.1:6002"]),
-            taken: true),
-        Case(
-            name: "foreign host",
-            bytes: post(
-                "/v1/broadcasts", #"{"data":1}"#, fields: ["Host: example.com", "Content-Type: application/json"]),
-            taken: false),
-        Case(
-            name: "foreign origin",
-            bytes: post(
-                "/v1/broadcasts", #"{"data":1}"#,
-                fields: ["Host: 127.0.0.1", "Content-Type: application/json", "Origin: https://example.com"]),
-            taken: false),
-        Case(
-            name: "no host", bytes: post("/v1/broadcasts", #"{"data":1}"#, fields: ["Content-Type: application/json"]),
-            taken: false),
+        unkeyed("loopback", fields: ["Host: localhost:80"], taken: true),
+        unkeyed("loopback origin", fields: ["Host: 127.0.0.1", "Origin: http://127.0.0.1:6002"], taken: true),
+        unkeyed("foreign host", fields: ["Host: example.com"], taken: false),
+        unkeyed("foreign origin", fields: ["Host: 127.0.0.1", "Origin: https://example.com"], taken: false),
+        unkeyed("no host", fields: [], taken: false),
     ]
+
+    /// A broadcast to an API without a key, with a JSON type and `fields`.
+    static func unkeyed(_ name: String, fields: [String], taken: Bool) -> Case {
+        Case(
+            name: name,
+            bytes: post("/v1/broadcasts", #"{"data":1}"#, fields: fields + ["Content-Type: application/json"]),
+            taken: taken)
+    }
 
     @Test("takes exactly the plain single sends, and answers each with its id")
     func takesPlainSends() async throws {
@@ -160,12 +148,7 @@ struct SendFastLaneTests {
                 for testCase in cases {
                     let settings = SendFastLane.Settings(
                         helper: cluster.helper, apiKey: key.map { Array($0.utf8) }, serverName: "imserver-api")
-                    let channel = try await NIOAsyncTestingChannel { channel in
-                        try channel.pipeline.syncOperations.addHandlers([
-                            ByteToMessageHandler(HTTPRequestDecoder()),
-                            SendFastLane(settings: settings, logger: Logger(label: "lane-test")),
-                        ])
-                    }
+                    let channel = try await Self.laneChannel(settings)
                     try await channel.writeInbound(ByteBuffer(bytes: testCase.bytes))
                     let passed = try await channel.readInbound(as: HTTPServerRequestPart.self)
                     if testCase.taken {
@@ -305,12 +288,7 @@ struct SendFastLaneTests {
         try await TestCluster.with(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster in
             let settings = SendFastLane.Settings(helper: cluster.helper, apiKey: Array(Self.key.utf8), serverName: nil)
             let recorder = ArrivalRecorder()
-            let channel = try await NIOAsyncTestingChannel { channel in
-                try channel.pipeline.syncOperations.addHandlers([
-                    ByteToMessageHandler(HTTPRequestDecoder()),
-                    SendFastLane(settings: settings, logger: Logger(label: "lane-test")), recorder,
-                ])
-            }
+            let channel = try await Self.laneChannel(settings, recorder: recorder)
             let arrivals = presence.holdLookups()
             try await channel.writeInbound(ByteBuffer(bytes: Self.post("/v1/messages", Self.usersBody)))
             #expect(try await arrivals.next(timeout: .seconds(10)) != nil, "the send never looked its receivers up")
@@ -330,12 +308,7 @@ struct SendFastLaneTests {
             // A request whose body the half-close cut short goes on to the router as it came,
             // followed by the event (the lane keeps nothing waiting for a body that cannot come).
             let cutRecorder = ArrivalRecorder()
-            let cutChannel = try await NIOAsyncTestingChannel { channel in
-                try channel.pipeline.syncOperations.addHandlers([
-                    ByteToMessageHandler(HTTPRequestDecoder()),
-                    SendFastLane(settings: settings, logger: Logger(label: "lane-test")), cutRecorder,
-                ])
-            }
+            let cutChannel = try await Self.laneChannel(settings, recorder: cutRecorder)
             let cut = Array(Self.post("/v1/messages", Self.usersBody).dropLast(10))
             try await cutChannel.writeInbound(ByteBuffer(bytes: cut))
             #expect(cutRecorder.arrivals.isEmpty, "the lane did not take the request: \(cutRecorder.arrivals)")
@@ -354,6 +327,19 @@ struct SendFastLaneTests {
         #expect(HTTPDate.text(ofSecond: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
         #expect(HTTPDate.text(ofSecond: 1_796_083_200) == "Tue, 01 Dec 2026 00:00:00 GMT")
         #expect(HTTPDate.now.hasSuffix(" GMT"))
+    }
+
+    /// A test channel of the HTTP/1 decoder, a lane with `settings`, and `recorder` after it.
+    private static func laneChannel(_ settings: SendFastLane.Settings, recorder: ArrivalRecorder? = nil)
+        async throws -> NIOAsyncTestingChannel
+    {
+        try await NIOAsyncTestingChannel { channel in
+            try channel.pipeline.syncOperations.addHandlers([
+                ByteToMessageHandler(HTTPRequestDecoder()),
+                SendFastLane(settings: settings, logger: Logger(label: "lane-test")),
+            ])
+            if let recorder { try channel.pipeline.syncOperations.addHandler(recorder) }
+        }
     }
 
     /// Whether connections to `port` are refused within ten seconds.
