@@ -50,7 +50,7 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         /// The API key, or `nil` for an API on loopback without one.
         let apiKey: [UInt8]?
         /// The `Server` header of answers (Hummingbird's `serverName`).
-        let serverName: String?
+        let serverName: String
     }
 
     /// Something that reaches the lane from the decoder's side.
@@ -297,7 +297,7 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Date", value: HTTPDate.now)
-        if let serverName = settings.serverName { headers.add(name: "Server", value: serverName) }
+        headers.add(name: "Server", value: settings.serverName)
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
             headers: headers)

@@ -286,7 +286,8 @@ struct SendFastLaneTests {
     func eventsWaitForTheAnswer() async throws {
         let presence = ControlledPresence()
         try await TestCluster.with(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster in
-            let settings = SendFastLane.Settings(helper: cluster.helper, apiKey: Array(Self.key.utf8), serverName: nil)
+            let settings = SendFastLane.Settings(
+                helper: cluster.helper, apiKey: Array(Self.key.utf8), serverName: "imserver-api")
             let recorder = ArrivalRecorder()
             let channel = try await Self.laneChannel(settings, recorder: recorder)
             let arrivals = presence.holdLookups()
@@ -356,8 +357,14 @@ struct SendFastLaneTests {
     /// Sends `bytes` on a connection of its own; the first response.
     private static func exchange(_ bytes: [UInt8], port: Int) async throws -> RawHTTPResponse {
         let connection = try await StreamingHTTP.open(port: port, bytes: bytes)
-        defer { Task { await connection.close() } }
-        return try await connection.readResponses(1)[0]
+        do {
+            let response = try await connection.readResponses(1)[0]
+            await connection.close()
+            return response
+        } catch {
+            await connection.close()
+            throw error
+        }
     }
 
     /// `response` with what differs from answer to answer (the date, message ids) blanked.
