@@ -123,16 +123,30 @@ public struct ConnectTokens: Sendable {
     public func mint(for client: ClientID, meta: String? = nil, lifetime: Duration = .seconds(30), now: Date = Date())
         async throws(TokenError) -> String
     {
-        guard lifetime <= maximumLifetime else { throw .lifetimeTooLong(maximum: maximumLifetime) }
-        let claims = ConnectClaims(
-            client: client, expires: now.addingTimeInterval(lifetime.seconds),
-            id: tokenIDs.next(), meta: meta)
-        if let signer { return Self.mintedHS256(claims, signer: signer) }
+        if let token = try mintedInPlace(for: client, meta: meta, lifetime: lifetime, now: now) { return token }
+        let claims = try claims(for: client, meta: meta, lifetime: lifetime, now: now)
         do {
             return try await keys.sign(claims)
         } catch {
             throw .signingFailed(String(describing: error))
         }
+    }
+
+    /// A token like ``mint(for:meta:lifetime:now:)``'s, minted on the calling thread: `nil` when
+    /// the keys sign only through the key collection (tokens not made with ``init(secret:)``).
+    package func mintedInPlace(for client: ClientID, meta: String?, lifetime: Duration, now: Date = Date())
+        throws(TokenError) -> String?
+    {
+        guard let signer else { return nil }
+        return Self.mintedHS256(try claims(for: client, meta: meta, lifetime: lifetime, now: now), signer: signer)
+    }
+
+    private func claims(for client: ClientID, meta: String?, lifetime: Duration, now: Date) throws(TokenError)
+        -> ConnectClaims
+    {
+        guard lifetime <= maximumLifetime else { throw .lifetimeTooLong(maximum: maximumLifetime) }
+        return ConnectClaims(
+            client: client, expires: now.addingTimeInterval(lifetime.seconds), id: tokenIDs.next(), meta: meta)
     }
 
     /// Checks a token's signature, algorithm, shape and expiry (not single use: see

@@ -56,14 +56,32 @@ public final class ImHelper: Sendable {
     /// ``HelperError/connectURLTooLong(length:maximum:)`` rather than a URL the node or a proxy
     /// would refuse.
     public func connectURL(for client: ClientID, meta: String? = nil) async throws -> String {
+        let valid = try Self.validated(client, meta: meta)
+        return try connectURL(
+            token: try await tokens.mint(for: valid, meta: meta, lifetime: configuration.tokenLifetime))
+    }
+
+    /// The URL ``connectURL(for:meta:)`` makes, minted on the calling thread (for a caller on an
+    /// event loop): `nil` when the tokens' keys sign only asynchronously (``ConnectTokens``
+    /// not made with a secret).
+    package func connectURLInPlace(for client: ClientID, meta: String?) throws -> String? {
+        let valid = try Self.validated(client, meta: meta)
+        let token = try tokens.mintedInPlace(for: valid, meta: meta, lifetime: configuration.tokenLifetime)
+        return try token.map(connectURL(token:))
+    }
+
+    private static func validated(_ client: ClientID, meta: String?) throws -> ClientID {
         let valid = try ClientID(validating: client.rawValue)
-        if let meta, meta.utf8.count > Self.maximumMetaLength {
-            throw HelperError.metaTooLong(length: meta.utf8.count, maximum: Self.maximumMetaLength)
+        if let meta, meta.utf8.count > maximumMetaLength {
+            throw HelperError.metaTooLong(length: meta.utf8.count, maximum: maximumMetaLength)
         }
-        let token = try await tokens.mint(for: valid, meta: meta, lifetime: configuration.tokenLifetime)
+        return valid
+    }
+
+    private func connectURL(token: String) throws(HelperError) -> String {
         let url = connectURLPrefix + token
         guard url.utf8.count <= Self.maximumConnectURLLength else {
-            throw HelperError.connectURLTooLong(length: url.utf8.count, maximum: Self.maximumConnectURLLength)
+            throw .connectURLTooLong(length: url.utf8.count, maximum: Self.maximumConnectURLLength)
         }
         return url
     }

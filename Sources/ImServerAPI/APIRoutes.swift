@@ -18,11 +18,7 @@ struct APIRoutes: Sendable {
         api.post("connect-url") { request, context -> Response in
             let body = try await RequestBody.read(request, limit: Self.maximumBodyBytes)
             let url = try await helper.connectURL(for: try body.client("client"), meta: try body.string("meta"))
-            return JSONResponse.ok(capacity: url.utf8.count + 16) { buffer in
-                buffer.writeStaticString(#"{"url":"#)
-                buffer.writeJSONString(url)
-                buffer.writeStaticString("}")
-            }
+            return JSONResponse.ok(capacity: url.utf8.count + 16) { $0.writeConnectURL(url) }
         }
         api.post("messages") { request, _ in try await send(request) { .users } }
         api.post("channels/:channel/messages") { request, context in
@@ -38,7 +34,7 @@ struct APIRoutes: Sendable {
     }
 
     /// A single send: the body read, then the route (so a body's faults are named first).
-    /// ``SendFastLane`` answers most of these before they get here, the same way.
+    /// ``APIFastLane`` answers most of these before they get here, the same way.
     private func send(_ request: Request, along route: () throws -> SendRoute) async throws -> Response {
         let body = try await RequestBody.read(request, limit: Self.maximumBodyBytes)
         let route = try route()

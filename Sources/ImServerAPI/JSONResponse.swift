@@ -31,6 +31,11 @@ extension ByteBuffer {
         writeStaticString("]}")
     }
 
+    /// `{"url":…}`.
+    mutating func writeConnectURL(_ url: String) {
+        writeJSONString(url, after: #"{"url":"#, before: "}")
+    }
+
     /// `{"error":{"code":…,"message":…}}`.
     mutating func writeError(_ error: APIError) {
         writeStaticString(#"{"error":{"code":"#)

@@ -19,9 +19,9 @@ public struct ServerAPIConfiguration: Sendable {
     public var eventLimits = EventStreamLimits()
     /// TLS for the API (`https://`), or `nil` for plain HTTP.
     public var tls: ReloadableTLS?
-    /// Whether plain single sends are answered on the connection's event loop by
-    /// ``SendFastLane`` (off only to compare the lane's answers with the router's).
-    var answersSendsOnTheLoop = true
+    /// Whether plain single sends and connect URLs are answered on the connection's event loop
+    /// by ``APIFastLane`` (off only to compare the lane's answers with the router's).
+    var answersOnTheLoop = true
 
     /// A configuration with the documented defaults.
     public init(host: String = "127.0.0.1", port: Int = 6002, apiKey: String? = nil) {
@@ -136,8 +136,8 @@ public enum ServerAPI {
             router: router,
             server: .loopAffineHTTP1(
                 tls: configuration.tls,
-                sendLane: configuration.answersSendsOnTheLoop
-                    ? SendFastLane.Settings(
+                fastLane: configuration.answersOnTheLoop
+                    ? APIFastLane.Settings(
                         helper: helper, apiKey: configuration.apiKey.map { Array($0.utf8) }, serverName: serverName)
                     : nil),
             configuration: .init(

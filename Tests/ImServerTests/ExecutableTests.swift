@@ -108,7 +108,7 @@ struct ExecutableTests {
         options.trustedAuthority = first.authority
         let alice = try await TestClient.connect(to: url, options: options)
         #expect(try await alice.next(type: "ready")["client"]?.string == "alice")
-        // A plain single send over TLS, which the API answers on its event loop (SendFastLane).
+        // A plain single send over TLS, which the API answers on its event loop (APIFastLane).
         let sent = curl([
             "--cacert", first.authority, "-X", "POST", "-H", "Content-Type: application/json",
             "-d", #"{"from":"svc","to":["alice"],"data":"over tls"}"#, "https://127.0.0.1:\(apiPort)/v1/messages",

@@ -10,11 +10,11 @@ import NIOHTTP1
 import Synchronization
 import Testing
 
-/// The lane that answers plain single sends ahead of Hummingbird (``SendFastLane``): which
-/// requests it takes, that its answers are the router's, and that answers keep their order and
-/// survive a shutdown.
-@Suite("Send fast lane", .timeLimit(.minutes(1)))
-struct SendFastLaneTests {
+/// The lane that answers plain single sends and connect URLs ahead of Hummingbird
+/// (``APIFastLane``): which requests it takes, that its answers are the router's, and that answers
+/// keep their order and survive a shutdown.
+@Suite("API fast lane", .timeLimit(.minutes(1)))
+struct APIFastLaneTests {
     static let key = "fast-lane-api-key-0123456789"
 
     /// A request, and whether the lane takes it.
@@ -116,6 +116,25 @@ struct SendFastLaneTests {
             bytes: post(
                 "/v1/broadcasts", #"{"data":""# + String(repeating: "x", count: APIRoutes.maximumBodyBytes) + #""}"#),
             taken: false),
+        Case(name: "connect URL", bytes: post("/v1/connect-url", #"{"client":"u1"}"#), taken: true),
+        Case(
+            name: "connect URL, meta",
+            bytes: post("/v1/connect-url", #"{"client":"u1","meta":"r\u00f4le \"a\""}"#), taken: true),
+        Case(
+            name: "connect URL, null meta", bytes: post("/v1/connect-url", #"{"client":"u1","meta":null}"#), taken: true
+        ),
+        Case(name: "connect URL, no client", bytes: post("/v1/connect-url", #"{"meta":"m"}"#), taken: false),
+        Case(name: "connect URL, bad client", bytes: post("/v1/connect-url", #"{"client":""}"#), taken: false),
+        Case(
+            name: "connect URL, meta a number", bytes: post("/v1/connect-url", #"{"client":"u1","meta":1}"#),
+            taken: false),
+        Case(
+            name: "connect URL, meta too long",
+            bytes: post(
+                "/v1/connect-url",
+                #"{"client":"u1","meta":""# + String(repeating: "m", count: ImHelper.maximumMetaLength + 1) + #""}"#),
+            taken: false),
+        Case(name: "connect URLs", bytes: post("/v1/connect-urls", #"{"clients":[{"client":"u1"}]}"#), taken: false),
         Case(
             name: "GET",
             bytes: Array(
@@ -141,12 +160,12 @@ struct SendFastLaneTests {
             taken: taken)
     }
 
-    @Test("takes exactly the plain single sends, and answers each with its id")
+    @Test("takes exactly the plain single sends and connect URLs, and answers each with its id or URL")
     func takesPlainSends() async throws {
         try await TestCluster.with { cluster in
             for (cases, key) in [(Self.keyedCases, Self.key), (Self.unkeyedCases, nil)] {
                 for testCase in cases {
-                    let settings = SendFastLane.Settings(
+                    let settings = APIFastLane.Settings(
                         helper: cluster.helper, apiKey: key.map { Array($0.utf8) }, serverName: "imserver-api")
                     let channel = try await Self.laneChannel(settings)
                     try await channel.writeInbound(ByteBuffer(bytes: testCase.bytes))
@@ -164,7 +183,12 @@ struct SendFastLaneTests {
                         #expect(response.headers.first(name: "Content-Type") == "application/json")
                         #expect(response.headers.first(name: "Content-Length") == "\(bytes.readableBytes)")
                         #expect(response.headers.first(name: "Server") == "imserver-api")
-                        #expect(String(buffer: bytes).hasPrefix(#"{"id":""#), "\(testCase): \(String(buffer: bytes))")
+                        let answer = String(buffer: bytes)
+                        if testCase.name.hasPrefix("connect URL") {
+                            try await Self.expectConnectURL(answer, for: testCase, from: cluster.helper)
+                        } else {
+                            #expect(answer.hasPrefix(#"{"id":""#), "\(testCase): \(answer)")
+                        }
                     } else if case .head = passed {
                         // Passed on as it came: the rest of the request follows it.
                         var last = passed
@@ -183,14 +207,38 @@ struct SendFastLaneTests {
         }
     }
 
+    @Test("a connect URL goes on to the router when the keys sign only through the key collection")
+    func connectURLWithKeysGoesToTheRouter() async throws {
+        try await TestCluster.with { cluster in
+            let helper = ImHelper(
+                backplane: cluster.helper.backplane, tokens: ConnectTokens(keys: cluster.helper.tokens.keys),
+                configuration: cluster.helper.configuration)
+            let settings = APIFastLane.Settings(
+                helper: helper, apiKey: Array(Self.key.utf8), serverName: "imserver-api")
+            let channel = try await Self.laneChannel(settings)
+            try await channel.writeInbound(ByteBuffer(bytes: Self.post("/v1/connect-url", #"{"client":"u1"}"#)))
+            var parts: [String] = []
+            while let part = try await channel.readInbound(as: HTTPServerRequestPart.self) {
+                switch part {
+                case .head(let head): parts.append("head \(head.uri)")
+                case .body(let body): parts.append("body \(String(buffer: body))")
+                case .end: parts.append("end")
+                }
+            }
+            #expect(parts == ["head /v1/connect-url", #"body {"client":"u1"}"#, "end"])
+            #expect(try await channel.readOutbound(as: HTTPServerResponsePart.self) == nil)
+            _ = try? await channel.finish()
+        }
+    }
+
     @Test("its answers are the router's, field for field, for every request it takes or leaves")
     func answersMatchTheRouters() async throws {
         try await TestCluster.with { cluster in
             for (cases, key) in [(Self.keyedCases, Self.key), (Self.unkeyedCases, nil)] {
                 var withLane = ServerAPIConfiguration(port: 0, apiKey: key)
-                withLane.answersSendsOnTheLoop = true
+                withLane.answersOnTheLoop = true
                 var withoutLane = withLane
-                withoutLane.answersSendsOnTheLoop = false
+                withoutLane.answersOnTheLoop = false
                 try await cluster.withServerAPI(configuration: withLane) { lanePort in
                     try await cluster.withServerAPI(configuration: withoutLane) { routerPort in
                         for testCase in cases {
@@ -210,7 +258,7 @@ struct SendFastLaneTests {
         let presence = ControlledPresence()
         try await TestCluster.with(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster in
             var withoutLane = ServerAPIConfiguration(port: 0, apiKey: Self.key)
-            withoutLane.answersSendsOnTheLoop = false
+            withoutLane.answersOnTheLoop = false
             try await cluster.withServerAPI(configuration: ServerAPIConfiguration(port: 0, apiKey: Self.key)) {
                 lanePort in
                 try await cluster.withServerAPI(configuration: withoutLane) { routerPort in
@@ -286,7 +334,7 @@ struct SendFastLaneTests {
     func eventsWaitForTheAnswer() async throws {
         let presence = ControlledPresence()
         try await TestCluster.with(backplane: Backplane(bus: MemoryBus(), presence: presence)) { cluster in
-            let settings = SendFastLane.Settings(
+            let settings = APIFastLane.Settings(
                 helper: cluster.helper, apiKey: Array(Self.key.utf8), serverName: "imserver-api")
             let recorder = ArrivalRecorder()
             let channel = try await Self.laneChannel(settings, recorder: recorder)
@@ -330,14 +378,27 @@ struct SendFastLaneTests {
         #expect(HTTPDate.now.hasSuffix(" GMT"))
     }
 
+    /// Checks that `answer` holds a connect URL whose token `helper` verifies for the client and
+    /// meta the request of `testCase` names.
+    private static func expectConnectURL(_ answer: String, for testCase: Case, from helper: ImHelper) async throws {
+        let request = try JSONDecoder().decode(
+            [String: String?].self,
+            from: Data(String(decoding: testCase.bytes, as: UTF8.self).split(separator: "\r\n\r\n")[1].utf8))
+        let url = try #require(try JSONDecoder().decode([String: String].self, from: Data(answer.utf8))["url"])
+        let token = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "token" }?.value)
+        let verified = try await helper.tokens.verify(token)
+        #expect(verified.client.rawValue == request["client"] ?? nil, "\(testCase)")
+        #expect(verified.meta == request["meta"] ?? nil, "\(testCase)")
+    }
+
     /// A test channel of the HTTP/1 decoder, a lane with `settings`, and `recorder` after it.
-    private static func laneChannel(_ settings: SendFastLane.Settings, recorder: ArrivalRecorder? = nil)
+    private static func laneChannel(_ settings: APIFastLane.Settings, recorder: ArrivalRecorder? = nil)
         async throws -> NIOAsyncTestingChannel
     {
         try await NIOAsyncTestingChannel { channel in
             try channel.pipeline.syncOperations.addHandlers([
                 ByteToMessageHandler(HTTPRequestDecoder()),
-                SendFastLane(settings: settings, logger: Logger(label: "lane-test")),
+                APIFastLane(settings: settings, logger: Logger(label: "lane-test")),
             ])
             if let recorder { try channel.pipeline.syncOperations.addHandler(recorder) }
         }
@@ -367,12 +428,19 @@ struct SendFastLaneTests {
         }
     }
 
-    /// `response` with what differs from answer to answer (the date, message ids) blanked.
+    /// `response` with what differs from answer to answer (the date, message ids, tokens) blanked.
     private static func normalized(_ response: RawHTTPResponse) -> RawHTTPResponse {
         var normalized = response
-        normalized.fields = response.fields.map { $0.lowercased().hasPrefix("date:") ? "Date: <date>" : $0 }
-        normalized.body = response.body.replacingOccurrences(
-            of: #""id":"[0-9a-f]{20}""#, with: #""id":"<id>""#, options: .regularExpression)
+        // A token's length varies with its expiry's digits.
+        let hasToken = response.body.contains("token=")
+        normalized.fields = response.fields.map {
+            let field = $0.lowercased()
+            if field.hasPrefix("date:") { return "Date: <date>" }
+            return hasToken && field.hasPrefix("content-length:") ? "Content-Length: <length>" : $0
+        }
+        normalized.body = response.body
+            .replacingOccurrences(of: #""id":"[0-9a-f]{20}""#, with: #""id":"<id>""#, options: .regularExpression)
+            .replacingOccurrences(of: #"token=[A-Za-z0-9_.-]+"#, with: "token=<token>", options: .regularExpression)
         return normalized
     }
 }

@@ -5,29 +5,33 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Answers the API's plain single sends (``SendRoute``) on the connection's event loop, ahead of
-/// Hummingbird.
+/// Answers the API's plain single sends (``SendRoute``) and single connect URLs on the
+/// connection's event loop, ahead of Hummingbird.
 ///
 /// Through Hummingbird, a single send's HTTP handling — the request's conversion to HTTP types,
 /// the hops between the channel and the connection's task, the request and response streams,
 /// the router and the middleware — cost more than the send itself (about 20–25 µs of 50 on the
-/// reference machine). This handler sits right after the HTTP/1 decoder, reads such a request
-/// itself and answers it when the send is done.
+/// reference machine), and twice what minting a connect URL costs. This handler sits right
+/// after the HTTP/1 decoder, reads such a request itself and answers it when the send is done,
+/// or at once with the URL it minted.
 ///
-/// It takes a request only when the router's answer would be the send's:
-/// - HTTP/1.1 `POST` to exactly one of the three paths (``SendRoute``);
+/// It takes a request only when the router's answer would be the lane's:
+/// - HTTP/1.1 `POST` to exactly one of the three send paths (``SendRoute``) or
+///   `/v1/connect-url`;
 /// - the API key presented (``APIKeyMiddleware``), or without one the loopback checks passed
 ///   (``LoopbackOnlyMiddleware``);
 /// - a JSON body (``JSONBodyMiddleware``) of a declared `Content-Length` within
 ///   ``APIRoutes/maximumBodyBytes``, no `Transfer-Encoding` or `Expect`, and no `Connection`
 ///   other than `keep-alive`;
-/// - a body that reads as the route's message (``SendRoute/message(from:)``);
+/// - a body that reads as the route's message (``SendRoute/message(from:)``), or as a valid
+///   client and meta whose URL is minted in place (``ImHelper/connectURLInPlace(for:meta:)``:
+///   an HS256 secret);
 /// - no answer of the router's still being written, and the node not shutting down.
 ///
 /// Every other request goes on to Hummingbird unchanged (one whose body it read and found
 /// wanting, as it came), so the router decides every refusal and names every fault. The lane
-/// answers only with a send's outcome: its result, or the error the send failed with, written
-/// as ``APIErrorMiddleware`` writes it.
+/// answers only with a send's outcome — its result, or the error the send failed with, written
+/// as ``APIErrorMiddleware`` writes it — or with a connect URL.
 ///
 /// Answers keep the requests' order: whatever arrives while the lane's send is on its way — a
 /// request (a pipelining client), the client closing its side, the node shutting down, a
@@ -37,7 +41,7 @@ import NIOHTTP1
 /// ``APIRoutes/maximumBodyBytes``; a body cut short by the client closing its side goes on to
 /// the router as it came. Once the node shuts down (`ChannelShouldQuiesceEvent`) it takes no
 /// more requests.
-final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
+final class APIFastLane: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -51,6 +55,25 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         let apiKey: [UInt8]?
         /// The `Server` header of answers (Hummingbird's `serverName`).
         let serverName: String
+    }
+
+    /// A request the lane may take, told from its method and path.
+    enum Route: Equatable {
+        /// A single send.
+        case send(SendRoute)
+        /// `POST /v1/connect-url`.
+        case connectURL
+
+        /// The route of a `POST` to `path`, or `nil` when it is not exactly one the lane takes.
+        init?(postTo path: String) {
+            if path == "/v1/connect-url" {
+                self = .connectURL
+            } else if let send = SendRoute(postTo: path) {
+                self = .send(send)
+            } else {
+                return nil
+            }
+        }
     }
 
     /// Something that reaches the lane from the decoder's side.
@@ -69,7 +92,7 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         /// Passing a request on to the router, until its end.
         case passing
         /// Reading the body (``body``) of a request it may take.
-        case reading(HTTPRequestHead, SendRoute)
+        case reading(HTTPRequestHead, Route)
         /// Waiting for a send to answer.
         case sending
     }
@@ -199,11 +222,22 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case (.reading(let head, let route), .end(let trailers)):
             let read = body.take()
-            guard trailers == nil, let read, let message = try? route.message(from: RequestBody(read)) else {
-                pass(head, read, trailers, context: context)
-                return
+            guard trailers == nil, let read else { return pass(head, read, trailers, context: context) }
+            switch route {
+            case .send(let send):
+                guard let message = try? send.message(from: RequestBody(read)) else {
+                    return pass(head, read, trailers, context: context)
+                }
+                self.send(message, along: send, context: context)
+            case .connectURL:
+                guard let url = try? connectURL(from: RequestBody(read)) else {
+                    return pass(head, read, trailers, context: context)
+                }
+                var answer = context.channel.allocator.buffer(capacity: url.utf8.count + 16)
+                answer.writeConnectURL(url)
+                state = .idle
+                write(.ok, answer, context: context)
             }
-            send(message, along: route, context: context)
         case (.passing, .end):
             state = .idle
             context.fireChannelRead(wrapInboundOut(part))
@@ -215,8 +249,8 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The route of the request `head` begins when the lane takes it.
-    private func takenRoute(of head: HTTPRequestHead) -> SendRoute? {
-        guard head.method == .POST, head.version == .http1_1, let route = SendRoute(postTo: head.uri) else {
+    private func takenRoute(of head: HTTPRequestHead) -> Route? {
+        guard head.method == .POST, head.version == .http1_1, let route = Route(postTo: head.uri) else {
             return nil
         }
         let headers = head.headers
@@ -265,6 +299,12 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(.end(trailers)))
     }
 
+    /// The URL of the client and meta `body` names, as the router reads them; `nil` when the
+    /// URL cannot be minted in place.
+    private func connectURL(from body: RequestBody) throws -> String? {
+        try settings.helper.connectURLInPlace(for: try body.client("client"), meta: try body.string("meta"))
+    }
+
     private func send(_ message: OutgoingMessage, along route: SendRoute, context: ChannelHandlerContext) {
         state = .sending
         let promise = context.eventLoop.makePromise(of: Result<SendResult, any Error>.self)
@@ -291,6 +331,13 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
             status = refusal.status
             body = refusal.body
         }
+        state = .idle
+        write(status, body, context: context)
+        deliverHeld(context: context)
+    }
+
+    /// Writes an answer of `status` with the JSON `body`.
+    private func write(_ status: HTTPResponse.Status, _ body: ByteBuffer, context: ChannelHandlerContext) {
         // The fields, in order, of the router's answers.
         var headers = HTTPHeaders()
         headers.reserveCapacity(4)
@@ -301,11 +348,9 @@ final class SendFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
             headers: headers)
-        state = .idle
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        deliverHeld(context: context)
     }
 
     /// Delivers what was held while a send was on its way, in order, until a request starts a
