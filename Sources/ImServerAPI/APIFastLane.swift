@@ -299,10 +299,11 @@ final class APIFastLane: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(.end(trailers)))
     }
 
-    /// The URL of the client and meta `body` names, as the router reads them; `nil` when the
+    /// The URL for the client and meta `body` names (read as the router reads them); `nil` when the
     /// URL cannot be minted in place.
     private func connectURL(from body: RequestBody) throws -> String? {
-        try settings.helper.connectURLInPlace(for: try body.client("client"), meta: try body.string("meta"))
+        let request = try body.connectURLRequest()
+        return try settings.helper.connectURLInPlace(for: request.client, meta: request.meta)
     }
 
     private func send(_ message: OutgoingMessage, along route: SendRoute, context: ChannelHandlerContext) {

@@ -82,8 +82,8 @@ extension APIRoutes {
                 if index > 0 { buffer.writeStaticString(",") }
                 do {
                     let item = try RequestBody(itemOf: body, range: range, element: ("clients", index))
-                    let client = try item.client("client")
-                    let url = try await helper.connectURL(for: client, meta: try item.string("meta"))
+                    let (client, meta) = try item.connectURLRequest()
+                    let url = try await helper.connectURL(for: client, meta: meta)
                     buffer.writeStaticString(#"{"client":"#)
                     buffer.writeJSONString(client.rawValue)
                     buffer.writeStaticString(#","url":"#)

@@ -17,7 +17,8 @@ struct APIRoutes: Sendable {
     func register(on api: RouterGroup<BasicRequestContext>) {
         api.post("connect-url") { request, context -> Response in
             let body = try await RequestBody.read(request, limit: Self.maximumBodyBytes)
-            let url = try await helper.connectURL(for: try body.client("client"), meta: try body.string("meta"))
+            let asked = try body.connectURLRequest()
+            let url = try await helper.connectURL(for: asked.client, meta: asked.meta)
             return JSONResponse.ok(capacity: url.utf8.count + 16) { $0.writeConnectURL(url) }
         }
         api.post("messages") { request, _ in try await send(request) { .users } }

@@ -45,6 +45,12 @@ extension RequestBody {
         try client(try requiredString(name), field: name)
     }
 
+    /// The client and meta a connect URL is asked for with (`POST /v1/connect-url`, an item of
+    /// `POST /v1/connect-urls`): `client` required, `meta` a string or absent.
+    func connectURLRequest() throws(APIError) -> (client: ClientID, meta: String?) {
+        (try client("client"), try string("meta"))
+    }
+
     /// `text` as a client id; an invalid one is a 400 naming `field`.
     func client(_ text: String, field: String) throws(APIError) -> ClientID {
         do {

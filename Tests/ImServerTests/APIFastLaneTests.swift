@@ -381,9 +381,8 @@ struct APIFastLaneTests {
     /// Checks that `answer` holds a connect URL whose token `helper` verifies for the client and
     /// meta the request of `testCase` names.
     private static func expectConnectURL(_ answer: String, for testCase: Case, from helper: ImHelper) async throws {
-        let request = try JSONDecoder().decode(
-            [String: String?].self,
-            from: Data(String(decoding: testCase.bytes, as: UTF8.self).split(separator: "\r\n\r\n")[1].utf8))
+        let body = try #require(String(decoding: testCase.bytes, as: UTF8.self).split(separator: "\r\n\r\n").last)
+        let request = try JSONDecoder().decode([String: String?].self, from: Data(body.utf8))
         let url = try #require(try JSONDecoder().decode([String: String].self, from: Data(answer.utf8))["url"])
         let token = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "token" }?.value)
         let verified = try await helper.tokens.verify(token)
